@@ -1,0 +1,145 @@
+"""Read template.yaml (CloudFormation short-form tags included) and locate its functions' handlers."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE_PATH = PROJECT_ROOT / "template.yaml"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML loader that turns `!Ref X`, `!GetAtt A.B`, `!Sub ...` into their long JSON forms."""
+
+
+def _construct_tag(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+    value: Any
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    if tag_suffix == "Ref":
+        return {"Ref": value}
+    if tag_suffix == "GetAtt" and isinstance(value, str):
+        return {"Fn::GetAtt": value.split(".", 1)}
+    return {f"Fn::{tag_suffix}": value}
+
+
+_CfnLoader.add_multi_constructor("!", _construct_tag)
+
+
+def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
+    with path.open(encoding="utf-8") as stream:
+        document = yaml.load(stream, Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
+    if not isinstance(document, dict):
+        raise ValueError(f"{path} is not a CloudFormation template")
+    return document
+
+
+def load_handler(
+    logical_id: str, template: dict[str, Any] | None = None, template_path: Path = TEMPLATE_PATH
+) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """Import a function's handler the way Lambda does: from its CodeUri, by its Handler module.function.
+
+    Each function gets its own module name, since every function's entry file is called app.py.
+    """
+    template = template or load_template(template_path)
+    properties = template["Resources"][logical_id]["Properties"]
+    module_file, _, function_name = str(properties["Handler"]).rpartition(".")
+    source = template_path.parent / str(properties["CodeUri"]) / f"{module_file.replace('.', '/')}.py"
+    module = _import_file(f"lambda_{logical_id}_{module_file}".replace(".", "_"), source)
+    return getattr(module, function_name)  # type: ignore[no-any-return]
+
+
+def _import_file(name: str, source: Path) -> ModuleType:
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, source)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {source}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def translate_template(template: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The CloudFormation that `sam deploy` would create, produced by the same SAM translator.
+
+    Local code locations are swapped for S3 placeholders first, as `sam package` would.
+    """
+    import copy
+
+    import boto3
+    from samtranslator.parser.parser import Parser
+    from samtranslator.translator.translator import Translator
+
+    document = copy.deepcopy(template or load_template())
+    for resource in document.get("Resources", {}).values():
+        properties = resource.get("Properties") or {}
+        for key in ("CodeUri", "ContentUri"):
+            if isinstance(properties.get(key), str):
+                properties[key] = f"s3://local-build/{properties[key].strip('/')}"
+    # The translator needs a region only to pick the partition; our template names no managed policy.
+    session = boto3.session.Session(region_name=PSEUDO_PARAMETERS["AWS::Region"])
+    translator = Translator(None, Parser(), boto_session=session)
+    result: dict[str, Any] = translator.translate(document, parameter_values={}, get_managed_policy_map=dict)
+    return result
+
+
+PSEUDO_PARAMETERS = {
+    "AWS::Region": "us-east-1",
+    "AWS::AccountId": "000000000000",
+    "AWS::Partition": "aws",
+    "AWS::URLSuffix": "amazonaws.com",
+    "AWS::StackName": "llm-gateway-local",
+    "AWS::NoValue": None,
+}
+
+
+class Resolver:
+    """Evaluates the intrinsic functions the template uses, against parameter values and conditions."""
+
+    def __init__(self, template: dict[str, Any], overrides: dict[str, str] | None = None) -> None:
+        self.parameters: dict[str, Any] = dict(PSEUDO_PARAMETERS)
+        for name, spec in template.get("Parameters", {}).items():
+            self.parameters[name] = spec.get("Default")
+        self.parameters.update(overrides or {})
+        self._conditions = template.get("Conditions", {})
+
+    def condition(self, name: str) -> bool:
+        return bool(self.resolve(self._conditions[name]))
+
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return [self.resolve(item) for item in value]
+        if not isinstance(value, dict):
+            return value
+        if len(value) == 1:
+            ((key, arg),) = value.items()
+            if key == "Ref" and arg in self.parameters:
+                return self.parameters[arg]
+            if key == "Fn::Equals":
+                left, right = self.resolve(arg)
+                return str(left) == str(right)
+            if key == "Fn::Not":
+                return not self.resolve(arg[0])
+            if key == "Fn::And":
+                return all(self.resolve(item) for item in arg)
+            if key == "Fn::Or":
+                return any(self.resolve(item) for item in arg)
+            if key == "Condition":
+                return self.condition(arg)
+            if key == "Fn::If":
+                name, when_true, when_false = arg
+                return self.resolve(when_true if self.condition(name) else when_false)
+        return {key: self.resolve(item) for key, item in value.items()}

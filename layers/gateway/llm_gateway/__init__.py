@@ -1,0 +1,1 @@
+"""Serverless OpenAI-compatible LLM gateway: the package shared by every Lambda function."""

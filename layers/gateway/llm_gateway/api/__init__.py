@@ -1,0 +1,1 @@
+"""HTTP-facing pieces: OpenAI and /model request/response schemas, response rendering."""

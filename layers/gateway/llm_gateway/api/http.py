@@ -1,0 +1,166 @@
+"""Glue between the Powertools REST resolver and the gateway: callers, replies and the error handlers."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+
+from llm_gateway.config import get_settings
+from llm_gateway.domain.caller import ANONYMOUS, Caller, parse_allowed_models
+from llm_gateway.errors import (
+    GatewayError,
+    InvalidRequestError,
+    NotFoundError,
+    PayloadTooLargeError,
+    UnsupportedMediaTypeError,
+)
+from llm_gateway.observability import logger
+
+JSON = "application/json"
+EVENT_STREAM = "text/event-stream"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What a route answers, independent of the web framework."""
+
+    body: str
+    content_type: str = JSON
+    headers: dict[str, str] = field(default_factory=dict)
+    status: int = 200
+
+    def to_response(self) -> Response[str]:
+        headers = dict(self.headers)
+        if self.content_type == EVENT_STREAM:
+            headers["Cache-Control"] = "no-cache"
+        return Response(
+            status_code=self.status, content_type=self.content_type, body=self.body, headers=headers
+        )
+
+
+def error_response(exc: GatewayError) -> Response[str]:
+    return Response(
+        status_code=exc.status,
+        content_type=JSON,
+        body=json.dumps(exc.body(), separators=(",", ":")),
+        headers=exc.headers,
+    )
+
+
+def parse_json_body(body: str) -> Any:
+    """Body deserializer for the resolver: enforces the configured size limit before parsing."""
+    limit = get_settings().max_request_bytes
+    if len(body) > limit or len(body.encode("utf-8")) > limit:
+        raise PayloadTooLargeError(f"Request body exceeds the gateway's limit of {limit} bytes.")
+    return json.loads(body)
+
+
+def caller_of(event: APIGatewayProxyEvent) -> Caller:
+    """The caller the authorizer (or, without one, the API key) identified."""
+    context = event.request_context
+    authorizer = context.authorizer.raw_event if context.authorizer else {}
+    if authorizer.get("keyId"):
+        return Caller(
+            tenant=str(authorizer.get("tenant", "")),
+            key_id=str(authorizer["keyId"]),
+            plan=str(authorizer.get("plan", "")),
+            allowed_models=parse_allowed_models(str(authorizer.get("models", "*"))),
+        )
+    key_id = context.identity.api_key_id
+    if key_id:
+        return Caller(tenant="default", key_id=key_id, plan="default")
+    return ANONYMOUS
+
+
+# Keys under which pydantic puts a discriminated union's tag in error locations: ("messages", 0, "user").
+_TAGGED_LISTS = {"messages", "content"}
+
+
+def _location(loc: tuple[Any, ...] | list[Any]) -> str:
+    """A field path as callers write it (messages[0].content), without pydantic's union bookkeeping."""
+    parts = list(loc[1:] if loc and loc[0] == "body" else loc)
+    path, previous, parent = "", None, None
+    for part in parts:
+        skip_tag = isinstance(previous, int) and parent in _TAGGED_LISTS and isinstance(part, str)
+        union_member = isinstance(part, str) and (part in {"str", "int", "float", "bool"} or "[" in part)
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif not skip_tag and not union_member:
+            path += f".{part}" if path else str(part)
+        if isinstance(part, str) and not skip_tag and not union_member:
+            parent = part
+        previous = part
+    return path
+
+
+def validation_error(errors: list[dict[str, Any]]) -> InvalidRequestError:
+    """A 400 naming every field that failed validation."""
+    for error in errors:
+        if error.get("type") == "json_invalid":
+            detail = error.get("ctx", {}).get("error", "")
+            return InvalidRequestError(f"The request body is not valid JSON: {detail}.", code="invalid_json")
+    if len(errors) == 1 and errors[0].get("type") == "missing" and not _location(errors[0].get("loc", ())):
+        return InvalidRequestError("The request body is required and must be a JSON object.")
+    problems: dict[str, list[str]] = {}
+    for error in errors:
+        messages = problems.setdefault(_location(error.get("loc", ())), [])
+        message = str(error.get("msg")).removeprefix("Value error, ")
+        if message not in messages:
+            messages.append(message)
+    described = [
+        f"{where}: {' or '.join(msgs)}" if where else " or ".join(msgs) for where, msgs in problems.items()
+    ]
+    first = next(iter(problems))
+    return InvalidRequestError("Invalid request: " + "; ".join(described), param=first or None)
+
+
+def accept_curl_form_as_json(event: dict[str, Any]) -> dict[str, Any]:
+    """Read bodies labelled as forms as JSON.
+
+    Every body this API takes is JSON, and `curl -d` labels JSON as application/x-www-form-urlencoded
+    unless told otherwise; reading it as a form would turn a correct request into a confusing error.
+    """
+    headers = event.get("headers") or {}
+    for name, value in list(headers.items()):
+        if name.lower() == "content-type" and str(value).startswith("application/x-www-form-urlencoded"):
+            headers[name] = JSON
+    return event
+
+
+def install_error_handlers(app: APIGatewayRestResolver) -> None:
+    """Render every failure as an OpenAI-shaped error; client mistakes are never a 500."""
+
+    def gateway_error(exc: GatewayError) -> Response[str]:
+        if exc.status >= 500:
+            logger.error("Request failed", extra={"error_code": exc.code, "status": exc.status})
+        return error_response(exc)
+
+    def invalid(exc: RequestValidationError) -> Response[str]:
+        return error_response(validation_error(list(exc.errors())))
+
+    def unsupported(exc: RequestUnsupportedContentType) -> Response[str]:
+        return error_response(
+            UnsupportedMediaTypeError("Send the request body as JSON with Content-Type: application/json.")
+        )
+
+    def not_found(exc: Exception) -> Response[str]:
+        event = app.current_event
+        return error_response(NotFoundError(f"No route for {event.http_method} {event.path}."))
+
+    def unexpected(exc: Exception) -> Response[str]:
+        logger.exception("Unhandled error")
+        return error_response(GatewayError("The gateway failed to process this request; retry later."))
+
+    app.exception_handler(GatewayError)(gateway_error)
+    app.exception_handler(RequestValidationError)(invalid)
+    app.exception_handler(RequestUnsupportedContentType)(unsupported)
+    app.not_found(not_found)
+    app.exception_handler(Exception)(unexpected)

@@ -1,0 +1,87 @@
+"""Typed gateway settings and the model registry source, read lazily from the environment and cached."""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from llm_gateway.domain.registry import ModelRegistry
+from llm_gateway.errors import ConfigurationError
+
+ENV_PREFIX = "GATEWAY_"
+
+
+class Settings(BaseModel):
+    """Everything configurable; each field `x` is read from the environment variable GATEWAY_X."""
+
+    model_config = ConfigDict(frozen=True)
+
+    models_json: str | None = Field(None, description="Inline model registry JSON (highest precedence).")
+    models_parameter: str | None = Field(None, description="SSM parameter name holding the registry JSON.")
+    models_file: Path | None = Field(None, description="Path of a registry JSON file.")
+    models_cache_seconds: int = Field(300, ge=0, description="How long an SSM registry is cached.")
+    default_model: str = Field("echo", description="Model used by POST /model when the request names none.")
+    time_budget_seconds: float = Field(
+        26.0, gt=0, le=28.5, description="Total time for provider calls, ending before API Gateway's 29 s."
+    )
+    max_request_bytes: int = Field(5_000_000, gt=0, description="Largest request body the function accepts.")
+    log_prompts: bool = Field(False, description="Log prompt and completion text (off: never logged).")
+    tracing_enabled: bool = Field(False, description="Create the X-Ray tracer (the template sets this).")
+
+    @classmethod
+    def from_environ(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for name in cls.model_fields:
+            raw = env.get(ENV_PREFIX + name.upper())
+            if raw is not None and raw != "":
+                values[name] = raw
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            raise ConfigurationError(f"Invalid gateway settings: {exc}") from exc
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings.from_environ()
+
+
+def shipped_registry_text() -> str:
+    return resources.files("llm_gateway").joinpath("models.json").read_text(encoding="utf-8")
+
+
+def _registry_text(settings: Settings) -> tuple[str, str]:
+    """Return (source description, JSON text) from the first configured source."""
+    if settings.models_json:
+        return "GATEWAY_MODELS_JSON", settings.models_json
+    if settings.models_parameter:
+        from aws_lambda_powertools.utilities import parameters
+
+        value = parameters.get_parameter(settings.models_parameter, max_age=settings.models_cache_seconds)
+        return f"SSM parameter {settings.models_parameter}", str(value)
+    if settings.models_file:
+        try:
+            return str(settings.models_file), settings.models_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigurationError(f"Cannot read model registry {settings.models_file}: {exc}") from exc
+    return "shipped models.json", shipped_registry_text()
+
+
+@lru_cache(maxsize=4)
+def _parse_registry(source: str, text: str) -> ModelRegistry:
+    try:
+        return ModelRegistry.model_validate(json.loads(text))
+    except (ValueError, ValidationError) as exc:
+        raise ConfigurationError(f"Invalid model registry in {source}: {exc}") from exc
+
+
+def get_registry() -> ModelRegistry:
+    """The current registry; an SSM-backed one refreshes after `models_cache_seconds`."""
+    return _parse_registry(*_registry_text(get_settings()))

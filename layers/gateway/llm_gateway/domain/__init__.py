@@ -1,0 +1,1 @@
+"""Pure gateway logic: routing, budgets, usage, auth decisions. No I/O here."""

@@ -1,0 +1,28 @@
+"""Who is calling: the identity the authorizer established, and what it may use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ALL_MODELS = "*"
+
+
+@dataclass(frozen=True)
+class Caller:
+    tenant: str
+    key_id: str
+    plan: str
+    # None means every model in the registry.
+    allowed_models: frozenset[str] | None = None
+
+    def may_use(self, model: str) -> bool:
+        return self.allowed_models is None or model in self.allowed_models
+
+
+ANONYMOUS = Caller(tenant="anonymous", key_id="anonymous", plan="none")
+
+
+def parse_allowed_models(value: str) -> frozenset[str] | None:
+    """Decode the comma-separated allowed-models list used in key records and authorizer context."""
+    names = frozenset(name.strip() for name in value.split(",") if name.strip())
+    return None if not names or ALL_MODELS in names else names

@@ -1,0 +1,122 @@
+"""The one error model: every failure the gateway reports is a GatewayError rendered OpenAI-style."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class GatewayError(Exception):
+    """Base of every error a client may see; subclasses fix the HTTP status and OpenAI error type."""
+
+    status: ClassVar[int] = 500
+    type: ClassVar[str] = "api_error"
+    default_code: ClassVar[str] = "internal_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code or self.default_code
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        """The OpenAI error object: {"error": {"message", "type", "param", "code"}}."""
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+
+class InvalidRequestError(GatewayError):
+    status = 400
+    type = "invalid_request_error"
+    default_code = "invalid_request"
+
+
+class AuthenticationError(GatewayError):
+    status = 401
+    type = "authentication_error"
+    default_code = "invalid_api_key"
+
+
+class PermissionDeniedError(GatewayError):
+    status = 403
+    type = "permission_denied"
+    default_code = "model_not_allowed"
+
+
+class NotFoundError(GatewayError):
+    status = 404
+    type = "invalid_request_error"
+    default_code = "not_found"
+
+
+class ModelNotFoundError(NotFoundError):
+    default_code = "model_not_found"
+
+    def __init__(self, model: str, *, param: str = "model") -> None:
+        super().__init__(
+            f"The model '{model}' does not exist or is not served by this gateway; "
+            "GET /models lists the models.",
+            param=param,
+        )
+
+
+class PayloadTooLargeError(GatewayError):
+    status = 413
+    type = "invalid_request_error"
+    default_code = "request_too_large"
+
+
+class UnsupportedMediaTypeError(GatewayError):
+    status = 415
+    type = "invalid_request_error"
+    default_code = "unsupported_media_type"
+
+
+class RateLimitError(GatewayError):
+    """429; `retry_after` seconds go to the Retry-After header so SDKs back off correctly."""
+
+    status = 429
+    type = "rate_limit_error"
+    default_code = "rate_limit_exceeded"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        code: str | None = None,
+        param: str | None = None,
+    ) -> None:
+        headers = {"Retry-After": str(max(1, round(retry_after)))} if retry_after is not None else None
+        super().__init__(message, code=code, param=param, headers=headers)
+        self.retry_after = retry_after
+
+
+class ProviderError(GatewayError):
+    """The model provider failed or answered something unusable (502)."""
+
+    status = 502
+    type = "api_error"
+    default_code = "upstream_error"
+
+
+class ProviderTimeoutError(GatewayError):
+    """The provider did not answer within the gateway's time budget (504)."""
+
+    status = 504
+    type = "api_error"
+    default_code = "upstream_timeout"
+
+
+class ConfigurationError(GatewayError):
+    """The deployment is misconfigured (bad model registry, missing table); never the caller's fault."""
+
+    status = 500
+    type = "api_error"
+    default_code = "gateway_misconfigured"

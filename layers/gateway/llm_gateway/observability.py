@@ -1,0 +1,118 @@
+"""Logger, metrics and tracer shared by every function, and the per-request metrics the gateway emits."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+
+from llm_gateway.config import get_settings
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Tracer
+
+SERVICE = "llm-gateway"
+NAMESPACE = "LLMGateway"
+# Dimension value used when a request never resolved to a registry model, so that caller-supplied
+# model names can never create new metric series.
+NO_MODEL = "none"
+
+logger = Logger(service=SERVICE)
+metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+@lru_cache(maxsize=1)
+def get_tracer() -> Tracer | None:
+    """The X-Ray tracer, created (and the X-Ray SDK imported) only when tracing is enabled."""
+    if not get_settings().tracing_enabled:
+        return None
+    from aws_lambda_powertools import Tracer
+
+    return Tracer(service=SERVICE)
+
+
+def instrument(handler: Handler, correlation_id_path: str = correlation_paths.API_GATEWAY_REST) -> Handler:
+    """Wrap a Lambda handler with log context (request id as correlation id), metrics and optional tracing.
+
+    The wrapping happens at the first invocation, so that importing a handler module reads no settings.
+    """
+    wrapped: Handler | None = None
+
+    def entry(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        nonlocal wrapped
+        if wrapped is None:
+            inner: Handler = metrics.log_metrics(capture_cold_start_metric=True)(handler)
+            tracer = get_tracer()
+            if tracer is not None:
+                inner = tracer.capture_lambda_handler(inner)
+            wrapped = logger.inject_lambda_context(correlation_id_path=correlation_id_path, clear_state=True)(
+                inner
+            )
+        return wrapped(event, context)
+
+    return entry
+
+
+@dataclass
+class RequestRecord:
+    """What the current request did, filled in by the gateway and emitted once when the request ends."""
+
+    model: str = NO_MODEL
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    target: str | None = None
+
+
+# A Lambda execution environment serves one request at a time, so one record per process suffices.
+_current = RequestRecord()
+
+
+def current_request() -> RequestRecord:
+    return _current
+
+
+def metered(handler: Handler) -> Handler:
+    """Emit one access log line and the per-request EMF metrics for every API request."""
+
+    def entry(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        global _current
+        _current = RequestRecord()
+        started = time.perf_counter()
+        response = handler(event, context)
+        latency_ms = round((time.perf_counter() - started) * 1000, 3)
+        status = int(response.get("statusCode", 500))
+        record = _current
+        metrics.add_dimension(name="Model", value=record.model)
+        metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=latency_ms)
+        if 400 <= status < 500:
+            metrics.add_metric(name="ClientErrors", unit=MetricUnit.Count, value=1)
+        elif status >= 500:
+            metrics.add_metric(name="ServerErrors", unit=MetricUnit.Count, value=1)
+        if record.prompt_tokens or record.completion_tokens:
+            metrics.add_metric(name="PromptTokens", unit=MetricUnit.Count, value=record.prompt_tokens)
+            metrics.add_metric(name="CompletionTokens", unit=MetricUnit.Count, value=record.completion_tokens)
+        logger.info(
+            "request",
+            extra={
+                "method": event.get("httpMethod"),
+                "route": event.get("resource"),
+                "status": status,
+                "latency_ms": latency_ms,
+                "model": record.model,
+                "target": record.target,
+                "prompt_tokens": record.prompt_tokens,
+                "completion_tokens": record.completion_tokens,
+            },
+        )
+        return response
+
+    return entry

@@ -1,0 +1,1 @@
+"""Adapters to model providers; the only code that talks to models."""

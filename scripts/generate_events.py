@@ -1,0 +1,203 @@
+"""Regenerate events/: API Gateway proxy events made by `sam local generate-event`, edited to look real."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+EVENTS = ROOT / "events"
+STAGE = "v1"
+API_KEY_ID = "k7x2mq9d1e"
+CHAT = {"model": "echo", "messages": [{"role": "user", "content": "Say hello to the gateway"}]}
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Current weather for a city",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "required": ["city"],
+            },
+        },
+    }
+]
+
+# name -> (method, resource, body or None, extra headers, plain (not base64) body)
+CASES: dict[str, tuple[str, str, Any, dict[str, str], bool]] = {
+    "chat-completions": ("POST", "/chat/completions", CHAT, {}, False),
+    "chat-completions-system-and-limits": (
+        "POST",
+        "/chat/completions",
+        {
+            "model": "echo",
+            "messages": [
+                {"role": "system", "content": "You are terse."},
+                {"role": "user", "content": [{"type": "text", "text": "one two three four five"}]},
+            ],
+            "max_tokens": 3,
+            "temperature": 0.2,
+        },
+        {},
+        False,
+    ),
+    "chat-completions-stream": (
+        "POST",
+        "/chat/completions",
+        {**CHAT, "stream": True, "stream_options": {"include_usage": True}},
+        {},
+        False,
+    ),
+    "chat-completions-tools": (
+        "POST",
+        "/chat/completions",
+        {
+            **CHAT,
+            "messages": [{"role": "user", "content": "Paris"}],
+            "tools": TOOLS,
+            "tool_choice": "required",
+        },
+        {},
+        False,
+    ),
+    "models": ("GET", "/models", None, {}, False),
+    "model-prompt": ("POST", "/model", {"prompt": "What is an API gateway?", "max_tokens": 64}, {}, False),
+    "error-malformed-json": ("POST", "/chat/completions", '{"model": "echo", "messages": [', {}, False),
+    "error-wrong-types": (
+        "POST",
+        "/chat/completions",
+        {
+            "model": "echo",
+            "messages": [{"role": "user", "content": "hi"}],
+            "temperature": "hot",
+            "max_tokens": -1,
+        },
+        {},
+        False,
+    ),
+    "error-missing-messages": ("POST", "/chat/completions", {"model": "echo"}, {}, False),
+    "error-unknown-model": ("POST", "/chat/completions", {**CHAT, "model": "gpt-17-ultra"}, {}, False),
+    "error-unsupported-content-type": (
+        "POST",
+        "/chat/completions",
+        "model=echo",
+        {"Content-Type": "text/plain"},
+        False,
+    ),
+    "error-model-prompt-empty": ("POST", "/model", {"prompt": ""}, {}, False),
+    # Just over the function's 5,000,000-byte limit (API Gateway itself allows 10 MB).
+    "error-oversized-body": (
+        "POST",
+        "/chat/completions",
+        {**CHAT, "messages": [{"role": "user", "content": "x" * 5_000_000}]},
+        {},
+        True,
+    ),
+}
+
+
+def generate(method: str, resource: str, body: str) -> dict[str, Any]:
+    sam = shutil.which("sam", path=str(Path(sys.executable).parent)) or shutil.which("sam") or "sam"
+    out = subprocess.run(
+        [
+            sam,
+            "local",
+            "generate-event",
+            "apigateway",
+            "aws-proxy",
+            "--method",
+            method,
+            "--path",
+            resource.lstrip("/"),
+            "--resource",
+            resource,
+            "--stage",
+            STAGE,
+            "--body",
+            body,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SAM_CLI_TELEMETRY": "0"},
+    ).stdout
+    return dict(json.loads(out[: out.rindex("}") + 1]))
+
+
+def realistic(
+    event: dict[str, Any],
+    name: str,
+    method: str,
+    resource: str,
+    body: str | None,
+    headers: dict[str, str],
+    plain: bool,
+) -> dict[str, Any]:
+    """Edit the sample into what API Gateway sends for our routes."""
+    host = "a1b2c3d4e5.execute-api.us-east-1.amazonaws.com"
+    base_headers = {
+        "Accept": "application/json",
+        "Content-Type": "application/json",
+        "Host": host,
+        "User-Agent": "curl/8.5.0",
+        "X-Amzn-Trace-Id": "Root=1-6740a1b2-0123456789abcdef01234567",
+        "X-Forwarded-For": "203.0.113.7",
+        "X-Forwarded-Port": "443",
+        "X-Forwarded-Proto": "https",
+        "x-api-key": "demo-api-gateway-key-value-not-a-secret",
+    }
+    if body is None:
+        del base_headers["Content-Type"]
+    base_headers.update(headers)
+    event.update(
+        path=resource,
+        headers=base_headers,
+        multiValueHeaders={k: [v] for k, v in base_headers.items()},
+        queryStringParameters=None,
+        multiValueQueryStringParameters=None,
+        pathParameters=None,
+        stageVariables=None,
+    )
+    if body is None:
+        event.update(body=None, isBase64Encoded=False)
+    elif plain:
+        event.update(body=body, isBase64Encoded=False)
+    context = event["requestContext"]
+    context.update(
+        requestId=f"evt-{name}",
+        path=f"/{STAGE}{resource}",
+        resourcePath=resource,
+        httpMethod=method,
+        apiId="a1b2c3d4e5",
+        domainName=host,
+        extendedRequestId=f"ext-{name}",
+    )
+    context["identity"].update(
+        sourceIp="203.0.113.7",
+        userAgent="curl/8.5.0",
+        apiKey="demo-api-gateway-key-value-not-a-secret",
+        apiKeyId=API_KEY_ID,
+    )
+    return event
+
+
+def main() -> None:
+    EVENTS.mkdir(exist_ok=True)
+    for name, (method, resource, payload, headers, plain) in CASES.items():
+        body = None if payload is None else (payload if isinstance(payload, str) else json.dumps(payload))
+        # Big bodies are passed to sam as a placeholder and put back afterwards (argv has a size limit).
+        event = generate(method, resource, "{}" if body is None or plain else body)
+        event = realistic(event, name, method, resource, body, headers, plain)
+        (EVENTS / f"{name}.json").write_text(json.dumps(event, indent=2) + "\n", encoding="utf-8")
+        print(f"events/{name}.json")
+
+
+if __name__ == "__main__":
+    main()

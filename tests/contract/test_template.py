@@ -1,0 +1,136 @@
+"""template.yaml translated by the SAM translator: the wiring that deploys is the wiring we intend."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+
+from gatewayctl.template import Resolver, load_template, translate_template
+
+ROUTES = {("post", "/chat/completions"), ("get", "/models"), ("post", "/model")}
+PLANS = {
+    "free": {"RateLimit": 1, "BurstLimit": 2, "Limit": 100, "Period": "DAY"},
+    "standard": {"RateLimit": 10, "BurstLimit": 20, "Limit": 1000, "Period": "DAY"},
+    "premium": {"RateLimit": 100, "BurstLimit": 200, "Limit": 100000, "Period": "DAY"},
+}
+GATEWAY_RESPONSES = {
+    "THROTTLED": "429",
+    "QUOTA_EXCEEDED": "429",
+    "UNAUTHORIZED": "401",
+    "ACCESS_DENIED": "401",
+    "INVALID_API_KEY": "401",
+    "MISSING_AUTHENTICATION_TOKEN": "404",
+    "REQUEST_TOO_LARGE": "413",
+    "INTEGRATION_TIMEOUT": "504",
+    "DEFAULT_4XX": None,
+    "DEFAULT_5XX": None,
+}
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load_template()
+
+
+@pytest.fixture(scope="module")
+def cfn() -> dict[str, Any]:
+    return translate_template()
+
+
+def of_type(cfn: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in cfn["Resources"].items() if r["Type"] == kind}
+
+
+def api_body(cfn: dict[str, Any]) -> dict[str, Any]:
+    (api,) = of_type(cfn, "AWS::ApiGateway::RestApi").values()
+    return dict(api["Properties"]["Body"])
+
+
+def test_stage_v1_is_the_openai_base_url(template: dict[str, Any], cfn: dict[str, Any]) -> None:
+    assert template["Parameters"]["StageName"]["Default"] == "v1"
+    (stage,) = of_type(cfn, "AWS::ApiGateway::Stage").values()
+    assert stage["Properties"]["StageName"] == {"Ref": "StageName"}
+    url = template["Outputs"]["ApiBaseUrl"]["Value"]["Fn::Sub"]
+    assert url.endswith(".amazonaws.com/${StageName}") or url.endswith("${AWS::URLSuffix}/${StageName}")
+
+
+def test_routes_are_exactly_the_openai_ones_and_every_route_needs_a_key(cfn: dict[str, Any]) -> None:
+    body = api_body(cfn)
+    routes = {(method, path) for path, methods in body["paths"].items() for method in methods}
+    assert routes == ROUTES
+    for path, methods in body["paths"].items():
+        for method, operation in methods.items():
+            schemes = {name for requirement in operation["security"] for name in requirement}
+            assert "api_key" in schemes, f"{method} {path} does not require an API key"
+            assert operation["x-amazon-apigateway-integration"]["type"] == "aws_proxy"
+
+
+def test_three_usage_plans_with_the_documented_limits_on_the_stage(cfn: dict[str, Any]) -> None:
+    resolver = Resolver(cfn)
+    plans = {}
+    for plan in of_type(cfn, "AWS::ApiGateway::UsagePlan").values():
+        properties = resolver.resolve(plan["Properties"])
+        name = properties["UsagePlanName"]["Fn::Sub"].removeprefix("${AWS::StackName}-")
+        assert properties["ApiStages"] == [
+            {"ApiId": {"Ref": "GatewayApi"}, "Stage": {"Ref": "GatewayApiStage"}}
+        ]
+        assert properties["Quota"]["Offset"] == 0
+        plans[name] = {**properties["Throttle"], **{k: properties["Quota"][k] for k in ("Limit", "Period")}}
+    assert plans == PLANS
+
+
+def test_gateway_responses_are_openai_shaped_json(cfn: dict[str, Any]) -> None:
+    responses = api_body(cfn)["x-amazon-apigateway-gateway-responses"]
+    assert set(GATEWAY_RESPONSES) <= set(responses)
+    for kind, status in GATEWAY_RESPONSES.items():
+        response = responses[kind]
+        assert response.get("statusCode") == status, kind
+        rendered = response["responseTemplates"]["application/json"]
+        rendered = rendered.replace("$context.error.messageString", '"Forbidden"')
+        rendered = re.sub(r"\$context\.[A-Za-z.]+", "x", rendered)
+        error = json.loads(rendered)["error"]
+        assert set(error) == {"message", "type", "param", "code"}, kind
+        assert error["message"] and error["type"] and error["code"], kind
+    assert responses["THROTTLED"]["responseParameters"]["gatewayresponse.header.Retry-After"] == "'1'"
+    assert (
+        responses["QUOTA_EXCEEDED"]["responseParameters"]["gatewayresponse.header.x-should-retry"]
+        == "'false'"
+    )
+
+
+def test_functions_run_python313_on_arm64_with_the_shared_layer(
+    template: dict[str, Any], cfn: dict[str, Any]
+) -> None:
+    functions = of_type(cfn, "AWS::Lambda::Function")
+    assert functions
+    (layer_id,) = of_type(cfn, "AWS::Lambda::LayerVersion")
+    for function in functions.values():
+        properties = function["Properties"]
+        assert (properties["Runtime"], properties["Architectures"]) == ("python3.13", ["arm64"])
+        assert properties["Layers"] == [{"Ref": layer_id}]
+    layer = template["Resources"]["GatewayLayer"]
+    assert layer["Metadata"] == {"BuildMethod": "python3.13", "BuildArchitecture": "arm64"}
+    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+
+
+def test_outputs_name_everything_a_user_needs(template: dict[str, Any]) -> None:
+    assert {
+        "ApiBaseUrl",
+        "RestApiId",
+        "StageName",
+        "FreeUsagePlanId",
+        "StandardUsagePlanId",
+        "PremiumUsagePlanId",
+        "ApiFunctionName",
+    } <= set(template["Outputs"])
+
+
+def test_resolver_follows_parameters_and_conditions(cfn: dict[str, Any]) -> None:
+    on = Resolver(cfn, {"EnableTracing": "true", "StandardPlanRateLimit": "5"})
+    off = Resolver(cfn)
+    tracing = {"Fn::If": ["TracingEnabled", "Active", "PassThrough"]}
+    assert (on.resolve(tracing), off.resolve(tracing)) == ("Active", "PassThrough")
+    assert on.resolve({"Ref": "StandardPlanRateLimit"}) == "5"
