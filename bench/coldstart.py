@@ -10,11 +10,8 @@ import argparse
 import statistics
 import subprocess
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from gatewayctl.template import PROJECT_ROOT, load_template  # noqa: E402
+from gatewayctl.template import PROJECT_ROOT, load_template
 
 PROBE = """
 import sys, time

@@ -6,11 +6,16 @@ from typing import Any, ClassVar
 
 
 class GatewayError(Exception):
-    """Base of every error a client may see; subclasses fix the HTTP status and OpenAI error type."""
+    """Base of every error a client may see; subclasses fix the HTTP status and OpenAI error type.
+
+    `retryable` tells the router whether trying again (the same target later, or the next target)
+    can succeed; it is false for anything the caller has to fix.
+    """
 
     status: ClassVar[int] = 500
     type: ClassVar[str] = "api_error"
     default_code: ClassVar[str] = "internal_error"
+    retryable: bool = False
 
     def __init__(
         self,
@@ -99,19 +104,40 @@ class RateLimitError(GatewayError):
 
 
 class ProviderError(GatewayError):
-    """The model provider failed or answered something unusable (502)."""
+    """The model provider failed, is unreachable or answered something unusable (502).
+
+    Retryable by default (5xx, connection errors, garbled answers); pass retryable=False for failures
+    that retrying the same target cannot fix (the gateway's credentials or model access), so the router
+    moves straight to the next target.
+    """
 
     status = 502
     type = "api_error"
     default_code = "upstream_error"
 
+    def __init__(self, message: str, *, code: str | None = None, retryable: bool = True) -> None:
+        super().__init__(message, code=code)
+        self.retryable = retryable
 
-class ProviderTimeoutError(GatewayError):
+
+class ProviderTimeoutError(ProviderError):
     """The provider did not answer within the gateway's time budget (504)."""
 
     status = 504
-    type = "api_error"
     default_code = "upstream_timeout"
+
+
+class ProviderRateLimitError(RateLimitError):
+    """The provider throttled the gateway (429, with the provider's Retry-After when it gave one)."""
+
+    default_code = "upstream_rate_limited"
+    retryable = True
+
+
+class ProviderRequestError(InvalidRequestError):
+    """The provider refused the request itself as invalid (400); retrying cannot help."""
+
+    default_code = "upstream_invalid_request"
 
 
 class ConfigurationError(GatewayError):

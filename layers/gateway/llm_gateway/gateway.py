@@ -13,16 +13,11 @@ from llm_gateway.api.schemas import ChatCompletionRequest, PromptRequest, Prompt
 from llm_gateway.config import Settings, get_registry, get_settings
 from llm_gateway.domain.caller import Caller
 from llm_gateway.domain.chat import ChatService
-from llm_gateway.domain.registry import Target
 from llm_gateway.observability import current_request, logger
 from llm_gateway.providers.base import Deadline, Provider, StreamEvent, Usage
 from llm_gateway.providers.echo import EchoProvider
 
 TARGET_HEADER = "X-Gateway-Target"
-
-
-def _target_label(target: Target) -> str:
-    return f"{target.provider}/{target.model_id}"
 
 
 def _begin(events: Iterator[StreamEvent]) -> Iterator[StreamEvent]:
@@ -43,7 +38,7 @@ class Gateway:
         record = current_request()
         if request.stream:
             stream = self._chat.stream(request, caller)
-            record.model, record.target = stream.model, _target_label(stream.target)
+            record.model, record.target = stream.model, stream.target.label
             producer = ChunkProducer(
                 completion_id=completion_id,
                 created=created,
@@ -54,7 +49,7 @@ class Gateway:
             self._record_usage(producer.usage)
             return Reply(body, EVENT_STREAM, {TARGET_HEADER: record.target})
         result = self._chat.complete(request, caller)
-        record.model, record.target = result.model, _target_label(result.target)
+        record.model, record.target = result.model, result.target.label
         self._record_usage(result.completion.usage)
         response = chat_completion(
             result.completion, completion_id=completion_id, created=created, model=result.model
@@ -71,7 +66,7 @@ class Gateway:
         self._log_context(caller, chat_request)
         result = self._chat.complete(chat_request, caller)
         record = current_request()
-        record.model, record.target = result.model, _target_label(result.target)
+        record.model, record.target = result.model, result.target.label
         self._record_usage(result.completion.usage)
         response = PromptResponse(
             completion=result.completion.content or "",

@@ -5,11 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from llm_gateway.errors import ModelNotFoundError
 
-ProviderName = Literal["echo"]
+ProviderName = Literal["echo", "bedrock", "openai"]
 
 
 class Prices(BaseModel):
@@ -25,12 +25,41 @@ class Prices(BaseModel):
 
 
 class Target(BaseModel):
-    """One place a public model can be served from."""
+    """One place a public model can be served from.
+
+    bedrock: `model_id` is a model id, an inference-profile id (us., eu., global. ...) or an ARN; `region`
+    defaults to the ARN's region, then to the function's own region.
+    openai: any OpenAI-compatible server at `base_url` (ending in /v1 or the like); its key comes from the
+    Secrets Manager secret `api_key_secret` (plain string, or JSON with an "api_key" field) or, for local
+    use, from the environment variable `api_key_env`; Azure-style servers take the key in an `api-key`
+    header (`auth_header: "api-key"`) and may need `query` parameters such as api-version.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     provider: ProviderName
     model_id: str = Field(min_length=1)
+    region: str | None = None
+    base_url: str | None = None
+    api_key_secret: str | None = None
+    api_key_env: str | None = None
+    auth_header: Literal["bearer", "api-key"] = "bearer"
+    query: dict[str, str] = Field(default_factory=dict)
+    timeout_seconds: float | None = Field(None, gt=0, description="Per-attempt timeout.")
+
+    @model_validator(mode="after")
+    def _fits_provider(self) -> Target:
+        if self.provider == "openai":
+            if not self.base_url or not self.base_url.startswith(("http://", "https://")):
+                raise ValueError("an openai target needs base_url (http:// or https://)")
+        elif self.base_url or self.api_key_secret or self.api_key_env:
+            raise ValueError(f"base_url and api keys only apply to openai targets, not {self.provider}")
+        return self
+
+    @property
+    def label(self) -> str:
+        """How responses and logs name this target: provider/model id."""
+        return f"{self.provider}/{self.model_id}"
 
 
 class ModelEntry(BaseModel):
