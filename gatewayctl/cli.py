@@ -1,18 +1,203 @@
-"""gatewayctl command line: `gatewayctl --help` lists the commands."""
+"""gatewayctl command line: `gatewayctl --help` lists the commands, `gatewayctl COMMAND --help` their options."""
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+from gatewayctl.deployment import Deployment, DeploymentError, from_local, from_stack, samconfig_defaults
+from gatewayctl.keys import IssuedKey, KeyAdmin, KeyAdminError
+from gatewayctl.output import KEY_COLUMNS, key_row, print_details, print_json, record_dict, render_table
+from llm_gateway.domain.keys import TokenLimits
+from llm_gateway.store.keys import KeyStore, KeyStoreError
+
+DEFAULT_LOCAL_URL = "http://127.0.0.1:3000"
+_DURATION = re.compile(r"^(\d+)([dhm])$")
+
+
+def parse_expiry(value: str, now: datetime | None = None) -> datetime:
+    """An absolute ISO date/time (UTC unless it says otherwise) or a duration from now: 30d, 12h, 90m."""
+    now = now or datetime.now(UTC)
+    match = _DURATION.fullmatch(value.strip())
+    if match:
+        amount, unit = int(match.group(1)), match.group(2)
+        return now + timedelta(**{{"d": "days", "h": "hours", "m": "minutes"}[unit]: amount})
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{value}' is neither an ISO date/time nor a duration like 30d") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def parse_models(value: str) -> list[str]:
+    models = [name.strip() for name in value.split(",") if name.strip()]
+    if not models:
+        raise argparse.ArgumentTypeError("give at least one model name, or leave --models out for all models")
+    return models
+
+
+def positive_int(value: str) -> int:
+    if not value.isdigit() or int(value) <= 0:
+        raise argparse.ArgumentTypeError(f"'{value}' is not a positive whole number")
+    return int(value)
+
+
+def positive_decimal(value: str) -> Decimal:
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"'{value}' is not a number") from None
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"'{value}' must be positive")
+    return number
+
+
+def _target_options() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    where = parent.add_argument_group("target (default: the stack of samconfig.toml's environment)")
+    where.add_argument(
+        "--local",
+        nargs="?",
+        const=DEFAULT_LOCAL_URL,
+        metavar="URL",
+        help=f"act on the local gateway (default URL {DEFAULT_LOCAL_URL})",
+    )
+    where.add_argument("--stack", help="CloudFormation stack name of a deployed gateway")
+    where.add_argument("--env", default="default", help="samconfig.toml environment (default, dev, prod)")
+    where.add_argument("--region", help="AWS region of the stack")
+    parent.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    return parent
+
+
+def _limit_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tokens-per-minute", type=positive_int, help="token budget per minute (default: plan's)")
+    parser.add_argument("--tokens-per-day", type=positive_int, help="token budget per day (default: plan's)")
+    parser.add_argument("--usd-per-month", type=positive_decimal, help="spend limit per month in USD (default: plan's)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gatewayctl", description="Operate an llm-gateway deployment.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    serve = commands.add_parser("serve", help="Serve the whole gateway on 127.0.0.1 (local mode).")
+
+    serve = commands.add_parser(
+        "serve",
+        help="serve the whole gateway on 127.0.0.1 (local mode)",
+        description="Serve the whole gateway on 127.0.0.1 (local mode).",
+    )
     serve.set_defaults(handler=_serve_not_built)
+
+    target = _target_options()
+    keys = commands.add_parser(
+        "keys",
+        help="create, list, show, revoke and rotate API keys",
+        description="Manage API keys: each is an API Gateway key on a usage plan plus a "
+        "record in the keys table holding only the key's SHA-256.",
+    )
+    key_commands = keys.add_subparsers(dest="key_command", required=True, metavar="ACTION")
+
+    create = key_commands.add_parser(
+        "create",
+        parents=[target],
+        help="issue a key (printed once)",
+        description="Issue a new key on a plan. The key is printed once and never stored.",
+    )
+    create.add_argument("--tenant", required=True, help="tenant (team, customer) the key belongs to")
+    create.add_argument("--plan", required=True, help="usage plan: free, standard or premium")
+    create.add_argument("--models", type=parse_models, help="comma-separated models the key may use (default: all)")
+    create.add_argument("--expires", type=parse_expiry, help="expiry: ISO date/time (UTC) or duration like 30d")
+    _limit_options(create)
+    create.set_defaults(handler=_keys_create)
+
+    listing = key_commands.add_parser(
+        "list", parents=[target], help="list keys", description="List keys, optionally of one tenant."
+    )
+    listing.add_argument("--tenant", help="only this tenant's keys")
+    listing.set_defaults(handler=_keys_list)
+
+    for name, handler, summary in (
+        ("show", _keys_show, "show one key"),
+        ("revoke", _keys_revoke, "revoke a key (refused within the authorizer cache time, 30 s by default)"),
+        ("rotate", _keys_rotate, "issue a new secret for a key and revoke the old one"),
+    ):
+        action = key_commands.add_parser(
+            name, parents=[target], help=summary, description=summary[0].upper() + summary[1:] + "."
+        )
+        action.add_argument("key_id", metavar="KEY_ID", help="the key's id (key_...)")
+        action.set_defaults(handler=handler)
     return parser
+
+
+def deployment_of(args: argparse.Namespace) -> Deployment:
+    if args.local:
+        return from_local(args.local)
+    stack, region = samconfig_defaults(args.env)
+    stack = args.stack or stack
+    if not stack:
+        raise DeploymentError("No stack: pass --stack NAME, --env ENV (samconfig.toml) or --local")
+    return from_stack(stack, args.region or region)
+
+
+def key_admin(deployment: Deployment) -> KeyAdmin:
+    store = KeyStore(deployment.client("dynamodb"), deployment.output("KeysTableName"))
+    return KeyAdmin(store, deployment.client("apigateway"), deployment.plans)
+
+
+def _print_issued(issued: IssuedKey, as_json: bool, verb: str) -> None:
+    if as_json:
+        print_json({"key": issued.key, **record_dict(issued.record)})
+        return
+    print(f"{verb} key {issued.record.key_id} for tenant {issued.record.tenant} on plan {issued.record.plan}.")
+    print(f"\n    {issued.key}\n")
+    print("This is the only time the key is shown: store it now. The gateway keeps only its SHA-256.")
+
+
+def _keys_create(args: argparse.Namespace, admin: KeyAdmin) -> int:
+    limits = TokenLimits(args.tokens_per_minute, args.tokens_per_day, args.usd_per_month)
+    issued = admin.create(args.tenant, args.plan, args.models, args.expires, limits)
+    _print_issued(issued, args.json, "Created")
+    return 0
+
+
+def _keys_list(args: argparse.Namespace, admin: KeyAdmin) -> int:
+    records = admin.list(args.tenant)
+    if args.json:
+        print_json([record_dict(record) for record in records])
+    elif records:
+        print(render_table(KEY_COLUMNS, [key_row(record) for record in records]))
+    else:
+        print("No keys" + (f" for tenant {args.tenant}." if args.tenant else "."))
+    return 0
+
+
+def _keys_show(args: argparse.Namespace, admin: KeyAdmin) -> int:
+    record = admin.show(args.key_id)
+    if args.json:
+        print_json(record_dict(record))
+    else:
+        print_details(record)
+    return 0
+
+
+def _keys_revoke(args: argparse.Namespace, admin: KeyAdmin) -> int:
+    revocation = admin.revoke(args.key_id)
+    if args.json:
+        print_json({**record_dict(revocation.record), "warning": revocation.warning})
+    else:
+        print(f"Revoked key {args.key_id}; the gateway refuses it within the authorizer cache time.")
+    if revocation.warning:
+        print(f"warning: {revocation.warning}", file=sys.stderr)
+        return 3
+    return 0
+
+
+def _keys_rotate(args: argparse.Namespace, admin: KeyAdmin) -> int:
+    issued = admin.rotate(args.key_id)
+    _print_issued(issued, args.json, f"Rotated {args.key_id} into")
+    return 0
 
 
 def _serve_not_built(args: argparse.Namespace) -> int:
@@ -20,9 +205,18 @@ def _serve_not_built(args: argparse.Namespace) -> int:
     return 2
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None, admin_factory: Callable[[argparse.Namespace], KeyAdmin] | None = None
+) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.handler(args))
+    try:
+        if args.command == "keys":
+            admin = admin_factory(args) if admin_factory else key_admin(deployment_of(args))
+            return int(args.handler(args, admin))
+        return int(args.handler(args))
+    except (DeploymentError, KeyAdminError, KeyStoreError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -109,11 +110,18 @@ PSEUDO_PARAMETERS = {
 class Resolver:
     """Evaluates the intrinsic functions the template uses, against parameter values and conditions."""
 
-    def __init__(self, template: dict[str, Any], overrides: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        template: dict[str, Any],
+        overrides: dict[str, str] | None = None,
+        resources: dict[str, str] | None = None,
+    ) -> None:
         self.parameters: dict[str, Any] = dict(PSEUDO_PARAMETERS)
         for name, spec in template.get("Parameters", {}).items():
             self.parameters[name] = spec.get("Default")
         self.parameters.update(overrides or {})
+        # Physical ids of resources, for Ref and ${Name} of a logical id.
+        self.parameters.update(resources or {})
         self._conditions = template.get("Conditions", {})
 
     def condition(self, name: str) -> bool:
@@ -142,4 +150,52 @@ class Resolver:
             if key == "Fn::If":
                 name, when_true, when_false = arg
                 return self.resolve(when_true if self.condition(name) else when_false)
+            if key == "Fn::Sub":
+                return self._substitute(arg)
         return {key: self.resolve(item) for key, item in value.items()}
+
+    def _substitute(self, arg: Any) -> Any:
+        text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], self.resolve(arg[1]))
+        names = {**self.parameters, **variables}
+        missing = [name for name in re.findall(r"\$\{([^}!]+)\}", text) if name not in names]
+        if missing:
+            # Leave what cannot be known locally (an attribute of an AWS resource) unresolved.
+            return {"Fn::Sub": arg}
+        return re.sub(r"\$\{([^}!]+)\}", lambda match: str(names[match.group(1)]), text)
+
+
+def dynamodb_tables(template: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """create_table arguments (minus TableName) for every DynamoDB table the template declares.
+
+    Tests and the local gateway create their tables from this, so they cannot drift from the template.
+    """
+    template = template or load_template()
+    tables: dict[str, dict[str, Any]] = {}
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::DynamoDB::Table":
+            continue
+        properties = resource["Properties"]
+        arguments: dict[str, Any] = {
+            "AttributeDefinitions": properties["AttributeDefinitions"],
+            "KeySchema": properties["KeySchema"],
+            "BillingMode": properties.get("BillingMode", "PAY_PER_REQUEST"),
+        }
+        if properties.get("GlobalSecondaryIndexes"):
+            arguments["GlobalSecondaryIndexes"] = properties["GlobalSecondaryIndexes"]
+        tables[logical_id] = arguments
+    return tables
+
+
+def time_to_live(template: dict[str, Any] | None = None) -> dict[str, str]:
+    """TTL attribute per table logical id, for tables that enable TimeToLive."""
+    template = template or load_template()
+    found = {}
+    for logical_id, resource in template["Resources"].items():
+        spec = (
+            resource.get("Properties", {}).get("TimeToLiveSpecification")
+            if resource["Type"] == "AWS::DynamoDB::Table"
+            else None
+        )
+        if spec and spec.get("Enabled"):
+            found[logical_id] = str(spec["AttributeName"])
+    return found

@@ -1,4 +1,8 @@
-"""Regenerate events/: API Gateway proxy events made by `sam local generate-event`, edited to look real."""
+"""Regenerate events/: API Gateway events made by `sam local generate-event`, edited to look like ours.
+
+events/api/: proxy events for the API function, one per route and per error case.
+events/authorizer/: REQUEST authorizer events, one per way of presenting (or not presenting) a key.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
+# A syntactically valid key used only by the tests, which store its hash before replaying these events.
+TEST_KEY = "sk-llmgw-" + "T3stKeyUsedOnlyByTheGatewayTestSuite0000000"
 STAGE = "v1"
 API_KEY_ID = "k7x2mq9d1e"
 CHAT = {"model": "echo", "messages": [{"role": "user", "content": "Say hello to the gateway"}]}
@@ -29,6 +35,16 @@ TOOLS = [
         },
     }
 ]
+
+# What the authorizer passes on (REST APIs hand context values to the integration as strings).
+AUTHORIZER_CONTEXT = {
+    "principalId": "key_5f1c2a9b7e3d",
+    "tenant": "acme",
+    "keyId": "key_5f1c2a9b7e3d",
+    "plan": "standard",
+    "models": "*",
+    "integrationLatency": 14,
+}
 
 # name -> (method, resource, body or None, extra headers, plain (not base64) body)
 CASES: dict[str, tuple[str, str, Any, dict[str, str], bool]] = {
@@ -91,6 +107,7 @@ CASES: dict[str, tuple[str, str, Any, dict[str, str], bool]] = {
         {"Content-Type": "text/plain"},
         False,
     ),
+    "error-model-not-allowed": ("POST", "/chat/completions", CHAT, {}, False),
     "error-model-prompt-empty": ("POST", "/model", {"prompt": ""}, {}, False),
     # Just over the function's 5,000,000-byte limit (API Gateway itself allows 10 MB).
     "error-oversized-body": (
@@ -103,32 +120,23 @@ CASES: dict[str, tuple[str, str, Any, dict[str, str], bool]] = {
 }
 
 
-def generate(method: str, resource: str, body: str) -> dict[str, Any]:
+def sam_event(*arguments: str) -> dict[str, Any]:
     sam = shutil.which("sam", path=str(Path(sys.executable).parent)) or shutil.which("sam") or "sam"
     out = subprocess.run(
-        [
-            sam,
-            "local",
-            "generate-event",
-            "apigateway",
-            "aws-proxy",
-            "--method",
-            method,
-            "--path",
-            resource.lstrip("/"),
-            "--resource",
-            resource,
-            "--stage",
-            STAGE,
-            "--body",
-            body,
-        ],
+        [sam, "local", "generate-event", "apigateway", *arguments],
         check=True,
         capture_output=True,
         text=True,
         env={**os.environ, "SAM_CLI_TELEMETRY": "0"},
     ).stdout
     return dict(json.loads(out[: out.rindex("}") + 1]))
+
+
+def generate(method: str, resource: str, body: str) -> dict[str, Any]:
+    path = resource.lstrip("/")
+    return sam_event(
+        "aws-proxy", "--method", method, "--path", path, "--resource", resource, "--stage", STAGE, "--body", body
+    )
 
 
 def realistic(
@@ -151,7 +159,7 @@ def realistic(
         "X-Forwarded-For": "203.0.113.7",
         "X-Forwarded-Port": "443",
         "X-Forwarded-Proto": "https",
-        "x-api-key": "demo-api-gateway-key-value-not-a-secret",
+        "x-api-key": TEST_KEY,
     }
     if body is None:
         del base_headers["Content-Type"]
@@ -179,24 +187,78 @@ def realistic(
         domainName=host,
         extendedRequestId=f"ext-{name}",
     )
+    context["authorizer"] = dict(AUTHORIZER_CONTEXT)
+    if name == "error-model-not-allowed":
+        context["authorizer"]["models"] = "claude-sonnet,nova-lite"
     context["identity"].update(
         sourceIp="203.0.113.7",
         userAgent="curl/8.5.0",
-        apiKey="demo-api-gateway-key-value-not-a-secret",
+        apiKey="usage-metering-identifier-returned-by-the-authorizer",
         apiKeyId=API_KEY_ID,
     )
     return event
 
 
+# name -> headers carrying (or not carrying) the key
+AUTHORIZER_CASES: dict[str, dict[str, str]] = {
+    "x-api-key": {"x-api-key": TEST_KEY},
+    "bearer": {"Authorization": f"Bearer {TEST_KEY}"},
+    "bearer-lowercase-header": {"authorization": f"bearer {TEST_KEY}"},
+    "missing-key": {},
+    "malformed-authorization": {"Authorization": "Basic dXNlcjpwYXNzd29yZA=="},
+    "malformed-key": {"x-api-key": "not-a-gateway-key"},
+    "unknown-key": {"x-api-key": "sk-llmgw-" + "Unkn0wnKeyThatNoRecordWillEverHaveAtAll0000"},
+}
+
+
+def authorizer_event(name: str, headers: dict[str, str]) -> dict[str, Any]:
+    event = sam_event("request-authorizer")
+    all_headers = {
+        "Accept": "application/json",
+        "Content-Type": "application/json",
+        "Host": "a1b2c3d4e5.execute-api.us-east-1.amazonaws.com",
+        "User-Agent": "OpenAI/Python 1.99.0",
+        "X-Forwarded-For": "203.0.113.7",
+        **headers,
+    }
+    event.update(
+        methodArn=f"arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/{STAGE}/POST/chat/completions",
+        resource="/chat/completions",
+        path="/chat/completions",
+        httpMethod="POST",
+        headers=all_headers,
+        multiValueHeaders={k: [v] for k, v in all_headers.items()},
+        queryStringParameters={},
+        multiValueQueryStringParameters={},
+        stageVariables={},
+    )
+    context = event["requestContext"]
+    context.update(
+        path=f"/{STAGE}/chat/completions",
+        stage=STAGE,
+        requestId=f"auth-{name}",
+        resourcePath="/chat/completions",
+        httpMethod="POST",
+        apiId="a1b2c3d4e5",
+    )
+    context["identity"] = {"sourceIp": "203.0.113.7", "userAgent": all_headers["User-Agent"]}
+    return event
+
+
+def write(path: Path, event: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(event, indent=2) + "\n", encoding="utf-8")
+    print(path.relative_to(ROOT))
+
+
 def main() -> None:
-    EVENTS.mkdir(exist_ok=True)
     for name, (method, resource, payload, headers, plain) in CASES.items():
         body = None if payload is None else (payload if isinstance(payload, str) else json.dumps(payload))
         # Big bodies are passed to sam as a placeholder and put back afterwards (argv has a size limit).
         event = generate(method, resource, "{}" if body is None or plain else body)
-        event = realistic(event, name, method, resource, body, headers, plain)
-        (EVENTS / f"{name}.json").write_text(json.dumps(event, indent=2) + "\n", encoding="utf-8")
-        print(f"events/{name}.json")
+        write(EVENTS / "api" / f"{name}.json", realistic(event, name, method, resource, body, headers, plain))
+    for name, headers in AUTHORIZER_CASES.items():
+        write(EVENTS / "authorizer" / f"{name}.json", authorizer_event(name, headers))
 
 
 if __name__ == "__main__":

@@ -6,13 +6,18 @@ import io
 import json
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
+import boto3
 import pytest
+from moto import mock_aws
 
 from gatewayctl.lambda_context import LocalLambdaContext
+from gatewayctl.provision import provision
 from gatewayctl.template import load_handler
-from llm_gateway import config, gateway, observability
+from llm_gateway import authorizer, config, gateway, observability
+from llm_gateway.store import dynamo
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 LogOutput = Callable[[], list[dict[str, Any]]]
@@ -23,6 +28,8 @@ def reset_caches() -> None:
     config._parse_registry.cache_clear()
     gateway.get_gateway.cache_clear()
     observability.get_tracer.cache_clear()
+    authorizer.get_authenticator.cache_clear()
+    dynamo.dynamodb_client.cache_clear()
 
 
 @pytest.fixture(autouse=True)
@@ -38,6 +45,35 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     reset_caches()
     yield
     reset_caches()
+
+
+@dataclass
+class Stack:
+    """The stateful part of the stack, provisioned from template.yaml on moto."""
+
+    outputs: dict[str, str]
+    dynamodb: Any
+    apigateway: Any
+
+    @property
+    def plans(self) -> dict[str, str]:
+        return {
+            name.removesuffix("UsagePlanId").lower(): value
+            for name, value in self.outputs.items()
+            if name.endswith("UsagePlanId")
+        }
+
+
+@pytest.fixture
+def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    """A fresh moto account holding the template's tables, REST API and usage plans; settings point at it."""
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        apigateway = boto3.client("apigateway", region_name="us-east-1")
+        outputs = provision(dynamodb, apigateway, "llm-gateway-test")
+        monkeypatch.setenv("GATEWAY_KEYS_TABLE", outputs["KeysTableName"])
+        reset_caches()
+        yield Stack(outputs, dynamodb, apigateway)
 
 
 @pytest.fixture

@@ -18,11 +18,7 @@ install_error_handlers(app)
 @app.post("/chat/completions")
 def chat_completions(request: ChatCompletionRequest) -> Response[str]:
     event = app.current_event
-    return (
-        get_gateway()
-        .chat_completions(request, caller_of(event), event.request_context.request_id)
-        .to_response()
-    )
+    return get_gateway().chat_completions(request, caller_of(event), event.request_context.request_id).to_response()
 
 
 @app.post("/model")

@@ -14,7 +14,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from gatewayctl.lambda_context import LocalLambdaContext
 from tests.conftest import Handler, LogOutput
 
-EVENTS = Path(__file__).resolve().parents[2] / "events"
+EVENTS = Path(__file__).resolve().parents[2] / "events" / "api"
 
 # event file -> (status, error code or None)
 EXPECTED: dict[str, tuple[int, str | None]] = {
@@ -28,6 +28,7 @@ EXPECTED: dict[str, tuple[int, str | None]] = {
     "error-wrong-types.json": (400, "invalid_request"),
     "error-missing-messages.json": (400, "invalid_request"),
     "error-unknown-model.json": (404, "model_not_found"),
+    "error-model-not-allowed.json": (403, "model_not_allowed"),
     "error-unsupported-content-type.json": (415, "unsupported_media_type"),
     "error-model-prompt-empty.json": (400, "invalid_request"),
     "error-oversized-body.json": (413, "request_too_large"),
@@ -91,13 +92,9 @@ def test_system_message_and_max_tokens(api_handler: Handler) -> None:
 
 
 def test_tool_call_response(api_handler: Handler) -> None:
-    completion = ChatCompletion.model_validate_json(
-        invoke(api_handler, "chat-completions-tools.json")["body"]
-    )
+    completion = ChatCompletion.model_validate_json(invoke(api_handler, "chat-completions-tools.json")["body"])
     calls = completion.choices[0].message.tool_calls or []
-    assert [(c.function.name, json.loads(c.function.arguments)) for c in calls] == [
-        ("get_weather", {"input": "Paris"})
-    ]
+    assert [(c.function.name, json.loads(c.function.arguments)) for c in calls] == [("get_weather", {"input": "Paris"})]
     assert completion.choices[0].finish_reason == "tool_calls"
 
 
@@ -107,9 +104,7 @@ def test_stream_event_is_server_sent_chunks(api_handler: Handler) -> None:
     frames = [f.removeprefix("data: ") for f in response["body"].strip().split("\n\n")]
     assert frames[-1] == "[DONE]"
     chunks = [ChatCompletionChunk.model_validate_json(f) for f in frames[:-1]]
-    assert (
-        "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Say hello to the gateway"
-    )
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Say hello to the gateway"
     assert chunks[-1].choices == [] and chunks[-1].usage is not None
     assert chunks[-1].usage.completion_tokens == 5
 
@@ -135,11 +130,11 @@ def test_model_prompt_endpoint(api_handler: Handler) -> None:
         (
             "error-wrong-types.json",
             "max_tokens",
-            "max_tokens: Input should be greater than or equal to 1; "
-            "temperature: Input should be a valid number",
+            "max_tokens: Input should be greater than or equal to 1; temperature: Input should be a valid number",
         ),
         ("error-missing-messages.json", "messages", "messages: Field required"),
         ("error-unknown-model.json", "model", "'gpt-17-ultra' does not exist"),
+        ("error-model-not-allowed.json", "model", "This API key may not use the model 'echo'"),
         ("error-malformed-json.json", None, "not valid JSON"),
         ("error-oversized-body.json", None, "exceeds the gateway's limit of 5000000 bytes"),
         ("error-model-prompt-empty.json", "prompt", "prompt: String should have at least 1 character"),

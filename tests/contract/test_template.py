@@ -64,8 +64,33 @@ def test_routes_are_exactly_the_openai_ones_and_every_route_needs_a_key(cfn: dic
     for path, methods in body["paths"].items():
         for method, operation in methods.items():
             schemes = {name for requirement in operation["security"] for name in requirement}
-            assert "api_key" in schemes, f"{method} {path} does not require an API key"
+            assert schemes == {"api_key", "KeyAuthorizer"}, f"{method} {path} is not keyed and authorized"
             assert operation["x-amazon-apigateway-integration"]["type"] == "aws_proxy"
+
+
+def test_request_authorizer_accepts_either_header_and_meters_the_key(cfn: dict[str, Any]) -> None:
+    (api,) = of_type(cfn, "AWS::ApiGateway::RestApi").values()
+    assert api["Properties"]["ApiKeySourceType"] == "AUTHORIZER"
+    authorizer = api_body(cfn)["components"]["securitySchemes"]["KeyAuthorizer"]["x-amazon-apigateway-authorizer"]
+    assert authorizer["type"] == "request"
+    # No API Gateway cache and no identity source: a request may carry x-api-key or Authorization alone.
+    assert authorizer["authorizerResultTtlInSeconds"] == 0
+    assert "identitySource" not in authorizer
+    assert "KeyAuthorizerFunction" in json.dumps(authorizer["authorizerUri"])
+
+
+def test_keys_table_is_durable_encrypted_and_readable_only_by_the_authorizer(cfn: dict[str, Any]) -> None:
+    table = cfn["Resources"]["KeysTable"]
+    assert (table["DeletionPolicy"], table["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    properties = table["Properties"]
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+    assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert properties["SSESpecification"] == {"SSEEnabled": True}
+    assert properties["KeySchema"] == [{"AttributeName": "key_hash", "KeyType": "HASH"}]
+    policies = json.dumps(cfn["Resources"]["KeyAuthorizerFunctionRole"]["Properties"]["Policies"])
+    assert '"dynamodb:GetItem"' in policies
+    assert "dynamodb:PutItem" not in policies
+    assert "KeysTable" not in json.dumps(cfn["Resources"]["ApiFunctionRole"]["Properties"].get("Policies", []))
 
 
 def test_three_usage_plans_with_the_documented_limits_on_the_stage(cfn: dict[str, Any]) -> None:
@@ -73,10 +98,8 @@ def test_three_usage_plans_with_the_documented_limits_on_the_stage(cfn: dict[str
     plans = {}
     for plan in of_type(cfn, "AWS::ApiGateway::UsagePlan").values():
         properties = resolver.resolve(plan["Properties"])
-        name = properties["UsagePlanName"]["Fn::Sub"].removeprefix("${AWS::StackName}-")
-        assert properties["ApiStages"] == [
-            {"ApiId": {"Ref": "GatewayApi"}, "Stage": {"Ref": "GatewayApiStage"}}
-        ]
+        name = properties["UsagePlanName"].removeprefix("llm-gateway-local-")
+        assert properties["ApiStages"] == [{"ApiId": {"Ref": "GatewayApi"}, "Stage": {"Ref": "GatewayApiStage"}}]
         assert properties["Quota"]["Offset"] == 0
         plans[name] = {**properties["Throttle"], **{k: properties["Quota"][k] for k in ("Limit", "Period")}}
     assert plans == PLANS
@@ -95,15 +118,10 @@ def test_gateway_responses_are_openai_shaped_json(cfn: dict[str, Any]) -> None:
         assert set(error) == {"message", "type", "param", "code"}, kind
         assert error["message"] and error["type"] and error["code"], kind
     assert responses["THROTTLED"]["responseParameters"]["gatewayresponse.header.Retry-After"] == "'1'"
-    assert (
-        responses["QUOTA_EXCEEDED"]["responseParameters"]["gatewayresponse.header.x-should-retry"]
-        == "'false'"
-    )
+    assert responses["QUOTA_EXCEEDED"]["responseParameters"]["gatewayresponse.header.x-should-retry"] == "'false'"
 
 
-def test_functions_run_python313_on_arm64_with_the_shared_layer(
-    template: dict[str, Any], cfn: dict[str, Any]
-) -> None:
+def test_functions_run_python313_on_arm64_with_the_shared_layer(template: dict[str, Any], cfn: dict[str, Any]) -> None:
     functions = of_type(cfn, "AWS::Lambda::Function")
     assert functions
     (layer_id,) = of_type(cfn, "AWS::Lambda::LayerVersion")

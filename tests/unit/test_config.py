@@ -67,11 +67,7 @@ def test_registry_from_ssm_parameter(monkeypatch: pytest.MonkeyPatch) -> None:
         json.dumps({"models": {"x": {"targets": []}}}),
         json.dumps({"models": {"x": {"targets": [{"provider": "carrier-pigeon", "model_id": "x"}]}}}),
         json.dumps(
-            {
-                "models": {
-                    "x": {"targets": [{"provider": "echo", "model_id": "x"}], "prices": {"input_per_1k": -1}}
-                }
-            }
+            {"models": {"x": {"targets": [{"provider": "echo", "model_id": "x"}], "prices": {"input_per_1k": -1}}}}
         ),
     ],
 )

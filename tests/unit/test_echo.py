@@ -70,9 +70,7 @@ def test_required_tool_choice_calls_the_first_tool_with_the_text() -> None:
 
 def test_stream_yields_one_delta_per_word_then_finish_and_usage() -> None:
     events = list(
-        EchoProvider().stream(
-            request(messages=[{"role": "user", "content": "a b  c"}]), TARGET, Deadline.after(5)
-        )
+        EchoProvider().stream(request(messages=[{"role": "user", "content": "a b  c"}]), TARGET, Deadline.after(5))
     )
     texts = [e.text for e in events if isinstance(e, TextDelta)]
     assert texts == ["a", " b", "  c"]

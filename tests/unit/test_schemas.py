@@ -38,9 +38,7 @@ def test_accepts_every_message_role_and_content_shape() -> None:
                 {
                     "role": "assistant",
                     "content": None,
-                    "tool_calls": [
-                        {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
-                    ],
+                    "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}],
                 },
                 {"role": "tool", "tool_call_id": "c1", "content": "result"},
             ],

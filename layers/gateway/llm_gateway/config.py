@@ -31,6 +31,13 @@ class Settings(BaseModel):
         26.0, gt=0, le=28.5, description="Total time for provider calls, ending before API Gateway's 29 s."
     )
     max_request_bytes: int = Field(5_000_000, gt=0, description="Largest request body the function accepts.")
+    keys_table: str | None = Field(None, description="DynamoDB table of API key records.")
+    auth_cache_seconds: float = Field(
+        30.0,
+        ge=0,
+        le=60,
+        description="How long the authorizer trusts a cached key record (revocation delay).",
+    )
     log_prompts: bool = Field(False, description="Log prompt and completion text (off: never logged).")
     tracing_enabled: bool = Field(False, description="Create the X-Ray tracer (the template sets this).")
 

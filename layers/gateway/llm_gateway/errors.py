@@ -65,8 +65,7 @@ class ModelNotFoundError(NotFoundError):
 
     def __init__(self, model: str, *, param: str = "model") -> None:
         super().__init__(
-            f"The model '{model}' does not exist or is not served by this gateway; "
-            "GET /models lists the models.",
+            f"The model '{model}' does not exist or is not served by this gateway; GET /models lists the models.",
             param=param,
         )
 

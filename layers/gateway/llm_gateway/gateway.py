@@ -51,9 +51,7 @@ class Gateway:
         result = self._chat.complete(request, caller)
         record.model, record.target = result.model, result.target.label
         self._record_usage(result.completion.usage)
-        response = chat_completion(
-            result.completion, completion_id=completion_id, created=created, model=result.model
-        )
+        response = chat_completion(result.completion, completion_id=completion_id, created=created, model=result.model)
         return Reply(response.to_json(), headers={TARGET_HEADER: record.target})
 
     def prompt(self, request: PromptRequest, caller: Caller, request_id: str) -> Reply:

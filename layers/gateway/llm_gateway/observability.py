@@ -53,9 +53,7 @@ def instrument(handler: Handler, correlation_id_path: str = correlation_paths.AP
             tracer = get_tracer()
             if tracer is not None:
                 inner = tracer.capture_lambda_handler(inner)
-            wrapped = logger.inject_lambda_context(correlation_id_path=correlation_id_path, clear_state=True)(
-                inner
-            )
+            wrapped = logger.inject_lambda_context(correlation_id_path=correlation_id_path, clear_state=True)(inner)
         return wrapped(event, context)
 
     return entry

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -14,7 +15,8 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
 from llm_gateway.config import get_settings
-from llm_gateway.domain.caller import ANONYMOUS, Caller, parse_allowed_models
+from llm_gateway.domain.caller import ALL_MODELS, ANONYMOUS, Caller, parse_allowed_models
+from llm_gateway.domain.keys import TokenLimits
 from llm_gateway.errors import (
     GatewayError,
     InvalidRequestError,
@@ -41,9 +43,7 @@ class Reply:
         headers = dict(self.headers)
         if self.content_type == EVENT_STREAM:
             headers["Cache-Control"] = "no-cache"
-        return Response(
-            status_code=self.status, content_type=self.content_type, body=self.body, headers=headers
-        )
+        return Response(status_code=self.status, content_type=self.content_type, body=self.body, headers=headers)
 
 
 def error_response(exc: GatewayError) -> Response[str]:
@@ -63,20 +63,28 @@ def parse_json_body(body: str) -> Any:
     return json.loads(body)
 
 
+def _number(value: Any) -> int | None:
+    # REST APIs hand authorizer context values to the integration as strings.
+    return None if value in (None, "") else int(str(value))
+
+
 def caller_of(event: APIGatewayProxyEvent) -> Caller:
-    """The caller the authorizer (or, without one, the API key) identified."""
+    """The caller the authorizer identified (its context); anonymous when there is no authorizer context."""
     context = event.request_context
     authorizer = context.authorizer.raw_event if context.authorizer else {}
     if authorizer.get("keyId"):
+        usd = authorizer.get("usdPerMonth")
         return Caller(
             tenant=str(authorizer.get("tenant", "")),
             key_id=str(authorizer["keyId"]),
             plan=str(authorizer.get("plan", "")),
-            allowed_models=parse_allowed_models(str(authorizer.get("models", "*"))),
+            allowed_models=parse_allowed_models(str(authorizer.get("models", ALL_MODELS))),
+            limits=TokenLimits(
+                tokens_per_minute=_number(authorizer.get("tokensPerMinute")),
+                tokens_per_day=_number(authorizer.get("tokensPerDay")),
+                usd_per_month=None if usd in (None, "") else Decimal(str(usd)),
+            ),
         )
-    key_id = context.identity.api_key_id
-    if key_id:
-        return Caller(tenant="default", key_id=key_id, plan="default")
     return ANONYMOUS
 
 
@@ -115,9 +123,7 @@ def validation_error(errors: list[dict[str, Any]]) -> InvalidRequestError:
         message = str(error.get("msg")).removeprefix("Value error, ")
         if message not in messages:
             messages.append(message)
-    described = [
-        f"{where}: {' or '.join(msgs)}" if where else " or ".join(msgs) for where, msgs in problems.items()
-    ]
+    described = [f"{where}: {' or '.join(msgs)}" if where else " or ".join(msgs) for where, msgs in problems.items()]
     first = next(iter(problems))
     return InvalidRequestError("Invalid request: " + "; ".join(described), param=first or None)
 

@@ -43,9 +43,7 @@ def usage_body(usage: Usage) -> UsageBody:
     )
 
 
-def chat_completion(
-    completion: Completion, *, completion_id: str, created: int, model: str
-) -> ChatCompletion:
+def chat_completion(completion: Completion, *, completion_id: str, created: int, model: str) -> ChatCompletion:
     tool_calls = [
         ResponseToolCall(id=call.id, function=ResponseFunctionCall(name=call.name, arguments=call.arguments))
         for call in completion.tool_calls
@@ -107,9 +105,7 @@ class ChunkProducer:
                 }
                 yield self._chunk({"tool_calls": [call]})
             elif isinstance(event, ToolCallArgumentsDelta):
-                yield self._chunk(
-                    {"tool_calls": [{"index": event.index, "function": {"arguments": event.arguments}}]}
-                )
+                yield self._chunk({"tool_calls": [{"index": event.index, "function": {"arguments": event.arguments}}]})
             elif isinstance(event, Finish):
                 self.finish_reason = event.reason
                 yield self._chunk({}, event.reason)

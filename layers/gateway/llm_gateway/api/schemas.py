@@ -157,9 +157,7 @@ class ChatCompletionRequest(BaseModel):
         if isinstance(self.tool_choice, NamedToolChoice):
             names = {tool.function.name for tool in self.tools or []}
             if self.tool_choice.function.name not in names:
-                raise ValueError(
-                    f"tool_choice names '{self.tool_choice.function.name}', which is not in tools"
-                )
+                raise ValueError(f"tool_choice names '{self.tool_choice.function.name}', which is not in tools")
         elif self.tool_choice == "required" and not self.tools:
             raise ValueError("tool_choice 'required' needs at least one tool")
         return self

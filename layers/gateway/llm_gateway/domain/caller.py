@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from llm_gateway.domain.keys import TokenLimits
 
 ALL_MODELS = "*"
 
@@ -14,6 +16,7 @@ class Caller:
     plan: str
     # None means every model in the registry.
     allowed_models: frozenset[str] | None = None
+    limits: TokenLimits = field(default_factory=TokenLimits)
 
     def may_use(self, model: str) -> bool:
         return self.allowed_models is None or model in self.allowed_models

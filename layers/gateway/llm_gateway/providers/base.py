@@ -98,17 +98,13 @@ class Provider(ABC):
     def complete(self, request: ChatCompletionRequest, target: Target, deadline: Deadline) -> Completion:
         """Run one non-streamed chat completion."""
 
-    def stream(
-        self, request: ChatCompletionRequest, target: Target, deadline: Deadline
-    ) -> Iterator[StreamEvent]:
+    def stream(self, request: ChatCompletionRequest, target: Target, deadline: Deadline) -> Iterator[StreamEvent]:
         """Stream one chat completion; backends without native streaming replay their completion."""
         completion = self.complete(request, target, deadline)
         yield from completion_events(completion)
 
 
-def completion_events(
-    completion: Completion, text_pieces: Iterable[str] | None = None
-) -> Iterator[StreamEvent]:
+def completion_events(completion: Completion, text_pieces: Iterable[str] | None = None) -> Iterator[StreamEvent]:
     """Replay a finished completion as stream events, its text split into `text_pieces` if given."""
     for piece in [completion.content] if text_pieces is None else text_pieces:
         if piece:

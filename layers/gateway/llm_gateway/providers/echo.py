@@ -61,9 +61,7 @@ class EchoProvider(Provider):
                 finish = "length"
         return Completion(content=reply, finish_reason=finish, usage=Usage(prompt_tokens, count_words(reply)))
 
-    def stream(
-        self, request: ChatCompletionRequest, target: Target, deadline: Deadline
-    ) -> Iterator[StreamEvent]:
+    def stream(self, request: ChatCompletionRequest, target: Target, deadline: Deadline) -> Iterator[StreamEvent]:
         completion = self.complete(request, target, deadline)
         # One delta per word (with its leading whitespace) so clients see a real multi-chunk stream.
         yield from completion_events(completion, re.findall(r"\s*\S+", completion.content or ""))

@@ -1,0 +1,107 @@
+"""Where gatewayctl acts: a deployed CloudFormation stack (by name) or the local gateway (by URL)."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+from gatewayctl.template import PROJECT_ROOT
+
+PLAN_OUTPUT_SUFFIX = "UsagePlanId"
+LOCAL_STACK_PATH = "/_local/stack"
+
+
+class DeploymentError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A gateway's stack outputs, and AWS clients that reach its resources."""
+
+    description: str
+    region: str
+    outputs: dict[str, str]
+    # Local gateway only: the loopback endpoint serving DynamoDB and API Gateway.
+    endpoint_url: str | None = None
+    _clients: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            import boto3
+
+            extra: dict[str, str] = {}
+            if self.endpoint_url:
+                # The local endpoint accepts any credentials; these keep real ones out of local traffic.
+                extra = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+            make_client = cast(Callable[..., Any], boto3.client)
+            self._clients[service] = make_client(
+                service, region_name=self.region, endpoint_url=self.endpoint_url, **extra
+            )
+        return self._clients[service]
+
+    def output(self, name: str) -> str:
+        try:
+            return self.outputs[name]
+        except KeyError:
+            raise DeploymentError(
+                f"{self.description} has no output {name}; is it deployed from this template?"
+            ) from None
+
+    @property
+    def plans(self) -> dict[str, str]:
+        """Usage plan ids by plan name, from the <Plan>UsagePlanId outputs."""
+        return {
+            name.removesuffix(PLAN_OUTPUT_SUFFIX).lower(): value
+            for name, value in self.outputs.items()
+            if name.endswith(PLAN_OUTPUT_SUFFIX)
+        }
+
+
+def samconfig_defaults(env: str, path: Path = PROJECT_ROOT / "samconfig.toml") -> tuple[str | None, str | None]:
+    """(stack name, region) of a samconfig.toml environment."""
+    try:
+        config = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None, None
+    section = config.get(env, {})
+    parameters: dict[str, Any] = {}
+    for command in ("global", "deploy"):
+        parameters.update(section.get(command, {}).get("parameters", {}))
+    return parameters.get("stack_name"), parameters.get("region")
+
+
+def from_stack(stack_name: str, region: str | None) -> Deployment:
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    session = boto3.session.Session(region_name=region)
+    if not session.region_name:
+        raise DeploymentError("No AWS region: pass --region or set it in samconfig.toml or AWS_REGION")
+    try:
+        stacks = session.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"]
+    except (BotoCoreError, ClientError) as error:
+        raise DeploymentError(f"Cannot read stack {stack_name} in {session.region_name}: {error}") from error
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+    return Deployment(f"stack {stack_name} ({session.region_name})", session.region_name, outputs)
+
+
+def from_local(url: str) -> Deployment:
+    """The local gateway publishes its stack outputs and AWS endpoint at /_local/stack."""
+    address = url.rstrip("/") + LOCAL_STACK_PATH
+    try:
+        with urllib.request.urlopen(address, timeout=5) as response:  # noqa: S310 - an http(s) URL we were given
+            described = json.load(response)
+    except OSError as error:
+        raise DeploymentError(f"No local gateway answers at {url} ({error}); start it with 'make run'") from error
+    return Deployment(
+        f"local gateway {url}",
+        str(described["region"]),
+        {str(k): str(v) for k, v in described["outputs"].items()},
+        endpoint_url=str(described["endpoint_url"]),
+    )

@@ -1,0 +1,190 @@
+"""Key administration: API Gateway keys on usage plans and key records, kept consistent with each other."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from llm_gateway.domain.keys import (
+    KeyRecord,
+    TokenLimits,
+    generate_key,
+    generate_key_id,
+    generate_usage_identifier,
+    hash_key,
+    key_hint,
+    utcnow,
+)
+from llm_gateway.store.keys import KeyStateError, KeyStore
+
+if TYPE_CHECKING:
+    from mypy_boto3_apigateway import APIGatewayClient
+
+
+class KeyAdminError(Exception):
+    """An operation failed; nothing was left half-done."""
+
+
+class PartialFailureError(KeyAdminError):
+    """An operation failed AND its clean-up failed: the message says exactly what is left and how to fix it."""
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    """A new key: the secret (shown once, never stored) and its record."""
+
+    key: str
+    record: KeyRecord
+
+
+@dataclass(frozen=True)
+class Revocation:
+    record: KeyRecord
+    warning: str | None = None
+
+
+class KeyAdmin:
+    def __init__(
+        self,
+        store: KeyStore,
+        apigateway: APIGatewayClient,
+        plans: dict[str, str],
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._store = store
+        self._apigateway = apigateway
+        self._plans = plans
+        self._clock = clock
+
+    @property
+    def plans(self) -> list[str]:
+        return sorted(self._plans)
+
+    def create(
+        self,
+        tenant: str,
+        plan: str,
+        models: Sequence[str] | None = None,
+        expires_at: datetime | None = None,
+        limits: TokenLimits | None = None,
+    ) -> IssuedKey:
+        """Create the API Gateway key, put it on the plan's usage plan, then write the record.
+
+        Any failure removes what was already created; if that removal fails too, PartialFailureError
+        names the leftover API Gateway key.
+        """
+        if plan not in self._plans:
+            raise KeyAdminError(f"Unknown plan '{plan}'; plans: {', '.join(self.plans)}")
+        if not tenant.strip():
+            raise KeyAdminError("The tenant must not be empty")
+        now = self._clock()
+        if expires_at is not None and expires_at <= now:
+            raise KeyAdminError("The expiry must be in the future")
+        key, key_id, usage_identifier = generate_key(), generate_key_id(), generate_usage_identifier()
+        api_key_id = self._apigateway.create_api_key(
+            name=f"{tenant}-{key_id}",
+            description=f"llm-gateway key {key_id} of tenant {tenant}",
+            enabled=True,
+            value=usage_identifier,
+            tags={"llm-gateway:key-id": key_id, "llm-gateway:tenant": tenant},
+        )["id"]
+        record = KeyRecord(
+            key_id=key_id,
+            key_hash=hash_key(key),
+            key_hint=key_hint(key),
+            tenant=tenant,
+            plan=plan,
+            models=tuple(models) if models else None,
+            status="active",
+            created_at=now,
+            expires_at=expires_at,
+            api_key_id=api_key_id,
+            usage_identifier=usage_identifier,
+            limits=limits or TokenLimits(),
+        )
+        on_plan = False
+        try:
+            self._apigateway.create_usage_plan_key(usagePlanId=self._plans[plan], keyId=api_key_id, keyType="API_KEY")
+            on_plan = True
+            self._store.create(record)
+        except Exception as failure:
+            written = self._record_written(record)
+            if written:
+                # The write landed even though the call failed (e.g. a lost response): the key is complete.
+                return IssuedKey(key, record)
+            if written is None:
+                raise PartialFailureError(
+                    f"Creating key {key_id} failed ({failure}) and whether its record was written cannot be "
+                    f"checked now. Its API Gateway key {api_key_id} was kept so that a written record is not "
+                    f"left without one. Run 'gatewayctl keys show {key_id}': if the key is unknown, remove the "
+                    f"leftover with: aws apigateway delete-api-key --api-key {api_key_id}"
+                ) from failure
+            self._remove_api_key(api_key_id, self._plans[plan] if on_plan else None, failure)
+            raise KeyAdminError(f"Creating the key failed and was rolled back: {failure}") from failure
+        return IssuedKey(key, record)
+
+    def list(self, tenant: str | None = None) -> list[KeyRecord]:
+        return self._store.list(tenant)
+
+    def show(self, key_id: str) -> KeyRecord:
+        return self._store.get_by_id(key_id)
+
+    def revoke(self, key_id: str) -> Revocation:
+        """Revoke the record (the authorizer stops accepting it) and disable its API Gateway key."""
+        record = self._store.get_by_id(key_id)
+        revoked = self._store.revoke(record, self._clock())
+        try:
+            self._apigateway.update_api_key(
+                apiKey=record.api_key_id, patchOperations=[{"op": "replace", "path": "/enabled", "value": "false"}]
+            )
+        except Exception as failure:
+            return Revocation(
+                revoked,
+                f"The key is revoked, but its API Gateway key {record.api_key_id} could not be disabled "
+                f"({failure}); disable it with: aws apigateway update-api-key --api-key {record.api_key_id} "
+                "--patch-operations op=replace,path=/enabled,value=false",
+            )
+        return Revocation(revoked)
+
+    def rotate(self, key_id: str) -> IssuedKey:
+        """A new secret for the same tenant, plan, models, limits and usage-plan key; the old one is revoked.
+
+        Both records change in one DynamoDB transaction. The API Gateway key is kept, so the usage plan's
+        quota carries over instead of starting afresh.
+        """
+        old = self._store.get_by_id(key_id)
+        if old.status != "active":
+            raise KeyStateError(f"Key {key_id} is {old.status}; only active keys can be rotated")
+        key = generate_key()
+        new = replace(
+            old,
+            key_id=generate_key_id(),
+            key_hash=hash_key(key),
+            key_hint=key_hint(key),
+            created_at=self._clock(),
+            rotated_from=old.key_id,
+            revoked_at=None,
+        )
+        self._store.rotate(old, new, self._clock())
+        return IssuedKey(key, new)
+
+    def _record_written(self, record: KeyRecord) -> bool | None:
+        """Whether the record is in the table; None when that cannot be checked."""
+        try:
+            return self._store.get_by_hash(record.key_hash) is not None
+        except Exception:
+            return None
+
+    def _remove_api_key(self, api_key_id: str, usage_plan_id: str | None, failure: Exception) -> None:
+        try:
+            if usage_plan_id is not None:
+                self._apigateway.delete_usage_plan_key(usagePlanId=usage_plan_id, keyId=api_key_id)
+            self._apigateway.delete_api_key(apiKey=api_key_id)
+        except Exception as cleanup:
+            raise PartialFailureError(
+                f"Creating the key failed ({failure}) and its API Gateway key {api_key_id} could not be removed "
+                f"({cleanup}). No key record was written. Remove the leftover with: "
+                f"aws apigateway delete-api-key --api-key {api_key_id}"
+            ) from failure

@@ -1,0 +1,1 @@
+"""DynamoDB adapters: the only code that touches the gateway's tables."""

@@ -1,0 +1,197 @@
+"""Key records in the DynamoDB keys table (partition key: the key's SHA-256; GSIs by key id and tenant)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from llm_gateway.domain.keys import KeyRecord, TokenLimits
+from llm_gateway.store.dynamo import as_int, from_item, to_item
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+KEY_ID_INDEX = "key_id-index"
+TENANT_INDEX = "tenant-index"
+
+
+class KeyStoreError(Exception):
+    """A key operation that cannot be done as asked."""
+
+
+class KeyNotFoundError(KeyStoreError):
+    pass
+
+
+class KeyStateError(KeyStoreError):
+    """The key is not in the state the operation needs (already revoked, id already taken...)."""
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _time(value: Any) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(str(value))
+
+
+def record_to_item(record: KeyRecord) -> dict[str, Any]:
+    return to_item(
+        {
+            "key_hash": record.key_hash,
+            "key_id": record.key_id,
+            "key_hint": record.key_hint,
+            "tenant": record.tenant,
+            "plan": record.plan,
+            "models": list(record.models) if record.models is not None else None,
+            "status": record.status,
+            "created_at": _iso(record.created_at),
+            "expires_at": _iso(record.expires_at),
+            "revoked_at": _iso(record.revoked_at),
+            "rotated_from": record.rotated_from,
+            "api_key_id": record.api_key_id,
+            "usage_identifier": record.usage_identifier,
+            "tokens_per_minute": record.limits.tokens_per_minute,
+            "tokens_per_day": record.limits.tokens_per_day,
+            "usd_per_month": record.limits.usd_per_month,
+        }
+    )
+
+
+def record_from_item(item: dict[str, Any]) -> KeyRecord:
+    values = from_item(item)
+    models = values.get("models")
+    usd = values.get("usd_per_month")
+    created_at = _time(values["created_at"])
+    assert created_at is not None
+    return KeyRecord(
+        key_id=str(values["key_id"]),
+        key_hash=str(values["key_hash"]),
+        key_hint=str(values.get("key_hint", "")),
+        tenant=str(values["tenant"]),
+        plan=str(values["plan"]),
+        models=tuple(str(m) for m in models) if models is not None else None,
+        status="revoked" if values["status"] == "revoked" else "active",
+        created_at=created_at,
+        expires_at=_time(values.get("expires_at")),
+        revoked_at=_time(values.get("revoked_at")),
+        rotated_from=values.get("rotated_from"),
+        api_key_id=str(values["api_key_id"]),
+        usage_identifier=str(values["usage_identifier"]),
+        limits=TokenLimits(
+            tokens_per_minute=as_int(values.get("tokens_per_minute")),
+            tokens_per_day=as_int(values.get("tokens_per_day")),
+            usd_per_month=None if usd is None else Decimal(usd),
+        ),
+    )
+
+
+def _condition_failed(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") in {
+        "ConditionalCheckFailedException",
+        "TransactionCanceledException",
+    }
+
+
+class KeyStore:
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def get_by_hash(self, key_hash: str) -> KeyRecord | None:
+        # Strongly consistent: a revocation is visible to the very next lookup.
+        response = self._client.get_item(TableName=self._table, Key={"key_hash": {"S": key_hash}}, ConsistentRead=True)
+        item = response.get("Item")
+        return record_from_item(item) if item else None
+
+    def get_by_id(self, key_id: str) -> KeyRecord:
+        response = self._client.query(
+            TableName=self._table,
+            IndexName=KEY_ID_INDEX,
+            KeyConditionExpression="key_id = :key_id",
+            ExpressionAttributeValues={":key_id": {"S": key_id}},
+        )
+        items = response.get("Items", [])
+        if not items:
+            raise KeyNotFoundError(f"No key with id {key_id}")
+        return record_from_item(items[0])
+
+    def list(self, tenant: str | None = None) -> list[KeyRecord]:
+        return sorted(self._iter(tenant), key=lambda record: (record.tenant, record.created_at))
+
+    def _iter(self, tenant: str | None) -> Iterator[KeyRecord]:
+        if tenant is None:
+            pages = self._client.get_paginator("scan").paginate(TableName=self._table)
+        else:
+            pages = self._client.get_paginator("query").paginate(
+                TableName=self._table,
+                IndexName=TENANT_INDEX,
+                KeyConditionExpression="tenant = :tenant",
+                ExpressionAttributeValues={":tenant": {"S": tenant}},
+            )
+        for page in pages:
+            for item in page.get("Items", []):
+                yield record_from_item(item)
+
+    def create(self, record: KeyRecord) -> None:
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=record_to_item(record),
+                ConditionExpression="attribute_not_exists(key_hash)",
+            )
+        except ClientError as error:
+            if _condition_failed(error):
+                raise KeyStateError("A key with this secret already exists") from error
+            raise
+
+    def revoke(self, record: KeyRecord, at: datetime) -> KeyRecord:
+        try:
+            self._client.update_item(**self._revoke_update(record, at))
+        except ClientError as error:
+            if _condition_failed(error):
+                raise KeyStateError(f"Key {record.key_id} is not active") from error
+            raise
+        return record.revoked(at)
+
+    def rotate(self, old: KeyRecord, new: KeyRecord, at: datetime) -> KeyRecord:
+        """Write the new record and revoke the old one in one transaction: both happen or neither."""
+        try:
+            self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": record_to_item(new),
+                            "ConditionExpression": "attribute_not_exists(key_hash)",
+                        }
+                    },
+                    {"Update": self._revoke_update(old, at)},
+                ]
+            )
+        except ClientError as error:
+            if _condition_failed(error):
+                raise KeyStateError(f"Key {old.key_id} is not active, or the new key collides") from error
+            raise
+        return old.revoked(at)
+
+    def delete(self, record: KeyRecord) -> None:
+        self._client.delete_item(TableName=self._table, Key={"key_hash": {"S": record.key_hash}})
+
+    def _revoke_update(self, record: KeyRecord, at: datetime) -> Any:
+        return {
+            "TableName": self._table,
+            "Key": {"key_hash": {"S": record.key_hash}},
+            "UpdateExpression": "SET #status = :revoked, revoked_at = :at",
+            "ConditionExpression": "#status = :active",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {
+                ":revoked": {"S": "revoked"},
+                ":active": {"S": "active"},
+                ":at": {"S": at.isoformat()},
+            },
+        }
