@@ -22,8 +22,8 @@ $(BIN)/gatewayctl: pyproject.toml constraints.txt
 
 install: $(BIN)/gatewayctl ## Create the virtualenv and install the gateway, gatewayctl and dev tools
 
-run: install ## Serve the whole gateway on http://127.0.0.1:3000/v1 (PORT=..., GATEWAY_DEMO_KEY=...)
-	$(BIN)/gatewayctl serve
+run: install ## Serve the whole gateway on http://127.0.0.1:3000/v1 (PORT=..., GATEWAY_DEMO_KEY=..., ARGS=...)
+	$(BIN)/gatewayctl serve $(ARGS)
 
 test: lint pytest ## Every check: lint, template checks, sam build, unit/contract/e2e tests
 

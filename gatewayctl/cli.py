@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -86,9 +87,30 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser(
         "serve",
         help="serve the whole gateway on 127.0.0.1 (local mode)",
-        description="Serve the whole gateway on 127.0.0.1 (local mode).",
+        description="Serve template.yaml on 127.0.0.1 as API Gateway would: routes, authorizer, API keys, usage "
+        "plans and gateway responses, with DynamoDB and API Gateway state in moto's server on loopback. "
+        "GATEWAY_DEMO_KEY=sk-llmgw-... fixes the demo key.",
     )
-    serve.set_defaults(handler=_serve_not_built)
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("PORT", "3000")),
+        help="port on 127.0.0.1 (default: $PORT or 3000; 0 picks a free one)",
+    )
+    serve.add_argument(
+        "--parameter-overrides",
+        nargs="*",
+        default=[],
+        metavar="NAME=VALUE",
+        type=_parameter,
+        help="template parameters, as for sam deploy (e.g. StandardPlanBurstLimit=5)",
+    )
+    serve.add_argument(
+        "--dynamodb-endpoint", metavar="URL", help="use this DynamoDB-compatible endpoint (e.g. DynamoDB Local)"
+    )
+    serve.add_argument("--metrics", action="store_true", help="print the functions' EMF metrics to stdout")
+    serve.add_argument("--quiet", action="store_true", help="no access log on stderr")
+    serve.set_defaults(handler=_serve)
 
     target = _target_options()
     keys = commands.add_parser(
@@ -157,7 +179,7 @@ def _print_issued(issued: IssuedKey, as_json: bool, verb: str) -> None:
 
 def _keys_create(args: argparse.Namespace, admin: KeyAdmin) -> int:
     limits = TokenLimits(args.tokens_per_minute, args.tokens_per_day, args.usd_per_month)
-    issued = admin.create(args.tenant, args.plan, args.models, args.expires, limits)
+    issued = admin.create(args.tenant, args.plan, args.models, expires_at=args.expires, limits=limits)
     _print_issued(issued, args.json, "Created")
     return 0
 
@@ -200,9 +222,26 @@ def _keys_rotate(args: argparse.Namespace, admin: KeyAdmin) -> int:
     return 0
 
 
-def _serve_not_built(args: argparse.Namespace) -> int:
-    print("The local gateway is not built yet.", file=sys.stderr)
-    return 2
+def _parameter(value: str) -> tuple[str, str]:
+    name, separator, setting = value.partition("=")
+    if not separator or not name:
+        raise argparse.ArgumentTypeError(f"'{value}' is not NAME=VALUE")
+    return name, setting
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from gatewayctl.local.serve import ServeOptions, serve
+
+    return serve(
+        ServeOptions(
+            port=args.port,
+            parameter_overrides=dict(args.parameter_overrides),
+            dynamodb_endpoint=args.dynamodb_endpoint,
+            demo_key=os.environ.get("GATEWAY_DEMO_KEY") or None,
+            metrics=args.metrics,
+            quiet=args.quiet,
+        )
+    )
 
 
 def main(

@@ -27,8 +27,8 @@ class Deployment:
     description: str
     region: str
     outputs: dict[str, str]
-    # Local gateway only: the loopback endpoint serving DynamoDB and API Gateway.
-    endpoint_url: str | None = None
+    # Local gateway only: loopback endpoints by service (dynamodb, apigateway).
+    endpoints: dict[str, str] = field(default_factory=dict)
     _clients: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def client(self, service: str) -> Any:
@@ -36,13 +36,12 @@ class Deployment:
             import boto3
 
             extra: dict[str, str] = {}
-            if self.endpoint_url:
-                # The local endpoint accepts any credentials; these keep real ones out of local traffic.
-                extra = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+            endpoint = self.endpoints.get(service)
+            if endpoint:
+                # Local endpoints accept any credentials; these keep real ones out of local traffic.
+                extra = {"endpoint_url": endpoint, "aws_access_key_id": "local", "aws_secret_access_key": "local"}
             make_client = cast(Callable[..., Any], boto3.client)
-            self._clients[service] = make_client(
-                service, region_name=self.region, endpoint_url=self.endpoint_url, **extra
-            )
+            self._clients[service] = make_client(service, region_name=self.region, **extra)
         return self._clients[service]
 
     def output(self, name: str) -> str:
@@ -92,7 +91,7 @@ def from_stack(stack_name: str, region: str | None) -> Deployment:
 
 
 def from_local(url: str) -> Deployment:
-    """The local gateway publishes its stack outputs and AWS endpoint at /_local/stack."""
+    """The local gateway publishes its stack outputs and AWS endpoints at /_local/stack."""
     address = url.rstrip("/") + LOCAL_STACK_PATH
     try:
         with urllib.request.urlopen(address, timeout=5) as response:  # noqa: S310 - an http(s) URL we were given
@@ -103,5 +102,5 @@ def from_local(url: str) -> Deployment:
         f"local gateway {url}",
         str(described["region"]),
         {str(k): str(v) for k, v in described["outputs"].items()},
-        endpoint_url=str(described["endpoint_url"]),
+        endpoints={str(k): str(v) for k, v in described["endpoints"].items()},
     )

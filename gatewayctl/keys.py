@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from llm_gateway.domain.keys import (
+    KEY_PREFIX,
     KeyRecord,
     TokenLimits,
     generate_key,
@@ -15,6 +16,7 @@ from llm_gateway.domain.keys import (
     generate_usage_identifier,
     hash_key,
     key_hint,
+    looks_like_key,
     utcnow,
 )
 from llm_gateway.store.keys import KeyStateError, KeyStore
@@ -67,14 +69,18 @@ class KeyAdmin:
         tenant: str,
         plan: str,
         models: Sequence[str] | None = None,
+        *,
         expires_at: datetime | None = None,
         limits: TokenLimits | None = None,
+        key: str | None = None,
     ) -> IssuedKey:
         """Create the API Gateway key, put it on the plan's usage plan, then write the record.
 
         Any failure removes what was already created; if that removal fails too, PartialFailureError
-        names the leftover API Gateway key.
+        names the leftover API Gateway key. `key` imports a given secret instead of generating one.
         """
+        if key is not None and not looks_like_key(key):
+            raise KeyAdminError(f"A gateway key is {KEY_PREFIX} followed by 43 characters of A-Z a-z 0-9 _ -")
         if plan not in self._plans:
             raise KeyAdminError(f"Unknown plan '{plan}'; plans: {', '.join(self.plans)}")
         if not tenant.strip():
@@ -82,7 +88,7 @@ class KeyAdmin:
         now = self._clock()
         if expires_at is not None and expires_at <= now:
             raise KeyAdminError("The expiry must be in the future")
-        key, key_id, usage_identifier = generate_key(), generate_key_id(), generate_usage_identifier()
+        key, key_id, usage_identifier = key or generate_key(), generate_key_id(), generate_usage_identifier()
         api_key_id = self._apigateway.create_api_key(
             name=f"{tenant}-{key_id}",
             description=f"llm-gateway key {key_id} of tenant {tenant}",

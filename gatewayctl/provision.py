@@ -50,14 +50,22 @@ def usage_plans(cfn: dict[str, Any], resolver: Resolver) -> list[UsagePlanSpec]:
     return plans
 
 
+@dataclass(frozen=True)
+class Provisioned:
+    # Physical ids of the created resources by logical id (plus AWS::StackName).
+    physical: dict[str, str]
+    # The stack outputs that can be known without deploying functions.
+    outputs: dict[str, str]
+
+
 def provision(
     dynamodb: DynamoDBClient,
     apigateway: APIGatewayClient,
     stack_name: str,
     parameters: dict[str, str] | None = None,
     template: dict[str, Any] | None = None,
-) -> dict[str, str]:
-    """Create the tables, REST API, stage and usage plans; return the stack outputs that can be known."""
+) -> Provisioned:
+    """Create the tables, REST API, stage and usage plans."""
     template = template or load_template()
     physical: dict[str, str] = {"AWS::StackName": stack_name}
     ttl = time_to_live(template)
@@ -93,4 +101,4 @@ def provision(
         value = final.resolve(spec["Value"])
         if isinstance(value, str | int | float):
             outputs[name] = str(value)
-    return outputs
+    return Provisioned(physical, outputs)

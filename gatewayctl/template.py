@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
 import re
 import sys
 from collections.abc import Callable
@@ -92,6 +93,8 @@ def translate_template(template: dict[str, Any] | None = None) -> dict[str, Any]
                 properties[key] = f"s3://local-build/{properties[key].strip('/')}"
     # The translator needs a region only to pick the partition; our template names no managed policy.
     session = boto3.session.Session(region_name=PSEUDO_PARAMETERS["AWS::Region"])
+    # The translator logs feature-toggle notes at WARNING level on every run; they are not about our template.
+    logging.getLogger("samtranslator").setLevel(logging.ERROR)
     translator = Translator(None, Parser(), boto_session=session)
     result: dict[str, Any] = translator.translate(document, parameter_values={}, get_managed_policy_map=dict)
     return result
@@ -199,3 +202,27 @@ def time_to_live(template: dict[str, Any] | None = None) -> dict[str, str]:
         if spec and spec.get("Enabled"):
             found[logical_id] = str(spec["AttributeName"])
     return found
+
+
+def functions(template: dict[str, Any] | None = None) -> list[str]:
+    template = template or load_template()
+    return [name for name, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"]
+
+
+def function_setting(template: dict[str, Any], logical_id: str, name: str) -> Any:
+    """A function property, falling back to Globals.Function as SAM does."""
+    properties = template["Resources"][logical_id].get("Properties", {})
+    if name in properties:
+        return properties[name]
+    return template.get("Globals", {}).get("Function", {}).get(name)
+
+
+def function_environment(template: dict[str, Any], logical_id: str, resolver: Resolver) -> dict[str, str]:
+    """The environment variables the function gets (Globals merged with its own), resolved."""
+    variables: dict[str, Any] = {}
+    global_environment = template.get("Globals", {}).get("Function", {}).get("Environment", {})
+    variables.update(global_environment.get("Variables", {}))
+    own = template["Resources"][logical_id].get("Properties", {}).get("Environment", {})
+    variables.update(own.get("Variables", {}))
+    resolved = {name: resolver.resolve(value) for name, value in variables.items()}
+    return {name: str(value) for name, value in resolved.items() if isinstance(value, str | int | float)}

@@ -70,7 +70,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     with mock_aws():
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
         apigateway = boto3.client("apigateway", region_name="us-east-1")
-        outputs = provision(dynamodb, apigateway, "llm-gateway-test")
+        outputs = provision(dynamodb, apigateway, "llm-gateway-test").outputs
         monkeypatch.setenv("GATEWAY_KEYS_TABLE", outputs["KeysTableName"])
         reset_caches()
         yield Stack(outputs, dynamodb, apigateway)

@@ -37,7 +37,7 @@ def table_items(stack: Stack) -> list[dict[str, Any]]:
 def test_create_writes_a_hash_only_record_and_a_metering_key_on_the_plan(stack: Stack) -> None:
     expires = datetime.now(UTC) + timedelta(days=30)
     issued = admin_for(stack).create(
-        "acme", "premium", ["echo"], expires, TokenLimits(tokens_per_day=10_000, usd_per_month=None)
+        "acme", "premium", ["echo"], expires_at=expires, limits=TokenLimits(tokens_per_day=10_000, usd_per_month=None)
     )
     assert looks_like_key(issued.key)
     (item,) = table_items(stack)

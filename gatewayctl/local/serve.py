@@ -1,0 +1,232 @@
+"""`gatewayctl serve`: start DynamoDB/API Gateway on loopback, provision template.yaml, serve the stage."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shlex
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+from gatewayctl.keys import KeyAdmin
+from gatewayctl.local.apigateway import ApiDefinition, Stage
+from gatewayctl.local.server import ApiKeys, GatewayHttpServer, LambdaFunction, LocalApiGateway
+from gatewayctl.provision import provision, usage_plans
+from gatewayctl.template import (
+    PSEUDO_PARAMETERS,
+    Resolver,
+    function_environment,
+    function_setting,
+    functions,
+    load_handler,
+    load_template,
+    translate_template,
+)
+from llm_gateway.store.keys import KeyStore
+
+STACK_NAME = "llm-gateway-local"
+DEMO_TENANT = "demo"
+DEMO_PLAN = "standard"
+
+
+@dataclass
+class ServeOptions:
+    port: int = 3000
+    parameter_overrides: dict[str, str] = field(default_factory=dict)
+    dynamodb_endpoint: str | None = None
+    demo_key: str | None = None
+    metrics: bool = False
+    quiet: bool = False
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """moto's server in this process on a loopback port: API Gateway and DynamoDB over real HTTP."""
+    from moto.server import ThreadedMotoServer
+
+    # Its per-request werkzeug log would drown the gateway's own access log.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+def _client(service: str, endpoint: str, region: str) -> Any:
+    import boto3
+
+    return boto3.client(
+        service,  # type: ignore[call-overload]
+        region_name=region,
+        endpoint_url=endpoint,
+        aws_access_key_id="local",
+        aws_secret_access_key="local",  # noqa: S106 - a placeholder; the local endpoints accept any
+    )
+
+
+def _process_environment(env: dict[str, str], dynamodb_endpoint: str, region: str) -> None:
+    """The handlers run in this process: give them the functions' variables and the local endpoints.
+
+    Only DynamoDB is redirected (AWS_ENDPOINT_URL_DYNAMODB is read by boto3 itself); other AWS calls, such
+    as Bedrock, still go to AWS with the developer's own credentials when there are any.
+    """
+    os.environ.update(env)
+    os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = dynamodb_endpoint
+    os.environ.setdefault("AWS_REGION", region)
+    os.environ.setdefault("AWS_DEFAULT_REGION", region)
+    if not os.environ.get("AWS_ACCESS_KEY_ID") and not os.environ.get("AWS_PROFILE"):
+        # The local DynamoDB needs signed requests but accepts any credentials.
+        os.environ["AWS_ACCESS_KEY_ID"] = "local"
+        os.environ["AWS_SECRET_ACCESS_KEY"] = "local"  # noqa: S105 - a placeholder, as above
+
+
+def sdk_snippet(base_url: str, key: str, model: str) -> str:
+    code = (
+        f"from openai import OpenAI; client = OpenAI(base_url={json.dumps(base_url)}, api_key={json.dumps(key)}); "
+        f"print(client.chat.completions.create(model={json.dumps(model)}, "
+        'messages=[{"role": "user", "content": "Hello, gateway"}]).choices[0].message.content)'
+    )
+    return f".venv/bin/python -c {shlex.quote(code)}"
+
+
+def banner(base_url: str, models: list[str], key: str, plan: Any, keys_hint: str) -> str:
+    model = models[0] if models else "echo"
+    body = shlex.quote(f'{{"model": "{model}", "messages": [{{"role": "user", "content": "Hello, gateway"}}]}}')
+    return f"""
+llm-gateway is serving template.yaml on {base_url}  (API Gateway emulated in-process, no Docker)
+models: {", ".join(models)}
+demo key (tenant {DEMO_TENANT}, plan {DEMO_PLAN}: {plan.rate_limit:g} req/s, burst {plan.burst_limit}, \
+{plan.quota_limit} per {str(plan.quota_period).lower()}):
+
+    {key}
+
+curl {base_url}/chat/completions -H "x-api-key: {key}" -H "content-type: application/json" -d {body}
+
+{sdk_snippet(base_url, key, model)}
+
+{keys_hint}
+Ctrl-C stops the gateway and everything it started.
+"""
+
+
+def serve(options: ServeOptions) -> int:
+    try:
+        server = GatewayHttpServer(options.port)
+    except OSError as error:
+        print(f"error: cannot listen on 127.0.0.1:{options.port} ({error}); pass --port or set PORT", file=sys.stderr)
+        return 1
+    template = load_template()
+    cfn = translate_template(template)
+    region, account = str(PSEUDO_PARAMETERS["AWS::Region"]), str(PSEUDO_PARAMETERS["AWS::AccountId"])
+    with moto_server() as moto_url:
+        dynamodb_url = options.dynamodb_endpoint or moto_url
+        apigateway = _client("apigateway", moto_url, region)
+        dynamodb = _client("dynamodb", dynamodb_url, region)
+        provisioned = provision(dynamodb, apigateway, STACK_NAME, options.parameter_overrides, template)
+        outputs = provisioned.outputs
+
+        port = server.port
+        base_url = f"http://127.0.0.1:{port}/{outputs['StageName']}"
+        resolver = Resolver(template, options.parameter_overrides, provisioned.physical)
+        environment: dict[str, str] = {}
+        for name in functions(template):
+            environment.update(function_environment(template, name, resolver))
+        _process_environment(environment, dynamodb_url, region)
+
+        one_process = threading.Lock()
+        lambdas = {
+            name: LambdaFunction(
+                name,
+                load_handler(name, template),
+                float(function_setting(template, name, "Timeout") or 3),
+                one_process,
+                show_metrics=options.metrics,
+            )
+            for name in functions(template)
+        }
+        admin = KeyAdmin(KeyStore(dynamodb, outputs["KeysTableName"]), apigateway, _plans(outputs))
+        demo = admin.create(DEMO_TENANT, DEMO_PLAN, key=options.demo_key)
+        stage = Stage(outputs["RestApiId"], outputs["StageName"], region, account, f"127.0.0.1:{port}")
+        outputs["ApiBaseUrl"] = base_url
+        local_stack = {
+            "region": region,
+            "endpoints": {"apigateway": moto_url, "dynamodb": dynamodb_url},
+            "outputs": outputs,
+        }
+        server.gateway = LocalApiGateway(
+            ApiDefinition.from_template(cfn),
+            stage,
+            lambdas,
+            ApiKeys(apigateway, stage.api_id, stage.name),
+            local_stack=local_stack,
+            access_log=None if options.quiet else (lambda line: print(line, file=sys.stderr, flush=True)),
+        )
+        plan = next(p for p in usage_plans(cfn, resolver) if p.name.endswith(f"-{DEMO_PLAN}"))
+        models = _models()
+        print(
+            banner(
+                base_url,
+                models,
+                demo.key,
+                _plan_view(plan),
+                f"keys: .venv/bin/gatewayctl keys list --local http://127.0.0.1:{port}",
+            ),
+            flush=True,
+        )
+        stop = threading.Event()
+
+        def request_stop(signum: int, frame: Any) -> None:
+            stop.set()
+
+        previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        thread = threading.Thread(target=server.serve_forever, name="gateway-http", daemon=True)
+        thread.start()
+        try:
+            stop.wait()
+        finally:
+            print("stopping the local gateway", file=sys.stderr, flush=True)
+            server.shutdown()
+            server.server_close()
+            server.gateway.close()
+            for sig, handler in previous.items():
+                with suppress(ValueError):
+                    signal.signal(sig, handler)
+    return 0
+
+
+def _plans(outputs: dict[str, str]) -> dict[str, str]:
+    return {name.removesuffix("UsagePlanId").lower(): v for name, v in outputs.items() if name.endswith("UsagePlanId")}
+
+
+@dataclass(frozen=True)
+class _PlanView:
+    rate_limit: float
+    burst_limit: int
+    quota_limit: int
+    quota_period: str
+
+
+def _plan_view(plan: Any) -> _PlanView:
+    return _PlanView(plan.rate_limit, plan.burst_limit, plan.quota_limit, plan.quota_period)
+
+
+def _models() -> list[str]:
+    from llm_gateway.config import get_registry
+
+    return get_registry().names()

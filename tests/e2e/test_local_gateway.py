@@ -1,0 +1,213 @@
+"""The local gateway over real HTTP: what a newcomer and an OpenAI client see after `make run`."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+from openai import OpenAI
+
+from tests.e2e.conftest import ROOT, LocalGateway, child_environment, start_gateway, stop_gateway
+
+pytestmark = pytest.mark.e2e
+
+CHAT = {"model": "echo", "messages": [{"role": "user", "content": "Hello from e2e"}]}
+
+
+def call(
+    gateway: LocalGateway, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], Any]:
+    data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+    request = urllib.request.Request(gateway.base_url + path, data=data, method=method, headers=headers or {})
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            raw, status, received = response.read(), response.status, dict(response.headers)
+    except urllib.error.HTTPError as error:
+        raw, status, received = error.read(), error.code, dict(error.headers)
+    text = raw.decode()
+    try:
+        parsed: Any = json.loads(text)
+    except json.JSONDecodeError:
+        parsed = text
+    return status, {k.lower(): v for k, v in received.items()}, parsed
+
+
+def assert_openai_error(body: Any, code: str) -> None:
+    assert set(body["error"]) == {"message", "type", "param", "code"}
+    assert body["error"]["code"] == code
+    assert body["error"]["message"]
+
+
+def client(gateway: LocalGateway, key: str | None = None) -> OpenAI:
+    return OpenAI(base_url=gateway.base_url, api_key=key or gateway.key, max_retries=0)
+
+
+@pytest.mark.parametrize("auth", ["x-api-key", "bearer"])
+def test_every_route_with_either_header(local_gateway: LocalGateway, auth: str) -> None:
+    key = local_gateway.key
+    headers = {"x-api-key": key} if auth == "x-api-key" else {"Authorization": f"Bearer {key}"}
+    status, received, body = call(local_gateway, "GET", "/models", headers=headers)
+    assert (status, [m["id"] for m in body["data"]]) == (200, ["echo"])
+    assert received["x-amzn-requestid"]
+    status, received, body = call(local_gateway, "POST", "/chat/completions", CHAT, headers)
+    assert status == 200
+    assert body["choices"][0]["message"]["content"] == "Hello from e2e"
+    assert body["id"] == f"chatcmpl-{received['x-amzn-requestid']}", "the API Gateway request id reaches the handler"
+    assert received["x-gateway-target"] == "echo/echo"
+    status, _, body = call(local_gateway, "POST", "/model", {"prompt": "short prompt"}, headers)
+    assert (status, body["completion"], body["usage"]["total_tokens"]) == (200, "short prompt", 4)
+
+
+def test_openai_sdk_chat_stream_tools_and_models(local_gateway: LocalGateway) -> None:
+    sdk = client(local_gateway)
+    assert [m.id for m in sdk.models.list()] == ["echo"]
+    completion = sdk.chat.completions.create(model="echo", messages=[{"role": "user", "content": "plain answer"}])
+    assert completion.choices[0].message.content == "plain answer"
+    assert completion.usage is not None and completion.usage.completion_tokens == 2
+    stream = sdk.chat.completions.create(
+        model="echo",
+        messages=[{"role": "user", "content": "streamed in words"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "streamed in words"
+    assert chunks[-1].usage is not None and chunks[-1].usage.total_tokens == 6
+    tool = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
+    called = sdk.chat.completions.create(
+        model="echo", messages=[{"role": "user", "content": "Paris"}], tools=[tool], tool_choice="required"
+    )
+    (call_made,) = called.choices[0].message.tool_calls or []
+    assert (call_made.function.name, json.loads(call_made.function.arguments)) == ("get_weather", {"input": "Paris"})
+    with pytest.raises(openai.NotFoundError) as missing:
+        sdk.chat.completions.create(model="gpt-none", messages=[{"role": "user", "content": "x"}])
+    assert missing.value.code == "model_not_found"
+    with pytest.raises(openai.BadRequestError):
+        sdk.chat.completions.create(model="echo", messages=[])
+
+
+def test_missing_unknown_and_revoked_keys_are_refused(local_gateway: LocalGateway) -> None:
+    status, _, body = call(local_gateway, "GET", "/models")
+    assert status == 401
+    assert_openai_error(body, "missing_api_key")
+    unknown = "sk-llmgw-" + "N0SuchKeyExistsInThisLocalGatewayAtAll".ljust(43, "0")
+    with pytest.raises(openai.AuthenticationError) as refused:
+        client(local_gateway, unknown).models.list()
+    assert refused.value.code == "invalid_api_key"
+
+    created = local_gateway.gatewayctl("keys", "create", "--tenant", "e2e", "--plan", "premium", "--json")
+    assert created.returncode == 0, created.stderr
+    issued = json.loads(created.stdout)
+    assert [m.id for m in client(local_gateway, issued["key"]).models.list()] == ["echo"]
+    revoked = local_gateway.gatewayctl("keys", "revoke", issued["key_id"])
+    assert revoked.returncode == 0, revoked.stderr
+    status, _, body = call(local_gateway, "GET", "/models", headers={"x-api-key": issued["key"]})
+    assert status == 401
+    assert_openai_error(body, "invalid_api_key")
+
+
+def test_standard_burst_is_throttled_with_429s_the_sdk_surfaces(local_gateway: LocalGateway) -> None:
+    created = local_gateway.gatewayctl("keys", "create", "--tenant", "burst", "--plan", "standard", "--json")
+    key = json.loads(created.stdout)["key"]
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=40) as pool:
+        results = list(pool.map(lambda _: call(local_gateway, "GET", "/models", headers={"x-api-key": key}), range(40)))
+    elapsed = time.monotonic() - started
+    statuses = [status for status, _, _ in results]
+    assert set(statuses) == {200, 429}
+    # A token bucket of 20 refilled at 10/s: no more than that passes, and at least the burst does.
+    assert 20 <= statuses.count(200) <= 20 + 10 * elapsed + 1
+    throttled = [(headers, body) for status, headers, body in results if status == 429]
+    headers, body = throttled[0]
+    assert_openai_error(body, "rate_limit_exceeded")
+    assert headers["retry-after"] == "1"
+    sdk = client(local_gateway, key)
+
+    def drain() -> None:
+        for _ in range(40):
+            sdk.models.list()
+
+    with pytest.raises(openai.RateLimitError) as limited:
+        drain()
+    assert limited.value.status_code == 429
+
+
+def test_exhausted_quota_is_the_quota_error(local_gateway: LocalGateway) -> None:
+    created = local_gateway.gatewayctl("keys", "create", "--tenant", "quota", "--plan", "free", "--json")
+    key = json.loads(created.stdout)["key"]
+    for _ in range(3):
+        assert call(local_gateway, "POST", "/chat/completions", CHAT, {"x-api-key": key})[0] == 200
+    status, headers, body = call(local_gateway, "POST", "/chat/completions", CHAT, {"x-api-key": key})
+    assert status == 429
+    assert_openai_error(body, "quota_exceeded")
+    assert headers["x-should-retry"] == "false"
+    with pytest.raises(openai.RateLimitError) as limited:
+        client(local_gateway, key).models.list()
+    assert limited.value.code == "quota_exceeded"
+
+
+def test_bodies_over_10_mb_are_refused_with_413(local_gateway: LocalGateway) -> None:
+    huge = b'{"model": "echo", "messages": [{"role": "user", "content": "' + b"x" * (10 * 1024 * 1024) + b'"}]}'
+    status, _, body = call(local_gateway, "POST", "/chat/completions", huge, {"x-api-key": local_gateway.key})
+    assert status == 413
+    assert_openai_error(body, "request_too_large")
+
+
+def test_unknown_routes_and_methods_are_openai_shaped_404s(local_gateway: LocalGateway) -> None:
+    status, _, body = call(local_gateway, "GET", "/chat/completions", headers={"x-api-key": local_gateway.key})
+    assert status == 404
+    assert_openai_error(body, "not_found")
+    status, _, body = call(local_gateway, "GET", "/embeddings", headers={"x-api-key": local_gateway.key})
+    assert_openai_error(body, "not_found")
+
+
+def test_keys_list_against_the_local_gateway(local_gateway: LocalGateway) -> None:
+    listed = local_gateway.gatewayctl("keys", "list", "--tenant", "demo")
+    assert listed.returncode == 0, listed.stderr
+    header, row = listed.stdout.splitlines()[:2]
+    assert header.split()[:3] == ["KEY", "ID", "TENANT"]
+    assert row.split()[1:5] == ["demo", "standard", "*", "active"]
+    assert local_gateway.key not in listed.stdout
+
+
+def test_what_the_banner_prints_works_when_pasted(local_gateway: LocalGateway) -> None:
+    lines = local_gateway.text().splitlines()
+    assert f"    {local_gateway.key}" in lines
+    curl = next(line for line in lines if line.startswith("curl "))
+    pasted = subprocess.run(["bash", "-c", curl], capture_output=True, text=True, timeout=30, check=True)
+    assert json.loads(pasted.stdout)["choices"][0]["message"]["content"] == "Hello, gateway"
+    snippet = next(line for line in lines if line.startswith(".venv/bin/python -c "))
+    assert os.path.exists(ROOT / ".venv/bin/python"), "the banner names the project's virtualenv"
+    python = shlex.split(snippet)
+    python[0] = str(Path(os.sys.executable))
+    ran = subprocess.run(python, capture_output=True, text=True, timeout=60, check=True, env=child_environment())
+    assert ran.stdout.strip() == "Hello, gateway"
+
+
+def test_ctrl_c_stops_everything_and_frees_the_port() -> None:
+    gateway = start_gateway(demo_key="sk-llmgw-" + "StopTestKeyForTheLocalGatewayShutdown".ljust(43, "0"))
+    with urllib.request.urlopen(gateway.root_url + "/_local/stack", timeout=10) as response:
+        endpoints = json.load(response)["endpoints"]
+    ports = {int(gateway.base_url.split(":")[2].split("/")[0]), int(endpoints["dynamodb"].rsplit(":", 1)[1])}
+    children = subprocess.run(["pgrep", "-P", str(gateway.process.pid)], capture_output=True, text=True, check=False)
+    child_pids = [int(pid) for pid in children.stdout.split()]
+    assert stop_gateway(gateway) == 0
+    assert "stopping the local gateway" in gateway.text()
+    for port in ports:  # nothing listens any more on the gateway's or the local AWS endpoint's port
+        with socket.socket() as probe, pytest.raises(ConnectionRefusedError):
+            probe.connect(("127.0.0.1", port))
+    for pid in child_pids:
+        assert not Path(f"/proc/{pid}").exists(), f"process {pid} outlived the gateway"

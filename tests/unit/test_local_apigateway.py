@@ -1,0 +1,237 @@
+"""The local gateway's API Gateway behaviour, piece by piece, with in-process fake functions."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gatewayctl.local.apigateway import (
+    ApiDefinition,
+    Stage,
+    UsagePlan,
+    UsagePlanEnforcer,
+    policy_allows,
+    quota_window,
+)
+from gatewayctl.local.server import LambdaFunction, LocalApiGateway
+from gatewayctl.template import translate_template
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+ARN = "arn:aws:execute-api:us-east-1:000000000000:api1/v1/POST/chat/completions"
+
+
+@pytest.fixture(scope="module")
+def api() -> ApiDefinition:
+    return ApiDefinition.from_template(translate_template())
+
+
+def test_routes_authorizer_and_key_source_come_from_the_template(api: ApiDefinition) -> None:
+    assert {(r.method, r.resource, r.function) for r in api.routes} == {
+        ("POST", "/chat/completions", "ApiFunction"),
+        ("GET", "/models", "ApiFunction"),
+        ("POST", "/model", "ApiFunction"),
+    }
+    assert all(r.authorizer == "KeyAuthorizer" and r.api_key_required for r in api.routes)
+    assert api.authorizers["KeyAuthorizer"].function == "KeyAuthorizerFunction"
+    assert api.api_key_source == "AUTHORIZER"
+
+
+def test_gateway_responses_render_the_templates_with_context(api: ApiDefinition) -> None:
+    throttled = api.render("THROTTLED", {"requestId": "r1"})
+    assert (throttled.status, throttled.headers["Retry-After"]) == (429, "1")
+    assert json.loads(throttled.body)["error"]["code"] == "rate_limit_exceeded"
+    missing = api.render("MISSING_AUTHENTICATION_TOKEN", {"httpMethod": "GET", "resourcePath": "/v1/x"})
+    assert missing.status == 404
+    assert json.loads(missing.body)["error"]["message"].startswith("No route for GET /v1/x")
+    # A type the template does not configure falls back to DEFAULT_4XX / DEFAULT_5XX, keeping AWS's status.
+    bad_body = api.render("BAD_REQUEST_BODY", {}, "Invalid request body")
+    assert bad_body.status == 400
+    assert json.loads(bad_body.body)["error"] == {
+        "message": "Invalid request body",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": "BAD_REQUEST_BODY",
+    }
+    failure = api.render("AUTHORIZER_FAILURE", {"requestId": "r2"})
+    assert failure.status == 500
+    assert "request r2" in json.loads(failure.body)["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("policy", "allowed"),
+    [
+        (
+            {
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "execute-api:Invoke",
+                        "Resource": ["arn:aws:execute-api:us-east-1:000000000000:api1/v1/*/*"],
+                    }
+                ]
+            },
+            True,
+        ),
+        ({"Statement": [{"Effect": "Allow", "Action": "execute-api:Invoke", "Resource": ARN}]}, True),
+        (
+            {
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "execute-api:Invoke",
+                        "Resource": ["arn:aws:execute-api:us-east-1:000000000000:api1/v1/GET/*"],
+                    }
+                ]
+            },
+            False,
+        ),
+        ({"Statement": [{"Effect": "Deny", "Action": "execute-api:Invoke", "Resource": ["*"]}]}, False),
+        (
+            {
+                "Statement": [
+                    {"Effect": "Allow", "Action": "*", "Resource": "*"},
+                    {"Effect": "Deny", "Action": "execute-api:Invoke", "Resource": ARN},
+                ]
+            },
+            False,
+        ),
+        ({"Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}, False),
+        ({"Statement": []}, False),
+    ],
+)
+def test_policy_evaluation(policy: dict[str, Any], allowed: bool) -> None:
+    assert policy_allows(policy, ARN) is allowed
+
+
+def test_quota_windows() -> None:
+    wednesday = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
+    assert quota_window("DAY", 0, wednesday) == (date(2026, 11, 25), datetime(2026, 11, 26, tzinfo=UTC))
+    assert quota_window("WEEK", 0, wednesday)[0] == date(2026, 11, 22)  # offset 0: weeks start on Sunday
+    assert quota_window("WEEK", 1, wednesday)[0] == date(2026, 11, 23)  # offset 1: Monday
+    assert quota_window("MONTH", 0, wednesday) == (date(2026, 11, 1), datetime(2026, 12, 1, tzinfo=UTC))
+    assert quota_window("MONTH", 2, datetime(2026, 11, 2, tzinfo=UTC))[0] == date(2026, 10, 3)
+
+
+def test_token_bucket_throttles_beyond_burst_and_refills_at_rate() -> None:
+    clock = {"t": 0.0}
+    enforcer = UsagePlanEnforcer(monotonic=lambda: clock["t"])
+    plan = UsagePlan("p", "standard", rate_limit=10, burst_limit=20, quota_limit=None, quota_period=None)
+    assert [enforcer.admit("k", plan) for _ in range(21)] == [None] * 20 + ["THROTTLED"]
+    clock["t"] = 0.25  # 2.5 tokens refilled
+    assert [enforcer.admit("k", plan) for _ in range(3)] == [None, None, "THROTTLED"]
+    assert enforcer.admit("other-key", plan) is None, "buckets are per key"
+
+
+def test_quota_counts_admitted_requests_per_period_and_resets() -> None:
+    now = {"at": datetime(2026, 11, 22, 23, 59, tzinfo=UTC)}
+    enforcer = UsagePlanEnforcer(monotonic=lambda: 0.0, clock=lambda: now["at"])
+    plan = UsagePlan("p", "free", rate_limit=100, burst_limit=100, quota_limit=2, quota_period="DAY")
+    assert [enforcer.admit("k", plan) for _ in range(3)] == [None, None, "QUOTA_EXCEEDED"]
+    now["at"] = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
+    assert enforcer.admit("k", plan) is None
+
+
+class FakeKeys:
+    def __init__(self, plan: UsagePlan) -> None:
+        self.plan = plan
+
+    def plan_of(self, value: str) -> tuple[str, UsagePlan] | None:
+        return ("apikey-1", self.plan) if value == "usage-id" else None
+
+
+def allow(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    key = event["headers"].get("x-api-key")
+    if key is None:
+        raise Exception("Unauthorized")
+    effect = "Allow" if key == "good" else "Deny"
+    return {
+        "principalId": "key_1",
+        "policyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Action": "execute-api:Invoke",
+                    "Effect": effect,
+                    "Resource": ["arn:aws:execute-api:us-east-1:000000000000:api1/v1/*/*"],
+                }
+            ],
+        },
+        "usageIdentifierKey": "usage-id",
+        "context": {"tenant": "acme", "tokensPerDay": 5, "admin": False},
+    }
+
+
+def gateway_with(api: ApiDefinition, handler: Any, **options: Any) -> LocalApiGateway:
+    lock = threading.Lock()
+    functions = {
+        "ApiFunction": LambdaFunction("ApiFunction", handler, 30, lock),
+        "KeyAuthorizerFunction": LambdaFunction("KeyAuthorizerFunction", allow, 10, lock),
+    }
+    plan = UsagePlan("p", "standard", rate_limit=100, burst_limit=100, quota_limit=None, quota_period=None)
+    stage = Stage("api1", "v1", "us-east-1", "000000000000", "127.0.0.1:3000")
+    return LocalApiGateway(api, stage, functions, FakeKeys(plan), **options)  # type: ignore[arg-type]
+
+
+def test_proxy_event_has_the_shape_of_sams_events_plus_authorizer_and_key(api: ApiDefinition) -> None:
+    seen: list[dict[str, Any]] = []
+
+    def record(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        seen.append(event)
+        return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": "{}"}
+
+    reply = gateway_with(api, record).handle(
+        "POST",
+        "/v1/chat/completions?debug=1",
+        [("x-api-key", "good"), ("Content-Type", "application/json")],
+        b'{"a": 1}',
+        "127.0.0.1",
+    )
+    assert reply.status == 200
+    (event,) = seen
+    sample = json.loads((EVENTS / "api" / "chat-completions.json").read_text())
+    assert set(event) == set(sample)
+    assert set(event["requestContext"]) >= set(sample["requestContext"]) - {"resourceId"}
+    assert (event["resource"], event["path"], event["body"]) == ("/chat/completions", "/chat/completions", '{"a": 1}')
+    assert event["queryStringParameters"] == {"debug": "1"}
+    assert event["requestContext"]["path"] == "/v1/chat/completions"
+    assert event["requestContext"]["requestId"] == reply.headers["x-amzn-RequestId"]
+    assert event["requestContext"]["identity"]["apiKey"] == "usage-id"
+    authorizer = event["requestContext"]["authorizer"]
+    assert (authorizer["tenant"], authorizer["tokensPerDay"], authorizer["admin"]) == ("acme", "5", "false")
+
+
+def test_authorizer_outcomes_become_gateway_responses(api: ApiDefinition) -> None:
+    gateway = gateway_with(api, lambda e, c: {"statusCode": 200, "body": ""})
+    assert gateway.handle("GET", "/v1/models", [], b"", "127.0.0.1").status == 401
+    denied = gateway.handle("GET", "/v1/models", [("x-api-key", "bad")], b"", "127.0.0.1")
+    assert (denied.status, json.loads(denied.body)["error"]["code"]) == (401, "invalid_api_key")
+
+
+@pytest.mark.parametrize(
+    ("handler", "status", "code"),
+    [
+        (lambda e, c: (_ for _ in ()).throw(RuntimeError("boom")), 502, "DEFAULT_5XX"),
+        (lambda e, c: {"body": "no status"}, 502, "DEFAULT_5XX"),
+        (lambda e, c: time.sleep(0.5) or {"statusCode": 200}, 504, "upstream_timeout"),
+    ],
+)
+def test_integration_failures(api: ApiDefinition, handler: Any, status: int, code: str) -> None:
+    gateway = gateway_with(api, handler, integration_timeout=0.2)
+    reply = gateway.handle("GET", "/v1/models", [("x-api-key", "good")], b"", "127.0.0.1")
+    assert (reply.status, json.loads(reply.body)["error"]["code"]) == (status, code)
+
+
+def test_payload_limits(api: ApiDefinition) -> None:
+    gateway = gateway_with(api, lambda e, c: {"statusCode": 200, "body": "ok"})
+    too_large = gateway.handle("POST", "/v1/chat/completions", [("x-api-key", "good")], None, "127.0.0.1")
+    assert (too_large.status, json.loads(too_large.body)["error"]["code"]) == (413, "request_too_large")
+    # Between Lambda's 6 MB and API Gateway's 10 MB the invocation itself fails: a 5XX, as on AWS.
+    big = b"x" * (7 * 1024 * 1024)
+    refused = gateway.handle("POST", "/v1/chat/completions", [("x-api-key", "good")], big, "127.0.0.1")
+    assert refused.status == 502
