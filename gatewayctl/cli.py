@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 
 from gatewayctl.deployment import Deployment, DeploymentError, from_local, from_stack, samconfig_defaults
 from gatewayctl.keys import IssuedKey, KeyAdmin, KeyAdminError
@@ -107,6 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--dynamodb-endpoint", metavar="URL", help="use this DynamoDB-compatible endpoint (e.g. DynamoDB Local)"
+    )
+    serve.add_argument(
+        "--models",
+        type=Path,
+        metavar="FILE",
+        help="extra models: a registry file like layers/gateway/llm_gateway/models.json (see README, Models)",
     )
     serve.add_argument("--metrics", action="store_true", help="print the functions' EMF metrics to stdout")
     serve.add_argument("--quiet", action="store_true", help="no access log on stderr")
@@ -240,6 +247,7 @@ def _serve(args: argparse.Namespace) -> int:
             demo_key=os.environ.get("GATEWAY_DEMO_KEY") or None,
             metrics=args.metrics,
             quiet=args.quiet,
+            models_file=args.models,
         )
     )
 

@@ -120,9 +120,10 @@ class Resolver:
         resources: dict[str, str] | None = None,
     ) -> None:
         self.parameters: dict[str, Any] = dict(PSEUDO_PARAMETERS)
-        for name, spec in template.get("Parameters", {}).items():
-            self.parameters[name] = spec.get("Default")
-        self.parameters.update(overrides or {})
+        specs = template.get("Parameters", {})
+        for name, value in {**{n: s.get("Default") for n, s in specs.items()}, **(overrides or {})}.items():
+            listed = specs.get(name, {}).get("Type") == "CommaDelimitedList" and isinstance(value, str)
+            self.parameters[name] = [item for item in value.split(",") if item] if listed else value
         # Physical ids of resources, for Ref and ${Name} of a logical id.
         self.parameters.update(resources or {})
         self._conditions = template.get("Conditions", {})
@@ -132,7 +133,8 @@ class Resolver:
 
     def resolve(self, value: Any) -> Any:
         if isinstance(value, list):
-            return [self.resolve(item) for item in value]
+            # AWS::NoValue removes the element it stands for.
+            return [resolved for item in value if (resolved := self.resolve(item)) is not None]
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
@@ -155,6 +157,12 @@ class Resolver:
                 return self.resolve(when_true if self.condition(name) else when_false)
             if key == "Fn::Sub":
                 return self._substitute(arg)
+            if key == "Fn::Join":
+                separator, items = self.resolve(arg[0]), self.resolve(arg[1])
+                return separator.join(str(item) for item in items if item is not None)
+            if key == "Fn::Split":
+                separator, text = self.resolve(arg[0]), self.resolve(arg[1])
+                return text.split(separator) if isinstance(text, str) else {"Fn::Split": [separator, text]}
         return {key: self.resolve(item) for key, item in value.items()}
 
     def _substitute(self, arg: Any) -> Any:

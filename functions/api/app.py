@@ -6,7 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
-from llm_gateway.api.http import accept_curl_form_as_json, caller_of, install_error_handlers, parse_json_body
+from llm_gateway.api.http import accept_curl_form_as_json, api_request, install_error_handlers, parse_json_body
 from llm_gateway.api.schemas import ChatCompletionRequest, PromptRequest
 from llm_gateway.gateway import get_gateway
 from llm_gateway.observability import instrument, metered
@@ -17,19 +17,17 @@ install_error_handlers(app)
 
 @app.post("/chat/completions")
 def chat_completions(request: ChatCompletionRequest) -> Response[str]:
-    event = app.current_event
-    return get_gateway().chat_completions(request, caller_of(event), event.request_context.request_id).to_response()
+    return get_gateway().chat_completions(request, api_request(app)).to_response()
 
 
 @app.post("/model")
 def prompt(request: PromptRequest) -> Response[str]:
-    event = app.current_event
-    return get_gateway().prompt(request, caller_of(event), event.request_context.request_id).to_response()
+    return get_gateway().prompt(request, api_request(app)).to_response()
 
 
 @app.get("/models")
 def list_models() -> Response[str]:
-    return get_gateway().models(caller_of(app.current_event)).to_response()
+    return get_gateway().models(api_request(app)).to_response()
 
 
 def _resolve(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -13,10 +13,12 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from gatewayctl.keys import KeyAdmin
 from gatewayctl.local.apigateway import ApiDefinition, Stage
+from gatewayctl.local.models import local_registry
 from gatewayctl.local.server import ApiKeys, GatewayHttpServer, LambdaFunction, LocalApiGateway
 from gatewayctl.provision import provision, usage_plans
 from gatewayctl.template import (
@@ -44,6 +46,7 @@ class ServeOptions:
     demo_key: str | None = None
     metrics: bool = False
     quiet: bool = False
+    models_file: Path | None = None
 
 
 def free_port() -> int:
@@ -106,7 +109,7 @@ def sdk_snippet(base_url: str, key: str, model: str) -> str:
 
 
 def banner(base_url: str, models: list[str], key: str, plan: Any, keys_hint: str) -> str:
-    model = models[0] if models else "echo"
+    model = "echo" if "echo" in models or not models else models[0]
     body = shlex.quote(f'{{"model": "{model}", "messages": [{{"role": "user", "content": "Hello, gateway"}}]}}')
     return f"""
 llm-gateway is serving template.yaml on {base_url}  (API Gateway emulated in-process, no Docker)
@@ -147,6 +150,7 @@ def serve(options: ServeOptions) -> int:
         environment: dict[str, str] = {}
         for name in functions(template):
             environment.update(function_environment(template, name, resolver))
+        environment["GATEWAY_MODELS_JSON"] = json.dumps(local_registry(os.environ, options.models_file))
         _process_environment(environment, dynamodb_url, region)
 
         one_process = threading.Lock()

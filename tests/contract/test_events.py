@@ -112,7 +112,12 @@ def test_stream_event_is_server_sent_chunks(api_handler: Handler) -> None:
 def test_models_lists_the_registry(api_handler: Handler) -> None:
     body = json.loads(invoke(api_handler, "models.json")["body"])
     assert body["object"] == "list"
-    assert [Model.model_validate(m).id for m in body["data"]] == ["echo"]
+    assert [Model.model_validate(m).id for m in body["data"]] == [
+        "claude-haiku-4-5",
+        "claude-sonnet-4-5",
+        "echo",
+        "nova-lite",
+    ]
 
 
 def test_model_prompt_endpoint(api_handler: Handler) -> None:

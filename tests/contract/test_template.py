@@ -152,3 +152,41 @@ def test_resolver_follows_parameters_and_conditions(cfn: dict[str, Any]) -> None
     tracing = {"Fn::If": ["TracingEnabled", "Active", "PassThrough"]}
     assert (on.resolve(tracing), off.resolve(tracing)) == ("Active", "PassThrough")
     assert on.resolve({"Ref": "StandardPlanRateLimit"}) == "5"
+
+
+GEO_PREFIXES = ("us.", "eu.", "apac.", "global.", "jp.", "au.", "ca.", "us-gov.")
+
+
+def function_statements(cfn: dict[str, Any], overrides: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    policies = Resolver(cfn, overrides).resolve(cfn["Resources"]["ApiFunctionRole"]["Properties"]["Policies"])
+    return [statement for policy in policies for statement in policy["PolicyDocument"]["Statement"]]
+
+
+def test_bedrock_access_covers_exactly_the_registrys_models(cfn: dict[str, Any]) -> None:
+    from llm_gateway.config import shipped_registry_text
+    from llm_gateway.domain.registry import ModelRegistry
+
+    registry = ModelRegistry.model_validate_json(shipped_registry_text())
+    served = {t.model_id for entry in registry.models.values() for t in entry.targets if t.provider == "bedrock"}
+    (statement,) = [s for s in function_statements(cfn) if "bedrock:InvokeModel" in s["Action"]]
+    assert statement["Action"] == ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"]
+    allowed = set(statement["Resource"])
+    expected = set()
+    for model_id in served:
+        foundation = model_id
+        if model_id.startswith(GEO_PREFIXES):
+            expected.add(f"arn:aws:bedrock:us-east-1:000000000000:inference-profile/{model_id}")
+            foundation = model_id.split(".", 1)[1]
+        expected.add(f"arn:aws:bedrock:*::foundation-model/{foundation}")
+    assert allowed == expected, "template parameters and the shipped registry disagree"
+
+
+def test_no_bedrock_models_means_no_bedrock_access_and_the_secret_is_opt_in(cfn: dict[str, Any]) -> None:
+    assert not [s for s in function_statements(cfn) if "secretsmanager" in json.dumps(s)]
+    none = function_statements(cfn, {"BedrockFoundationModelIds": "", "BedrockInferenceProfileIds": ""})
+    assert not [s for s in none if "bedrock" in json.dumps(s)]
+    secret = "arn:aws:secretsmanager:us-east-1:123456789012:secret:llm-gateway/providers-AbCdEf"
+    (statement,) = [
+        s for s in function_statements(cfn, {"ProviderSecretArn": secret}) if "secretsmanager" in json.dumps(s)
+    ]
+    assert (statement["Action"], statement["Resource"]) == ("secretsmanager:GetSecretValue", secret)

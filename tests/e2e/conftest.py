@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes.openai_server import FakeOpenAIServer
+
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_KEY = "sk-llmgw-" + "E2eDemoKeyForTheLocalGatewayTests".ljust(43, "0")
 # The e2e plan overrides: revocation seen at once, and a free plan with a tiny quota but no throttling.
@@ -50,8 +52,8 @@ def child_environment() -> dict[str, str]:
     return env
 
 
-def start_gateway(*extra: str, demo_key: str = DEMO_KEY) -> LocalGateway:
-    env = {**child_environment(), "GATEWAY_DEMO_KEY": demo_key}
+def start_gateway(*extra: str, demo_key: str = DEMO_KEY, env_extra: dict[str, str] | None = None) -> LocalGateway:
+    env = {**child_environment(), "GATEWAY_DEMO_KEY": demo_key, **(env_extra or {})}
     process = subprocess.Popen(
         [sys.executable, "-m", "gatewayctl.cli", "serve", "--port", "0", "--parameter-overrides", *PARAMETERS, *extra],
         cwd=ROOT,
@@ -97,8 +99,21 @@ def stop_gateway(gateway: LocalGateway) -> int:
 
 
 @pytest.fixture(scope="module")
-def local_gateway() -> Iterator[LocalGateway]:
-    gateway = start_gateway()
+def upstream() -> Iterator[FakeOpenAIServer]:
+    with FakeOpenAIServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def local_gateway(upstream: FakeOpenAIServer) -> Iterator[LocalGateway]:
+    """The gateway with echo and one OpenAI-compatible model configured as a user would (env variables)."""
+    gateway = start_gateway(
+        env_extra={
+            "GATEWAY_LOCAL_OPENAI_BASE_URL": upstream.base_url,
+            "GATEWAY_LOCAL_OPENAI_MODELS": "fake-upstream=gpt-fake",
+            "GATEWAY_LOCAL_OPENAI_API_KEY": "sk-upstream-secret-for-e2e",
+        }
+    )
     try:
         yield gateway
     finally:

@@ -19,6 +19,7 @@ import pytest
 from openai import OpenAI
 
 from tests.e2e.conftest import ROOT, LocalGateway, child_environment, start_gateway, stop_gateway
+from tests.fakes.openai_server import FakeOpenAIServer
 
 pytestmark = pytest.mark.e2e
 
@@ -60,7 +61,7 @@ def test_every_route_with_either_header(local_gateway: LocalGateway, auth: str) 
     key = local_gateway.key
     headers = {"x-api-key": key} if auth == "x-api-key" else {"Authorization": f"Bearer {key}"}
     status, received, body = call(local_gateway, "GET", "/models", headers=headers)
-    assert (status, [m["id"] for m in body["data"]]) == (200, ["echo"])
+    assert (status, [m["id"] for m in body["data"]]) == (200, ["echo", "fake-upstream"])
     assert received["x-amzn-requestid"]
     status, received, body = call(local_gateway, "POST", "/chat/completions", CHAT, headers)
     assert status == 200
@@ -73,7 +74,7 @@ def test_every_route_with_either_header(local_gateway: LocalGateway, auth: str) 
 
 def test_openai_sdk_chat_stream_tools_and_models(local_gateway: LocalGateway) -> None:
     sdk = client(local_gateway)
-    assert [m.id for m in sdk.models.list()] == ["echo"]
+    assert [m.id for m in sdk.models.list()] == ["echo", "fake-upstream"]
     completion = sdk.chat.completions.create(model="echo", messages=[{"role": "user", "content": "plain answer"}])
     assert completion.choices[0].message.content == "plain answer"
     assert completion.usage is not None and completion.usage.completion_tokens == 2
@@ -99,6 +100,25 @@ def test_openai_sdk_chat_stream_tools_and_models(local_gateway: LocalGateway) ->
         sdk.chat.completions.create(model="echo", messages=[])
 
 
+def test_a_configured_openai_compatible_upstream_is_served(
+    local_gateway: LocalGateway, upstream: FakeOpenAIServer
+) -> None:
+    sdk = client(local_gateway)
+    completion = sdk.chat.completions.create(model="fake-upstream", messages=[{"role": "user", "content": "relay me"}])
+    assert completion.choices[0].message.content
+    assert completion.model == "fake-upstream"
+    request = upstream.last_request
+    assert request.body["model"] == "gpt-fake"
+    assert request.headers["authorization"] == "Bearer sk-upstream-secret-for-e2e"
+    streamed = sdk.chat.completions.create(
+        model="fake-upstream", messages=[{"role": "user", "content": "relay me"}], stream=True
+    )
+    assert (
+        "".join(c.choices[0].delta.content or "" for c in streamed if c.choices)
+        == completion.choices[0].message.content
+    )
+
+
 def test_missing_unknown_and_revoked_keys_are_refused(local_gateway: LocalGateway) -> None:
     status, _, body = call(local_gateway, "GET", "/models")
     assert status == 401
@@ -111,7 +131,7 @@ def test_missing_unknown_and_revoked_keys_are_refused(local_gateway: LocalGatewa
     created = local_gateway.gatewayctl("keys", "create", "--tenant", "e2e", "--plan", "premium", "--json")
     assert created.returncode == 0, created.stderr
     issued = json.loads(created.stdout)
-    assert [m.id for m in client(local_gateway, issued["key"]).models.list()] == ["echo"]
+    assert [m.id for m in client(local_gateway, issued["key"]).models.list()] == ["echo", "fake-upstream"]
     revoked = local_gateway.gatewayctl("keys", "revoke", issued["key_id"])
     assert revoked.returncode == 0, revoked.stderr
     status, _, body = call(local_gateway, "GET", "/models", headers={"x-api-key": issued["key"]})

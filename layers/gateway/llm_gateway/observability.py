@@ -64,9 +64,13 @@ class RequestRecord:
     """What the current request did, filled in by the gateway and emitted once when the request ends."""
 
     model: str = NO_MODEL
+    # What the caller asked for, logged but never a metric dimension (callers choose it).
+    model_requested: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
     target: str | None = None
+    provider_errors: int = 0
+    fell_back: bool = False
 
 
 # A Lambda execution environment serves one request at a time, so one record per process suffices.
@@ -95,6 +99,10 @@ def metered(handler: Handler) -> Handler:
             metrics.add_metric(name="ClientErrors", unit=MetricUnit.Count, value=1)
         elif status >= 500:
             metrics.add_metric(name="ServerErrors", unit=MetricUnit.Count, value=1)
+        if record.provider_errors:
+            metrics.add_metric(name="ProviderErrors", unit=MetricUnit.Count, value=record.provider_errors)
+        if record.fell_back:
+            metrics.add_metric(name="Fallbacks", unit=MetricUnit.Count, value=1)
         if record.prompt_tokens or record.completion_tokens:
             metrics.add_metric(name="PromptTokens", unit=MetricUnit.Count, value=record.prompt_tokens)
             metrics.add_metric(name="CompletionTokens", unit=MetricUnit.Count, value=record.completion_tokens)
@@ -106,7 +114,9 @@ def metered(handler: Handler) -> Handler:
                 "status": status,
                 "latency_ms": latency_ms,
                 "model": record.model,
+                "model_requested": record.model_requested,
                 "target": record.target,
+                "provider_errors": record.provider_errors,
                 "prompt_tokens": record.prompt_tokens,
                 "completion_tokens": record.completion_tokens,
             },

@@ -63,6 +63,23 @@ def parse_json_body(body: str) -> Any:
     return json.loads(body)
 
 
+@dataclass(frozen=True)
+class ApiRequest:
+    """What the gateway needs to know about an API request besides its body."""
+
+    request_id: str
+    caller: Caller
+    # Time left before the Lambda function itself times out.
+    seconds_left: float
+
+
+def api_request(app: APIGatewayRestResolver) -> ApiRequest:
+    event = app.current_event
+    context = app.lambda_context
+    seconds_left = context.get_remaining_time_in_millis() / 1000 if context is not None else 30.0
+    return ApiRequest(event.request_context.request_id, caller_of(event), seconds_left)
+
+
 def _number(value: Any) -> int | None:
     # REST APIs hand authorizer context values to the integration as strings.
     return None if value in (None, "") else int(str(value))

@@ -1,43 +1,36 @@
-"""Chat orchestration: resolve the public model for a caller, pick the target, run the provider."""
+"""Chat orchestration: resolve the public model for a caller, then route the request over its targets."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from llm_gateway.api.schemas import ChatCompletionRequest
 from llm_gateway.domain.caller import Caller
-from llm_gateway.domain.registry import ModelEntry, ModelRegistry, Target
-from llm_gateway.errors import ConfigurationError, PermissionDeniedError
-from llm_gateway.providers.base import Completion, Deadline, Provider, StreamEvent
+from llm_gateway.domain.registry import ModelEntry, ModelRegistry
+from llm_gateway.domain.routing import RoutedCompletion, RoutedStream, Router
+from llm_gateway.errors import PermissionDeniedError
+from llm_gateway.providers.base import Deadline
 
 
 @dataclass(frozen=True)
 class ChatResult:
     model: str
     entry: ModelEntry
-    target: Target
-    completion: Completion
+    routed: RoutedCompletion
 
 
 @dataclass(frozen=True)
 class ChatStream:
     model: str
     entry: ModelEntry
-    target: Target
-    events: Iterator[StreamEvent]
+    routed: RoutedStream
 
 
 class ChatService:
-    def __init__(
-        self,
-        registry: Callable[[], ModelRegistry],
-        providers: Mapping[str, Provider],
-        deadline: Callable[[], Deadline],
-    ) -> None:
+    def __init__(self, registry: Callable[[], ModelRegistry], router: Router) -> None:
         self._registry = registry
-        self._providers = providers
-        self._deadline = deadline
+        self._router = router
 
     def resolve(self, model: str, caller: Caller) -> ModelEntry:
         """The registry entry for `model`, if it exists (404) and the caller may use it (403)."""
@@ -53,20 +46,10 @@ class ChatService:
         registry = self._registry()
         return [(name, registry.models[name]) for name in registry.names() if caller.may_use(name)]
 
-    def complete(self, request: ChatCompletionRequest, caller: Caller) -> ChatResult:
+    def complete(self, request: ChatCompletionRequest, caller: Caller, deadline: Deadline) -> ChatResult:
         entry = self.resolve(request.model, caller)
-        target = entry.targets[0]
-        completion = self._provider(target).complete(request, target, self._deadline())
-        return ChatResult(request.model, entry, target, completion)
+        return ChatResult(request.model, entry, self._router.complete(entry, request, deadline))
 
-    def stream(self, request: ChatCompletionRequest, caller: Caller) -> ChatStream:
+    def stream(self, request: ChatCompletionRequest, caller: Caller, deadline: Deadline) -> ChatStream:
         entry = self.resolve(request.model, caller)
-        target = entry.targets[0]
-        events = self._provider(target).stream(request, target, self._deadline())
-        return ChatStream(request.model, entry, target, events)
-
-    def _provider(self, target: Target) -> Provider:
-        try:
-            return self._providers[target.provider]
-        except KeyError:
-            raise ConfigurationError(f"No provider '{target.provider}' is configured") from None
+        return ChatStream(request.model, entry, self._router.stream(entry, request, deadline))

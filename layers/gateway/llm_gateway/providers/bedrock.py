@@ -1,0 +1,636 @@
+"""Amazon Bedrock provider: OpenAI chat requests served through the Converse and ConverseStream APIs."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import re
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, cast
+
+from llm_gateway.api.schemas import (
+    AssistantMessage,
+    ChatCompletionRequest,
+    DeveloperMessage,
+    FunctionDefinition,
+    ImagePart,
+    Message,
+    NamedToolChoice,
+    RefusalPart,
+    SystemMessage,
+    TextPart,
+    ToolMessage,
+    UserMessage,
+)
+from llm_gateway.domain.registry import Target
+from llm_gateway.errors import (
+    GatewayError,
+    ProviderError,
+    ProviderRateLimitError,
+    ProviderRequestError,
+    ProviderTimeoutError,
+)
+from llm_gateway.providers.base import (
+    Completion,
+    Deadline,
+    Finish,
+    FinishReason,
+    Provider,
+    StreamEvent,
+    TextDelta,
+    ToolCallArgumentsDelta,
+    ToolCallResult,
+    ToolCallStart,
+    Usage,
+    UsageReport,
+)
+
+if TYPE_CHECKING:
+    from botocore.eventstream import EventStream
+    from botocore.exceptions import ClientError
+    from mypy_boto3_bedrock_runtime import BedrockRuntimeClient
+    from mypy_boto3_bedrock_runtime.literals import ImageFormatType
+    from mypy_boto3_bedrock_runtime.type_defs import (
+        ContentBlockTypeDef,
+        ConverseRequestTypeDef,
+        ConverseResponseTypeDef,
+        ConverseStreamOutputTypeDef,
+        ConverseStreamRequestTypeDef,
+        InferenceConfigurationTypeDef,
+        SystemContentBlockTypeDef,
+        TokenUsageTypeDef,
+        ToolConfigurationTypeDef,
+        ToolResultContentBlockTypeDef,
+        ToolSpecificationTypeDef,
+        ToolTypeDef,
+    )
+
+ClientFactory = Callable[[str | None, float], "BedrockRuntimeClient"]
+"""Builds a bedrock-runtime client for (region, read timeout in seconds); region None is the function's own."""
+
+CONNECT_TIMEOUT_SECONDS = 3.0
+# Below the gateway's 26 s time budget, itself below API Gateway's 29 s integration timeout.
+DEFAULT_READ_TIMEOUT_SECONDS = 25.0
+
+# Converse insists on a user turn first and rejects blank text, so a history that opens with an assistant turn
+# (or has no user/assistant turn at all, only system prompts) gets this short neutral user turn in front. It is
+# preferred over refusing the request (OpenAI accepts such histories) and over dropping or moving the assistant
+# text (which would change what the model is told it said).
+CONVERSATION_START_TEXT = "(conversation start)"
+# A tool that returned nothing still needs a non-blank result block, or Bedrock refuses the whole history.
+EMPTY_TOOL_RESULT_TEXT = "(no output)"
+EMPTY_OBJECT_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}}
+
+_IMAGE_FORMATS: dict[str, ImageFormatType] = {
+    "image/png": "png",
+    "image/jpeg": "jpeg",
+    "image/jpg": "jpeg",
+    "image/gif": "gif",
+    "image/webp": "webp",
+}
+
+_STOP_REASONS: dict[str, FinishReason] = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    # The answer was cut because the context window filled up: to an OpenAI client that is a length stop.
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "content_filtered": "content_filter",
+    "guardrail_intervened": "content_filter",
+}
+
+_ARN_IN_MODEL_ID = re.compile(r"^arn:aws[a-z-]*:bedrock:(?P<region>[a-z0-9-]*):")
+_ANY_ARN = re.compile(r"arn:aws[a-z-]*:[^\s\"',;]+")
+_ACCOUNT_ID = re.compile(r"(?<!\d)\d{12}(?!\d)")
+
+_INVALID_REQUEST_CODES = frozenset({"validationexception"})
+_RATE_LIMIT_CODES = frozenset({"throttlingexception", "servicequotaexceededexception"})
+_TIMEOUT_CODES = frozenset({"modeltimeoutexception"})
+_ACCESS_CODES = frozenset({"accessdeniedexception"})
+_NOT_FOUND_CODES = frozenset({"resourcenotfoundexception"})
+# The gateway's own credentials are rejected: retrying this target cannot help, another provider might.
+_CREDENTIAL_CODES = frozenset(
+    {"unrecognizedclientexception", "invalidsignatureexception", "expiredtokenexception", "incompletesignature"}
+)
+
+
+def default_client(region: str | None, read_timeout: float) -> BedrockRuntimeClient:
+    """The production client: no botocore retries (the router retries and falls back) and short timeouts."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        # `max_attempts` would mean *retries* (botocore adds one); total_max_attempts=1 is a single attempt.
+        retries={"total_max_attempts": 1, "mode": "standard"},
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        read_timeout=read_timeout,
+    )
+    return boto3.client("bedrock-runtime", region_name=region, config=config)
+
+
+def bedrock_region(target: Target) -> str | None:
+    """The target's region, else the region inside an ARN model id, else None (the function's own region)."""
+    if target.region:
+        return target.region
+    match = _ARN_IN_MODEL_ID.match(target.model_id)
+    return (match.group("region") or None) if match else None
+
+
+class BedrockProvider(Provider):
+    """Serves chat completions from Bedrock models; one cached client per (region, read timeout)."""
+
+    name = "bedrock"
+
+    def __init__(self, client_factory: ClientFactory | None = None) -> None:
+        self._client_factory = client_factory or default_client
+        self._clients: dict[tuple[str | None, float], BedrockRuntimeClient] = {}
+
+    def complete(self, request: ChatCompletionRequest, target: Target, deadline: Deadline) -> Completion:
+        params = converse_request(request, target.model_id)
+        _ensure_time_left(deadline, target)
+        client = self._client(target)
+        with _bedrock_errors(target):
+            response = client.converse(**params)
+        return _completion(response)
+
+    def stream(self, request: ChatCompletionRequest, target: Target, deadline: Deadline) -> Iterator[StreamEvent]:
+        # Not a generator: invalid requests and failures before Bedrock's 200 raise here, at call time,
+        # so the caller gets a plain HTTP error; only failures inside the stream come from the iterator.
+        # The two request shapes differ only in guardrail settings, which the gateway never sends.
+        params = cast("ConverseStreamRequestTypeDef", converse_request(request, target.model_id))
+        _ensure_time_left(deadline, target)
+        client = self._client(target)
+        with _bedrock_errors(target):
+            response = client.converse_stream(**params)
+        return _stream_events(response["stream"], target, deadline)
+
+    def _client(self, target: Target) -> BedrockRuntimeClient:
+        key = (bedrock_region(target), target.timeout_seconds or DEFAULT_READ_TIMEOUT_SECONDS)
+        client = self._clients.get(key)
+        if client is None:
+            client = self._clients[key] = self._client_factory(*key)
+        return client
+
+
+# --- OpenAI request -> Converse request -------------------------------------------------------------------
+
+
+@dataclass
+class _Turn:
+    role: Literal["user", "assistant"]
+    content: list[ContentBlockTypeDef]
+
+
+@dataclass
+class _History:
+    system: list[SystemContentBlockTypeDef] = field(default_factory=list)
+    turns: list[_Turn] = field(default_factory=list)
+    tools_used: list[str] = field(default_factory=list)
+    has_tool_blocks: bool = False
+
+    def add(self, role: Literal["user", "assistant"], blocks: list[ContentBlockTypeDef]) -> None:
+        # A message that translates to nothing (blank text) is dropped: Bedrock rejects empty turns.
+        if not blocks:
+            return
+        if self.turns and self.turns[-1].role == role:
+            self.turns[-1].content.extend(blocks)
+        else:
+            self.turns.append(_Turn(role, blocks))
+
+
+def converse_request(request: ChatCompletionRequest, model_id: str) -> ConverseRequestTypeDef:
+    """The Converse request for an OpenAI chat request; raises ProviderRequestError for what Bedrock cannot take."""
+    history = _History()
+    for position, message in enumerate(request.messages):
+        _add_message(history, message, position)
+    if not history.turns or history.turns[0].role == "assistant":
+        history.turns.insert(0, _Turn("user", [{"text": CONVERSATION_START_TEXT}]))
+
+    params: ConverseRequestTypeDef = {
+        "modelId": model_id,
+        "messages": [{"role": turn.role, "content": turn.content} for turn in history.turns],
+    }
+    if history.system:
+        params["system"] = history.system
+    inference = _inference_config(request)
+    if inference:
+        params["inferenceConfig"] = inference
+    tool_config = _tool_config(request, history)
+    if tool_config is not None:
+        params["toolConfig"] = tool_config
+    return params
+
+
+def _add_message(history: _History, message: Message, position: int) -> None:
+    if isinstance(message, SystemMessage | DeveloperMessage):
+        history.system.extend({"text": text} for text in _texts(message.content))
+    elif isinstance(message, UserMessage):
+        history.add("user", _user_blocks(message, position))
+    elif isinstance(message, AssistantMessage):
+        history.add("assistant", _assistant_blocks(message, position, history))
+    elif isinstance(message, ToolMessage):
+        result: list[ToolResultContentBlockTypeDef] = [{"text": text} for text in _texts(message.content)]
+        tool_result: ContentBlockTypeDef = {
+            "toolResult": {
+                "toolUseId": message.tool_call_id,
+                "content": result or [{"text": EMPTY_TOOL_RESULT_TEXT}],
+            }
+        }
+        history.has_tool_blocks = True
+        history.add("user", [tool_result])
+
+
+def _texts(content: str | Sequence[TextPart | RefusalPart | ImagePart] | None) -> list[str]:
+    """The non-blank texts of a message content; Bedrock rejects blank text blocks."""
+    if content is None:
+        return []
+    if isinstance(content, str):
+        pieces = [content]
+    else:
+        pieces = [
+            part.text if isinstance(part, TextPart) else part.refusal
+            for part in content
+            if isinstance(part, TextPart | RefusalPart)
+        ]
+    return [piece for piece in pieces if piece.strip()]
+
+
+def _user_blocks(message: UserMessage, position: int) -> list[ContentBlockTypeDef]:
+    if isinstance(message.content, str):
+        return [{"text": text} for text in _texts(message.content)]
+    blocks: list[ContentBlockTypeDef] = []
+    for part_position, part in enumerate(message.content):
+        if isinstance(part, TextPart):
+            blocks.extend({"text": text} for text in _texts(part.text))
+        else:
+            blocks.append(_image_block(part.image_url.url, f"messages[{position}].content[{part_position}]"))
+    return blocks
+
+
+def _image_block(url: str, param: str) -> ContentBlockTypeDef:
+    scheme = url.split(":", 1)[0].lower()
+    if scheme in {"http", "https"}:
+        raise ProviderRequestError(
+            "Bedrock models only take inline images and the gateway does not fetch image URLs; "
+            "send the image as a data URL (data:image/png;base64,...).",
+            param=param,
+            code="image_url_not_supported",
+        )
+    if scheme != "data":
+        raise ProviderRequestError(
+            "An image_url must be a data URL such as data:image/png;base64,...", param=param, code="invalid_image_url"
+        )
+    header, comma, data = url[len("data:") :].partition(",")
+    media_type, *attributes = header.split(";")
+    image_format = _IMAGE_FORMATS.get(media_type.strip().lower())
+    if image_format is None:
+        raise ProviderRequestError(
+            f"Unsupported image type '{media_type or 'none'}'; Bedrock takes png, jpeg, gif and webp images.",
+            param=param,
+            code="invalid_image_url",
+        )
+    if not comma or "base64" not in {attribute.strip().lower() for attribute in attributes}:
+        raise ProviderRequestError(
+            "The image data URL must be base64-encoded: data:image/png;base64,...",
+            param=param,
+            code="invalid_image_url",
+        )
+    try:
+        # Base64 wrapped over several lines is common; any other stray character is an error.
+        image = base64.b64decode("".join(data.split()), validate=True)
+    except (binascii.Error, ValueError):
+        image = b""
+    if not image:
+        raise ProviderRequestError(
+            "The image data URL does not hold valid base64 data.", param=param, code="invalid_image_url"
+        )
+    return {"image": {"format": image_format, "source": {"bytes": image}}}
+
+
+def _assistant_blocks(message: AssistantMessage, position: int, history: _History) -> list[ContentBlockTypeDef]:
+    texts = _texts(message.content)
+    if not texts and message.refusal and message.refusal.strip():
+        texts = [message.refusal]
+    blocks: list[ContentBlockTypeDef] = [{"text": text} for text in texts]
+    for call_position, call in enumerate(message.tool_calls or []):
+        param = f"messages[{position}].tool_calls[{call_position}].function.arguments"
+        blocks.append(
+            {
+                "toolUse": {
+                    "toolUseId": call.id,
+                    "name": call.function.name,
+                    "input": _tool_arguments(call.function.arguments, param),
+                }
+            }
+        )
+        history.has_tool_blocks = True
+        if call.function.name not in history.tools_used:
+            history.tools_used.append(call.function.name)
+    return blocks
+
+
+def _tool_arguments(arguments: str, param: str) -> dict[str, Any]:
+    # Some clients send "" for a call without arguments; that is the empty object, not an error.
+    if not arguments.strip():
+        return {}
+    try:
+        parsed = json.loads(arguments)
+    except json.JSONDecodeError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        raise ProviderRequestError(
+            "Tool call arguments must be a JSON object encoded as a string, as the model produced them.",
+            param=param,
+            code="invalid_tool_arguments",
+        )
+    return parsed
+
+
+def _inference_config(request: ChatCompletionRequest) -> InferenceConfigurationTypeDef:
+    config: InferenceConfigurationTypeDef = {}
+    if request.output_limit is not None:
+        config["maxTokens"] = request.output_limit
+    if request.temperature is not None:
+        config["temperature"] = request.temperature
+    if request.top_p is not None:
+        config["topP"] = request.top_p
+    stops = [stop for stop in request.stop_sequences if stop]
+    if stops:
+        config["stopSequences"] = stops
+    return config
+
+
+def _tool_spec(function: FunctionDefinition) -> ToolSpecificationTypeDef:
+    spec: ToolSpecificationTypeDef = {
+        "name": function.name,
+        "inputSchema": {"json": function.parameters if function.parameters is not None else EMPTY_OBJECT_SCHEMA},
+    }
+    # Bedrock rejects an empty description; a missing one is fine.
+    if function.description and function.description.strip():
+        spec["description"] = function.description
+    return spec
+
+
+def _tool_config(request: ChatCompletionRequest, history: _History) -> ToolConfigurationTypeDef | None:
+    declared = {tool.function.name: _tool_spec(tool.function) for tool in request.tools or []}
+    choice = request.tool_choice
+    if declared and choice != "none":
+        config: ToolConfigurationTypeDef = {"tools": [{"toolSpec": spec} for spec in declared.values()]}
+        if choice == "auto":
+            config["toolChoice"] = {"auto": {}}
+        elif choice == "required":
+            config["toolChoice"] = {"any": {}}
+        elif isinstance(choice, NamedToolChoice):
+            config["toolChoice"] = {"tool": {"name": choice.function.name}}
+        return config
+    if not history.has_tool_blocks:
+        return None
+    # Bedrock refuses toolUse/toolResult blocks without a toolConfig, and Converse has no "none" choice: offer
+    # only the tools the history already used (their declared spec, else a name with an open schema). The model
+    # may in principle call one again; that is the closest Converse gets to "none".
+    tools: list[ToolTypeDef] = [
+        {"toolSpec": declared.get(name) or {"name": name, "inputSchema": {"json": EMPTY_OBJECT_SCHEMA}}}
+        for name in history.tools_used
+    ]
+    # Tool results without any tool call: nothing to name, so let Bedrock explain what is wrong with the history.
+    return {"tools": tools} if tools else None
+
+
+# --- Converse response -> Completion ----------------------------------------------------------------------
+
+
+def _completion(response: ConverseResponseTypeDef) -> Completion:
+    message = response.get("output", {}).get("message")
+    blocks = message["content"] if message else []
+    # Reasoning blocks and anything else that is not answer text or a tool call stay out of the reply.
+    text = "".join(block["text"] for block in blocks if "text" in block)
+    calls = tuple(
+        ToolCallResult(
+            id=block["toolUse"]["toolUseId"],
+            name=block["toolUse"]["name"],
+            arguments=json.dumps(block["toolUse"]["input"]),
+        )
+        for block in blocks
+        if "toolUse" in block
+    )
+    if "usage" not in response:
+        raise ProviderError("Bedrock answered without token usage, so the call cannot be metered.")
+    return Completion(
+        content=None if not text and calls else text,
+        finish_reason=_finish_reason(response.get("stopReason", "")),
+        usage=_usage(response["usage"]),
+        tool_calls=calls,
+    )
+
+
+def _finish_reason(stop_reason: str) -> FinishReason:
+    return _STOP_REASONS.get(stop_reason, "stop")
+
+
+def _usage(usage: TokenUsageTypeDef) -> Usage:
+    # Bedrock's inputTokens leaves out cached tokens; OpenAI's prompt_tokens counts them, cache hits included.
+    cache_read = usage.get("cacheReadInputTokens", 0)
+    cache_write = usage.get("cacheWriteInputTokens", 0)
+    return Usage(
+        prompt_tokens=usage.get("inputTokens", 0) + cache_read + cache_write,
+        completion_tokens=usage.get("outputTokens", 0),
+        cached_tokens=cache_read,
+    )
+
+
+# --- ConverseStream events -> StreamEvents ----------------------------------------------------------------
+
+
+class _StreamTranslator:
+    """Turns Converse stream events into gateway stream events, numbering tool calls from 0."""
+
+    def __init__(self) -> None:
+        # Bedrock numbers every content block (text too); OpenAI numbers tool calls only.
+        self._tool_index_by_block: dict[int, int] = {}
+        self._tools_with_arguments: set[int] = set()
+        self.finish_reason: FinishReason | None = None
+        self.usage: Usage | None = None
+
+    def translate(self, event: ConverseStreamOutputTypeDef) -> Iterator[StreamEvent]:
+        if "contentBlockStart" in event:
+            start = event["contentBlockStart"]
+            tool_use = start["start"].get("toolUse")
+            if tool_use is not None:
+                index = self._tool_index_by_block[start["contentBlockIndex"]] = len(self._tool_index_by_block)
+                yield ToolCallStart(index, tool_use["toolUseId"], tool_use["name"])
+        elif "contentBlockDelta" in event:
+            block = event["contentBlockDelta"]
+            delta = block["delta"]
+            if delta.get("text"):
+                yield TextDelta(delta["text"])
+            elif "toolUse" in delta:
+                index = self._tool_index(block["contentBlockIndex"])
+                fragment = delta["toolUse"]["input"]
+                if fragment:
+                    self._tools_with_arguments.add(index)
+                    yield ToolCallArgumentsDelta(index, fragment)
+        elif "contentBlockStop" in event:
+            tool_index = self._tool_index_by_block.get(event["contentBlockStop"]["contentBlockIndex"])
+            # A call without arguments must still carry valid JSON, as the non-streamed answer does.
+            if tool_index is not None and tool_index not in self._tools_with_arguments:
+                self._tools_with_arguments.add(tool_index)
+                yield ToolCallArgumentsDelta(tool_index, "{}")
+        elif "messageStop" in event:
+            if self.finish_reason is None:
+                self.finish_reason = _finish_reason(event["messageStop"]["stopReason"])
+                yield Finish(self.finish_reason)
+        elif "metadata" in event and self.usage is None and "usage" in event["metadata"]:
+            self.usage = _usage(event["metadata"]["usage"])
+
+    def _tool_index(self, block_index: int) -> int:
+        try:
+            return self._tool_index_by_block[block_index]
+        except KeyError:
+            raise ProviderError(
+                f"Bedrock streamed tool call arguments for content block {block_index} before starting the call."
+            ) from None
+
+
+def _stream_events(
+    stream: EventStream[ConverseStreamOutputTypeDef], target: Target, deadline: Deadline
+) -> Iterator[StreamEvent]:
+    translator = _StreamTranslator()
+    events = iter(stream)
+    try:
+        while True:
+            with _bedrock_errors(target):
+                event = next(events, None)
+            if event is None:
+                break
+            yield from translator.translate(event)
+            # Usage comes last: once it is in, nothing is left to wait for and the stream counts as finished.
+            if translator.usage is None and deadline.expired:
+                raise ProviderTimeoutError(
+                    f"Bedrock model '{target.model_id}' was still streaming when the gateway's time budget ran out."
+                )
+        if translator.finish_reason is None:
+            raise ProviderError(f"Bedrock's stream from model '{target.model_id}' ended before the model finished.")
+        if translator.usage is None:
+            raise ProviderError(
+                f"Bedrock's stream from model '{target.model_id}' ended without token usage, "
+                "so the call cannot be metered."
+            )
+        # Usage is the last thing Bedrock sends, so it is reported once the stream is complete.
+        yield UsageReport(translator.usage)
+    finally:
+        stream.close()
+
+
+# --- Bedrock failures -> GatewayErrors --------------------------------------------------------------------
+
+
+def _ensure_time_left(deadline: Deadline, target: Target) -> None:
+    if deadline.remaining() <= 0:
+        raise ProviderTimeoutError(
+            f"The gateway's time budget ran out before Bedrock model '{target.model_id}' could be called."
+        )
+
+
+@contextmanager
+def _bedrock_errors(target: Target) -> Iterator[None]:
+    """Re-raise botocore (and, mid-stream, urllib3) failures as the GatewayError the router understands."""
+    # Lazy: botocore is already loaded once a client exists, and importing it here keeps cold starts lean.
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        ConnectTimeoutError,
+        NoCredentialsError,
+        ParamValidationError,
+        ReadTimeoutError,
+    )
+    from urllib3.exceptions import HTTPError as TransportError
+    from urllib3.exceptions import ReadTimeoutError as StreamReadTimeoutError
+
+    try:
+        yield
+    except ClientError as error:
+        raise _client_error(error, target) from error
+    # A stalled stream raises urllib3's own ReadTimeoutError mid-iteration, not botocore's wrapper of it.
+    except (ReadTimeoutError, StreamReadTimeoutError, ConnectTimeoutError) as error:
+        raise ProviderTimeoutError(
+            f"Bedrock model '{target.model_id}' did not answer within "
+            f"{target.timeout_seconds or DEFAULT_READ_TIMEOUT_SECONDS:g} s."
+        ) from error
+    except NoCredentialsError as error:
+        raise ProviderError(
+            "The gateway has no AWS credentials to call Bedrock; this is a gateway configuration problem, "
+            "not an error in the request.",
+            code="upstream_access_denied",
+            retryable=False,
+        ) from error
+    except ParamValidationError as error:
+        # The translated request broke Bedrock's schema: the same request fails the same way every time.
+        raise ProviderError(f"The gateway could not build a valid Bedrock request: {error}", retryable=False) from error
+    except (BotoCoreError, TransportError) as error:
+        raise ProviderError(
+            f"Could not reach Bedrock for model '{target.model_id}' ({type(error).__name__})."
+        ) from error
+
+
+def _client_error(error: ClientError, target: Target) -> GatewayError:
+    details = error.response.get("Error", {})
+    code = details.get("Code", "")
+    # Stream error events name the same exceptions in camelCase (throttlingException).
+    normalized = code.lower()
+    said = _redact(details.get("Message", ""), target.model_id) or "no details"
+    model = target.model_id
+    region = bedrock_region(target) or "the function's region"
+    if normalized in _INVALID_REQUEST_CODES:
+        return ProviderRequestError(f"Bedrock rejected the request: {said}")
+    if normalized in _RATE_LIMIT_CODES:
+        return ProviderRateLimitError(
+            f"Bedrock is throttling the gateway's calls to model '{model}': {said}",
+            retry_after=_retry_after(error),
+        )
+    if normalized in _TIMEOUT_CODES:
+        return ProviderTimeoutError(f"Bedrock model '{model}' timed out while generating: {said}")
+    if normalized in _ACCESS_CODES:
+        return ProviderError(
+            f"The gateway's IAM role may not invoke Bedrock model '{model}' in {region}, or model access is not "
+            f"enabled for it; this is a gateway configuration problem, not an error in the request. Bedrock said: "
+            f"{said}",
+            code="upstream_access_denied",
+            retryable=False,
+        )
+    if normalized in _NOT_FOUND_CODES:
+        return ProviderError(
+            f"Bedrock has no model '{model}' in {region} available to the gateway; check the gateway's model "
+            f"registry and Bedrock model access. This is not an error in the request. Bedrock said: {said}",
+            code="upstream_model_not_found",
+            retryable=False,
+        )
+    if normalized in _CREDENTIAL_CODES:
+        return ProviderError(
+            "Bedrock rejected the gateway's AWS credentials; this is a gateway configuration problem, "
+            "not an error in the request.",
+            code="upstream_access_denied",
+            retryable=False,
+        )
+    return ProviderError(f"Bedrock failed to serve model '{model}' ({code or 'unknown error'}): {said}")
+
+
+def _retry_after(error: ClientError) -> float | None:
+    headers = error.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+    try:
+        seconds = float(headers.get("retry-after", ""))
+    except ValueError:
+        # Absent, or an HTTP date: let the router choose its own backoff.
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def _redact(text: str, model_id: str) -> str:
+    """Bedrock's message without ARNs or account ids (the role's ARN appears in access errors), model id kept."""
+    return model_id.join(
+        _ACCOUNT_ID.sub("<account>", _ANY_ARN.sub("<arn>", piece)) for piece in text.split(model_id)
+    ).strip()
