@@ -7,15 +7,28 @@ import os
 import re
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from gatewayctl.deployment import Deployment, DeploymentError, from_local, from_stack, samconfig_defaults
 from gatewayctl.keys import IssuedKey, KeyAdmin, KeyAdminError
-from gatewayctl.output import KEY_COLUMNS, key_row, print_details, print_json, record_dict, render_table
+from gatewayctl.output import (
+    KEY_COLUMNS,
+    USAGE_COLUMNS,
+    key_row,
+    print_details,
+    print_json,
+    record_dict,
+    render_table,
+    usage_dict,
+    usage_row,
+    usage_total,
+)
 from llm_gateway.domain.keys import TokenLimits
 from llm_gateway.store.keys import KeyStore, KeyStoreError
+from llm_gateway.store.usage import UsageStore
 
 DEFAULT_LOCAL_URL = "http://127.0.0.1:3000"
 _DURATION = re.compile(r"^(\d+)([dhm])$")
@@ -75,10 +88,22 @@ def _target_options() -> argparse.ArgumentParser:
     return parent
 
 
-def _limit_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--tokens-per-minute", type=positive_int, help="token budget per minute (default: plan's)")
-    parser.add_argument("--tokens-per-day", type=positive_int, help="token budget per day (default: plan's)")
-    parser.add_argument("--usd-per-month", type=positive_decimal, help="spend limit per month in USD (default: plan's)")
+PLAN_DEFAULT = "default"
+
+
+def _or_plan_default(parse: Callable[[str], object]) -> Callable[[str], object]:
+    def parse_limit(value: str) -> object:
+        return PLAN_DEFAULT if value == PLAN_DEFAULT else parse(value)
+
+    return parse_limit
+
+
+def _limit_options(parser: argparse.ArgumentParser, *, resettable: bool = False) -> None:
+    suffix = "; 'default' returns to the plan's" if resettable else " (default: the plan's)"
+    wrap = _or_plan_default if resettable else (lambda parse: parse)
+    parser.add_argument("--tokens-per-minute", type=wrap(positive_int), help="token budget per minute" + suffix)
+    parser.add_argument("--tokens-per-day", type=wrap(positive_int), help="token budget per UTC day" + suffix)
+    parser.add_argument("--usd-per-month", type=wrap(positive_decimal), help="spend limit per month in USD" + suffix)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -147,6 +172,30 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--tenant", help="only this tenant's keys")
     listing.set_defaults(handler=_keys_list)
 
+    update = key_commands.add_parser(
+        "update",
+        parents=[target],
+        help="change a key's models or token/spend limits",
+        description="Change an active key's allowed models or limits; the authorizer sees it within its cache time.",
+    )
+    update.add_argument("key_id", metavar="KEY_ID", help="the key's id (key_...)")
+    models = update.add_mutually_exclusive_group()
+    models.add_argument("--models", type=parse_models, help="comma-separated models the key may use")
+    models.add_argument("--all-models", action="store_true", help="let the key use every model")
+    _limit_options(update, resettable=True)
+    update.set_defaults(handler=_keys_update)
+
+    usage = commands.add_parser(
+        "usage",
+        parents=[target],
+        help="requests, tokens and cost per key and day",
+        description="Requests, tokens and cost per key and UTC day, from the usage table.",
+    )
+    usage.add_argument("--tenant", help="only this tenant's keys")
+    usage.add_argument("--key", metavar="KEY_ID", help="only this key")
+    usage.add_argument("--since", type=parse_since, help="first day: YYYY-MM-DD or a duration like 7d (default: 30d)")
+    usage.set_defaults(handler=_usage)
+
     for name, handler, summary in (
         ("show", _keys_show, "show one key"),
         ("revoke", _keys_revoke, "revoke a key (refused within the authorizer cache time, 30 s by default)"),
@@ -175,6 +224,17 @@ def key_admin(deployment: Deployment) -> KeyAdmin:
     return KeyAdmin(store, deployment.client("apigateway"), deployment.plans)
 
 
+def parse_since(value: str, today: date | None = None) -> date:
+    today = today or datetime.now(UTC).date()
+    match = re.fullmatch(r"(\d+)d", value.strip())
+    if match:
+        return today - timedelta(days=int(match.group(1)))
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{value}' is neither YYYY-MM-DD nor a number of days like 7d") from None
+
+
 def _print_issued(issued: IssuedKey, as_json: bool, verb: str) -> None:
     if as_json:
         print_json({"key": issued.key, **record_dict(issued.record)})
@@ -199,6 +259,43 @@ def _keys_list(args: argparse.Namespace, admin: KeyAdmin) -> int:
         print(render_table(KEY_COLUMNS, [key_row(record) for record in records]))
     else:
         print("No keys" + (f" for tenant {args.tenant}." if args.tenant else "."))
+    return 0
+
+
+def _keys_update(args: argparse.Namespace, admin: KeyAdmin) -> int:
+    current = admin.show(args.key_id)
+    models = current.models
+    if args.all_models:
+        models = None
+    elif args.models:
+        models = tuple(args.models)
+    changes = {
+        field: None if value == PLAN_DEFAULT else value
+        for field, value in (
+            ("tokens_per_minute", args.tokens_per_minute),
+            ("tokens_per_day", args.tokens_per_day),
+            ("usd_per_month", args.usd_per_month),
+        )
+        if value is not None
+    }
+    record = admin.update(args.key_id, models, replace(current.limits, **changes))
+    if args.json:
+        print_json(record_dict(record))
+    else:
+        print_details(record)
+    return 0
+
+
+def _usage(args: argparse.Namespace, deployment: Deployment) -> int:
+    store = UsageStore(deployment.client("dynamodb"), deployment.output("UsageTableName"))
+    since = args.since or datetime.now(UTC).date() - timedelta(days=30)
+    rows = store.daily_usage(key_id=args.key, tenant=args.tenant, since=since)
+    if args.json:
+        print_json([usage_dict(row) for row in rows])
+    elif rows:
+        print(render_table(USAGE_COLUMNS, [usage_row(row) for row in rows] + [usage_total(rows)]))
+    else:
+        print(f"No usage since {since.isoformat()}.")
     return 0
 
 
@@ -253,17 +350,26 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def main(
-    argv: Sequence[str] | None = None, admin_factory: Callable[[argparse.Namespace], KeyAdmin] | None = None
+    argv: Sequence[str] | None = None, deployment_factory: Callable[[argparse.Namespace], Deployment] | None = None
 ) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+    from pydantic import ValidationError
+
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "keys":
-            admin = admin_factory(args) if admin_factory else key_admin(deployment_of(args))
-            return int(args.handler(args, admin))
+        if args.command in {"keys", "usage"}:
+            deployment = deployment_factory(args) if deployment_factory else deployment_of(args)
+            if args.command == "usage":
+                return int(args.handler(args, deployment))
+            return int(args.handler(args, key_admin(deployment)))
         return int(args.handler(args))
     except (DeploymentError, KeyAdminError, KeyStoreError) as error:
         print(f"error: {error}", file=sys.stderr)
-        return 1
+    except (BotoCoreError, ClientError) as error:
+        print(f"error: AWS refused or could not be reached: {error}", file=sys.stderr)
+    except (ValidationError, OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

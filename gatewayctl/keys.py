@@ -154,6 +154,16 @@ class KeyAdmin:
             )
         return Revocation(revoked)
 
+    def update(self, key_id: str, models: tuple[str, ...] | None, limits: TokenLimits) -> KeyRecord:
+        """Set an active key's models (None: every model) and limits (None fields: the plan's default).
+
+        The authorizer sees the change within its cache time, like a revocation.
+        """
+        record = self._store.get_by_id(key_id)
+        if record.status != "active":
+            raise KeyStateError(f"Key {key_id} is {record.status}; only active keys can be changed")
+        return self._store.update(record, models, limits)
+
     def rotate(self, key_id: str) -> IssuedKey:
         """A new secret for the same tenant, plan, models, limits and usage-plan key; the old one is revoked.
 

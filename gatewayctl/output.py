@@ -6,9 +6,11 @@ import json
 import sys
 from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, TextIO
 
 from llm_gateway.domain.keys import KeyRecord
+from llm_gateway.store.usage import DailyUsage
 
 
 def render_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -70,3 +72,48 @@ def print_details(record: KeyRecord, stream: TextIO | None = None) -> None:
     for name, value in details.items():
         shown = ",".join(value) if isinstance(value, list) else ("-" if value is None else value)
         print(f"{name.ljust(width)}  {shown}", file=stream or sys.stdout)
+
+
+USAGE_COLUMNS = ("DAY", "TENANT", "KEY ID", "PLAN", "REQUESTS", "FAILED", "PROMPT", "COMPLETION", "COST USD")
+
+
+def usage_row(row: DailyUsage) -> list[Any]:
+    return [
+        row.day.isoformat(),
+        row.tenant,
+        row.key_id,
+        row.plan,
+        row.requests,
+        row.failed,
+        row.prompt_tokens,
+        row.completion_tokens,
+        f"{row.cost_usd:.6f}",
+    ]
+
+
+def usage_total(rows: Sequence[DailyUsage]) -> list[Any]:
+    return [
+        "TOTAL",
+        "",
+        "",
+        "",
+        sum(r.requests for r in rows),
+        sum(r.failed for r in rows),
+        sum(r.prompt_tokens for r in rows),
+        sum(r.completion_tokens for r in rows),
+        f"{sum((r.cost_usd for r in rows), Decimal(0)):.6f}",
+    ]
+
+
+def usage_dict(row: DailyUsage) -> dict[str, Any]:
+    return {
+        "day": row.day.isoformat(),
+        "tenant": row.tenant,
+        "key_id": row.key_id,
+        "plan": row.plan,
+        "requests": row.requests,
+        "failed": row.failed,
+        "prompt_tokens": row.prompt_tokens,
+        "completion_tokens": row.completion_tokens,
+        "cost_usd": str(row.cost_usd),
+    }

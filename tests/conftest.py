@@ -72,6 +72,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
         apigateway = boto3.client("apigateway", region_name="us-east-1")
         outputs = provision(dynamodb, apigateway, "llm-gateway-test").outputs
         monkeypatch.setenv("GATEWAY_KEYS_TABLE", outputs["KeysTableName"])
+        monkeypatch.setenv("GATEWAY_USAGE_TABLE", outputs["UsageTableName"])
         reset_caches()
         yield Stack(outputs, dynamodb, apigateway)
 

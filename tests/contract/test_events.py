@@ -176,12 +176,16 @@ def test_metrics_per_request_by_model(api_handler: Handler, capsys: pytest.Captu
     invoke(api_handler, "error-unknown-model.json")
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     requests = [m for m in emf if "Requests" in m]
-    assert [(m["Model"], m["Requests"], m.get("PromptTokens"), m.get("ClientErrors")) for m in requests] == [
-        ("echo", [1.0], [5.0], None),
-        ("none", [1.0], None, [1.0]),
+    assert [(m["Model"], m["Plan"], m["Requests"], m["PromptTokens"], m["ClientErrors"]) for m in requests] == [
+        ("echo", "standard", [1.0], [5.0], [0.0]),
+        ("none", "standard", [1.0], [0.0], [1.0]),
     ]
     assert all(m["Latency"][0] >= 0 for m in requests)
-    assert {d for m in requests for d in m["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]} == {
-        "Model",
-        "service",
-    }
+    # Totals, by model, by model and plan: bounded dimensions; the tenant is metadata only.
+    assert requests[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [
+        ["service"],
+        ["service", "Model"],
+        ["service", "Model", "Plan"],
+    ]
+    assert requests[0]["tenant"] == "acme"
+    assert not any("tenant" in dims for m in requests for dims in m["_aws"]["CloudWatchMetrics"][0]["Dimensions"])

@@ -190,3 +190,49 @@ def test_no_bedrock_models_means_no_bedrock_access_and_the_secret_is_opt_in(cfn:
         s for s in function_statements(cfn, {"ProviderSecretArn": secret}) if "secretsmanager" in json.dumps(s)
     ]
     assert (statement["Action"], statement["Resource"]) == ("secretsmanager:GetSecretValue", secret)
+
+
+def test_usage_table_has_ttl_and_the_function_may_only_update_it(cfn: dict[str, Any]) -> None:
+    table = cfn["Resources"]["UsageTable"]
+    assert table["DeletionPolicy"] == "Retain"
+    properties = table["Properties"]
+    assert properties["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert properties["KeySchema"] == [
+        {"AttributeName": "key_id", "KeyType": "HASH"},
+        {"AttributeName": "period", "KeyType": "RANGE"},
+    ]
+    (statement,) = [s for s in function_statements(cfn) if "dynamodb" in json.dumps(s)]
+    assert statement["Action"] == "dynamodb:UpdateItem"
+    assert statement["Resource"] == {"Fn::GetAtt": ["UsageTable", "Arn"]}
+
+
+def test_plan_limits_reach_the_function_as_the_settings_json(cfn: dict[str, Any]) -> None:
+    from llm_gateway.config import Settings
+
+    variables = cfn["Resources"]["ApiFunction"]["Properties"]["Environment"]["Variables"]
+    resolved = Resolver(cfn, {"PremiumPlanUsdPerMonth": "250"}).resolve(variables["GATEWAY_PLAN_LIMITS"])
+    limits = Settings.from_environ({"GATEWAY_PLAN_LIMITS": resolved}).plan_limits
+    assert sorted(limits) == ["free", "premium", "standard"]
+    assert limits["standard"].limits().tokens_per_day == 2_000_000
+    assert limits["premium"].limits().usd_per_month == 250
+    assert limits["free"].limits().max_output_tokens == 1024
+
+
+def test_dashboard_and_alarms_watch_what_matters(cfn: dict[str, Any]) -> None:
+    alarms = {r["Properties"]["MetricName"]: r["Properties"] for r in of_type(cfn, "AWS::CloudWatch::Alarm").values()}
+    assert set(alarms) == {
+        "5XXError",
+        "Latency",
+        "ProviderErrors",
+        "ProviderThrottles",
+        "BudgetRejections",
+        "UsageRecordFailures",
+    }
+    assert alarms["Latency"]["ExtendedStatistic"] == "p99"
+    assert alarms["UsageRecordFailures"]["Threshold"] == 0, "one lost usage record is already an alarm"
+    assert all(a["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms.values())
+    body = Resolver(cfn).resolve(cfn["Resources"]["Dashboard"]["Properties"]["DashboardBody"])
+    widgets = json.loads(body)["widgets"]
+    titles = " ".join(w["properties"]["title"] for w in widgets)
+    for topic in ("latency", "Tokens by model", "Cost (USD) by model and plan", "throttles", "Budgets"):
+        assert topic in titles

@@ -179,6 +179,31 @@ def test_exhausted_quota_is_the_quota_error(local_gateway: LocalGateway) -> None
     assert limited.value.code == "quota_exceeded"
 
 
+def test_a_key_hits_its_token_budget_before_its_request_quota(local_gateway: LocalGateway) -> None:
+    created = local_gateway.gatewayctl(
+        "keys", "create", "--tenant", "budget", "--plan", "premium", "--tokens-per-day", "100", "--json"
+    )
+    issued = json.loads(created.stdout)
+    body = {**CHAT, "max_tokens": 10}  # reserves 4 (prompt estimate) + 4 (message) + 10 = 18; uses 3 + 3
+    statuses = []
+    for _ in range(20):
+        status, headers, answer = call(local_gateway, "POST", "/chat/completions", body, {"x-api-key": issued["key"]})
+        statuses.append(status)
+        if status != 200:
+            break
+    # 14 answers use 84 tokens; a 15th would need 84 + 18 > 100. The premium quota (100000) is far away.
+    assert statuses == [200] * 14 + [429]
+    assert_openai_error(answer, "token_budget_exceeded")
+    assert 0 < int(headers["retry-after"]) <= 86400
+    with pytest.raises(openai.RateLimitError) as limited:
+        client(local_gateway, issued["key"]).chat.completions.create(**body)
+    assert limited.value.code == "token_budget_exceeded"
+    report = local_gateway.gatewayctl("usage", "--key", issued["key_id"], "--json")
+    assert report.returncode == 0, report.stderr
+    (day,) = json.loads(report.stdout)
+    assert (day["requests"], day["prompt_tokens"], day["completion_tokens"], day["tenant"]) == (14, 42, 42, "budget")
+
+
 def test_bodies_over_10_mb_are_refused_with_413(local_gateway: LocalGateway) -> None:
     huge = b'{"model": "echo", "messages": [{"role": "user", "content": "' + b"x" * (10 * 1024 * 1024) + b'"}]}'
     status, _, body = call(local_gateway, "POST", "/chat/completions", huge, {"x-api-key": local_gateway.key})

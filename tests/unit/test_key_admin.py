@@ -10,6 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from gatewayctl import cli
+from gatewayctl.deployment import Deployment
 from gatewayctl.keys import KeyAdmin, KeyAdminError, PartialFailureError
 from llm_gateway.domain.keys import TokenLimits, hash_key, looks_like_key
 from llm_gateway.store.keys import KeyNotFoundError, KeyStateError, KeyStore
@@ -175,7 +176,8 @@ def test_failed_disable_on_revoke_is_reported_precisely(stack: Stack) -> None:
 
 
 def run(stack: Stack, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv), admin_factory=lambda _: admin_for(stack))
+    deployment = Deployment("test stack", "us-east-1", stack.outputs)
+    code = cli.main(list(argv), deployment_factory=lambda _: deployment)
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -216,6 +218,45 @@ def test_cli_create_list_show_rotate_revoke(stack: Stack, capsys: pytest.Capture
     )
 
 
+def test_cli_update_changes_models_and_limits_and_resets_to_the_plan(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, out, _ = run(stack, capsys, "keys", "create", "--tenant", "acme", "--plan", "standard", "--json")
+    key_id = json.loads(out)["key_id"]
+    code, out, err = run(
+        stack,
+        capsys,
+        "keys",
+        "update",
+        key_id,
+        "--models",
+        "echo,nova-lite",
+        "--tokens-per-day",
+        "5000",
+        "--usd-per-month",
+        "2.5",
+        "--json",
+    )
+    assert code == 0, err
+    updated = json.loads(out)
+    assert (updated["models"], updated["tokens_per_day"], updated["usd_per_month"]) == (
+        ["echo", "nova-lite"],
+        5000,
+        "2.5",
+    )
+    record = admin_for(stack).show(key_id)
+    assert record.limits.tokens_per_day == 5000
+    _, out, _ = run(stack, capsys, "keys", "update", key_id, "--all-models", "--tokens-per-day", "default", "--json")
+    reset = json.loads(out)
+    assert (reset["models"], reset["tokens_per_day"], reset["usd_per_month"]) == ("*", None, "2.5")
+    revoked_id = json.loads(run(stack, capsys, "keys", "create", "--tenant", "a", "--plan", "free", "--json")[1])[
+        "key_id"
+    ]
+    run(stack, capsys, "keys", "revoke", revoked_id)
+    code, _, err = run(stack, capsys, "keys", "update", revoked_id, "--tokens-per-day", "1")
+    assert (code, "only active keys can be changed" in err) == (1, True)
+
+
 def test_cli_errors_exit_non_zero_with_a_message(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(stack, capsys, "keys", "create", "--tenant", "acme", "--plan", "gold")
     assert (code, err.strip()) == (1, "error: Unknown plan 'gold'; plans: free, premium, standard")
@@ -239,8 +280,10 @@ def test_cli_expiry_accepts_dates_and_durations() -> None:
         ["keys", "create"],
         ["keys", "list"],
         ["keys", "show"],
+        ["keys", "update"],
         ["keys", "revoke"],
         ["keys", "rotate"],
+        ["usage"],
         ["serve"],
     ],
 )

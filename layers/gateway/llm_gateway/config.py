@@ -4,17 +4,38 @@ from __future__ import annotations
 
 import json
 import os
+from decimal import Decimal
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, Json, ValidationError
 
+from llm_gateway.domain.budget import PlanLimits
 from llm_gateway.domain.registry import ModelRegistry
 from llm_gateway.errors import ConfigurationError
 
 ENV_PREFIX = "GATEWAY_"
+
+
+class PlanLimitSettings(BaseModel):
+    """One plan's token and spend defaults as configured; 0 means unlimited."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    tokens_per_minute: int = Field(0, ge=0)
+    tokens_per_day: int = Field(0, ge=0)
+    usd_per_month: Decimal = Field(Decimal(0), ge=0)
+    max_output_tokens: int = Field(0, ge=0)
+
+    def limits(self) -> PlanLimits:
+        return PlanLimits(
+            tokens_per_minute=self.tokens_per_minute or None,
+            tokens_per_day=self.tokens_per_day or None,
+            usd_per_month=self.usd_per_month or None,
+            max_output_tokens=self.max_output_tokens or None,
+        )
 
 
 class Settings(BaseModel):
@@ -37,6 +58,14 @@ class Settings(BaseModel):
         ge=0,
         le=60,
         description="How long the authorizer trusts a cached key record (revocation delay).",
+    )
+    usage_table: str | None = Field(None, description="DynamoDB usage table; unset: no budgets, no usage records.")
+    usage_retention_days: int = Field(400, ge=1, description="How long monthly usage items are kept (TTL).")
+    plan_limits: Json[dict[str, PlanLimitSettings]] = Field(
+        default_factory=dict, description="Token and spend defaults per plan, as JSON (the template builds it)."
+    )
+    default_output_tokens: int = Field(
+        4096, ge=1, description="Output reserved for a request that sets no max_tokens on a plan without a cap."
     )
     log_prompts: bool = Field(False, description="Log prompt and completion text (off: never logged).")
     tracing_enabled: bool = Field(False, description="Create the X-Ray tracer (the template sets this).")

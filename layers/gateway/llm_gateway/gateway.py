@@ -12,45 +12,45 @@ from llm_gateway.api.render import ChunkProducer, chat_completion, model_list, s
 from llm_gateway.api.schemas import ChatCompletionRequest, PromptRequest, PromptResponse, UserMessage
 from llm_gateway.config import Settings, get_registry, get_settings
 from llm_gateway.domain.chat import ChatService
-from llm_gateway.domain.routing import Failure, Routed, Router, RoutingError
+from llm_gateway.domain.registry import ModelEntry
+from llm_gateway.domain.routing import Failure, Routed, RoutedCompletion, Router, RoutingError
+from llm_gateway.errors import ProviderRateLimitError
+from llm_gateway.metering import Metered, UsageMeter
 from llm_gateway.observability import current_request, logger
-from llm_gateway.providers.base import Deadline, Provider, Usage
+from llm_gateway.providers.base import Deadline, Provider
 
-T = TypeVar("T")
+T = TypeVar("T", bound=Routed)
 TARGET_HEADER = "X-Gateway-Target"
 # Time kept back from the Lambda function's own timeout to answer and record usage after the model.
 RESPONSE_MARGIN_SECONDS = 1.5
 
 
 class Gateway:
-    def __init__(self, chat: ChatService, settings: Settings, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, chat: ChatService, meter: UsageMeter, settings: Settings, clock: Callable[[], float] = time.time
+    ) -> None:
         self._chat = chat
+        self._meter = meter
         self._settings = settings
         self._clock = clock
 
     def chat_completions(self, request: ChatCompletionRequest, api: ApiRequest) -> Reply:
-        self._log_context(api, request)
         completion_id, created = f"chatcmpl-{api.request_id}", int(self._clock())
-        deadline = self._deadline(api)
-        if request.stream:
-            stream = self._routed(lambda: self._chat.stream(request, api.caller, deadline), request.model)
-            self._record(stream.model, stream.routed)
-            producer = ChunkProducer(
-                completion_id=completion_id,
-                created=created,
-                model=stream.model,
-                include_usage=request.wants_usage_chunk,
+        if not request.stream:
+            routed = self._complete(request, api)
+            assert routed.completion is not None
+            response = chat_completion(
+                routed.completion, completion_id=completion_id, created=created, model=request.model
             )
-            body = "".join(sse_events(producer.chunks(stream.routed.events)))
-            self._record_usage(producer.usage)
-            return Reply(body, EVENT_STREAM, {TARGET_HEADER: stream.routed.target.label})
-        result = self._routed(lambda: self._chat.complete(request, api.caller, deadline), request.model)
-        self._record(result.model, result.routed)
-        completion = result.routed.completion
-        assert completion is not None
-        self._record_usage(completion.usage)
-        response = chat_completion(completion, completion_id=completion_id, created=created, model=result.model)
-        return Reply(response.to_json(), headers={TARGET_HEADER: result.routed.target.label})
+            return Reply(response.to_json(), headers={TARGET_HEADER: routed.target.label})
+        entry, request, metered = self._admit(request, api)
+        deadline = self._deadline(api)
+        stream = self._route(lambda: self._chat.stream(entry, request, deadline), metered)
+        producer = ChunkProducer(
+            completion_id=completion_id, created=created, model=request.model, include_usage=request.wants_usage_chunk
+        )
+        body = "".join(sse_events(producer.chunks(self._meter.metered_stream(stream.events, metered))))
+        return Reply(body, EVENT_STREAM, {TARGET_HEADER: stream.target.label})
 
     def prompt(self, request: PromptRequest, api: ApiRequest) -> Reply:
         chat_request = ChatCompletionRequest(
@@ -59,44 +59,66 @@ class Gateway:
             max_tokens=request.max_tokens,
             temperature=request.temperature,
         )
-        self._log_context(api, chat_request)
-        deadline = self._deadline(api)
-        result = self._routed(lambda: self._chat.complete(chat_request, api.caller, deadline), chat_request.model)
-        self._record(result.model, result.routed)
-        completion = result.routed.completion
+        routed = self._complete(chat_request, api)
+        completion = routed.completion
         assert completion is not None
-        self._record_usage(completion.usage)
         response = PromptResponse(
-            completion=completion.content or "", model=result.model, usage=usage_body(completion.usage)
+            completion=completion.content or "", model=chat_request.model, usage=usage_body(completion.usage)
         )
-        return Reply(response.to_json(), headers={TARGET_HEADER: result.routed.target.label})
+        return Reply(response.to_json(), headers={TARGET_HEADER: routed.target.label})
 
     def models(self, api: ApiRequest) -> Reply:
         return Reply(model_list(self._chat.visible_models(api.caller)).to_json())
 
+    def _complete(self, request: ChatCompletionRequest, api: ApiRequest) -> RoutedCompletion:
+        entry, request, metered = self._admit(request, api)
+        deadline = self._deadline(api)
+        routed = self._route(lambda: self._chat.complete(entry, request, deadline), metered)
+        assert routed.completion is not None
+        self._meter.settle(metered, routed.completion.usage)
+        return routed
+
+    def _admit(
+        self, request: ChatCompletionRequest, api: ApiRequest
+    ) -> tuple[ModelEntry, ChatCompletionRequest, Metered | None]:
+        """Model allowed? (404/403) -> output capped by the plan -> worst case reserved in the budget (429)."""
+        caller = api.caller
+        record = current_request()
+        record.model_requested, record.tenant, record.key_id = request.model, caller.tenant, caller.key_id
+        record.plan = caller.plan
+        logger.append_keys(tenant=caller.tenant, key_id=caller.key_id, plan=caller.plan)
+        if self._settings.log_prompts:
+            messages = request.model_dump(mode="json", include={"messages"}, exclude_none=True)["messages"]
+            logger.info("prompt", extra={"messages": messages})
+        entry = self._chat.resolve(request.model, caller)
+        record.model = request.model
+        request = self._meter.cap(request, caller)
+        return entry, request, self._meter.reserve(caller, request.model, entry.prices, request)
+
     def _deadline(self, api: ApiRequest) -> Deadline:
         return Deadline.after(min(self._settings.time_budget_seconds, api.seconds_left - RESPONSE_MARGIN_SECONDS))
 
-    def _routed(self, run: Callable[[], T], model: str) -> T:
-        """Run a routed call; when every target failed, log why and raise the caller's error."""
+    def _route(self, run: Callable[[], T], metered: Metered | None) -> T:
+        """Run a routed call. When it fails, record why, release the reservation and raise the caller's error."""
         try:
-            return run()
+            routed = run()
         except RoutingError as failed:
-            current_request().model = model
-            self._log_failures(failed.failures)
-            current_request().provider_errors = len(failed.failures)
+            self._record_failures(failed.failures)
+            self._meter.settle(metered, None, failed=True)
             raise failed.error from None
-
-    def _record(self, model: str, routed: Routed) -> None:
-        record = current_request()
-        record.model = model
-        record.target = routed.target.label
-        record.provider_errors = len(routed.failures)
-        record.fell_back = routed.fell_back
-        self._log_failures(routed.failures)
+        except Exception:
+            self._meter.settle(metered, None, failed=True)
+            raise
+        current_request().target = routed.target.label
+        current_request().fell_back = routed.fell_back
+        self._record_failures(routed.failures)
+        return routed
 
     @staticmethod
-    def _log_failures(failures: list[Failure]) -> None:
+    def _record_failures(failures: list[Failure]) -> None:
+        record = current_request()
+        record.provider_errors = len(failures)
+        record.provider_throttles = sum(isinstance(f.error, ProviderRateLimitError) for f in failures)
         for failure in failures:
             logger.warning(
                 "provider attempt failed",
@@ -108,20 +130,6 @@ class Gateway:
                     "retryable": failure.error.retryable,
                 },
             )
-
-    def _log_context(self, api: ApiRequest, request: ChatCompletionRequest) -> None:
-        caller = api.caller
-        current_request().model_requested = request.model
-        logger.append_keys(tenant=caller.tenant, key_id=caller.key_id, plan=caller.plan)
-        if self._settings.log_prompts:
-            messages = request.model_dump(mode="json", include={"messages"}, exclude_none=True)["messages"]
-            logger.info("prompt", extra={"messages": messages})
-
-    @staticmethod
-    def _record_usage(usage: Usage | None) -> None:
-        if usage is not None:
-            record = current_request()
-            record.prompt_tokens, record.completion_tokens = usage.prompt_tokens, usage.completion_tokens
 
 
 class LazyProviders(Mapping[str, Provider]):
@@ -166,8 +174,17 @@ def build_providers() -> LazyProviders:
     return LazyProviders({"echo": _echo, "bedrock": _bedrock, "openai": _openai})
 
 
+def build_meter(settings: Settings) -> UsageMeter:
+    if not settings.usage_table:
+        return UsageMeter(None, settings)
+    from llm_gateway.store.dynamo import dynamodb_client
+    from llm_gateway.store.usage import UsageStore
+
+    return UsageMeter(UsageStore(dynamodb_client(), settings.usage_table, settings.usage_retention_days), settings)
+
+
 @lru_cache(maxsize=1)
 def get_gateway() -> Gateway:
     """The gateway of this execution environment, created at the first request and reused."""
     settings = get_settings()
-    return Gateway(ChatService(get_registry, Router(build_providers())), settings)
+    return Gateway(ChatService(get_registry, Router(build_providers())), build_meter(settings), settings)

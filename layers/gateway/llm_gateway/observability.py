@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -66,11 +67,18 @@ class RequestRecord:
     model: str = NO_MODEL
     # What the caller asked for, logged but never a metric dimension (callers choose it).
     model_requested: str | None = None
+    plan: str = NO_MODEL
+    tenant: str | None = None
+    key_id: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cost_usd: Decimal = Decimal(0)
     target: str | None = None
     provider_errors: int = 0
+    provider_throttles: int = 0
     fell_back: bool = False
+    budget_rejected: bool = False
+    usage_record_failures: int = 0
 
 
 # A Lambda execution environment serves one request at a time, so one record per process suffices.
@@ -79,6 +87,33 @@ _current = RequestRecord()
 
 def current_request() -> RequestRecord:
     return _current
+
+
+def _emit(record: RequestRecord, status: int, latency_ms: float) -> None:
+    """One EMF document: totals (service), by model, and by model and plan. Plans and registry models are
+    bounded sets; tenant and key id ride along as metadata, never as dimensions."""
+    metrics.add_dimensions(service=SERVICE, Model=record.model)
+    metrics.add_dimensions(service=SERVICE, Model=record.model, Plan=record.plan)
+    counts = {
+        "Requests": 1,
+        "ClientErrors": int(400 <= status < 500),
+        "ServerErrors": int(status >= 500),
+        "ProviderErrors": record.provider_errors,
+        "ProviderThrottles": record.provider_throttles,
+        "Fallbacks": int(record.fell_back),
+        "BudgetRejections": int(record.budget_rejected),
+        "UsageRecordFailures": record.usage_record_failures,
+        "PromptTokens": record.prompt_tokens,
+        "CompletionTokens": record.completion_tokens,
+    }
+    for name, value in counts.items():
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    metrics.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=latency_ms)
+    metrics.add_metric(name="CostUSD", unit=MetricUnit.NoUnit, value=float(record.cost_usd))
+    if record.tenant:
+        metrics.add_metadata(key="tenant", value=record.tenant)
+    if record.key_id:
+        metrics.add_metadata(key="key_id", value=record.key_id)
 
 
 def metered(handler: Handler) -> Handler:
@@ -92,20 +127,7 @@ def metered(handler: Handler) -> Handler:
         latency_ms = round((time.perf_counter() - started) * 1000, 3)
         status = int(response.get("statusCode", 500))
         record = _current
-        metrics.add_dimension(name="Model", value=record.model)
-        metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
-        metrics.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=latency_ms)
-        if 400 <= status < 500:
-            metrics.add_metric(name="ClientErrors", unit=MetricUnit.Count, value=1)
-        elif status >= 500:
-            metrics.add_metric(name="ServerErrors", unit=MetricUnit.Count, value=1)
-        if record.provider_errors:
-            metrics.add_metric(name="ProviderErrors", unit=MetricUnit.Count, value=record.provider_errors)
-        if record.fell_back:
-            metrics.add_metric(name="Fallbacks", unit=MetricUnit.Count, value=1)
-        if record.prompt_tokens or record.completion_tokens:
-            metrics.add_metric(name="PromptTokens", unit=MetricUnit.Count, value=record.prompt_tokens)
-            metrics.add_metric(name="CompletionTokens", unit=MetricUnit.Count, value=record.completion_tokens)
+        _emit(record, status, latency_ms)
         logger.info(
             "request",
             extra={
@@ -119,6 +141,7 @@ def metered(handler: Handler) -> Handler:
                 "provider_errors": record.provider_errors,
                 "prompt_tokens": record.prompt_tokens,
                 "completion_tokens": record.completion_tokens,
+                "cost_usd": str(record.cost_usd),
             },
         )
         return response

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from llm_gateway.api.schemas import ChatCompletionRequest
 from llm_gateway.domain.caller import Caller
@@ -11,20 +10,6 @@ from llm_gateway.domain.registry import ModelEntry, ModelRegistry
 from llm_gateway.domain.routing import RoutedCompletion, RoutedStream, Router
 from llm_gateway.errors import PermissionDeniedError
 from llm_gateway.providers.base import Deadline
-
-
-@dataclass(frozen=True)
-class ChatResult:
-    model: str
-    entry: ModelEntry
-    routed: RoutedCompletion
-
-
-@dataclass(frozen=True)
-class ChatStream:
-    model: str
-    entry: ModelEntry
-    routed: RoutedStream
 
 
 class ChatService:
@@ -46,10 +31,8 @@ class ChatService:
         registry = self._registry()
         return [(name, registry.models[name]) for name in registry.names() if caller.may_use(name)]
 
-    def complete(self, request: ChatCompletionRequest, caller: Caller, deadline: Deadline) -> ChatResult:
-        entry = self.resolve(request.model, caller)
-        return ChatResult(request.model, entry, self._router.complete(entry, request, deadline))
+    def complete(self, entry: ModelEntry, request: ChatCompletionRequest, deadline: Deadline) -> RoutedCompletion:
+        return self._router.complete(entry, request, deadline)
 
-    def stream(self, request: ChatCompletionRequest, caller: Caller, deadline: Deadline) -> ChatStream:
-        entry = self.resolve(request.model, caller)
-        return ChatStream(request.model, entry, self._router.stream(entry, request, deadline))
+    def stream(self, entry: ModelEntry, request: ChatCompletionRequest, deadline: Deadline) -> RoutedStream:
+        return self._router.stream(entry, request, deadline)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -178,6 +179,31 @@ class KeyStore:
                 raise KeyStateError(f"Key {old.key_id} is not active, or the new key collides") from error
             raise
         return old.revoked(at)
+
+    def update(self, record: KeyRecord, models: tuple[str, ...] | None, limits: TokenLimits) -> KeyRecord:
+        """Change a key's allowed models and limits (None: every model / the plan's default)."""
+        values = record_to_item(replace(record, models=models, limits=limits))
+        fields = ("models", "tokens_per_minute", "tokens_per_day", "usd_per_month")
+        sets = [name for name in fields if name in values]
+        removals = [name for name in fields if name not in values]
+        expression = ("SET " + ", ".join(f"{n} = :{n}" for n in sets) if sets else "") + (
+            (" REMOVE " if sets else "REMOVE ") + ", ".join(removals) if removals else ""
+        )
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": {"key_hash": {"S": record.key_hash}},
+            "UpdateExpression": expression.strip(),
+            "ConditionExpression": "attribute_exists(key_hash)",
+        }
+        if sets:
+            request["ExpressionAttributeValues"] = {f":{name}": values[name] for name in sets}
+        try:
+            self._client.update_item(**request)
+        except ClientError as error:
+            if _condition_failed(error):
+                raise KeyNotFoundError(f"No key with id {record.key_id}") from error
+            raise
+        return replace(record, models=models, limits=limits)
 
     def delete(self, record: KeyRecord) -> None:
         self._client.delete_item(TableName=self._table, Key={"key_hash": {"S": record.key_hash}})

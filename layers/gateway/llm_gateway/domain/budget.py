@@ -1,0 +1,248 @@
+"""Token budgets: what a request may reserve, in which windows, and what the caller is told when it may not.
+
+A request reserves its worst case (prompt estimate + the output cap) in the key's minute, day and month
+windows before the provider is called, and settles to the real usage afterwards. Windows are fixed and in
+UTC: a minute, a day, a month.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Literal
+
+from llm_gateway.api.schemas import ChatCompletionRequest, ImagePart, UserMessage
+from llm_gateway.domain.keys import TokenLimits
+from llm_gateway.domain.registry import Prices
+from llm_gateway.domain.text import request_texts
+from llm_gateway.errors import InvalidRequestError, RateLimitError
+from llm_gateway.providers.base import Usage
+
+Window = Literal["minute", "day", "month"]
+# Rough but safe: about four characters per token, plus each message's framing.
+CHARS_PER_TOKEN = 4
+TOKENS_PER_MESSAGE = 4
+# Vision models bill an image by its size; without decoding it the gateway assumes a large one.
+TOKENS_PER_IMAGE = 1600
+
+
+@dataclass(frozen=True)
+class PlanLimits:
+    """A plan's defaults; None (or 0 in configuration) means unlimited."""
+
+    tokens_per_minute: int | None = None
+    tokens_per_day: int | None = None
+    usd_per_month: Decimal | None = None
+    max_output_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The limits in force for one key: its own where set, else its plan's."""
+
+    tokens_per_minute: int | None
+    tokens_per_day: int | None
+    usd_per_month: Decimal | None
+    max_output_tokens: int | None
+
+    @classmethod
+    def of(cls, key: TokenLimits, plan: PlanLimits | None) -> Limits:
+        plan = plan or PlanLimits()
+        return cls(
+            tokens_per_minute=key.tokens_per_minute if key.tokens_per_minute is not None else plan.tokens_per_minute,
+            tokens_per_day=key.tokens_per_day if key.tokens_per_day is not None else plan.tokens_per_day,
+            usd_per_month=key.usd_per_month if key.usd_per_month is not None else plan.usd_per_month,
+            max_output_tokens=plan.max_output_tokens,
+        )
+
+
+@dataclass(frozen=True)
+class Windows:
+    """The fixed UTC windows an instant falls in, named as the usage table names them."""
+
+    month: str  # 2026-11: the usage item of the key
+    day: str  # 22
+    minute: str  # 221504 (day, hour, minute)
+
+    @classmethod
+    def at(cls, now: datetime) -> Windows:
+        now = now.astimezone(UTC)
+        return cls(month=now.strftime("%Y-%m"), day=now.strftime("%d"), minute=now.strftime("%d%H%M"))
+
+
+def seconds_until_reset(window: Window, now: datetime) -> float:
+    now = now.astimezone(UTC)
+    if window == "minute":
+        reset = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    elif window == "day":
+        reset = now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    else:
+        first = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        reset = (first + timedelta(days=32)).replace(day=1)
+    return max(1.0, (reset - now).total_seconds())
+
+
+def estimate_prompt_tokens(request: ChatCompletionRequest) -> int:
+    """An upper-leaning estimate of the prompt's tokens, without a tokenizer (cold start)."""
+    characters = sum(len(text) for text in request_texts(request))
+    for tool in request.tools or []:
+        characters += len(tool.model_dump_json())
+    images = sum(
+        1
+        for message in request.messages
+        if isinstance(message, UserMessage) and not isinstance(message.content, str)
+        for part in message.content
+        if isinstance(part, ImagePart)
+    )
+    messages = len(request.messages)
+    return math.ceil(characters / CHARS_PER_TOKEN) + TOKENS_PER_MESSAGE * messages + TOKENS_PER_IMAGE * images
+
+
+def capped_request(request: ChatCompletionRequest, limits: Limits) -> ChatCompletionRequest:
+    """The request with its output limited to the plan's cap, so the reservation is a true worst case.
+
+    The caller's own field is kept (max_tokens or max_completion_tokens); a request naming neither gets
+    max_completion_tokens, the field current OpenAI models require.
+    """
+    cap = limits.max_output_tokens
+    if cap is None or (request.output_limit is not None and request.output_limit <= cap):
+        return request
+    if request.max_tokens is not None and request.max_completion_tokens is None:
+        return request.model_copy(update={"max_tokens": cap})
+    return request.model_copy(update={"max_completion_tokens": cap})
+
+
+@dataclass(frozen=True)
+class Reservation:
+    key_id: str
+    tenant: str
+    plan: str
+    model: str
+    windows: Windows
+    made_at: datetime
+    tokens: int
+    usd: Decimal
+    prompt_estimate: int
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """What a reservation turned into: its usage (None: the call used nothing) and whether it failed."""
+
+    reservation: Reservation
+    usage: Usage | None
+    cost: Decimal
+    failed: bool = False
+
+    @property
+    def token_delta(self) -> int:
+        used = self.usage.total_tokens if self.usage else 0
+        return used - self.reservation.tokens
+
+    @property
+    def usd_delta(self) -> Decimal:
+        return self.cost - self.reservation.usd
+
+
+@dataclass(frozen=True)
+class Caps:
+    """The largest window totals at which the reservation still fits: limit minus the reservation."""
+
+    minute: int | None
+    day: int | None
+    usd: Decimal | None
+
+
+class BudgetExceededError(RateLimitError):
+    """429: a token or spend budget of the key is used up until its window resets."""
+
+    default_code = "token_budget_exceeded"
+
+
+class ReservationTooLargeError(InvalidRequestError):
+    """400: the request alone needs more than a whole window allows; waiting cannot help."""
+
+    default_code = "request_exceeds_budget"
+
+
+def plan_reservation(
+    *,
+    key_id: str,
+    tenant: str,
+    plan: str,
+    model: str,
+    request: ChatCompletionRequest,
+    prices: Prices,
+    limits: Limits,
+    now: datetime,
+    default_output_tokens: int,
+) -> tuple[Reservation, Caps]:
+    """The reservation for a request, and the caps the usage store must check it against."""
+    prompt = estimate_prompt_tokens(request)
+    output = request.output_limit or limits.max_output_tokens or default_output_tokens
+    tokens = prompt + output
+    usd = prices.cost(prompt, output)
+    for name, limit in (("per-minute", limits.tokens_per_minute), ("per-day", limits.tokens_per_day)):
+        if limit is not None and tokens > limit:
+            raise ReservationTooLargeError(
+                f"This request may use up to {tokens} tokens ({prompt} estimated prompt + {output} output), more "
+                f"than this API key's {name} budget of {limit}; lower max_tokens or shorten the prompt.",
+                param="max_tokens",
+            )
+    if limits.usd_per_month is not None and usd > limits.usd_per_month:
+        raise ReservationTooLargeError(
+            f"This request may cost up to ${usd:.6f}, more than this API key's monthly limit of "
+            f"${limits.usd_per_month}; lower max_tokens or shorten the prompt.",
+            param="max_tokens",
+        )
+    reservation = Reservation(
+        key_id=key_id,
+        tenant=tenant,
+        plan=plan,
+        model=model,
+        windows=Windows.at(now),
+        made_at=now,
+        tokens=tokens,
+        usd=usd,
+        prompt_estimate=prompt,
+    )
+    caps = Caps(
+        minute=None if limits.tokens_per_minute is None else limits.tokens_per_minute - tokens,
+        day=None if limits.tokens_per_day is None else limits.tokens_per_day - tokens,
+        usd=None if limits.usd_per_month is None else limits.usd_per_month - usd,
+    )
+    return reservation, caps
+
+
+def exceeded_windows(caps: Caps, current: dict[Window, int | Decimal]) -> list[Window]:
+    """Which windows refused the reservation, given their totals when it was refused."""
+    found: list[Window] = []
+    if caps.minute is not None and current.get("minute", 0) > caps.minute:
+        found.append("minute")
+    if caps.day is not None and current.get("day", 0) > caps.day:
+        found.append("day")
+    if caps.usd is not None and current.get("month", 0) > caps.usd:
+        found.append("month")
+    return found
+
+
+def budget_exceeded(windows: Iterable[Window], limits: Limits, now: datetime) -> BudgetExceededError:
+    """The 429 for refused windows; Retry-After is when the last of them resets."""
+    windows = list(windows) or ["minute"]
+    retry_after = max(seconds_until_reset(window, now) for window in windows)
+    names = {
+        "minute": f"tokens per minute ({limits.tokens_per_minute})",
+        "day": f"tokens per day ({limits.tokens_per_day})",
+        "month": f"USD per month ({limits.usd_per_month})",
+    }
+    code = "spend_limit_exceeded" if windows == ["month"] else None
+    return BudgetExceededError(
+        "This API key's budget is used up: "
+        + ", ".join(names[w] for w in windows)
+        + f". Retry after {retry_after:.0f} s.",
+        retry_after=retry_after,
+        code=code,
+    )

@@ -1,0 +1,140 @@
+"""Token budgets and usage records around each model call: reserve before, settle after, never lose a record."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from llm_gateway.api.schemas import ChatCompletionRequest
+from llm_gateway.config import Settings
+from llm_gateway.domain.budget import (
+    Limits,
+    Reservation,
+    Settlement,
+    budget_exceeded,
+    capped_request,
+    exceeded_windows,
+    plan_reservation,
+)
+from llm_gateway.domain.caller import Caller
+from llm_gateway.domain.keys import utcnow
+from llm_gateway.domain.registry import Prices
+from llm_gateway.observability import current_request, logger
+from llm_gateway.providers.base import StreamEvent, TextDelta, ToolCallArgumentsDelta, Usage, UsageReport
+from llm_gateway.store.usage import Refused, UsageStore
+
+
+@dataclass(frozen=True)
+class Metered:
+    """A reservation in the usage table, with the counters to prune when it is settled."""
+
+    reservation: Reservation
+    prices: Prices
+    stale: tuple[str, ...]
+
+
+class UsageMeter:
+    def __init__(self, store: UsageStore | None, settings: Settings, clock: Callable[[], datetime] = utcnow) -> None:
+        self._store = store
+        self._settings = settings
+        self._clock = clock
+
+    def limits(self, caller: Caller) -> Limits:
+        plan = self._settings.plan_limits.get(caller.plan)
+        return Limits.of(caller.limits, plan.limits() if plan else None)
+
+    def cap(self, request: ChatCompletionRequest, caller: Caller) -> ChatCompletionRequest:
+        return capped_request(request, self.limits(caller))
+
+    def reserve(self, caller: Caller, model: str, prices: Prices, request: ChatCompletionRequest) -> Metered | None:
+        """Reserve the request's worst case in one conditional update; a refused window is a 429 (or 400)."""
+        if self._store is None:
+            return None
+        limits = self.limits(caller)
+        now = self._clock()
+        reservation, caps = plan_reservation(
+            key_id=caller.key_id,
+            tenant=caller.tenant,
+            plan=caller.plan,
+            model=model,
+            request=request,
+            prices=prices,
+            limits=limits,
+            now=now,
+            default_output_tokens=self._settings.default_output_tokens,
+        )
+        outcome = self._store.reserve(reservation, caps)
+        if isinstance(outcome, Refused):
+            current_request().budget_rejected = True
+            windows = exceeded_windows(caps, outcome.current)
+            logger.info("token budget exceeded", extra={"windows": windows, "reserved_tokens": reservation.tokens})
+            raise budget_exceeded(windows, limits, now)
+        return Metered(reservation, prices, outcome.stale)
+
+    def settle(self, metered: Metered | None, usage: Usage | None, *, failed: bool = False) -> None:
+        """Record what the call used. A failure here is logged with the whole record and metered, not raised:
+        the caller already has the answer, and the log line is the record of last resort."""
+        record = current_request()
+        if usage is not None:
+            record.prompt_tokens, record.completion_tokens = usage.prompt_tokens, usage.completion_tokens
+        if metered is None:
+            return
+        reservation = metered.reservation
+        settlement = Settlement(
+            reservation,
+            usage,
+            metered.prices.cost(usage.prompt_tokens, usage.completion_tokens) if usage else Decimal(0),
+            failed,
+        )
+        current_request().cost_usd = settlement.cost
+        assert self._store is not None
+        try:
+            self._store.settle(settlement, metered.stale)
+        except Exception:
+            current_request().usage_record_failures += 1
+            logger.exception(
+                "usage record failed",
+                extra={
+                    "key_id": reservation.key_id,
+                    "tenant": reservation.tenant,
+                    "plan": reservation.plan,
+                    "model": reservation.model,
+                    "period": reservation.windows.month,
+                    "day": reservation.windows.day,
+                    "minute": reservation.windows.minute,
+                    "reserved_tokens": reservation.tokens,
+                    "reserved_usd": str(reservation.usd),
+                    "prompt_tokens": usage.prompt_tokens if usage else 0,
+                    "completion_tokens": usage.completion_tokens if usage else 0,
+                    "cost_usd": str(settlement.cost),
+                    "failed": failed,
+                },
+            )
+
+    def metered_stream(self, events: Iterator[StreamEvent], metered: Metered | None) -> Iterator[StreamEvent]:
+        """Pass the events through and settle when the stream ends, however it ends.
+
+        A stream cut after it began has no usage report; what it already produced was billed, so it is
+        recorded as an estimate (the prompt estimate plus about four characters per output token).
+        """
+        usage: Usage | None = None
+        produced = 0
+        completed = False
+        try:
+            for event in events:
+                if isinstance(event, UsageReport):
+                    usage = event.usage
+                elif isinstance(event, TextDelta):
+                    produced += len(event.text)
+                elif isinstance(event, ToolCallArgumentsDelta):
+                    produced += len(event.arguments)
+                yield event
+            completed = True
+        finally:
+            if usage is None and metered is not None:
+                usage = Usage(metered.reservation.prompt_estimate, math.ceil(produced / 4))
+                logger.warning("stream ended without usage; recording an estimate", extra={"estimated": True})
+            self.settle(metered, usage, failed=not completed)

@@ -1,0 +1,161 @@
+"""Budget arithmetic and windows (pure), without a table."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from llm_gateway.api.schemas import ChatCompletionRequest
+from llm_gateway.domain.budget import (
+    Caps,
+    Limits,
+    PlanLimits,
+    ReservationTooLargeError,
+    Windows,
+    budget_exceeded,
+    capped_request,
+    estimate_prompt_tokens,
+    exceeded_windows,
+    plan_reservation,
+    seconds_until_reset,
+)
+from llm_gateway.domain.keys import TokenLimits
+from llm_gateway.domain.registry import Prices
+
+NOW = datetime(2026, 11, 22, 15, 4, 30, tzinfo=UTC)
+PRICES = Prices(input_per_1k=Decimal("0.003"), output_per_1k=Decimal("0.015"))
+
+
+def request(**fields: Any) -> ChatCompletionRequest:
+    return ChatCompletionRequest.model_validate(
+        {"model": "m", "messages": [{"role": "user", "content": "x" * 400}], **fields}
+    )
+
+
+def limits(**fields: Any) -> Limits:
+    values = {"tokens_per_minute": None, "tokens_per_day": None, "usd_per_month": None, "max_output_tokens": None}
+    return Limits(**{**values, **fields})
+
+
+def test_key_limits_override_the_plan_and_the_output_cap_is_the_plans() -> None:
+    plan = PlanLimits(tokens_per_minute=1000, tokens_per_day=5000, usd_per_month=Decimal(5), max_output_tokens=256)
+    assert Limits.of(TokenLimits(tokens_per_day=99), plan) == Limits(1000, 99, Decimal(5), 256)
+    assert Limits.of(TokenLimits(), None) == limits()
+
+
+def test_prompt_estimate_counts_characters_messages_and_images() -> None:
+    assert estimate_prompt_tokens(request()) == 100 + 4
+    with_image = ChatCompletionRequest.model_validate(
+        {
+            "model": "m",
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "abcd"},
+                        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}},
+                    ],
+                }
+            ],
+        }
+    )
+    assert estimate_prompt_tokens(with_image) == 1 + 4 + 1600
+
+
+def test_reservation_is_prompt_estimate_plus_output_cap_priced_from_the_registry() -> None:
+    reservation, caps = plan_reservation(
+        key_id="k",
+        tenant="t",
+        plan="standard",
+        model="m",
+        request=request(max_tokens=96),
+        prices=PRICES,
+        limits=limits(tokens_per_minute=1000, tokens_per_day=10_000, usd_per_month=Decimal(1)),
+        now=NOW,
+        default_output_tokens=4096,
+    )
+    assert (reservation.prompt_estimate, reservation.tokens) == (104, 200)
+    assert reservation.usd == Decimal("0.003") * 104 / 1000 + Decimal("0.015") * 96 / 1000
+    assert caps == Caps(minute=800, day=9800, usd=Decimal(1) - reservation.usd)
+    assert reservation.windows == Windows(month="2026-11", day="22", minute="221504")
+
+
+def test_without_max_tokens_the_plan_cap_or_the_default_is_reserved() -> None:
+    capped, _ = plan_reservation(
+        key_id="k",
+        tenant="t",
+        plan="p",
+        model="m",
+        request=request(),
+        prices=PRICES,
+        limits=limits(max_output_tokens=500),
+        now=NOW,
+        default_output_tokens=4096,
+    )
+    uncapped, caps = plan_reservation(
+        key_id="k",
+        tenant="t",
+        plan="p",
+        model="m",
+        request=request(),
+        prices=PRICES,
+        limits=limits(),
+        now=NOW,
+        default_output_tokens=4096,
+    )
+    assert (capped.tokens, uncapped.tokens) == (604, 4200)
+    assert caps == Caps(None, None, None)
+
+
+def test_the_plan_cap_limits_what_the_provider_may_generate() -> None:
+    cap = limits(max_output_tokens=500)
+    assert capped_request(request(), cap).max_completion_tokens == 500
+    assert capped_request(request(max_tokens=9000), cap).max_tokens == 500
+    assert capped_request(request(max_completion_tokens=9000), cap).max_completion_tokens == 500
+    assert capped_request(request(max_tokens=100), cap).output_limit == 100
+    assert capped_request(request(), limits()).output_limit is None
+
+
+@pytest.mark.parametrize(
+    ("budget", "message"),
+    [
+        ({"tokens_per_minute": 150}, "more than this API key's per-minute budget of 150"),
+        ({"tokens_per_day": 150}, "per-day budget of 150"),
+        ({"usd_per_month": Decimal("0.0001")}, "more than this API key's monthly limit"),
+    ],
+)
+def test_a_request_larger_than_a_whole_window_is_a_400(budget: dict[str, Any], message: str) -> None:
+    with pytest.raises(ReservationTooLargeError, match=message) as refused:
+        plan_reservation(
+            key_id="k",
+            tenant="t",
+            plan="p",
+            model="m",
+            request=request(max_tokens=96),
+            prices=PRICES,
+            limits=limits(**budget),
+            now=NOW,
+            default_output_tokens=4096,
+        )
+    assert (refused.value.status, refused.value.code) == (400, "request_exceeds_budget")
+
+
+def test_windows_reset_at_the_next_minute_day_and_month() -> None:
+    assert seconds_until_reset("minute", NOW) == 30
+    assert seconds_until_reset("day", NOW) == 8 * 3600 + 55 * 60 + 30
+    assert seconds_until_reset("month", datetime(2026, 12, 31, 23, 59, 0, tzinfo=UTC)) == 60
+    assert seconds_until_reset("minute", datetime(2026, 1, 1, 0, 0, 59, 999999, tzinfo=UTC)) == 1
+
+
+def test_which_windows_refused_and_the_429_they_give() -> None:
+    caps = Caps(minute=800, day=9800, usd=Decimal("0.5"))
+    assert exceeded_windows(caps, {"minute": 801, "day": 100, "month": Decimal(0)}) == ["minute"]
+    assert exceeded_windows(caps, {"minute": 801, "day": 9801, "month": Decimal(1)}) == ["minute", "day", "month"]
+    error = budget_exceeded(["minute", "day"], limits(tokens_per_minute=1000, tokens_per_day=10_000), NOW)
+    assert (error.status, error.code, error.headers["Retry-After"]) == (429, "token_budget_exceeded", str(32130))
+    assert "tokens per minute (1000), tokens per day (10000)" in error.message
+    spend = budget_exceeded(["month"], limits(usd_per_month=Decimal(5)), NOW)
+    assert spend.code == "spend_limit_exceeded"

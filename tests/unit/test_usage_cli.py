@@ -1,0 +1,105 @@
+"""gatewayctl usage: per key and day, from usage the gateway recorded through the real handler."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gatewayctl import cli
+from gatewayctl.deployment import Deployment
+from gatewayctl.lambda_context import LocalLambdaContext
+from llm_gateway.api.schemas import ChatCompletionRequest
+from llm_gateway.config import Settings
+from llm_gateway.domain.caller import Caller
+from llm_gateway.domain.keys import TokenLimits
+from llm_gateway.domain.registry import Prices
+from llm_gateway.metering import UsageMeter
+from llm_gateway.providers.base import Usage
+from llm_gateway.store.usage import UsageStore
+from tests.conftest import Handler, Stack
+
+EVENTS = Path(__file__).resolve().parents[2] / "events" / "api"
+
+
+def run(stack: Stack, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    deployment = Deployment("test stack", "us-east-1", stack.outputs)
+    code = cli.main(list(argv), deployment_factory=lambda _: deployment)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def record(stack: Stack, key_id: str, tenant: str, at: datetime, usage: Usage | None, prices: Prices) -> None:
+    class Fixed:
+        def __call__(self) -> datetime:
+            return at
+
+    meter = UsageMeter(UsageStore(stack.dynamodb, stack.outputs["UsageTableName"]), Settings(), Fixed())
+    caller = Caller(tenant=tenant, key_id=key_id, plan="standard", limits=TokenLimits())
+    request = ChatCompletionRequest.model_validate(
+        {"model": "echo", "messages": [{"role": "user", "content": "x"}], "max_tokens": 5}
+    )
+    meter.settle(meter.reserve(caller, "echo", prices, request), usage, failed=usage is None)
+
+
+def test_usage_per_key_and_day_with_totals(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    today = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    prices = Prices(input_per_1k=Decimal(1), output_per_1k=Decimal(2))
+    record(stack, "key_a", "acme", today, Usage(100, 50), prices)
+    record(stack, "key_a", "acme", today, Usage(10, 5), prices)
+    record(stack, "key_a", "acme", today, None, prices)
+    record(stack, "key_a", "acme", today - timedelta(days=40), Usage(1, 1), prices)
+    record(stack, "key_b", "beta", today, Usage(7, 3), prices)
+    code, out, _ = run(stack, capsys, "usage", "--json")
+    assert code == 0
+    rows = json.loads(out)
+    assert [
+        (r["key_id"], r["requests"], r["failed"], r["prompt_tokens"], r["completion_tokens"], r["cost_usd"])
+        for r in rows
+    ] == [
+        ("key_a", 2, 1, 110, 55, "0.22"),
+        ("key_b", 1, 0, 7, 3, "0.013"),
+    ]
+    code, out, _ = run(
+        stack, capsys, "usage", "--tenant", "acme", "--since", (today - timedelta(days=60)).date().isoformat()
+    )
+    lines = out.splitlines()
+    assert lines[0].split() == [
+        "DAY",
+        "TENANT",
+        "KEY",
+        "ID",
+        "PLAN",
+        "REQUESTS",
+        "FAILED",
+        "PROMPT",
+        "COMPLETION",
+        "COST",
+        "USD",
+    ]
+    assert len(lines) == 4, "two days of acme and a total"
+    assert lines[-1].split() == ["TOTAL", "3", "1", "111", "56", "0.223000"]
+    code, out, _ = run(stack, capsys, "usage", "--key", "key_b")
+    assert "beta" in out and "acme" not in out
+
+
+def test_the_handlers_usage_is_what_the_report_shows(
+    stack: Stack, api_handler: Handler, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event: dict[str, Any] = json.loads((EVENTS / "chat-completions.json").read_text())
+    for _ in range(2):
+        api_handler(event, LocalLambdaContext(function_name="ApiFunction"))
+    capsys.readouterr()
+    _, out, _ = run(stack, capsys, "usage", "--key", "key_5f1c2a9b7e3d", "--json")
+    (row,) = json.loads(out)
+    assert (row["day"], row["tenant"], row["requests"], row["prompt_tokens"], row["completion_tokens"]) == (
+        datetime.now(UTC).date().isoformat(),
+        "acme",
+        2,
+        10,
+        10,
+    )
