@@ -6,6 +6,7 @@ events/authorizer/: REQUEST authorizer events, one per way of presenting (or not
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -108,6 +109,29 @@ CASES: dict[str, tuple[str, str, Any, dict[str, str], bool]] = {
         False,
     ),
     "error-model-not-allowed": ("POST", "/chat/completions", CHAT, {}, False),
+    # Valid JSON the parser cannot take (nesting), or text that is no Unicode (a lone surrogate escape).
+    "error-deeply-nested-json": (
+        "POST",
+        "/chat/completions",
+        '{"model": "echo", "x": ' + "[" * 100_000 + "]" * 100_000 + "}",
+        {},
+        True,
+    ),
+    "error-lone-surrogate": (
+        "POST",
+        "/chat/completions",
+        '{"model": "echo", "messages": [{"role": "user", "content": "\\ud800"}]}',
+        {},
+        False,
+    ),
+    # Bytes that are not UTF-8 at all, as API Gateway passes a binary body: base64-encoded.
+    "error-invalid-utf8": (
+        "POST",
+        "/chat/completions",
+        b'{"model": "echo", "messages": [{"role": "user", "content": "\xff\xfe"}]}',
+        {},
+        False,
+    ),
     "error-model-prompt-empty": ("POST", "/model", {"prompt": ""}, {}, False),
     # Just over the function's 5,000,000-byte limit (API Gateway itself allows 10 MB).
     "error-oversized-body": (
@@ -144,7 +168,7 @@ def realistic(
     name: str,
     method: str,
     resource: str,
-    body: str | None,
+    body: str | bytes | None,
     headers: dict[str, str],
     plain: bool,
 ) -> dict[str, Any]:
@@ -175,6 +199,8 @@ def realistic(
     )
     if body is None:
         event.update(body=None, isBase64Encoded=False)
+    elif isinstance(body, bytes):
+        event.update(body=base64.b64encode(body).decode("ascii"), isBase64Encoded=True)
     elif plain:
         event.update(body=body, isBase64Encoded=False)
     context = event["requestContext"]
@@ -253,9 +279,9 @@ def write(path: Path, event: dict[str, Any]) -> None:
 
 def main() -> None:
     for name, (method, resource, payload, headers, plain) in CASES.items():
-        body = None if payload is None else (payload if isinstance(payload, str) else json.dumps(payload))
-        # Big bodies are passed to sam as a placeholder and put back afterwards (argv has a size limit).
-        event = generate(method, resource, "{}" if body is None or plain else body)
+        body = None if payload is None else (payload if isinstance(payload, str | bytes) else json.dumps(payload))
+        # Big or binary bodies are passed to sam as a placeholder and put back afterwards.
+        event = generate(method, resource, body if isinstance(body, str) and not plain else "{}")
         write(EVENTS / "api" / f"{name}.json", realistic(event, name, method, resource, body, headers, plain))
     for name, headers in AUTHORIZER_CASES.items():
         write(EVENTS / "authorizer" / f"{name}.json", authorizer_event(name, headers))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -55,12 +56,35 @@ def error_response(exc: GatewayError) -> Response[str]:
     )
 
 
+# A \uD800-\uDFFF escape: JSON allows it, but alone it is no character and cannot be re-encoded as UTF-8.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
 def parse_json_body(body: str) -> Any:
-    """Body deserializer for the resolver: enforces the configured size limit before parsing."""
+    """Body deserializer for the resolver: size limit first, then JSON that later stages can handle.
+
+    Syntax errors are left to Powertools (a 400 naming the position); nesting too deep for the parser
+    and unpaired surrogate escapes, which would fail later with a 500, are refused here as 400s.
+    """
     limit = get_settings().max_request_bytes
     if len(body) > limit or len(body.encode("utf-8")) > limit:
         raise PayloadTooLargeError(f"Request body exceeds the gateway's limit of {limit} bytes.")
-    return json.loads(body)
+    try:
+        parsed = json.loads(body)
+    except RecursionError:
+        raise InvalidRequestError(
+            "The request body is nested too deeply to be JSON the API takes.", code="invalid_json"
+        ) from None
+    if _SURROGATE_ESCAPE.search(body):
+        try:
+            json.dumps(parsed, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidRequestError(
+                "The request body contains an unpaired UTF-16 surrogate escape (\\ud800-\\udfff); send valid "
+                "Unicode text.",
+                code="invalid_json",
+            ) from None
+    return parsed
 
 
 @dataclass(frozen=True)
@@ -174,6 +198,9 @@ def install_error_handlers(app: APIGatewayRestResolver) -> None:
             UnsupportedMediaTypeError("Send the request body as JSON with Content-Type: application/json.")
         )
 
+    def not_utf8(exc: UnicodeDecodeError) -> Response[str]:
+        return error_response(InvalidRequestError("The request body must be UTF-8 encoded JSON.", code="invalid_json"))
+
     def not_found(exc: Exception) -> Response[str]:
         event = app.current_event
         return error_response(NotFoundError(f"No route for {event.http_method} {event.path}."))
@@ -185,5 +212,6 @@ def install_error_handlers(app: APIGatewayRestResolver) -> None:
     app.exception_handler(GatewayError)(gateway_error)
     app.exception_handler(RequestValidationError)(invalid)
     app.exception_handler(RequestUnsupportedContentType)(unsupported)
+    app.exception_handler(UnicodeDecodeError)(not_utf8)
     app.not_found(not_found)
     app.exception_handler(Exception)(unexpected)
