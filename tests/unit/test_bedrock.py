@@ -775,7 +775,7 @@ def test_model_ids_pass_unchanged_and_pick_the_region(
             "converse", converse_response(text("ok")), expected_request([user(text("hi"))], target.model_id)
         )
         completion = BedrockProvider(client_factory=factory).complete(
-            chat(messages=USER_HI), target, Deadline.after(10)
+            chat(messages=USER_HI), target, Deadline.after(30)
         )
         stubber.assert_no_pending_responses()
     assert completion.content == "ok"
@@ -790,11 +790,25 @@ def test_clients_are_built_once_per_region_and_reused(client: BedrockRuntimeClie
     with Stubber(client) as stubber:
         for _ in range(3):
             stubber.add_response("converse", converse_response(text("ok")))
-        provider.complete(chat(messages=USER_HI), TARGET, Deadline.after(10))
-        provider.complete(chat(messages=USER_HI), TARGET, Deadline.after(10))
-        provider.complete(chat(messages=USER_HI), other_region, Deadline.after(10))
+        provider.complete(chat(messages=USER_HI), TARGET, Deadline.after(30))
+        provider.complete(chat(messages=USER_HI), TARGET, Deadline.after(30))
+        provider.complete(chat(messages=USER_HI), other_region, Deadline.after(30))
         stubber.assert_no_pending_responses()
     assert factory.calls == [(None, DEFAULT_READ_TIMEOUT_SECONDS), ("us-west-2", DEFAULT_READ_TIMEOUT_SECONDS)]
+
+
+def test_the_deadline_caps_the_read_timeout(client: BedrockRuntimeClient) -> None:
+    """A retry or fallback late in the time budget must not wait past API Gateway's 29 s."""
+    factory = ClientFactorySpy(client)
+    provider = BedrockProvider(client_factory=factory)
+    slow_target = Target(provider="bedrock", model_id=MODEL_ID, timeout_seconds=20)
+    with Stubber(client) as stubber:
+        for _ in range(3):
+            stubber.add_response("converse", converse_response(text("ok")))
+        provider.complete(chat(messages=USER_HI), TARGET, Deadline.after(1.2))
+        provider.complete(chat(messages=USER_HI), slow_target, Deadline.after(7.5))
+        provider.complete(chat(messages=USER_HI), slow_target, Deadline.after(26))
+    assert factory.calls == [(None, 2), (None, 8), (None, 20)]
 
 
 def test_default_client_makes_a_single_attempt_with_short_timeouts() -> None:

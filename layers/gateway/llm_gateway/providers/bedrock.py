@@ -153,7 +153,7 @@ class BedrockProvider(Provider):
     def complete(self, request: ChatCompletionRequest, target: Target, deadline: Deadline) -> Completion:
         params = converse_request(request, target.model_id)
         _ensure_time_left(deadline, target)
-        client = self._client(target)
+        client = self._client(target, deadline)
         with _bedrock_errors(target):
             response = client.converse(**params)
         return _completion(response)
@@ -164,13 +164,18 @@ class BedrockProvider(Provider):
         # The two request shapes differ only in guardrail settings, which the gateway never sends.
         params = cast("ConverseStreamRequestTypeDef", converse_request(request, target.model_id))
         _ensure_time_left(deadline, target)
-        client = self._client(target)
+        client = self._client(target, deadline)
         with _bedrock_errors(target):
             response = client.converse_stream(**params)
         return _stream_events(response["stream"], target, deadline)
 
-    def _client(self, target: Target) -> BedrockRuntimeClient:
-        key = (bedrock_region(target), target.timeout_seconds or DEFAULT_READ_TIMEOUT_SECONDS)
+    def _client(self, target: Target, deadline: Deadline) -> BedrockRuntimeClient:
+        # botocore fixes the read timeout per client, so the deadline caps it by choosing the client; whole
+        # seconds keep the number of cached clients small.
+        read_timeout = min(
+            target.timeout_seconds or DEFAULT_READ_TIMEOUT_SECONDS, max(1, math.ceil(deadline.remaining()))
+        )
+        key = (bedrock_region(target), read_timeout)
         client = self._clients.get(key)
         if client is None:
             client = self._clients[key] = self._client_factory(*key)
