@@ -116,7 +116,8 @@ class KeyAdmin:
             on_plan = True
             self._store.create(record)
         except Exception as failure:
-            written = self._record_written(record)
+            # A refused conditional write means another record holds this secret: ours was not written.
+            written = False if isinstance(failure, KeyStateError) else self._record_written(record)
             if written:
                 # The write landed even though the call failed (e.g. a lost response): the key is complete.
                 return IssuedKey(key, record)
@@ -187,11 +188,13 @@ class KeyAdmin:
         return IssuedKey(key, new)
 
     def _record_written(self, record: KeyRecord) -> bool | None:
-        """Whether the record is in the table; None when that cannot be checked."""
+        """Whether this very record (not merely one with the same secret) is in the table; None when that
+        cannot be checked."""
         try:
-            return self._store.get_by_hash(record.key_hash) is not None
+            found = self._store.get_by_hash(record.key_hash)
         except Exception:
             return None
+        return found is not None and found.key_id == record.key_id
 
     def _remove_api_key(self, api_key_id: str, usage_plan_id: str | None, failure: Exception) -> None:
         try:

@@ -167,6 +167,16 @@ def test_a_write_that_landed_despite_an_error_is_kept(stack: Stack) -> None:
     assert [k["id"] for k in api_keys(stack)] == [issued.record.api_key_id]
 
 
+def test_importing_a_secret_that_is_already_a_key_fails_and_leaves_nothing_behind(stack: Stack) -> None:
+    admin = admin_for(stack)
+    first = admin.create("acme", "standard")
+    with pytest.raises(KeyAdminError, match="already exists"):
+        admin.create("evil", "premium", key=first.key)
+    assert [k["id"] for k in api_keys(stack)] == [first.record.api_key_id]
+    assert plan_key_ids(stack, "premium") == []
+    assert [r.key_id for r in admin.list()] == [first.record.key_id]
+
+
 def test_failed_disable_on_revoke_is_reported_precisely(stack: Stack) -> None:
     record = admin_for(stack).create("acme", "standard").record
     revocation = admin_for(stack, apigateway=FailingCalls(stack.apigateway, "update_api_key")).revoke(record.key_id)
