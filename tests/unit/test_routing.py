@@ -127,9 +127,19 @@ def test_every_target_throttled_is_a_429_with_the_longest_retry_after(clock: Clo
 
 def test_a_request_the_provider_refuses_is_not_retried_anywhere(clock: Clock) -> None:
     provider = Scripted(ProviderRequestError("bad tool schema", param="tools"))
-    with pytest.raises(ProviderRequestError):
+    with pytest.raises(RoutingError) as failed:
         router(provider, clock).complete(entry("a", "b"), REQUEST, Deadline.after(26))
+    assert isinstance(failed.value.error, ProviderRequestError)
+    assert (failed.value.error.status, failed.value.error.param) == (400, "tools")
     assert provider.calls == ["a"]
+
+
+def test_a_refusal_after_failovers_keeps_the_earlier_failures(clock: Clock) -> None:
+    provider = Scripted(ProviderError("502"), ProviderError("502"), ProviderRequestError("context too long"))
+    with pytest.raises(RoutingError) as failed:
+        router(provider, clock).complete(entry("a", "b"), REQUEST, Deadline.after(26))
+    assert failed.value.error.status == 400
+    assert [(f.target.model_id, f.error.status) for f in failed.value.failures] == [("a", 502), ("a", 502), ("b", 400)]
 
 
 def test_a_misconfigured_target_is_skipped_without_retries(clock: Clock) -> None:

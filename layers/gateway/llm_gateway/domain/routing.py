@@ -121,10 +121,10 @@ class Router:
                 try:
                     return target, attempt(provider, target), failures
                 except GatewayError as error:
+                    failures.append(Failure(target, number, error))
                     if not error.retryable and not isinstance(error, ProviderError):
                         # The request itself was refused (400 and the like): no target will take it.
-                        raise
-                    failures.append(Failure(target, number, error))
+                        raise RoutingError(error, failures) from None
                     if not error.retryable or number == policy.attempts_per_target:
                         break
                     if isinstance(error, ProviderRateLimitError) and has_next_target:
