@@ -157,6 +157,14 @@ class LocalApiGateway:
             self._access_log(f"{method} {urlsplit(target).path} {reply.status} {elapsed:.0f}ms {request_id}")
         return reply
 
+    def refuse(self, response_type: str, method: str, target: str, message: str) -> HttpReply:
+        """A gateway response for a request that never got as far as routing (e.g. unreadable framing)."""
+        request_id = new_request_id()
+        context = {"requestId": request_id, "httpMethod": method, "resourcePath": urlsplit(target).path}
+        reply = self.api.render(response_type, context, message)
+        reply.headers.update({"x-amzn-RequestId": request_id, "Content-Length": str(len(reply.body))})
+        return reply
+
     def _handle(
         self,
         method: str,
@@ -255,6 +263,10 @@ class LocalApiGateway:
         return reply
 
 
+class _BadFraming(Exception):
+    """The request's body framing (Content-Length, chunked encoding) cannot be read."""
+
+
 class _RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: GatewayHttpServer
@@ -281,28 +293,59 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self._serve()
 
     def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body: bytes | None
-        if length > MAX_PAYLOAD_BYTES:
-            # Read and drop the body so the client, still sending it, receives the 413 instead of a reset.
-            remaining = length
-            while remaining > 0:
-                chunk = self.rfile.read(min(remaining, 1 << 20))
-                if not chunk:
-                    break
-                remaining -= len(chunk)
-            body = None
+        try:
+            body = self._read_body()
+        except _BadFraming as error:
+            # The body's length is unknown, so the connection cannot be reused.
+            self.close_connection = True
+            reply = self.server.gateway.refuse("BAD_REQUEST_BODY", self.command, self.path, str(error))
         else:
-            body = self.rfile.read(length) if length else b""
-        reply = self.server.gateway.handle(
-            self.command, self.path, list(self.headers.items()), body, self.client_address[0]
-        )
+            reply = self.server.gateway.handle(
+                self.command, self.path, list(self.headers.items()), body, self.client_address[0]
+            )
         self.send_response(reply.status)
         for name, value in reply.headers.items():
             self.send_header(name, value)
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(reply.body)
+
+    def _read_body(self) -> bytes | None:
+        """The request body; None when it exceeds API Gateway's limit (then read and dropped, so that the
+        client, still sending, receives the 413 rather than a reset connection)."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._read_chunked()
+        declared = (self.headers.get("Content-Length") or "0").strip()
+        if not declared.isdigit():
+            raise _BadFraming(f"Content-Length '{declared}' is not a number of bytes")
+        length = int(declared)
+        if length <= MAX_PAYLOAD_BYTES:
+            return self.rfile.read(length) if length else b""
+        while length > 0:
+            chunk = self.rfile.read(min(length, 1 << 20))
+            if not chunk:
+                break
+            length -= len(chunk)
+        return None
+
+    def _read_chunked(self) -> bytes | None:
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            line = self.rfile.readline(1024).split(b";")[0].strip()
+            try:
+                chunk_size = int(line, 16)
+            except ValueError:
+                raise _BadFraming("malformed chunked body") from None
+            if chunk_size == 0:
+                while self.rfile.readline(1024).strip():  # trailers, up to the blank line
+                    pass
+                return None if size > MAX_PAYLOAD_BYTES else b"".join(parts)
+            data = self.rfile.read(chunk_size)
+            self.rfile.readline(2)
+            size += len(data)
+            if size <= MAX_PAYLOAD_BYTES:
+                parts.append(data)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Requests are logged by the gateway's access log instead."""

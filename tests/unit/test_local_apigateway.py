@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from datetime import UTC, date, datetime
@@ -19,7 +20,7 @@ from gatewayctl.local.apigateway import (
     policy_allows,
     quota_window,
 )
-from gatewayctl.local.server import LambdaFunction, LocalApiGateway
+from gatewayctl.local.server import GatewayHttpServer, LambdaFunction, LocalApiGateway
 from gatewayctl.template import translate_template
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -235,3 +236,58 @@ def test_payload_limits(api: ApiDefinition) -> None:
     big = b"x" * (7 * 1024 * 1024)
     refused = gateway.handle("POST", "/v1/chat/completions", [("x-api-key", "good")], big, "127.0.0.1")
     assert refused.status == 502
+
+
+@pytest.fixture
+def served(api: ApiDefinition) -> Any:
+    """A real GatewayHttpServer on a loopback port, around a gateway whose function echoes the body."""
+    seen: list[str | None] = []
+
+    def echo_body(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        seen.append(event["body"])
+        return {"statusCode": 200, "headers": {"Content-Type": "text/plain"}, "body": "ok"}
+
+    server = GatewayHttpServer(0)
+    server.gateway = gateway_with(api, echo_body)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.port, seen
+    server.shutdown()
+    server.server_close()
+    server.gateway.close()
+
+
+def exchange(port: int, raw: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+        connection.sendall(raw)
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+        return received
+
+
+def test_a_chunked_body_reaches_the_function_whole(served: Any) -> None:
+    port, seen = served
+    raw = (
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nx-api-key: good\r\nConnection: close\r\n"
+        b'Transfer-Encoding: chunked\r\n\r\n5\r\n{"a":\r\n3\r\n 1}\r\n0\r\n\r\n'
+    )
+    assert exchange(port, raw).startswith(b"HTTP/1.1 200")
+    assert seen == ['{"a": 1}']
+
+
+@pytest.mark.parametrize("length", [b"abc", b"-5"])
+def test_an_unreadable_content_length_is_an_openai_shaped_400(served: Any, length: bytes) -> None:
+    port, seen = served
+    raw = (
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nx-api-key: good\r\nContent-Length: " + length + b"\r\n\r\n{}"
+    )
+    answer = exchange(port, raw)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400")
+    error = json.loads(body)["error"]
+    assert (error["code"], error["message"]) == (
+        "BAD_REQUEST_BODY",
+        f"Content-Length '{length.decode()}' is not a number of bytes",
+    )
+    assert seen == []
