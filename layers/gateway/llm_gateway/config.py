@@ -100,8 +100,16 @@ def _registry_text(settings: Settings) -> tuple[str, str]:
     if settings.models_parameter:
         from aws_lambda_powertools.utilities import parameters
 
-        value = parameters.get_parameter(settings.models_parameter, max_age=settings.models_cache_seconds)
-        return f"SSM parameter {settings.models_parameter}", str(value)
+        # The template takes the name without its leading slash (IAM ARNs add one); SSM needs it back
+        # for hierarchical names.
+        name = settings.models_parameter
+        if "/" in name and not name.startswith("/"):
+            name = "/" + name
+        try:
+            value = parameters.get_parameter(name, max_age=settings.models_cache_seconds)
+        except parameters.exceptions.GetParameterError as error:
+            raise ConfigurationError(f"Cannot read the model registry from SSM parameter {name}: {error}") from error
+        return f"SSM parameter {name}", str(value)
     if settings.models_file:
         try:
             return str(settings.models_file), settings.models_file.read_text(encoding="utf-8")
