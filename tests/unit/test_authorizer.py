@@ -130,6 +130,45 @@ def test_wrong_model_for_the_key_is_a_403_from_the_api(stack: Stack, authorizer:
     assert json.loads(listed["body"])["data"] == [], "GET /models lists only the models the key may use"
 
 
+def test_a_restricted_key_learns_nothing_about_models_it_may_not_use(
+    stack: Stack, authorizer: Handler, api_handler: Handler
+) -> None:
+    put_test_key(stack, models=("echo",))
+    context = {k: str(v) for k, v in authorize(authorizer, "bearer")["context"].items()}
+    answers = []
+    for model in ("nova-lite", "no-such-model"):
+        api_event = json.loads((EVENTS / "api" / "chat-completions.json").read_text())
+        api_event["body"], api_event["isBase64Encoded"] = (
+            json.dumps({"model": model, "messages": [{"role": "user", "content": "hi"}]}),
+            False,
+        )
+        api_event["requestContext"]["authorizer"] = context
+        response = api_handler(api_event, LocalLambdaContext(function_name="ApiFunction"))
+        answers.append((response["statusCode"], json.loads(response["body"])["error"]["code"]))
+    assert answers == [(403, "model_not_allowed"), (403, "model_not_allowed")]
+
+
+def test_a_record_with_an_unknown_status_is_refused(stack: Stack, authorizer: Handler) -> None:
+    store = put_test_key(stack)
+    stack.dynamodb.update_item(
+        TableName=stack.outputs["KeysTableName"],
+        Key={"key_hash": {"S": hash_key(TEST_KEY)}},
+        UpdateExpression="SET #status = :status",
+        ExpressionAttributeNames={"#status": "status"},
+        ExpressionAttributeValues={":status": {"S": "disabled"}},
+    )
+    assert store.get_by_hash(hash_key(TEST_KEY)) is not None
+    assert authorize(authorizer, "x-api-key")["policyDocument"]["Statement"][0]["Effect"] == "Deny"
+
+
+def test_an_api_request_without_authorizer_context_is_refused(api_handler: Handler) -> None:
+    api_event = json.loads((EVENTS / "api" / "models.json").read_text())
+    del api_event["requestContext"]["authorizer"]
+    response = api_handler(api_event, LocalLambdaContext(function_name="ApiFunction"))
+    assert response["statusCode"] == 401
+    assert json.loads(response["body"])["error"]["type"] == "authentication_error"
+
+
 def test_no_key_or_hash_reaches_the_logs(stack: Stack, authorizer: Handler, log_output: LogOutput) -> None:
     put_test_key(stack)
     for name in ("x-api-key", "bearer", "unknown-key", "malformed-key"):

@@ -16,9 +16,10 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
 from llm_gateway.config import get_settings
-from llm_gateway.domain.caller import ALL_MODELS, ANONYMOUS, Caller, parse_allowed_models
+from llm_gateway.domain.caller import ALL_MODELS, Caller, parse_allowed_models
 from llm_gateway.domain.keys import TokenLimits
 from llm_gateway.errors import (
+    AuthenticationError,
     GatewayError,
     InvalidRequestError,
     NotFoundError,
@@ -110,7 +111,8 @@ def _number(value: Any) -> int | None:
 
 
 def caller_of(event: APIGatewayProxyEvent) -> Caller:
-    """The caller the authorizer identified (its context); anonymous when there is no authorizer context."""
+    """The caller the authorizer identified (its context). Without one the request never passed the
+    authorizer (a misconfigured deployment or a direct invocation): refuse it rather than serve it."""
     context = event.request_context
     authorizer = context.authorizer.raw_event if context.authorizer else {}
     if authorizer.get("keyId"):
@@ -126,7 +128,7 @@ def caller_of(event: APIGatewayProxyEvent) -> Caller:
                 usd_per_month=None if usd in (None, "") else Decimal(str(usd)),
             ),
         )
-    return ANONYMOUS
+    raise AuthenticationError("The request carries no authorizer context: it did not pass the key check.")
 
 
 # Keys under which pydantic puts a discriminated union's tag in error locations: ("messages", 0, "user").

@@ -22,9 +22,6 @@ class Caller:
         return self.allowed_models is None or model in self.allowed_models
 
 
-ANONYMOUS = Caller(tenant="anonymous", key_id="anonymous", plan="none")
-
-
 def parse_allowed_models(value: str) -> frozenset[str] | None:
     """Decode the comma-separated allowed-models list used in key records and authorizer context."""
     names = frozenset(name.strip() for name in value.split(",") if name.strip())

@@ -18,14 +18,16 @@ class ChatService:
         self._router = router
 
     def resolve(self, model: str, caller: Caller) -> ModelEntry:
-        """The registry entry for `model`, if it exists (404) and the caller may use it (403)."""
-        entry = self._registry().get(model)
+        """The registry entry for `model`, if the caller may use it (403) and it exists (404).
+
+        Permission comes first, so a key limited to some models learns nothing about the others.
+        """
         if not caller.may_use(model):
             raise PermissionDeniedError(
                 f"This API key may not use the model '{model}'; GET /models lists the models it may use.",
                 param="model",
             )
-        return entry
+        return self._registry().get(model)
 
     def visible_models(self, caller: Caller) -> list[tuple[str, ModelEntry]]:
         registry = self._registry()

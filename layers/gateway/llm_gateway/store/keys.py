@@ -76,7 +76,8 @@ def record_from_item(item: dict[str, Any]) -> KeyRecord:
         tenant=str(values["tenant"]),
         plan=str(values["plan"]),
         models=tuple(str(m) for m in models) if models is not None else None,
-        status="revoked" if values["status"] == "revoked" else "active",
+        # Anything but an explicit "active" (a typo, a status set by hand) is refused: fail closed.
+        status="active" if values.get("status") == "active" else "revoked",
         created_at=created_at,
         expires_at=_time(values.get("expires_at")),
         revoked_at=_time(values.get("revoked_at")),
