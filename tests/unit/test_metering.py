@@ -292,7 +292,7 @@ def test_streamed_requests_are_metered_like_the_others(stack: Stack, api_handler
 
 
 def test_a_stream_cut_midway_is_recorded_from_what_it_produced(
-    stack: Stack, api_handler: Handler, monkeypatch: pytest.MonkeyPatch
+    stack: Stack, api_handler: Handler, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     class CutStream(EchoProvider):
         def stream(self, request: ChatCompletionRequest, target: Target, deadline: Deadline) -> Iterator[StreamEvent]:
@@ -300,8 +300,11 @@ def test_a_stream_cut_midway_is_recorded_from_what_it_produced(
             raise ProviderError("upstream reset the connection")
 
     monkeypatch.setattr(gateway, "_echo", CutStream)
+    capsys.readouterr()
     response = call(api_handler, api_event("chat-completions-stream.json"))
     assert '"upstream reset the connection"' in response["body"]
+    (emf,) = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"Requests"' in line]
+    assert (emf["ServerErrors"], emf["ProviderErrors"]) == ([1.0], [1.0]), "a 200 whose stream failed is a failure"
     item = usage_item(stack, "key_5f1c2a9b7e3d", datetime.now(UTC).strftime("%Y-%m"))
     day = datetime.now(UTC).strftime("%d")
     assert (item[f"failed_{day}"], item[f"completion_tokens_{day}"]) == ("1", "10")

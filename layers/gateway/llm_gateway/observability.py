@@ -79,6 +79,8 @@ class RequestRecord:
     fell_back: bool = False
     budget_rejected: bool = False
     usage_record_failures: int = 0
+    # Set when a stream failed after its 200 was committed: the status the failure would have had.
+    stream_error_status: int | None = None
 
 
 # A Lambda execution environment serves one request at a time, so one record per process suffices.
@@ -89,9 +91,10 @@ def current_request() -> RequestRecord:
     return _current
 
 
-def _emit(record: RequestRecord, status: int, latency_ms: float) -> None:
+def _emit(record: RequestRecord, sent_status: int, latency_ms: float) -> None:
     """One EMF document: totals (service), by model, and by model and plan. Plans and registry models are
     bounded sets; tenant and key id ride along as metadata, never as dimensions."""
+    status = record.stream_error_status or sent_status
     metrics.add_dimensions(service=SERVICE, Model=record.model)
     metrics.add_dimensions(service=SERVICE, Model=record.model, Plan=record.plan)
     counts = {
@@ -134,6 +137,7 @@ def metered(handler: Handler) -> Handler:
                 "method": event.get("httpMethod"),
                 "route": event.get("resource"),
                 "status": status,
+                "stream_error_status": record.stream_error_status,
                 "latency_ms": latency_ms,
                 "model": record.model,
                 "model_requested": record.model_requested,

@@ -18,8 +18,8 @@ from llm_gateway.api.schemas import (
     UsageBody,
 )
 from llm_gateway.domain.registry import ModelEntry
-from llm_gateway.errors import GatewayError
-from llm_gateway.observability import logger
+from llm_gateway.errors import GatewayError, ProviderError
+from llm_gateway.observability import current_request, logger
 from llm_gateway.providers.base import (
     Completion,
     Finish,
@@ -120,6 +120,14 @@ def sse_frame(data: dict[str, Any] | str) -> str:
     return f"data: {payload}\n\n"
 
 
+def _stream_failed(error: GatewayError) -> None:
+    """The HTTP status was 200 before the failure; the request's metrics still count it as failed."""
+    record = current_request()
+    record.stream_error_status = error.status
+    if isinstance(error, ProviderError):
+        record.provider_errors += 1
+
+
 def sse_events(chunks: Iterator[dict[str, Any]]) -> Iterator[str]:
     """SSE frames ending in `data: [DONE]`; an error after the stream began becomes an error frame."""
     try:
@@ -127,10 +135,13 @@ def sse_events(chunks: Iterator[dict[str, Any]]) -> Iterator[str]:
             yield sse_frame(chunk)
     except GatewayError as exc:
         logger.warning("Stream failed after it began", extra={"error_code": exc.code, "status": exc.status})
+        _stream_failed(exc)
         yield sse_frame(exc.body())
         return
     except Exception:
         logger.exception("Stream failed after it began")
-        yield sse_frame(GatewayError("The gateway failed while streaming this response.").body())
+        error = GatewayError("The gateway failed while streaming this response.")
+        _stream_failed(error)
+        yield sse_frame(error.body())
         return
     yield sse_frame("[DONE]")
