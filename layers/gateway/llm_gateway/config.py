@@ -89,6 +89,11 @@ def get_settings() -> Settings:
     return Settings.from_environ()
 
 
+def environment_variable(name: str) -> str | None:
+    """A variable named by configuration rather than by the gateway (a local provider key's api_key_env)."""
+    return os.environ.get(name)
+
+
 def shipped_registry_text() -> str:
     return resources.files("llm_gateway").joinpath("models.json").read_text(encoding="utf-8")
 

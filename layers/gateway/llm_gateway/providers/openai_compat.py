@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -19,6 +18,7 @@ from urllib3.exceptions import HTTPError, NewConnectionError
 from urllib3.exceptions import TimeoutError as UrllibTimeoutError
 
 from llm_gateway.api.schemas import ChatCompletionRequest
+from llm_gateway.config import environment_variable
 from llm_gateway.domain.registry import Target
 from llm_gateway.domain.text import request_texts
 from llm_gateway.errors import (
@@ -323,15 +323,18 @@ class OpenAICompatProvider(Provider):
         self,
         *,
         secret_reader: SecretReader | None = None,
+        environment: Callable[[str], str | None] = environment_variable,
         secret_max_age: int = 300,
         connect_timeout: float = 3.0,
         default_timeout: float = 60.0,
         max_connections_per_host: int = 10,
     ) -> None:
         """`secret_reader` reads a Secrets Manager secret by name; by default Powertools Parameters,
-        which caches each secret for `secret_max_age` seconds. `default_timeout` applies to targets
-        without `timeout_seconds`; the request's deadline always caps it."""
+        which caches each secret for `secret_max_age` seconds; `environment` reads the variable a target
+        names in `api_key_env`. `default_timeout` applies to targets without `timeout_seconds`; the
+        request's deadline always caps it."""
         self._secret_reader = secret_reader
+        self._environment = environment
         self._secret_max_age = secret_max_age
         self._connect_timeout = connect_timeout
         self._default_timeout = default_timeout
@@ -391,7 +394,7 @@ class OpenAICompatProvider(Provider):
         if target.api_key_secret:
             return self._secret_key(target, target.api_key_secret)
         if target.api_key_env:
-            key = os.environ.get(target.api_key_env, "").strip()
+            key = (self._environment(target.api_key_env) or "").strip()
             if not _usable_key(key):
                 logger.error(
                     "The provider key variable is unset or not a usable key",
