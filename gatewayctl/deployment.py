@@ -54,12 +54,16 @@ class Deployment:
 
     @property
     def plans(self) -> dict[str, str]:
-        """Usage plan ids by plan name, from the <Plan>UsagePlanId outputs."""
-        return {
-            name.removesuffix(PLAN_OUTPUT_SUFFIX).lower(): value
-            for name, value in self.outputs.items()
-            if name.endswith(PLAN_OUTPUT_SUFFIX)
-        }
+        return plans_from_outputs(self.outputs)
+
+
+def plans_from_outputs(outputs: dict[str, str]) -> dict[str, str]:
+    """Usage plan ids by plan name, from the <Plan>UsagePlanId stack outputs."""
+    return {
+        name.removesuffix(PLAN_OUTPUT_SUFFIX).lower(): value
+        for name, value in outputs.items()
+        if name.endswith(PLAN_OUTPUT_SUFFIX)
+    }
 
 
 def samconfig_defaults(env: str, path: Path = PROJECT_ROOT / "samconfig.toml") -> tuple[str | None, str | None]:

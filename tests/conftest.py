@@ -13,6 +13,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from gatewayctl.deployment import plans_from_outputs
 from gatewayctl.lambda_context import LocalLambdaContext
 from gatewayctl.provision import provision
 from gatewayctl.template import load_handler
@@ -57,11 +58,7 @@ class Stack:
 
     @property
     def plans(self) -> dict[str, str]:
-        return {
-            name.removesuffix("UsagePlanId").lower(): value
-            for name, value in self.outputs.items()
-            if name.endswith("UsagePlanId")
-        }
+        return plans_from_outputs(self.outputs)
 
 
 @pytest.fixture

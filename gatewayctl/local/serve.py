@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gatewayctl.deployment import plans_from_outputs
 from gatewayctl.keys import KeyAdmin
 from gatewayctl.local.apigateway import ApiDefinition, Stage
 from gatewayctl.local.models import local_registry
 from gatewayctl.local.server import ApiKeys, GatewayHttpServer, LambdaFunction, LocalApiGateway
-from gatewayctl.provision import provision, usage_plans
+from gatewayctl.provision import UsagePlanSpec, provision, usage_plans
 from gatewayctl.template import (
     PSEUDO_PARAMETERS,
     Resolver,
@@ -108,7 +109,7 @@ def sdk_snippet(base_url: str, key: str, model: str) -> str:
     return f".venv/bin/python -c {shlex.quote(code)}"
 
 
-def banner(base_url: str, models: list[str], key: str, plan: Any, keys_hint: str) -> str:
+def banner(base_url: str, models: list[str], key: str, plan: UsagePlanSpec, keys_hint: str) -> str:
     model = "echo" if "echo" in models or not models else models[0]
     body = shlex.quote(f'{{"model": "{model}", "messages": [{{"role": "user", "content": "Hello, gateway"}}]}}')
     return f"""
@@ -164,7 +165,7 @@ def serve(options: ServeOptions) -> int:
             )
             for name in functions(template)
         }
-        admin = KeyAdmin(KeyStore(dynamodb, outputs["KeysTableName"]), apigateway, _plans(outputs))
+        admin = KeyAdmin(KeyStore(dynamodb, outputs["KeysTableName"]), apigateway, plans_from_outputs(outputs))
         demo = admin.create(DEMO_TENANT, DEMO_PLAN, key=options.demo_key)
         stage = Stage(outputs["RestApiId"], outputs["StageName"], region, account, f"127.0.0.1:{port}")
         outputs["ApiBaseUrl"] = base_url
@@ -188,7 +189,7 @@ def serve(options: ServeOptions) -> int:
                 base_url,
                 models,
                 demo.key,
-                _plan_view(plan),
+                plan,
                 f"keys: .venv/bin/gatewayctl keys list --local http://127.0.0.1:{port}",
             ),
             flush=True,
@@ -212,22 +213,6 @@ def serve(options: ServeOptions) -> int:
                 with suppress(ValueError):
                     signal.signal(sig, handler)
     return 0
-
-
-def _plans(outputs: dict[str, str]) -> dict[str, str]:
-    return {name.removesuffix("UsagePlanId").lower(): v for name, v in outputs.items() if name.endswith("UsagePlanId")}
-
-
-@dataclass(frozen=True)
-class _PlanView:
-    rate_limit: float
-    burst_limit: int
-    quota_limit: int
-    quota_period: str
-
-
-def _plan_view(plan: Any) -> _PlanView:
-    return _PlanView(plan.rate_limit, plan.burst_limit, plan.quota_limit, plan.quota_period)
 
 
 def _models() -> list[str]:

@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TextIO
 from urllib.parse import parse_qsl, urlsplit
 
+from gatewayctl.deployment import LOCAL_STACK_PATH
 from gatewayctl.lambda_context import LocalLambdaContext
 from gatewayctl.local.apigateway import (
     INTEGRATION_TIMEOUT_SECONDS,
@@ -37,7 +38,6 @@ from gatewayctl.local.apigateway import (
 )
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
-LOCAL_STACK_PATH = "/_local/stack"
 
 
 class _DropMetrics(io.TextIOBase):

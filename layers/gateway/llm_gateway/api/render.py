@@ -9,6 +9,7 @@ from typing import Any
 from llm_gateway.api.schemas import (
     ChatCompletion,
     Choice,
+    FinishReason,
     ModelCard,
     ModelList,
     PromptTokensDetails,
@@ -23,7 +24,6 @@ from llm_gateway.observability import current_request, logger
 from llm_gateway.providers.base import (
     Completion,
     Finish,
-    FinishReason,
     StreamEvent,
     TextDelta,
     ToolCallArgumentsDelta,

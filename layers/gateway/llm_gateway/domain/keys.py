@@ -145,8 +145,8 @@ class Authenticator:
             if record is None:
                 return Denial("unknown")
             self._cache[digest] = (self._monotonic(), record)
-        # The record was found by this digest; comparing again in constant time keeps the check itself
-        # free of timing differences, whatever the store or cache returned.
+        # Found by this digest, the record matches by construction; the constant-time comparison makes the
+        # match an explicit check rather than an assumption about the store and the cache.
         if not hmac.compare_digest(record.key_hash, digest):
             return Denial("unknown")
         if record.status != "active":

@@ -6,12 +6,9 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Literal
 
-from llm_gateway.api.schemas import ChatCompletionRequest
+from llm_gateway.api.schemas import ChatCompletionRequest, FinishReason
 from llm_gateway.domain.registry import Target
-
-FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
 
 
 @dataclass(frozen=True)

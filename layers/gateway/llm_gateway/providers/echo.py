@@ -6,13 +6,12 @@ import json
 import re
 from collections.abc import Iterator
 
-from llm_gateway.api.schemas import ChatCompletionRequest, NamedToolChoice
+from llm_gateway.api.schemas import ChatCompletionRequest, FinishReason, NamedToolChoice
 from llm_gateway.domain.registry import Target
 from llm_gateway.domain.text import last_user_text, request_texts
 from llm_gateway.providers.base import (
     Completion,
     Deadline,
-    FinishReason,
     Provider,
     StreamEvent,
     ToolCallResult,

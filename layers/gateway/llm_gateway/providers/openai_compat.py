@@ -17,7 +17,7 @@ import urllib3
 from urllib3.exceptions import HTTPError, NewConnectionError
 from urllib3.exceptions import TimeoutError as UrllibTimeoutError
 
-from llm_gateway.api.schemas import ChatCompletionRequest
+from llm_gateway.api.schemas import ChatCompletionRequest, FinishReason
 from llm_gateway.config import environment_variable
 from llm_gateway.domain.registry import Target
 from llm_gateway.domain.text import request_texts
@@ -32,7 +32,6 @@ from llm_gateway.providers.base import (
     Completion,
     Deadline,
     Finish,
-    FinishReason,
     Provider,
     StreamEvent,
     TextDelta,
