@@ -26,7 +26,7 @@ from gatewayctl.output import (
     usage_row,
     usage_total,
 )
-from llm_gateway.domain.keys import TokenLimits
+from llm_gateway.domain.keys import KeyRecord, TokenLimits
 from llm_gateway.store.keys import KeyStore, KeyStoreError
 from llm_gateway.store.usage import UsageStore
 
@@ -278,12 +278,15 @@ def _keys_update(args: argparse.Namespace, admin: KeyAdmin) -> int:
         )
         if value is not None
     }
-    record = admin.update(args.key_id, models, replace(current.limits, **changes))
-    if args.json:
+    _print_record(admin.update(args.key_id, models, replace(current.limits, **changes)), args.json)
+    return 0
+
+
+def _print_record(record: KeyRecord, as_json: bool) -> None:
+    if as_json:
         print_json(record_dict(record))
     else:
         print_details(record)
-    return 0
 
 
 def _usage(args: argparse.Namespace, deployment: Deployment) -> int:
@@ -300,11 +303,7 @@ def _usage(args: argparse.Namespace, deployment: Deployment) -> int:
 
 
 def _keys_show(args: argparse.Namespace, admin: KeyAdmin) -> int:
-    record = admin.show(args.key_id)
-    if args.json:
-        print_json(record_dict(record))
-    else:
-        print_details(record)
+    _print_record(admin.show(args.key_id), args.json)
     return 0
 
 
