@@ -187,6 +187,30 @@ class KeyAdmin:
         self._store.rotate(old, new, self._clock())
         return IssuedKey(key, new)
 
+    def reattach(self) -> tuple[KeyRecord, ...]:
+        """Give active keys whose API Gateway key is missing a new one with the same usage identifier.
+
+        API Gateway state of the local gateway lasts as long as its process, while a persistent DynamoDB
+        keeps the records; without this, keys from an earlier run would fail the usage-plan check.
+        """
+        known = {
+            item.get("value")
+            for page in self._apigateway.get_paginator("get_api_keys").paginate(includeValues=True)
+            for item in page.get("items", [])
+        }
+        reattached: tuple[KeyRecord, ...] = ()
+        for record in self._store.list():
+            if record.status != "active" or record.usage_identifier in known or record.plan not in self._plans:
+                continue
+            api_key_id = self._apigateway.create_api_key(
+                name=f"{record.tenant}-{record.key_id}", enabled=True, value=record.usage_identifier
+            )["id"]
+            self._apigateway.create_usage_plan_key(
+                usagePlanId=self._plans[record.plan], keyId=api_key_id, keyType="API_KEY"
+            )
+            reattached += (self._store.set_api_key_id(record, api_key_id),)
+        return reattached
+
     def _record_written(self, record: KeyRecord) -> bool | None:
         """Whether this very record (not merely one with the same secret) is in the table; None when that
         cannot be checked."""

@@ -71,12 +71,16 @@ def provision(
     ttl = time_to_live(template)
     for logical_id, arguments in dynamodb_tables(template).items():
         name = f"{stack_name}-{logical_id}"
-        dynamodb.create_table(TableName=name, **arguments)
+        physical[logical_id] = name
+        try:
+            dynamodb.create_table(TableName=name, **arguments)
+        except dynamodb.exceptions.ResourceInUseException:
+            # A persistent endpoint (DynamoDB Local) still has it from an earlier run: keep its data.
+            continue
         if logical_id in ttl:
             dynamodb.update_time_to_live(
                 TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl[logical_id]}
             )
-        physical[logical_id] = name
 
     cfn = translate_template(template)
     resolver = Resolver(cfn, parameters, physical)

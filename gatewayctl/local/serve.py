@@ -166,6 +166,9 @@ def serve(options: ServeOptions) -> int:
             for name in functions(template)
         }
         admin = KeyAdmin(KeyStore(dynamodb, outputs["KeysTableName"]), apigateway, plans_from_outputs(outputs))
+        reattached = admin.reattach()
+        if reattached:
+            print(f"keys from the DynamoDB endpoint's earlier runs, back on their plans: {len(reattached)}", flush=True)
         demo = admin.create(DEMO_TENANT, DEMO_PLAN, key=options.demo_key)
         stage = Stage(outputs["RestApiId"], outputs["StageName"], region, account, f"127.0.0.1:{port}")
         outputs["ApiBaseUrl"] = base_url

@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 
@@ -302,3 +303,28 @@ def test_every_command_has_help(command: list[str], capsys: pytest.CaptureFixtur
         cli.main([*command, "--help"])
     assert exited.value.code == 0
     assert "usage: gatewayctl" in capsys.readouterr().out
+
+
+def test_a_restart_on_a_persistent_dynamodb_keeps_tables_and_puts_keys_back_on_their_plans(stack: Stack) -> None:
+    """The local gateway's API Gateway state is new at every start; DynamoDB Local's tables are not."""
+    from gatewayctl.deployment import plans_from_outputs
+    from gatewayctl.local.server import ApiKeys
+    from gatewayctl.provision import provision
+
+    admin = admin_for(stack)
+    kept = admin.create("acme", "premium").record
+    revoked = admin.create("acme", "free").record
+    admin.revoke(revoked.key_id)
+    fresh_apigateway = boto3.client("apigateway", region_name="us-west-2")  # another region: no state
+    outputs = provision(stack.dynamodb, fresh_apigateway, "llm-gateway-test").outputs
+    assert outputs["KeysTableName"] == stack.outputs["KeysTableName"]
+    restarted = KeyAdmin(
+        KeyStore(stack.dynamodb, outputs["KeysTableName"]), fresh_apigateway, plans_from_outputs(outputs)
+    )
+    (reattached,) = restarted.reattach()
+    assert reattached.key_id == kept.key_id
+    assert restarted.show(kept.key_id).api_key_id == reattached.api_key_id != kept.api_key_id
+    found = ApiKeys(fresh_apigateway, outputs["RestApiId"], outputs["StageName"]).plan_of(kept.usage_identifier)
+    assert found is not None
+    assert found[1].plan_id == plans_from_outputs(outputs)["premium"]
+    assert restarted.reattach() == (), "a second start finds nothing missing"

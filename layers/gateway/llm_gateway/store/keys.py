@@ -206,6 +206,15 @@ class KeyStore:
             raise
         return replace(record, models=models, limits=limits)
 
+    def set_api_key_id(self, record: KeyRecord, api_key_id: str) -> KeyRecord:
+        self._client.update_item(
+            TableName=self._table,
+            Key={"key_hash": {"S": record.key_hash}},
+            UpdateExpression="SET api_key_id = :id",
+            ExpressionAttributeValues={":id": {"S": api_key_id}},
+        )
+        return replace(record, api_key_id=api_key_id)
+
     def delete(self, record: KeyRecord) -> None:
         self._client.delete_item(TableName=self._table, Key={"key_hash": {"S": record.key_hash}})
 
