@@ -199,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, handler, summary in (
         ("show", _keys_show, "show one key"),
         ("revoke", _keys_revoke, "revoke a key (refused within the authorizer cache time, 30 s by default)"),
-        ("rotate", _keys_rotate, "issue a new secret for a key and revoke the old one"),
+        ("rotate", _keys_rotate, "issue a new secret for a key (same id, budgets and plan) and revoke the old one"),
     ):
         action = key_commands.add_parser(
             name, parents=[target], help=summary, description=summary[0].upper() + summary[1:] + "."
@@ -321,7 +321,7 @@ def _keys_revoke(args: argparse.Namespace, admin: KeyAdmin) -> int:
 
 def _keys_rotate(args: argparse.Namespace, admin: KeyAdmin) -> int:
     issued = admin.rotate(args.key_id)
-    _print_issued(issued, args.json, f"Rotated {args.key_id} into")
+    _print_issued(issued, args.json, "Rotated")
     return 0
 
 

@@ -166,10 +166,12 @@ class KeyAdmin:
         return self._store.update(record, models, limits)
 
     def rotate(self, key_id: str) -> IssuedKey:
-        """A new secret for the same tenant, plan, models, limits and usage-plan key; the old one is revoked.
+        """A new secret for the same key: same id, tenant, plan, models, limits and usage-plan key; the old
+        secret's record is revoked.
 
-        Both records change in one DynamoDB transaction. The API Gateway key is kept, so the usage plan's
-        quota carries over instead of starting afresh.
+        Both records change in one DynamoDB transaction. The key id and the API Gateway key are kept, so
+        the token budgets, the usage history and the usage plan's quota carry over instead of starting
+        afresh. `rotated_from` holds the hint of the secret replaced.
         """
         old = self._store.get_by_id(key_id)
         if old.status != "active":
@@ -177,11 +179,10 @@ class KeyAdmin:
         key = generate_key()
         new = replace(
             old,
-            key_id=generate_key_id(),
             key_hash=hash_key(key),
             key_hint=key_hint(key),
             created_at=self._clock(),
-            rotated_from=old.key_id,
+            rotated_from=old.key_hint,
             revoked_at=None,
         )
         self._store.rotate(old, new, self._clock())

@@ -19,6 +19,7 @@ from llm_gateway.domain.budget import (
     capped_request,
     estimate_prompt_tokens,
     exceeded_windows,
+    output_cap,
     plan_reservation,
     seconds_until_reset,
 )
@@ -48,6 +49,7 @@ def test_key_limits_override_the_plan_and_the_output_cap_is_the_plans() -> None:
 
 def test_prompt_estimate_counts_characters_messages_and_images() -> None:
     assert estimate_prompt_tokens(request()) == 100 + 4
+    assert estimate_prompt_tokens(request(max_tokens=5, stream=True, user="u", n=1)) == 100 + 4
     with_image = ChatCompletionRequest.model_validate(
         {
             "model": "m",
@@ -63,6 +65,16 @@ def test_prompt_estimate_counts_characters_messages_and_images() -> None:
         }
     )
     assert estimate_prompt_tokens(with_image) == 1 + 4 + 1600
+
+
+def test_everything_else_the_model_reads_is_estimated_too() -> None:
+    """Tools, response_format schemas and vendor fields are billed as prompt by upstreams."""
+    schema = {"type": "object", "properties": {f"field_{i}": {"type": "string"} for i in range(500)}}
+    with_schema = request(response_format={"type": "json_schema", "json_schema": {"name": "s", "schema": schema}})
+    assert estimate_prompt_tokens(with_schema) > 100 + 4 + len(str(schema)) // 5
+    tool = {"type": "function", "function": {"name": "f", "description": "d" * 4000}}
+    assert estimate_prompt_tokens(request(tools=[tool])) >= 100 + 4 + 1000
+    assert estimate_prompt_tokens(request(vendor_context="c" * 8000)) >= 100 + 4 + 2000
 
 
 def test_reservation_is_prompt_estimate_plus_output_cap_priced_from_the_registry() -> None:
@@ -110,13 +122,33 @@ def test_without_max_tokens_the_plan_cap_or_the_default_is_reserved() -> None:
     assert caps == Caps(None, None, None)
 
 
-def test_the_plan_cap_limits_what_the_provider_may_generate() -> None:
-    cap = limits(max_output_tokens=500)
-    assert capped_request(request(), cap).max_completion_tokens == 500
-    assert capped_request(request(max_tokens=9000), cap).max_tokens == 500
-    assert capped_request(request(max_completion_tokens=9000), cap).max_completion_tokens == 500
-    assert capped_request(request(max_tokens=100), cap).output_limit == 100
-    assert capped_request(request(), limits()).output_limit is None
+def test_the_cap_limits_every_output_field_a_provider_might_honour() -> None:
+    def fields(r: ChatCompletionRequest) -> tuple[int | None, int | None]:
+        return r.max_tokens, r.max_completion_tokens
+
+    assert fields(capped_request(request(), 500)) == (None, 500)
+    assert fields(capped_request(request(max_tokens=9000), 500)) == (500, None)
+    assert fields(capped_request(request(max_completion_tokens=9000), 500)) == (None, 500)
+    assert fields(capped_request(request(max_tokens=100), 500)) == (100, None)
+    assert fields(capped_request(request(max_tokens=100_000, max_completion_tokens=10), 500)) == (500, 10)
+    assert output_cap(limits(max_output_tokens=500), 4096) == 500
+    assert output_cap(limits(), 4096) == 4096, "a plan without a cap still bounds generation"
+
+
+def test_the_reservation_covers_the_largest_output_field() -> None:
+    both = capped_request(request(max_tokens=100_000, max_completion_tokens=10), 500)
+    reservation, _ = plan_reservation(
+        key_id="k",
+        tenant="t",
+        plan="p",
+        model="m",
+        request=both,
+        prices=PRICES,
+        limits=limits(max_output_tokens=500),
+        now=NOW,
+        default_output_tokens=4096,
+    )
+    assert reservation.tokens == 104 + 500
 
 
 @pytest.mark.parametrize(
@@ -156,6 +188,9 @@ def test_which_windows_refused_and_the_429_they_give() -> None:
     assert exceeded_windows(caps, {"minute": 801, "day": 9801, "month": Decimal(1)}) == ["minute", "day", "month"]
     error = budget_exceeded(["minute", "day"], limits(tokens_per_minute=1000, tokens_per_day=10_000), NOW)
     assert (error.status, error.code, error.headers["Retry-After"]) == (429, "token_budget_exceeded", str(32130))
+    late = budget_exceeded(["minute"], limits(tokens_per_minute=1000), NOW.replace(second=29, microsecond=600_000))
+    assert late.headers["Retry-After"] == "31", "rounded up: retrying after it lands in the next minute"
+    assert "Retry after 31 s." in late.message
     assert "tokens per minute (1000), tokens per day (10000)" in error.message
     spend = budget_exceeded(["month"], limits(usd_per_month=Decimal(5)), NOW)
     assert spend.code == "spend_limit_exceeded"

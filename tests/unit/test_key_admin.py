@@ -83,14 +83,20 @@ def test_rotate_issues_a_new_secret_with_the_same_identity_and_revokes_the_old(s
     old = admin.create("acme", "standard", ["echo"], limits=TokenLimits(tokens_per_minute=500)).record
     rotated = admin.rotate(old.key_id)
     new = rotated.record
-    assert new.key_id != old.key_id
+    assert new.key_id == old.key_id, "the key keeps its id, and with it its budgets and usage history"
     assert new.key_hash == hash_key(rotated.key) != old.key_hash
     assert (new.tenant, new.plan, new.models, new.limits) == (old.tenant, old.plan, old.models, old.limits)
     assert (new.api_key_id, new.usage_identifier) == (old.api_key_id, old.usage_identifier)
-    assert new.rotated_from == old.key_id
-    assert admin.show(old.key_id).status == "revoked"
-    assert admin.show(new.key_id).status == "active"
+    assert new.rotated_from == old.key_hint
+    store = KeyStore(stack.dynamodb, stack.outputs["KeysTableName"])
+    previous = store.get_by_hash(old.key_hash)
+    assert previous is not None and previous.status == "revoked"
+    assert admin.show(old.key_id) == new, "the key's current record is its active secret"
     assert api_keys(stack)[0]["enabled"] is True, "the usage-plan key carries over to the new secret"
+    again = admin.rotate(old.key_id)
+    assert store.get_by_hash(new.key_hash).status == "revoked"  # type: ignore[union-attr]
+    admin.revoke(old.key_id)
+    assert store.get_by_hash(again.record.key_hash).status == "revoked"  # type: ignore[union-attr]
     with pytest.raises(KeyStateError):
         admin.rotate(old.key_id)
 
@@ -220,7 +226,7 @@ def test_cli_create_list_show_rotate_revoke(stack: Stack, capsys: pytest.Capture
     assert "tenant" in out and "acme" in out
     code, out, _ = run(stack, capsys, "keys", "rotate", listed["key_id"], "--json")
     rotated = json.loads(out)
-    assert rotated["rotated_from"] == listed["key_id"]
+    assert (rotated["key_id"], rotated["rotated_from"]) == (listed["key_id"], listed["key_hint"])
     assert looks_like_key(rotated["key"])
     code, out, _ = run(stack, capsys, "keys", "revoke", rotated["key_id"])
     assert (code, out.strip()) == (

@@ -85,11 +85,15 @@ def test_usage_per_key_and_day_with_totals(stack: Stack, capsys: pytest.CaptureF
     assert lines[-1].split() == ["TOTAL", "3", "1", "111", "56", "0.223000"]
     code, out, _ = run(stack, capsys, "usage", "--key", "key_b")
     assert "beta" in out and "acme" not in out
+    _, out, _ = run(stack, capsys, "usage", "--key", "key_b", "--tenant", "acme", "--json")
+    assert json.loads(out) == [], "every filter applies"
 
 
 def test_the_handlers_usage_is_what_the_report_shows(
-    stack: Stack, api_handler: Handler, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch, stack: Stack, api_handler: Handler, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    noon = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    monkeypatch.setattr("llm_gateway.metering.utcnow", lambda: noon)
     event: dict[str, Any] = json.loads((EVENTS / "chat-completions.json").read_text())
     for _ in range(2):
         api_handler(event, LocalLambdaContext(function_name="ApiFunction"))
@@ -97,7 +101,7 @@ def test_the_handlers_usage_is_what_the_report_shows(
     _, out, _ = run(stack, capsys, "usage", "--key", "key_5f1c2a9b7e3d", "--json")
     (row,) = json.loads(out)
     assert (row["day"], row["tenant"], row["requests"], row["prompt_tokens"], row["completion_tokens"]) == (
-        datetime.now(UTC).date().isoformat(),
+        noon.date().isoformat(),
         "acme",
         2,
         10,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
 
@@ -97,7 +98,8 @@ class RateLimitError(GatewayError):
         code: str | None = None,
         param: str | None = None,
     ) -> None:
-        headers = {"Retry-After": str(max(1, round(retry_after)))} if retry_after is not None else None
+        # Rounded up: retrying after a rounded-down wait would arrive before the reset and be refused again.
+        headers = {"Retry-After": str(max(1, math.ceil(retry_after)))} if retry_after is not None else None
         super().__init__(message, code=code, param=param, headers=headers)
         self.retry_after = retry_after
 

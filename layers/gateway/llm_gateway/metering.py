@@ -17,6 +17,7 @@ from llm_gateway.domain.budget import (
     budget_exceeded,
     capped_request,
     exceeded_windows,
+    output_cap,
     plan_reservation,
 )
 from llm_gateway.domain.caller import Caller
@@ -37,17 +38,19 @@ class Metered:
 
 
 class UsageMeter:
-    def __init__(self, store: UsageStore | None, settings: Settings, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self, store: UsageStore | None, settings: Settings, clock: Callable[[], datetime] | None = None
+    ) -> None:
         self._store = store
         self._settings = settings
-        self._clock = clock
+        self._clock = clock or utcnow
 
     def limits(self, caller: Caller) -> Limits:
         plan = self._settings.plan_limits.get(caller.plan)
         return Limits.of(caller.limits, plan.limits() if plan else None)
 
     def cap(self, request: ChatCompletionRequest, caller: Caller) -> ChatCompletionRequest:
-        return capped_request(request, self.limits(caller))
+        return capped_request(request, output_cap(self.limits(caller), self._settings.default_output_tokens))
 
     def reserve(self, caller: Caller, model: str, prices: Prices, request: ChatCompletionRequest) -> Metered | None:
         """Reserve the request's worst case in one conditional update; a refused window is a 429 (or 400)."""

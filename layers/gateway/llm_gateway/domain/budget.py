@@ -85,11 +85,17 @@ def seconds_until_reset(window: Window, now: datetime) -> float:
     return max(1.0, (reset - now).total_seconds())
 
 
+# Request fields that are no model input: everything else (tools, response_format and its JSON schema,
+# vendor extras passed through to OpenAI-compatible upstreams) is read by the model and billed as prompt.
+_NOT_INPUT = {"messages", "model", "max_tokens", "max_completion_tokens", "stream", "stream_options", "n", "user"}
+
+
 def estimate_prompt_tokens(request: ChatCompletionRequest) -> int:
-    """An upper-leaning estimate of the prompt's tokens, without a tokenizer (cold start)."""
+    """An upper-leaning estimate of the prompt's tokens, without a tokenizer (cold start): the messages'
+    text and every other field the model reads, about four characters per token, plus allowances per
+    message and per image (whose base64 is not counted as text)."""
     characters = sum(len(text) for text in request_texts(request))
-    for tool in request.tools or []:
-        characters += len(tool.model_dump_json())
+    characters += len(request.model_dump_json(exclude=_NOT_INPUT, exclude_none=True)) - 2  # without "{}"
     images = sum(
         1
         for message in request.messages
@@ -101,18 +107,28 @@ def estimate_prompt_tokens(request: ChatCompletionRequest) -> int:
     return math.ceil(characters / CHARS_PER_TOKEN) + TOKENS_PER_MESSAGE * messages + TOKENS_PER_IMAGE * images
 
 
-def capped_request(request: ChatCompletionRequest, limits: Limits) -> ChatCompletionRequest:
-    """The request with its output limited to the plan's cap, so the reservation is a true worst case.
+def output_cap(limits: Limits, default_output_tokens: int) -> int:
+    """The most a request may generate: the plan's cap, or the gateway's default where the plan has none."""
+    return limits.max_output_tokens or default_output_tokens
 
-    The caller's own field is kept (max_tokens or max_completion_tokens); a request naming neither gets
-    max_completion_tokens, the field current OpenAI models require.
+
+def capped_request(request: ChatCompletionRequest, cap: int) -> ChatCompletionRequest:
+    """The request with every output limit it names clamped to `cap` (or, naming none, given `cap`), so
+    whichever field a provider honours, it generates no more than the reservation counted.
+
+    A request naming neither gets max_completion_tokens, the field current OpenAI models require.
     """
-    cap = limits.max_output_tokens
-    if cap is None or (request.output_limit is not None and request.output_limit <= cap):
-        return request
-    if request.max_tokens is not None and request.max_completion_tokens is None:
-        return request.model_copy(update={"max_tokens": cap})
-    return request.model_copy(update={"max_completion_tokens": cap})
+    fields = {name: getattr(request, name) for name in ("max_tokens", "max_completion_tokens")}
+    named = {name: value for name, value in fields.items() if value is not None}
+    if not named:
+        return request.model_copy(update={"max_completion_tokens": cap})
+    clamped = {name: min(value, cap) for name, value in named.items()}
+    return request if clamped == named else request.model_copy(update=clamped)
+
+
+def reserved_output(request: ChatCompletionRequest) -> int | None:
+    """The largest output limit a request names: what any provider might generate up to."""
+    return max((v for v in (request.max_tokens, request.max_completion_tokens) if v is not None), default=None)
 
 
 @dataclass(frozen=True)
@@ -182,7 +198,7 @@ def plan_reservation(
 ) -> tuple[Reservation, Caps]:
     """The reservation for a request, and the caps the usage store must check it against."""
     prompt = estimate_prompt_tokens(request)
-    output = request.output_limit or limits.max_output_tokens or default_output_tokens
+    output = reserved_output(request) or output_cap(limits, default_output_tokens)
     tokens = prompt + output
     usd = prices.cost(prompt, output)
     for name, limit in (("per-minute", limits.tokens_per_minute), ("per-day", limits.tokens_per_day)):
@@ -242,7 +258,7 @@ def budget_exceeded(windows: Iterable[Window], limits: Limits, now: datetime) ->
     return BudgetExceededError(
         "This API key's budget is used up: "
         + ", ".join(names[w] for w in windows)
-        + f". Retry after {retry_after:.0f} s.",
+        + f". Retry after {math.ceil(retry_after)} s.",
         retry_after=retry_after,
         code=code,
     )

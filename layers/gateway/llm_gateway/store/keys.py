@@ -111,16 +111,18 @@ class KeyStore:
         return record_from_item(item) if item else None
 
     def get_by_id(self, key_id: str) -> KeyRecord:
+        """The key's current record: its active secret, else its newest (a rotated key has one record per
+        secret, all with the key's id)."""
         response = self._client.query(
             TableName=self._table,
             IndexName=KEY_ID_INDEX,
             KeyConditionExpression="key_id = :key_id",
             ExpressionAttributeValues={":key_id": {"S": key_id}},
         )
-        items = response.get("Items", [])
-        if not items:
+        records = [record_from_item(item) for item in response.get("Items", [])]
+        if not records:
             raise KeyNotFoundError(f"No key with id {key_id}")
-        return record_from_item(items[0])
+        return max(records, key=lambda record: (record.status == "active", record.created_at))
 
     def list(self, tenant: str | None = None) -> list[KeyRecord]:
         return sorted(self._iter(tenant), key=lambda record: (record.tenant, record.created_at))

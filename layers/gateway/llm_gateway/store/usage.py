@@ -160,10 +160,12 @@ class UsageStore:
     def daily_usage(
         self, *, key_id: str | None = None, tenant: str | None = None, since: date | None = None
     ) -> list[DailyUsage]:
-        """Usage per key and day (operator reports), newest month first within each key."""
+        """Usage per key and day (operator reports), oldest first; every given filter applies."""
         rows = [row for item in self._items(key_id, tenant, since) for row in _days(item)]
         if since is not None:
             rows = [row for row in rows if row.day >= since]
+        if tenant is not None:
+            rows = [row for row in rows if row.tenant == tenant]
         return sorted(rows, key=lambda row: (row.day, row.tenant, row.key_id))
 
     def _items(self, key_id: str | None, tenant: str | None, since: date | None) -> Iterator[dict[str, Any]]:
@@ -196,7 +198,11 @@ class UsageStore:
         return {"key_id": {"S": reservation.key_id}, "period": {"S": reservation.windows.month}}
 
     def _expiry(self, at: datetime) -> int:
-        return int((at.astimezone(UTC) + self._retention).timestamp())
+        """The retention period counted from the end of the item's month, so TTL never takes a month's
+        counters while the month still runs."""
+        first = at.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        month_end = (first + timedelta(days=32)).replace(day=1)
+        return int((month_end + self._retention).timestamp())
 
     @staticmethod
     def _stale(attributes: dict[str, Any], reservation: Reservation) -> tuple[str, ...]:
