@@ -13,6 +13,7 @@ from llm_gateway.domain.budget import (
     Caps,
     Limits,
     PlanLimits,
+    Reservation,
     ReservationTooLargeError,
     Windows,
     budget_exceeded,
@@ -33,6 +34,20 @@ PRICES = Prices(input_per_1k=Decimal("0.003"), output_per_1k=Decimal("0.015"))
 def request(**fields: Any) -> ChatCompletionRequest:
     return ChatCompletionRequest.model_validate(
         {"model": "m", "messages": [{"role": "user", "content": "x" * 400}], **fields}
+    )
+
+
+def reserve(request: ChatCompletionRequest, limits: Limits) -> tuple[Reservation, Caps]:
+    return plan_reservation(
+        key_id="k",
+        tenant="t",
+        plan="standard",
+        model="m",
+        request=request,
+        prices=PRICES,
+        limits=limits,
+        now=NOW,
+        default_output_tokens=4096,
     )
 
 
@@ -78,16 +93,8 @@ def test_everything_else_the_model_reads_is_estimated_too() -> None:
 
 
 def test_reservation_is_prompt_estimate_plus_output_cap_priced_from_the_registry() -> None:
-    reservation, caps = plan_reservation(
-        key_id="k",
-        tenant="t",
-        plan="standard",
-        model="m",
-        request=request(max_tokens=96),
-        prices=PRICES,
-        limits=limits(tokens_per_minute=1000, tokens_per_day=10_000, usd_per_month=Decimal(1)),
-        now=NOW,
-        default_output_tokens=4096,
+    reservation, caps = reserve(
+        request(max_tokens=96), limits(tokens_per_minute=1000, tokens_per_day=10_000, usd_per_month=Decimal(1))
     )
     assert (reservation.prompt_estimate, reservation.tokens) == (104, 200)
     assert reservation.usd == Decimal("0.003") * 104 / 1000 + Decimal("0.015") * 96 / 1000
@@ -96,28 +103,8 @@ def test_reservation_is_prompt_estimate_plus_output_cap_priced_from_the_registry
 
 
 def test_without_max_tokens_the_plan_cap_or_the_default_is_reserved() -> None:
-    capped, _ = plan_reservation(
-        key_id="k",
-        tenant="t",
-        plan="p",
-        model="m",
-        request=request(),
-        prices=PRICES,
-        limits=limits(max_output_tokens=500),
-        now=NOW,
-        default_output_tokens=4096,
-    )
-    uncapped, caps = plan_reservation(
-        key_id="k",
-        tenant="t",
-        plan="p",
-        model="m",
-        request=request(),
-        prices=PRICES,
-        limits=limits(),
-        now=NOW,
-        default_output_tokens=4096,
-    )
+    capped, _ = reserve(request(), limits(max_output_tokens=500))
+    uncapped, caps = reserve(request(), limits())
     assert (capped.tokens, uncapped.tokens) == (604, 4200)
     assert caps == Caps(None, None, None)
 
@@ -137,17 +124,7 @@ def test_the_cap_limits_every_output_field_a_provider_might_honour() -> None:
 
 def test_the_reservation_covers_the_largest_output_field() -> None:
     both = capped_request(request(max_tokens=100_000, max_completion_tokens=10), 500)
-    reservation, _ = plan_reservation(
-        key_id="k",
-        tenant="t",
-        plan="p",
-        model="m",
-        request=both,
-        prices=PRICES,
-        limits=limits(max_output_tokens=500),
-        now=NOW,
-        default_output_tokens=4096,
-    )
+    reservation, _ = reserve(both, limits(max_output_tokens=500))
     assert reservation.tokens == 104 + 500
 
 
@@ -161,17 +138,7 @@ def test_the_reservation_covers_the_largest_output_field() -> None:
 )
 def test_a_request_larger_than_a_whole_window_is_a_400(budget: dict[str, Any], message: str) -> None:
     with pytest.raises(ReservationTooLargeError, match=message) as refused:
-        plan_reservation(
-            key_id="k",
-            tenant="t",
-            plan="p",
-            model="m",
-            request=request(max_tokens=96),
-            prices=PRICES,
-            limits=limits(**budget),
-            now=NOW,
-            default_output_tokens=4096,
-        )
+        reserve(request(max_tokens=96), limits(**budget))
     assert (refused.value.status, refused.value.code) == (400, "request_exceeds_budget")
 
 
