@@ -149,20 +149,23 @@ class LocalApiGateway:
         started = time.perf_counter()
         request_id = new_request_id()
         reply = self._handle(method, target, headers, body, source_ip, request_id=request_id)
+        return self._finish(reply, method, target, request_id, started)
+
+    def refuse(self, response_type: str, method: str, target: str, message: str) -> HttpReply:
+        """A gateway response for a request that never got as far as routing (e.g. unreadable framing)."""
+        started = time.perf_counter()
+        request_id = new_request_id()
+        context = {"requestId": request_id, "httpMethod": method, "resourcePath": urlsplit(target).path}
+        return self._finish(self.api.render(response_type, context, message), method, target, request_id, started)
+
+    def _finish(self, reply: HttpReply, method: str, target: str, request_id: str, started: float) -> HttpReply:
+        """What every reply gets: API Gateway's request id headers, its length, an access log line."""
         reply.headers.setdefault("x-amzn-RequestId", request_id)
         reply.headers.setdefault("x-amz-apigw-id", request_id[:16])
         reply.headers["Content-Length"] = str(len(reply.body))
         if self._access_log:
             elapsed = (time.perf_counter() - started) * 1000
             self._access_log(f"{method} {urlsplit(target).path} {reply.status} {elapsed:.0f}ms {request_id}")
-        return reply
-
-    def refuse(self, response_type: str, method: str, target: str, message: str) -> HttpReply:
-        """A gateway response for a request that never got as far as routing (e.g. unreadable framing)."""
-        request_id = new_request_id()
-        context = {"requestId": request_id, "httpMethod": method, "resourcePath": urlsplit(target).path}
-        reply = self.api.render(response_type, context, message)
-        reply.headers.update({"x-amzn-RequestId": request_id, "Content-Length": str(len(reply.body))})
         return reply
 
     def _handle(

@@ -189,13 +189,15 @@ class KeyStore:
         fields = ("models", "tokens_per_minute", "tokens_per_day", "usd_per_month")
         sets = [name for name in fields if name in values]
         removals = [name for name in fields if name not in values]
-        expression = ("SET " + ", ".join(f"{n} = :{n}" for n in sets) if sets else "") + (
-            (" REMOVE " if sets else "REMOVE ") + ", ".join(removals) if removals else ""
-        )
+        clauses = []
+        if sets:
+            clauses.append("SET " + ", ".join(f"{name} = :{name}" for name in sets))
+        if removals:
+            clauses.append("REMOVE " + ", ".join(removals))
         request: dict[str, Any] = {
             "TableName": self._table,
             "Key": {"key_hash": {"S": record.key_hash}},
-            "UpdateExpression": expression.strip(),
+            "UpdateExpression": " ".join(clauses),
             "ConditionExpression": "attribute_exists(key_hash)",
         }
         if sets:
