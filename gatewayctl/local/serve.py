@@ -20,7 +20,7 @@ from gatewayctl.deployment import plans_from_outputs
 from gatewayctl.keys import KeyAdmin
 from gatewayctl.local.apigateway import ApiDefinition, Stage
 from gatewayctl.local.models import local_registry
-from gatewayctl.local.server import ApiKeys, GatewayHttpServer, LambdaFunction, LocalApiGateway
+from gatewayctl.local.server import ApiKeys, GatewayServer, LambdaFunction, LocalApiGateway
 from gatewayctl.provision import UsagePlanSpec, provision, usage_plans
 from gatewayctl.template import (
     PSEUDO_PARAMETERS,
@@ -131,7 +131,7 @@ Ctrl-C stops the gateway and everything it started.
 
 def serve(options: ServeOptions) -> int:
     try:
-        server = GatewayHttpServer(options.port)
+        server = GatewayServer(options.port)
     except OSError as error:
         print(f"error: cannot listen on 127.0.0.1:{options.port} ({error}); pass --port or set PORT", file=sys.stderr)
         return 1
@@ -177,7 +177,7 @@ def serve(options: ServeOptions) -> int:
             "endpoints": {"apigateway": moto_url, "dynamodb": dynamodb_url},
             "outputs": outputs,
         }
-        server.gateway = LocalApiGateway(
+        gateway = LocalApiGateway(
             ApiDefinition.from_template(cfn),
             stage,
             lambdas,
@@ -187,31 +187,28 @@ def serve(options: ServeOptions) -> int:
         )
         plan = next(p for p in usage_plans(cfn, resolver) if p.name.endswith(f"-{DEMO_PLAN}"))
         models = _models()
-        print(
-            banner(
-                base_url,
-                models,
-                demo.key,
-                plan,
-                f"keys: .venv/bin/gatewayctl keys list --local http://127.0.0.1:{port}",
-            ),
-            flush=True,
-        )
         stop = threading.Event()
 
         def request_stop(signum: int, frame: Any) -> None:
             stop.set()
 
         previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-        thread = threading.Thread(target=server.serve_forever, name="gateway-http", daemon=True)
-        thread.start()
         try:
+            server.start(gateway)
+            print(
+                banner(
+                    base_url,
+                    models,
+                    demo.key,
+                    plan,
+                    f"keys: .venv/bin/gatewayctl keys list --local http://127.0.0.1:{port}",
+                ),
+                flush=True,
+            )
             stop.wait()
         finally:
             print("stopping the local gateway", file=sys.stderr, flush=True)
-            server.shutdown()
-            server.server_close()
-            server.gateway.close()
+            server.stop()
             for sig, handler in previous.items():
                 with suppress(ValueError):
                     signal.signal(sig, handler)

@@ -1,21 +1,22 @@
-"""The local gateway's HTTP server: API Gateway's request path around in-process Lambda handlers."""
+"""The local gateway's HTTP side: API Gateway's request path as an ASGI app, served by uvicorn on loopback."""
 
 from __future__ import annotations
 
 import io
 import json
+import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from contextlib import redirect_stdout
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TextIO
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
+
+import anyio
+import anyio.to_thread
 
 from gatewayctl.deployment import LOCAL_STACK_PATH
 from gatewayctl.lambda_context import LocalLambdaContext
@@ -38,6 +39,16 @@ from gatewayctl.local.apigateway import (
 )
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+# Connections the listening socket queues before accept(); the stdlib's default of 5 reset bursts.
+LISTEN_BACKLOG = 2048
+# Threads for blocking work (authorizer, API key lookups, invocations); anyio's default of 40 would queue a
+# burst of 100 connections behind each other.
+WORKER_THREADS = 256
 
 
 class _DropMetrics(io.TextIOBase):
@@ -112,8 +123,42 @@ class ApiKeys:
         return None
 
 
+async def _blocking(function: Callable[..., Any], *args: Any, abandon_on_cancel: bool = False) -> Any:
+    """Run blocking work (a Lambda invocation, a DynamoDB or API Gateway call) off the event loop."""
+    return await anyio.to_thread.run_sync(function, *args, abandon_on_cancel=abandon_on_cancel, limiter=_limiter())
+
+
+_worker_limiter: anyio.CapacityLimiter | None = None
+
+
+def _limiter() -> anyio.CapacityLimiter:
+    global _worker_limiter
+    if _worker_limiter is None:
+        _worker_limiter = anyio.CapacityLimiter(WORKER_THREADS)
+    return _worker_limiter
+
+
+async def read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole request body, as API Gateway reads it before anything else; None when it exceeds `limit`
+    (then read to the end and dropped, so that the client, still sending, receives the 413)."""
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size <= limit:
+            parts.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return None if size > limit else b"".join(parts)
+
+
 class LocalApiGateway:
-    """Serves one REST API stage: routing, authorizer, API keys, usage plans, integration, gateway responses."""
+    """Serves one REST API stage as an ASGI app: routing, authorizer, API keys, usage plans, integration,
+    gateway responses."""
 
     def __init__(
         self,
@@ -135,55 +180,57 @@ class LocalApiGateway:
         self._integration_timeout = integration_timeout
         self._local_stack = local_stack
         self._access_log = access_log
-        # Integrations run on worker threads so that a slow one can be abandoned at the timeout, as
-        # API Gateway does; the Lambda keeps running, and the next event for it waits its turn.
-        self._workers = ThreadPoolExecutor(max_workers=32, thread_name_prefix="lambda")
 
-    def close(self) -> None:
-        self._workers.shutdown(wait=False, cancel_futures=True)
-
-    def handle(
-        self, method: str, target: str, headers: list[tuple[str, str]], body: bytes | None, source_ip: str
-    ) -> HttpReply:
-        """Answer one HTTP request; `body` None means it was larger than API Gateway accepts (and not kept)."""
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
         started = time.perf_counter()
         request_id = new_request_id()
-        reply = self._handle(method, target, headers, body, source_ip, request_id=request_id)
-        return self._finish(reply, method, target, request_id, started)
+        method = str(scope["method"])
+        path = str(scope["path"])
+        query = bytes(scope.get("query_string", b"")).decode("latin-1")
+        headers = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in scope["headers"]]
+        client = scope.get("client") or ("127.0.0.1", 0)
+        body = await read_body(receive, MAX_PAYLOAD_BYTES)
+        reply = await self.handle(
+            method, path, query=query, headers=headers, body=body, source_ip=str(client[0]), request_id=request_id
+        )
+        self._finish(reply, method, path, request_id, started)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": reply.status,
+                "headers": [(name.encode("latin-1"), value.encode("latin-1")) for name, value in reply.headers.items()],
+            }
+        )
+        await send({"type": "http.response.body", "body": b"" if method == "HEAD" else reply.body})
 
-    def refuse(self, response_type: str, method: str, target: str, message: str) -> HttpReply:
-        """A gateway response for a request that never got as far as routing (e.g. unreadable framing)."""
-        started = time.perf_counter()
-        request_id = new_request_id()
-        context = {"requestId": request_id, "httpMethod": method, "resourcePath": urlsplit(target).path}
-        return self._finish(self.api.render(response_type, context, message), method, target, request_id, started)
-
-    def _finish(self, reply: HttpReply, method: str, target: str, request_id: str, started: float) -> HttpReply:
+    def _finish(self, reply: HttpReply, method: str, path: str, request_id: str, started: float) -> None:
         """What every reply gets: API Gateway's request id headers, its length, an access log line."""
         reply.headers.setdefault("x-amzn-RequestId", request_id)
         reply.headers.setdefault("x-amz-apigw-id", request_id[:16])
         reply.headers["Content-Length"] = str(len(reply.body))
         if self._access_log:
             elapsed = (time.perf_counter() - started) * 1000
-            self._access_log(f"{method} {urlsplit(target).path} {reply.status} {elapsed:.0f}ms {request_id}")
-        return reply
+            self._access_log(f"{method} {path} {reply.status} {elapsed:.0f}ms {request_id}")
 
-    def _handle(
+    async def handle(
         self,
         method: str,
-        target: str,
+        path: str,
+        *,
+        query: str,
         headers: list[tuple[str, str]],
         body: bytes | None,
         source_ip: str,
-        *,
         request_id: str,
     ) -> HttpReply:
-        split = urlsplit(target)
-        context = {"requestId": request_id, "httpMethod": method, "resourcePath": split.path}
-        if method == "GET" and split.path == LOCAL_STACK_PATH and self._local_stack is not None:
+        """Answer one request; `body` None means it was larger than API Gateway accepts (and not kept)."""
+        context = {"requestId": request_id, "httpMethod": method, "resourcePath": path}
+        if method == "GET" and path == LOCAL_STACK_PATH and self._local_stack is not None:
             return HttpReply(200, {"Content-Type": "application/json"}, json.dumps(self._local_stack).encode())
         prefix = f"/{self.stage.name}"
-        resource = split.path[len(prefix) :] if split.path.startswith(prefix + "/") else None
+        resource = path[len(prefix) :] if path.startswith(prefix + "/") else None
         route = self.api.route(method, resource) if resource else None
         if route is None:
             # API Gateway answers an unknown resource or method with MISSING_AUTHENTICATION_TOKEN.
@@ -196,7 +243,7 @@ class LocalApiGateway:
             resource=route.resource,
             path=route.resource,
             headers=headers,
-            query=parse_qsl(split.query, keep_blank_values=True),
+            query=parse_qsl(query, keep_blank_values=True),
             body=body,
             source_ip=source_ip,
             request_id=request_id,
@@ -205,7 +252,7 @@ class LocalApiGateway:
         authorizer_context: dict[str, Any] | None = None
         usage_identifier: str | None = None
         if route.authorizer:
-            outcome = self._authorize(route.authorizer, request, context)
+            outcome = await self._authorize(route.authorizer, request, context)
             if isinstance(outcome, HttpReply):
                 return outcome
             authorizer_context, usage_identifier = outcome
@@ -214,7 +261,7 @@ class LocalApiGateway:
             value = (
                 usage_identifier if self.api.api_key_source == "AUTHORIZER" else request.header_map().get("x-api-key")
             )
-            found = self._api_keys.plan_of(value) if value else None
+            found = await _blocking(self._api_keys.plan_of, value) if value else None
             if found is None or value is None:
                 return self.api.render("INVALID_API_KEY", context)
             api_key_id, plan = found
@@ -222,15 +269,17 @@ class LocalApiGateway:
             if refusal:
                 return self.api.render(refusal, context)
             api_key = (api_key_id, value)
-        return self._integrate(route.function, proxy_event(self.stage, request, authorizer_context, api_key), context)
+        return await self._integrate(
+            route.function, proxy_event(self.stage, request, authorizer_context, api_key), context
+        )
 
-    def _authorize(
+    async def _authorize(
         self, name: str, request: IncomingRequest, context: dict[str, str]
     ) -> HttpReply | tuple[dict[str, Any], str | None]:
         function = self._functions[self.api.authorizers[name].function]
         started = time.perf_counter()
         try:
-            result = function.invoke(authorizer_event(self.stage, request))
+            result = await _blocking(function.invoke, authorizer_event(self.stage, request))
         except Exception as error:
             if str(error) == "Unauthorized":
                 return self.api.render("UNAUTHORIZED", context)
@@ -247,14 +296,16 @@ class LocalApiGateway:
         }
         return authorizer, result.get("usageIdentifierKey")
 
-    def _integrate(self, function_name: str, event: dict[str, Any], context: dict[str, str]) -> HttpReply:
+    async def _integrate(self, function_name: str, event: dict[str, Any], context: dict[str, str]) -> HttpReply:
         if len(json.dumps(event)) > LAMBDA_SYNC_PAYLOAD_BYTES:
             # Lambda refuses the invocation (413 RequestEntityTooLarge); API Gateway answers 502.
             return self.api.render("DEFAULT_5XX", context, "Internal server error", status=502)
-        future = self._workers.submit(self._functions[function_name].invoke, event)
+        function = self._functions[function_name]
         try:
-            response = future.result(timeout=self._integration_timeout)
-        except FutureTimeout:
+            # At the timeout API Gateway gives up on the invocation; the function itself runs on.
+            with anyio.fail_after(self._integration_timeout):
+                response = await _blocking(function.invoke, event, abandon_on_cancel=True)
+        except TimeoutError:
             return self.api.render("INTEGRATION_TIMEOUT", context)
         except Exception as error:
             print(f"function {function_name} failed: {error!r}", file=sys.stderr)
@@ -266,103 +317,51 @@ class LocalApiGateway:
         return reply
 
 
-class _BadFraming(Exception):
-    """The request's body framing (Content-Length, chunked encoding) cannot be read."""
-
-
-class _RequestHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: GatewayHttpServer
-
-    def do_GET(self) -> None:
-        self._serve()
-
-    def do_POST(self) -> None:
-        self._serve()
-
-    def do_PUT(self) -> None:
-        self._serve()
-
-    def do_DELETE(self) -> None:
-        self._serve()
-
-    def do_PATCH(self) -> None:
-        self._serve()
-
-    def do_HEAD(self) -> None:
-        self._serve()
-
-    def do_OPTIONS(self) -> None:
-        self._serve()
-
-    def _serve(self) -> None:
-        try:
-            body = self._read_body()
-        except _BadFraming as error:
-            # The body's length is unknown, so the connection cannot be reused.
-            self.close_connection = True
-            reply = self.server.gateway.refuse("BAD_REQUEST_BODY", self.command, self.path, str(error))
-        else:
-            reply = self.server.gateway.handle(
-                self.command, self.path, list(self.headers.items()), body, self.client_address[0]
-            )
-        self.send_response(reply.status)
-        for name, value in reply.headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(reply.body)
-
-    def _read_body(self) -> bytes | None:
-        """The request body; None when it exceeds API Gateway's limit (then read and dropped, so that the
-        client, still sending, receives the 413 rather than a reset connection)."""
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            return self._read_chunked()
-        declared = (self.headers.get("Content-Length") or "0").strip()
-        if not declared.isdigit():
-            raise _BadFraming(f"Content-Length '{declared}' is not a number of bytes")
-        length = int(declared)
-        if length <= MAX_PAYLOAD_BYTES:
-            return self.rfile.read(length) if length else b""
-        while length > 0:
-            chunk = self.rfile.read(min(length, 1 << 20))
-            if not chunk:
-                break
-            length -= len(chunk)
-        return None
-
-    def _read_chunked(self) -> bytes | None:
-        parts: list[bytes] = []
-        size = 0
-        while True:
-            line = self.rfile.readline(1024).split(b";")[0].strip()
-            try:
-                chunk_size = int(line, 16)
-            except ValueError:
-                raise _BadFraming("malformed chunked body") from None
-            if chunk_size == 0:
-                while self.rfile.readline(1024).strip():  # trailers, up to the blank line
-                    pass
-                return None if size > MAX_PAYLOAD_BYTES else b"".join(parts)
-            data = self.rfile.read(chunk_size)
-            self.rfile.readline(2)
-            size += len(data)
-            if size <= MAX_PAYLOAD_BYTES:
-                parts.append(data)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Requests are logged by the gateway's access log instead."""
-
-
-class GatewayHttpServer(ThreadingHTTPServer):
-    """Bound on creation (so a busy port fails before anything else starts); serves once `gateway` is set."""
-
-    daemon_threads = True
-    gateway: LocalApiGateway
+class GatewayServer:
+    """uvicorn serving an ASGI app on 127.0.0.1, on a socket bound at creation (so a busy port fails before
+    anything else starts), in a thread of its own until `stop()`."""
 
     def __init__(self, port: int) -> None:
-        super().__init__(("127.0.0.1", port), _RequestHandler)
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            self._socket.bind(("127.0.0.1", port))
+            self._socket.listen(LISTEN_BACKLOG)
+        except OSError:
+            self._socket.close()
+            raise
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
 
     @property
     def port(self) -> int:
-        return int(self.server_address[1])
+        return int(self._socket.getsockname()[1])
+
+    def start(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
+        import uvicorn
+
+        config = uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            # Streams in flight get this long to finish when the gateway stops.
+            timeout_graceful_shutdown=2,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, name="gateway-http", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started and self._thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if not self._server.started:
+            raise RuntimeError("the local gateway's HTTP server did not start")
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._socket.close()

@@ -20,8 +20,9 @@ from gatewayctl.local.apigateway import (
     policy_allows,
     quota_window,
 )
-from gatewayctl.local.server import GatewayHttpServer, LambdaFunction, LocalApiGateway
+from gatewayctl.local.server import GatewayServer, LambdaFunction, LocalApiGateway
 from gatewayctl.template import translate_template
+from tests.fakes.asgi import asgi_call
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 ARN = "arn:aws:execute-api:us-east-1:000000000000:api1/v1/POST/chat/completions"
@@ -186,12 +187,13 @@ def test_proxy_event_has_the_shape_of_sams_events_plus_authorizer_and_key(api: A
         seen.append(event)
         return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": "{}"}
 
-    reply = gateway_with(api, record).handle(
+    reply = asgi_call(
+        gateway_with(api, record),
         "POST",
-        "/v1/chat/completions?debug=1",
-        [("x-api-key", "good"), ("Content-Type", "application/json")],
-        b'{"a": 1}',
-        "127.0.0.1",
+        "/v1/chat/completions",
+        query="debug=1",
+        headers={"x-api-key": "good", "Content-Type": "application/json"},
+        body=b'{"a": 1}',
     )
     assert reply.status == 200
     (event,) = seen
@@ -201,17 +203,18 @@ def test_proxy_event_has_the_shape_of_sams_events_plus_authorizer_and_key(api: A
     assert (event["resource"], event["path"], event["body"]) == ("/chat/completions", "/chat/completions", '{"a": 1}')
     assert event["queryStringParameters"] == {"debug": "1"}
     assert event["requestContext"]["path"] == "/v1/chat/completions"
-    assert event["requestContext"]["requestId"] == reply.headers["x-amzn-RequestId"]
+    assert event["requestContext"]["requestId"] == reply.headers["x-amzn-requestid"]
     assert event["requestContext"]["identity"]["apiKey"] == "usage-id"
     authorizer = event["requestContext"]["authorizer"]
     assert (authorizer["tenant"], authorizer["tokensPerDay"], authorizer["admin"]) == ("acme", "5", "false")
+    assert reply.headers["content-length"] == "2"
 
 
 def test_authorizer_outcomes_become_gateway_responses(api: ApiDefinition) -> None:
     gateway = gateway_with(api, lambda e, c: {"statusCode": 200, "body": ""})
-    assert gateway.handle("GET", "/v1/models", [], b"", "127.0.0.1").status == 401
-    denied = gateway.handle("GET", "/v1/models", [("x-api-key", "bad")], b"", "127.0.0.1")
-    assert (denied.status, json.loads(denied.body)["error"]["code"]) == (401, "invalid_api_key")
+    assert asgi_call(gateway, "GET", "/v1/models").status == 401
+    denied = asgi_call(gateway, "GET", "/v1/models", headers={"x-api-key": "bad"})
+    assert (denied.status, denied.json()["error"]["code"]) == (401, "invalid_api_key")
 
 
 @pytest.mark.parametrize(
@@ -224,37 +227,41 @@ def test_authorizer_outcomes_become_gateway_responses(api: ApiDefinition) -> Non
 )
 def test_integration_failures(api: ApiDefinition, handler: Any, status: int, code: str) -> None:
     gateway = gateway_with(api, handler, integration_timeout=0.2)
-    reply = gateway.handle("GET", "/v1/models", [("x-api-key", "good")], b"", "127.0.0.1")
-    assert (reply.status, json.loads(reply.body)["error"]["code"]) == (status, code)
+    reply = asgi_call(gateway, "GET", "/v1/models", headers={"x-api-key": "good"})
+    assert (reply.status, reply.json()["error"]["code"]) == (status, code)
 
 
 def test_payload_limits(api: ApiDefinition) -> None:
     gateway = gateway_with(api, lambda e, c: {"statusCode": 200, "body": "ok"})
-    too_large = gateway.handle("POST", "/v1/chat/completions", [("x-api-key", "good")], None, "127.0.0.1")
-    assert (too_large.status, json.loads(too_large.body)["error"]["code"]) == (413, "request_too_large")
+    over_10_mb = b"x" * (10 * 1024 * 1024 + 1)
+    too_large = asgi_call(gateway, "POST", "/v1/chat/completions", headers={"x-api-key": "good"}, body=over_10_mb)
+    assert (too_large.status, too_large.json()["error"]["code"]) == (413, "request_too_large")
     # Between Lambda's 6 MB and API Gateway's 10 MB the invocation itself fails: a 5XX, as on AWS.
     big = b"x" * (7 * 1024 * 1024)
-    refused = gateway.handle("POST", "/v1/chat/completions", [("x-api-key", "good")], big, "127.0.0.1")
+    refused = asgi_call(gateway, "POST", "/v1/chat/completions", headers={"x-api-key": "good"}, body=big)
     assert refused.status == 502
+
+
+def test_unknown_paths_are_the_missing_token_response(api: ApiDefinition) -> None:
+    gateway = gateway_with(api, lambda e, c: {"statusCode": 200, "body": ""})
+    missing = asgi_call(gateway, "GET", "/v2/models", headers={"x-api-key": "good"})
+    assert (missing.status, missing.json()["error"]["code"]) == (404, "not_found")
+    assert missing.headers["x-amzn-requestid"]
 
 
 @pytest.fixture
 def served(api: ApiDefinition) -> Any:
-    """A real GatewayHttpServer on a loopback port, around a gateway whose function echoes the body."""
+    """The gateway served by uvicorn on a loopback port, around a function that echoes the body."""
     seen: list[str | None] = []
 
     def echo_body(event: dict[str, Any], context: Any) -> dict[str, Any]:
         seen.append(event["body"])
         return {"statusCode": 200, "headers": {"Content-Type": "text/plain"}, "body": "ok"}
 
-    server = GatewayHttpServer(0)
-    server.gateway = gateway_with(api, echo_body)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server = GatewayServer(0)
+    server.start(gateway_with(api, echo_body))
     yield server.port, seen
-    server.shutdown()
-    server.server_close()
-    server.gateway.close()
+    server.stop()
 
 
 def exchange(port: int, raw: bytes) -> bytes:
@@ -277,17 +284,30 @@ def test_a_chunked_body_reaches_the_function_whole(served: Any) -> None:
 
 
 @pytest.mark.parametrize("length", [b"abc", b"-5"])
-def test_an_unreadable_content_length_is_an_openai_shaped_400(served: Any, length: bytes) -> None:
+def test_an_unreadable_content_length_is_refused_before_any_function_runs(served: Any, length: bytes) -> None:
+    # The HTTP server cannot frame such a request, so it answers 400 itself and closes the connection.
     port, seen = served
     raw = (
         b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nx-api-key: good\r\nContent-Length: " + length + b"\r\n\r\n{}"
     )
-    answer = exchange(port, raw)
-    head, _, body = answer.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 400")
-    error = json.loads(body)["error"]
-    assert (error["code"], error["message"]) == (
-        "BAD_REQUEST_BODY",
-        f"Content-Length '{length.decode()}' is not a number of bytes",
-    )
+    assert exchange(port, raw).startswith(b"HTTP/1.1 400")
     assert seen == []
+
+
+def test_a_burst_of_100_connections_is_answered_without_resets(served: Any) -> None:
+    port, _ = served
+    raw = b"GET /v1/models HTTP/1.1\r\nHost: x\r\nx-api-key: good\r\nConnection: close\r\n\r\n"
+    connections = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(100)]
+    answers = []
+    try:
+        for connection in connections:
+            connection.sendall(raw)
+        for connection in connections:
+            received = b""
+            while chunk := connection.recv(65536):
+                received += chunk
+            answers.append(received)
+    finally:
+        for connection in connections:
+            connection.close()
+    assert [answer[:12] for answer in answers] == [b"HTTP/1.1 200"] * 100
