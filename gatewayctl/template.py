@@ -62,6 +62,39 @@ def load_handler(
     return getattr(module, function_name)  # type: ignore[no-any-return]
 
 
+# AWS Lambda Web Adapter's exec wrapper (its layer's /opt/bootstrap): the function's handler is then a script
+# that starts a web app, and the adapter forwards each invocation to it over HTTP.
+WEB_ADAPTER_WRAPPER = "/opt/bootstrap"
+# The ASGI app a handler script serves: `... uvicorn [options] module:attribute [options]`.
+_UVICORN_APP = re.compile(r"\buvicorn\b(?:\s+\S+)*?\s+(?P<module>[A-Za-z_][\w.]*):(?P<attr>[A-Za-z_]\w*)(?=\s|$)")
+
+
+def is_web_adapter_function(template: dict[str, Any], logical_id: str) -> bool:
+    """Whether the function runs behind Lambda Web Adapter (its environment sets the adapter's exec wrapper)."""
+    variables: dict[str, Any] = {}
+    for source in (template.get("Globals", {}).get("Function", {}), template["Resources"][logical_id]["Properties"]):
+        variables.update((source.get("Environment") or {}).get("Variables") or {})
+    return variables.get("AWS_LAMBDA_EXEC_WRAPPER") == WEB_ADAPTER_WRAPPER
+
+
+def load_web_app(
+    logical_id: str, template: dict[str, Any] | None = None, template_path: Path = TEMPLATE_PATH
+) -> Callable[..., Any]:
+    """Import the ASGI app a Lambda Web Adapter function serves: the `module:attribute` its handler script
+    passes to uvicorn, imported from the function's CodeUri as Lambda's working directory would."""
+    template = template or load_template(template_path)
+    properties = template["Resources"][logical_id]["Properties"]
+    code = template_path.parent / str(properties["CodeUri"])
+    script = (code / str(properties["Handler"])).read_text(encoding="utf-8")
+    match = _UVICORN_APP.search(script.replace("\\\n", " "))
+    if match is None:
+        raise ValueError(f"{logical_id}'s handler script {properties['Handler']} starts no uvicorn app")
+    module = match.group("module")
+    source = code / f"{module.replace('.', '/')}.py"
+    loaded = _import_file(f"lambda_{logical_id}_{module}".replace(".", "_"), source)
+    return getattr(loaded, match.group("attr"))  # type: ignore[no-any-return]
+
+
 def _import_file(name: str, source: Path) -> ModuleType:
     if name in sys.modules:
         return sys.modules[name]

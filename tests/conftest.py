@@ -16,9 +16,10 @@ from moto import mock_aws
 from gatewayctl.deployment import plans_from_outputs
 from gatewayctl.lambda_context import LocalLambdaContext
 from gatewayctl.provision import provision
-from gatewayctl.template import load_handler
+from gatewayctl.template import load_web_app
 from llm_gateway import authorizer, config, gateway, observability
 from llm_gateway.store import dynamo
+from tests.fakes.web_function import web_function_handler
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 LogOutput = Callable[[], list[dict[str, Any]]]
@@ -90,5 +91,12 @@ def lambda_context() -> LocalLambdaContext:
 
 
 @pytest.fixture(scope="session")
-def api_handler() -> Handler:
-    return load_handler("ApiFunction")
+def api_app() -> Any:
+    """The API function's ASGI app, found through template.yaml as the local gateway finds it."""
+    return load_web_app("ApiFunction")
+
+
+@pytest.fixture(scope="session")
+def api_handler(api_app: Any) -> Handler:
+    """The API function invoked with a proxy event, through Lambda Web Adapter's translation."""
+    return web_function_handler(api_app)

@@ -1,37 +1,39 @@
-"""The API function: OpenAI-compatible routes on the Powertools REST resolver."""
+"""The API function: OpenAI-compatible routes as an ASGI app, served by uvicorn behind AWS Lambda Web Adapter
+(run.sh) and, locally, by `gatewayctl serve`."""
 
 from __future__ import annotations
 
-from typing import Any
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-
-from llm_gateway.api.http import accept_curl_form_as_json, api_request, install_error_handlers, parse_json_body
+from llm_gateway.api.asgi import gateway_app, respond
+from llm_gateway.api.http import api_request, parse_body
 from llm_gateway.api.schemas import ChatCompletionRequest, PromptRequest
 from llm_gateway.gateway import get_gateway
-from llm_gateway.observability import instrument, metered
-
-app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=parse_json_body)
-install_error_handlers(app)
 
 
-@app.post("/chat/completions")
-def chat_completions(request: ChatCompletionRequest) -> Response[str]:
-    return get_gateway().chat_completions(request, api_request(app)).to_response()
+async def chat_completions(request: Request) -> Response:
+    api = api_request(request.headers)
+    body = parse_body(await request.body(), request.headers.get("content-type"), ChatCompletionRequest)
+    return await respond(lambda: get_gateway().chat_completions(body, api))
 
 
-@app.post("/model")
-def prompt(request: PromptRequest) -> Response[str]:
-    return get_gateway().prompt(request, api_request(app)).to_response()
+async def prompt(request: Request) -> Response:
+    api = api_request(request.headers)
+    body = parse_body(await request.body(), request.headers.get("content-type"), PromptRequest)
+    return await respond(lambda: get_gateway().prompt(body, api))
 
 
-@app.get("/models")
-def list_models() -> Response[str]:
-    return get_gateway().models(api_request(app)).to_response()
+async def list_models(request: Request) -> Response:
+    api = api_request(request.headers)
+    return await respond(lambda: get_gateway().models(api))
 
 
-def _resolve(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return app.resolve(accept_curl_form_as_json(event), context)
-
-
-lambda_handler = instrument(metered(_resolve))
+app = gateway_app(
+    [
+        Route("/chat/completions", chat_completions, methods=["POST"]),
+        Route("/model", prompt, methods=["POST"]),
+        Route("/models", list_models, methods=["GET"]),
+    ]
+)

@@ -21,7 +21,13 @@ from typing import Any
 # API Gateway's fixed limits (REST APIs).
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
 LAMBDA_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024
+# The integration timeout when a method sets none.
 INTEGRATION_TIMEOUT_SECONDS = 29.0
+# Streamed integrations (responseTransferMode STREAM) last at most 15 minutes and are cut when idle for 5
+# minutes on REGIONAL and PRIVATE endpoints, 30 s on edge-optimized ones. Source: API Gateway developer guide,
+# "Stream the integration response for your proxy integrations in API Gateway".
+STREAM_MAX_SECONDS = 900.0
+STREAM_IDLE_SECONDS = {"REGIONAL": 300.0, "PRIVATE": 300.0, "EDGE": 30.0}
 
 # Status of each gateway response type when the template does not override it (AWS defaults).
 DEFAULT_STATUS = {
@@ -68,6 +74,13 @@ class Route:
     function: str
     authorizer: str | None
     api_key_required: bool
+    # The integration's responseTransferMode: BUFFERED (the default) or STREAM.
+    transfer_mode: str = "BUFFERED"
+    timeout_seconds: float = INTEGRATION_TIMEOUT_SECONDS
+
+    @property
+    def streamed(self) -> bool:
+        return self.transfer_mode == "STREAM"
 
 
 @dataclass(frozen=True)
@@ -102,6 +115,11 @@ class ApiDefinition:
     authorizers: dict[str, Authorizer]
     api_key_source: str
     gateway_responses: dict[str, dict[str, Any]]
+    endpoint_type: str = "EDGE"
+
+    @property
+    def stream_idle_seconds(self) -> float:
+        return STREAM_IDLE_SECONDS.get(self.endpoint_type, STREAM_IDLE_SECONDS["EDGE"])
 
     @classmethod
     def from_template(cls, cfn: dict[str, Any]) -> ApiDefinition:
@@ -117,20 +135,27 @@ class ApiDefinition:
         for resource, methods in body["paths"].items():
             for method, operation in methods.items():
                 names = {name for requirement in operation.get("security", []) for name in requirement}
+                integration = operation["x-amazon-apigateway-integration"]
+                timeout_ms = integration.get("timeoutInMillis")
                 routes.append(
                     Route(
                         method=method.upper(),
                         resource=resource,
-                        function=_function_of(operation["x-amazon-apigateway-integration"]["uri"]),
+                        function=_function_of(integration["uri"]),
                         authorizer=next((n for n in names if n in authorizers), None),
                         api_key_required="api_key" in names,
+                        transfer_mode=str(integration.get("responseTransferMode", "BUFFERED")),
+                        timeout_seconds=int(timeout_ms) / 1000 if timeout_ms else INTEGRATION_TIMEOUT_SECONDS,
                     )
                 )
+        endpoint = api["Properties"].get("EndpointConfiguration") or {}
+        types = endpoint.get("Types") or [endpoint.get("Type") or "EDGE"]
         return cls(
             routes=routes,
             authorizers=authorizers,
             api_key_source=str(api["Properties"].get("ApiKeySourceType", "HEADER")),
             gateway_responses=dict(body.get("x-amazon-apigateway-gateway-responses", {})),
+            endpoint_type=str(types[0]),
         )
 
     def route(self, method: str, resource: str) -> Route | None:

@@ -20,7 +20,8 @@ from gatewayctl.deployment import plans_from_outputs
 from gatewayctl.keys import KeyAdmin
 from gatewayctl.local.apigateway import ApiDefinition, Stage
 from gatewayctl.local.models import local_registry
-from gatewayctl.local.server import ApiKeys, GatewayServer, LambdaFunction, LocalApiGateway
+from gatewayctl.local.server import ApiKeys, DropMetrics, GatewayServer, LambdaFunction, LocalApiGateway
+from gatewayctl.local.webadapter import WebAdapterFunction
 from gatewayctl.provision import UsagePlanSpec, provision, usage_plans
 from gatewayctl.template import (
     PSEUDO_PARAMETERS,
@@ -28,8 +29,10 @@ from gatewayctl.template import (
     function_environment,
     function_setting,
     functions,
+    is_web_adapter_function,
     load_handler,
     load_template,
+    load_web_app,
     translate_template,
 )
 from llm_gateway.store.keys import KeyStore
@@ -129,6 +132,21 @@ Ctrl-C stops the gateway and everything it started.
 """
 
 
+def local_functions(template: dict[str, Any]) -> dict[str, LambdaFunction | WebAdapterFunction]:
+    """Every function of the template, loaded the way Lambda would run it: a plain handler, or the ASGI app
+    that Lambda Web Adapter forwards to."""
+    handlers_lock = threading.Lock()
+    loaded: dict[str, LambdaFunction | WebAdapterFunction] = {}
+    for name in functions(template):
+        timeout = float(function_setting(template, name, "Timeout") or 3)
+        if is_web_adapter_function(template, name):
+            memory = int(function_setting(template, name, "MemorySize") or 128)
+            loaded[name] = WebAdapterFunction(name, load_web_app(name, template), timeout, memory)
+        else:
+            loaded[name] = LambdaFunction(name, load_handler(name, template), timeout, handlers_lock)
+    return loaded
+
+
 def serve(options: ServeOptions) -> int:
     try:
         server = GatewayServer(options.port)
@@ -154,17 +172,7 @@ def serve(options: ServeOptions) -> int:
         environment["GATEWAY_MODELS_JSON"] = json.dumps(local_registry(os.environ, options.models_file))
         _process_environment(environment, dynamodb_url, region)
 
-        one_process = threading.Lock()
-        lambdas = {
-            name: LambdaFunction(
-                name,
-                load_handler(name, template),
-                float(function_setting(template, name, "Timeout") or 3),
-                one_process,
-                show_metrics=options.metrics,
-            )
-            for name in functions(template)
-        }
+        lambdas = local_functions(template)
         admin = KeyAdmin(KeyStore(dynamodb, outputs["KeysTableName"]), apigateway, plans_from_outputs(outputs))
         reattached = admin.reattach()
         if reattached:
@@ -193,6 +201,9 @@ def serve(options: ServeOptions) -> int:
             stop.set()
 
         previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        stdout = sys.stdout
+        if not options.metrics:
+            sys.stdout = DropMetrics(stdout)
         try:
             server.start(gateway)
             print(
@@ -209,6 +220,7 @@ def serve(options: ServeOptions) -> int:
         finally:
             print("stopping the local gateway", file=sys.stderr, flush=True)
             server.stop()
+            sys.stdout = stdout
             for sig, handler in previous.items():
                 with suppress(ValueError):
                     signal.signal(sig, handler)

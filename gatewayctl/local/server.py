@@ -9,7 +9,6 @@ import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
-from contextlib import redirect_stdout
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -21,12 +20,13 @@ import anyio.to_thread
 from gatewayctl.deployment import LOCAL_STACK_PATH
 from gatewayctl.lambda_context import LocalLambdaContext
 from gatewayctl.local.apigateway import (
-    INTEGRATION_TIMEOUT_SECONDS,
     LAMBDA_SYNC_PAYLOAD_BYTES,
     MAX_PAYLOAD_BYTES,
+    STREAM_MAX_SECONDS,
     ApiDefinition,
     HttpReply,
     IncomingRequest,
+    Route,
     Stage,
     UsagePlan,
     UsagePlanEnforcer,
@@ -37,6 +37,7 @@ from gatewayctl.local.apigateway import (
     proxy_event,
     proxy_reply,
 )
+from gatewayctl.local.webadapter import Relay, StreamLimits, WebAdapterFunction, adapter_request
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 Scope = MutableMapping[str, Any]
@@ -51,8 +52,9 @@ LISTEN_BACKLOG = 2048
 WORKER_THREADS = 256
 
 
-class _DropMetrics(io.TextIOBase):
-    """stdout without the EMF metric lines Powertools prints (its own 'disabled' switch leaks them in memory)."""
+class DropMetrics(io.TextIOBase):
+    """stdout without the EMF metric lines Powertools prints: installed once for the whole process, since
+    every function and concurrent request prints through the same sys.stdout."""
 
     def __init__(self, target: TextIO) -> None:
         self._target = target
@@ -68,25 +70,18 @@ class _DropMetrics(io.TextIOBase):
 
 @dataclass
 class LambdaFunction:
-    """A function run the way a Lambda execution environment runs it: one event at a time.
-
-    All functions of the local gateway share one process, and with it Powertools' logger and metrics and
-    the package's per-request state, so they share one lock: one invocation at a time, in any function.
-    """
+    """A function with a plain handler, run the way a Lambda execution environment runs it: one event at a
+    time. Such functions share one lock, as they share Powertools' logger and metrics in this process."""
 
     name: str
     handler: Handler
     timeout_seconds: float
     lock: threading.Lock
-    show_metrics: bool = True
 
     def invoke(self, event: dict[str, Any]) -> Any:
         context = LocalLambdaContext(function_name=self.name, timeout_seconds=self.timeout_seconds)
         with self.lock:
-            if self.show_metrics:
-                return self.handler(event, context)
-            with redirect_stdout(_DropMetrics(sys.stdout)):
-                return self.handler(event, context)
+            return self.handler(event, context)
 
 
 class ApiKeys:
@@ -156,22 +151,34 @@ async def read_body(receive: Receive, limit: int) -> bytes | None:
     return None if size > limit else b"".join(parts)
 
 
+@dataclass(frozen=True)
+class WebIntegration:
+    """A request that passed API Gateway's checks, for a function behind Lambda Web Adapter: its response is
+    relayed to the client as it is produced."""
+
+    route: Route
+    function: WebAdapterFunction
+    event: dict[str, Any]
+    context: dict[str, str]
+
+
 class LocalApiGateway:
-    """Serves one REST API stage as an ASGI app: routing, authorizer, API keys, usage plans, integration,
-    gateway responses."""
+    """Serves one REST API stage as an ASGI app: routing, authorizer, API keys, usage plans, integration
+    (buffered, or streamed from a function behind Lambda Web Adapter), gateway responses."""
 
     def __init__(
         self,
         api: ApiDefinition,
         stage: Stage,
-        functions: Mapping[str, LambdaFunction],
+        functions: Mapping[str, LambdaFunction | WebAdapterFunction],
         api_keys: ApiKeys,
         *,
         enforcer: UsagePlanEnforcer | None = None,
-        integration_timeout: float = INTEGRATION_TIMEOUT_SECONDS,
+        integration_timeout: float | None = None,
         local_stack: Mapping[str, Any] | None = None,
         access_log: Callable[[str], None] | None = None,
     ) -> None:
+        """`integration_timeout` replaces every route's own (tests); by default each route's applies."""
         self.api = api
         self.stage = stage
         self._functions = functions
@@ -192,10 +199,27 @@ class LocalApiGateway:
         headers = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in scope["headers"]]
         client = scope.get("client") or ("127.0.0.1", 0)
         body = await read_body(receive, MAX_PAYLOAD_BYTES)
-        reply = await self.handle(
+        outcome = await self.handle(
             method, path, query=query, headers=headers, body=body, source_ip=str(client[0]), request_id=request_id
         )
-        self._finish(reply, method, path, request_id, started)
+        if isinstance(outcome, WebIntegration):
+            status, note = await self._stream(outcome, receive, send, request_id)
+        else:
+            status, note = outcome.status, ""
+            await self._send(outcome, method, send, request_id)
+        if self._access_log:
+            elapsed = (time.perf_counter() - started) * 1000
+            self._access_log(f"{method} {path} {status} {elapsed:.0f}ms {request_id}{note}")
+
+    @staticmethod
+    def _request_id_headers(request_id: str) -> dict[str, str]:
+        return {"x-amzn-RequestId": request_id, "x-amz-apigw-id": request_id[:16]}
+
+    async def _send(self, reply: HttpReply, method: str, send: Send, request_id: str) -> None:
+        """A whole reply, with API Gateway's request id headers and its length."""
+        for name, value in self._request_id_headers(request_id).items():
+            reply.headers.setdefault(name, value)
+        reply.headers["Content-Length"] = str(len(reply.body))
         await send(
             {
                 "type": "http.response.start",
@@ -204,15 +228,6 @@ class LocalApiGateway:
             }
         )
         await send({"type": "http.response.body", "body": b"" if method == "HEAD" else reply.body})
-
-    def _finish(self, reply: HttpReply, method: str, path: str, request_id: str, started: float) -> None:
-        """What every reply gets: API Gateway's request id headers, its length, an access log line."""
-        reply.headers.setdefault("x-amzn-RequestId", request_id)
-        reply.headers.setdefault("x-amz-apigw-id", request_id[:16])
-        reply.headers["Content-Length"] = str(len(reply.body))
-        if self._access_log:
-            elapsed = (time.perf_counter() - started) * 1000
-            self._access_log(f"{method} {path} {reply.status} {elapsed:.0f}ms {request_id}")
 
     async def handle(
         self,
@@ -224,8 +239,9 @@ class LocalApiGateway:
         body: bytes | None,
         source_ip: str,
         request_id: str,
-    ) -> HttpReply:
-        """Answer one request; `body` None means it was larger than API Gateway accepts (and not kept)."""
+    ) -> HttpReply | WebIntegration:
+        """Take one request through API Gateway's checks to its integration: a whole reply, or the streamed
+        integration still to run. `body` None means it was larger than API Gateway accepts (and not kept)."""
         context = {"requestId": request_id, "httpMethod": method, "resourcePath": path}
         if method == "GET" and path == LOCAL_STACK_PATH and self._local_stack is not None:
             return HttpReply(200, {"Content-Type": "application/json"}, json.dumps(self._local_stack).encode())
@@ -269,14 +285,20 @@ class LocalApiGateway:
             if refusal:
                 return self.api.render(refusal, context)
             api_key = (api_key_id, value)
-        return await self._integrate(
-            route.function, proxy_event(self.stage, request, authorizer_context, api_key), context
-        )
+        event = proxy_event(self.stage, request, authorizer_context, api_key)
+        if len(json.dumps(event)) > LAMBDA_SYNC_PAYLOAD_BYTES:
+            # Lambda refuses the invocation (413 RequestEntityTooLarge); API Gateway answers 502.
+            return self.api.render("DEFAULT_5XX", context, "Internal server error", status=502)
+        function = self._functions[route.function]
+        if isinstance(function, WebAdapterFunction):
+            return WebIntegration(route, function, event, context)
+        return await self._invoke(function, route, event, context)
 
     async def _authorize(
         self, name: str, request: IncomingRequest, context: dict[str, str]
     ) -> HttpReply | tuple[dict[str, Any], str | None]:
         function = self._functions[self.api.authorizers[name].function]
+        assert isinstance(function, LambdaFunction), "a REQUEST authorizer is a plain Lambda handler"
         started = time.perf_counter()
         try:
             result = await _blocking(function.invoke, authorizer_event(self.stage, request))
@@ -296,25 +318,73 @@ class LocalApiGateway:
         }
         return authorizer, result.get("usageIdentifierKey")
 
-    async def _integrate(self, function_name: str, event: dict[str, Any], context: dict[str, str]) -> HttpReply:
-        if len(json.dumps(event)) > LAMBDA_SYNC_PAYLOAD_BYTES:
-            # Lambda refuses the invocation (413 RequestEntityTooLarge); API Gateway answers 502.
-            return self.api.render("DEFAULT_5XX", context, "Internal server error", status=502)
-        function = self._functions[function_name]
+    def _timeout(self, route: Route) -> float:
+        return self._integration_timeout if self._integration_timeout is not None else route.timeout_seconds
+
+    async def _invoke(
+        self, function: LambdaFunction, route: Route, event: dict[str, Any], context: dict[str, str]
+    ) -> HttpReply:
+        """A buffered Lambda proxy integration: the whole response, within the integration timeout."""
         try:
             # At the timeout API Gateway gives up on the invocation; the function itself runs on.
-            with anyio.fail_after(self._integration_timeout):
+            with anyio.fail_after(self._timeout(route)):
                 response = await _blocking(function.invoke, event, abandon_on_cancel=True)
         except TimeoutError:
             return self.api.render("INTEGRATION_TIMEOUT", context)
         except Exception as error:
-            print(f"function {function_name} failed: {error!r}", file=sys.stderr)
+            print(f"function {function.name} failed: {error!r}", file=sys.stderr)
             return self.api.render("DEFAULT_5XX", context, "Internal server error", status=502)
         reply = proxy_reply(response)
         if reply is None:
-            print(f"function {function_name} returned a malformed proxy response", file=sys.stderr)
+            print(f"function {function.name} returned a malformed proxy response", file=sys.stderr)
             return self.api.render("DEFAULT_5XX", context, "Internal server error", status=502)
         return reply
+
+    async def _stream(
+        self, integration: WebIntegration, receive: Receive, send: Send, request_id: str
+    ) -> tuple[int, str]:
+        """Relay the app's response as it is produced (STREAM) or once complete (BUFFERED), under API
+        Gateway's limits; returns the status sent and a note for the access log."""
+        route, function = integration.route, integration.function
+        timeout = self._timeout(route)
+        if route.streamed:
+            total = min(timeout, STREAM_MAX_SECONDS, function.timeout_seconds)
+            limits = StreamLimits(first_byte=timeout, idle=self.api.stream_idle_seconds, total=total)
+        else:
+            limits = StreamLimits(first_byte=timeout, idle=timeout, total=timeout)
+        scope, body = adapter_request(integration.event, function.lambda_context())
+        buffered = _Buffer() if not route.streamed else None
+        client_send = buffered.send if buffered is not None else send
+        relay = Relay(receive, client_send, limits, self._request_id_headers(request_id))
+        outcome = await relay.run(function.app, scope, body)
+        if outcome.gateway_response is not None:
+            reply = self.api.render(
+                outcome.gateway_response, integration.context, "Internal server error", status=outcome.status
+            )
+            await self._send(reply, integration.event["httpMethod"], send, request_id)
+            return reply.status, ""
+        if buffered is not None:
+            await self._send(buffered.reply(), integration.event["httpMethod"], send, request_id)
+        return outcome.status, " (cut by API Gateway's stream limits)" if outcome.cut else ""
+
+
+class _Buffer:
+    """Collects a response for a BUFFERED integration, sent once complete."""
+
+    def __init__(self) -> None:
+        self.status = 502
+        self.headers: dict[str, str] = {}
+        self.body = bytearray()
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = int(message["status"])
+            self.headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in message.get("headers", [])}
+        else:
+            self.body += message.get("body", b"")
+
+    def reply(self) -> HttpReply:
+        return HttpReply(self.status, self.headers, bytes(self.body))
 
 
 class GatewayServer:

@@ -42,8 +42,12 @@ def test_sam_build_produces_the_function_and_an_arm64_layer(tmp_path: Path) -> N
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert (build_dir / "ApiFunction" / "app.py").is_file()
+    # Lambda Web Adapter executes the handler script: sam deploy zips it with the mode it has here.
+    run = build_dir / "ApiFunction" / "run.sh"
+    assert run.is_file() and os.access(run, os.X_OK), "run.sh must stay executable"
     layer = build_dir / "GatewayLayer" / "python"
     assert (layer / "llm_gateway" / "models.json").is_file()
-    assert (layer / "aws_lambda_powertools").is_dir()
+    for package in ("aws_lambda_powertools", "starlette", "uvicorn"):
+        assert (layer / package).is_dir(), f"{package} is missing from the layer"
     native = list((layer / "pydantic_core").glob("_pydantic_core.cpython-313-aarch64-linux-gnu.so"))
     assert native, "pydantic_core was not built for python3.13 on arm64"

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from gatewayctl.template import Resolver, load_template, translate_template
 
+RUN_SH = Path(__file__).resolve().parents[2] / "functions" / "api" / "run.sh"
 ROUTES = {("post", "/chat/completions"), ("get", "/models"), ("post", "/model")}
 PLANS = {
     "free": {"RateLimit": 1, "BurstLimit": 2, "Limit": 100, "Period": "DAY"},
@@ -123,12 +126,13 @@ def test_gateway_responses_are_openai_shaped_json(cfn: dict[str, Any]) -> None:
 
 def test_functions_run_python313_on_arm64_with_the_shared_layer(template: dict[str, Any], cfn: dict[str, Any]) -> None:
     functions = of_type(cfn, "AWS::Lambda::Function")
-    assert functions
+    assert set(functions) == {"ApiFunction", "KeyAuthorizerFunction"}
     (layer_id,) = of_type(cfn, "AWS::Lambda::LayerVersion")
     for function in functions.values():
         properties = function["Properties"]
         assert (properties["Runtime"], properties["Architectures"]) == ("python3.13", ["arm64"])
-        assert properties["Layers"] == [{"Ref": layer_id}]
+        assert properties["Layers"][0] == {"Ref": layer_id}
+    assert len(functions["KeyAuthorizerFunction"]["Properties"]["Layers"]) == 1
     layer = template["Resources"]["GatewayLayer"]
     assert layer["Metadata"] == {"BuildMethod": "python3.13", "BuildArchitecture": "arm64"}
     assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
@@ -222,13 +226,13 @@ def test_dashboard_and_alarms_watch_what_matters(cfn: dict[str, Any]) -> None:
     alarms = {r["Properties"]["MetricName"]: r["Properties"] for r in of_type(cfn, "AWS::CloudWatch::Alarm").values()}
     assert set(alarms) == {
         "5XXError",
-        "Latency",
+        "TimeToFirstByte",
         "ProviderErrors",
         "ProviderThrottles",
         "BudgetRejections",
         "UsageRecordFailures",
     }
-    assert alarms["Latency"]["ExtendedStatistic"] == "p99"
+    assert alarms["TimeToFirstByte"]["ExtendedStatistic"] == "p99"
     assert alarms["UsageRecordFailures"]["Threshold"] == 0, "one lost usage record is already an alarm"
     assert all(a["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms.values())
     body = Resolver(cfn).resolve(cfn["Resources"]["Dashboard"]["Properties"]["DashboardBody"])
@@ -236,3 +240,30 @@ def test_dashboard_and_alarms_watch_what_matters(cfn: dict[str, Any]) -> None:
     titles = " ".join(w["properties"]["title"] for w in widgets)
     for topic in ("latency", "Tokens by model", "Cost (USD) by model and plan", "throttles", "Budgets"):
         assert topic in titles
+
+
+def test_every_route_streams_from_the_api_function_behind_lambda_web_adapter(cfn: dict[str, Any]) -> None:
+    for path, methods in api_body(cfn)["paths"].items():
+        for method, operation in methods.items():
+            integration = operation["x-amazon-apigateway-integration"]
+            assert integration["responseTransferMode"] == "STREAM", f"{method} {path}"
+            # InvokeWithResponseStream (API version 2021-11-15), up to API Gateway's 15-minute stream limit.
+            uri = integration["uri"]["Fn::Sub"]
+            assert uri.endswith("/2021-11-15/functions/${ApiFunction.Arn}/response-streaming-invocations")
+            assert integration["timeoutInMillis"] == 900_000
+    function = cfn["Resources"]["ApiFunction"]["Properties"]
+    assert function["Handler"] == "run.sh"
+    assert function["Timeout"] == 900
+    variables = function["Environment"]["Variables"]
+    assert variables["AWS_LAMBDA_EXEC_WRAPPER"] == "/opt/bootstrap"
+    assert variables["AWS_LWA_INVOKE_MODE"] == "response_stream"
+    assert re.search(rf"--port \"\$\{{AWS_LWA_PORT:-{variables['AWS_LWA_PORT']}\}}\"", RUN_SH.read_text())
+    assert os.access(RUN_SH, os.X_OK)
+
+
+def test_the_web_adapter_layer_is_awss_arm64_layer_unless_overridden(cfn: dict[str, Any]) -> None:
+    layers = cfn["Resources"]["ApiFunction"]["Properties"]["Layers"]
+    default = Resolver(cfn, {"AWS::Region": "eu-west-1"}).resolve(layers[1])
+    assert default == "arn:aws:lambda:eu-west-1:753240598075:layer:LambdaAdapterLayerArm64:26"
+    own = "arn:aws:lambda:eu-west-1:123456789012:layer:MyAdapter:3"
+    assert Resolver(cfn, {"WebAdapterLayerArn": own}).resolve(layers[1]) == own

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,20 +44,16 @@ class AsgiReply:
         ]
 
 
-async def asgi_request(
-    app: App,
+def http_scope(
     method: str,
     path: str,
     *,
     query: str = "",
-    headers: Mapping[str, str] | list[tuple[str, str]] = (),  # type: ignore[assignment]
-    body: bytes = b"",
+    headers: Mapping[str, str] | Sequence[tuple[str, str]] = (),
     client: tuple[str, int] = ("203.0.113.7", 50000),
-    disconnect_after: int | None = None,
-    timeout: float = 30.0,
-) -> AsgiReply:
+) -> Scope:
     pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
-    scope: Scope = {
+    return {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.4"},
         "http_version": "1.1",
@@ -71,6 +67,12 @@ async def asgi_request(
         "client": client,
         "server": ("127.0.0.1", 3000),
     }
+
+
+async def run_asgi(
+    app: App, scope: Scope, body: bytes = b"", *, disconnect_after: int | None = None, timeout: float = 30.0
+) -> AsgiReply:
+    """Send one request (its whole body at once) to `app` and collect the response as it is written."""
     reply = AsgiReply()
     started = time.monotonic()
     body_sent = False
@@ -101,6 +103,21 @@ async def asgi_request(
 
     await asyncio.wait_for(app(scope, receive, send), timeout)
     return reply
+
+
+async def asgi_request(
+    app: App,
+    method: str,
+    path: str,
+    *,
+    query: str = "",
+    headers: Mapping[str, str] | Sequence[tuple[str, str]] = (),
+    body: bytes = b"",
+    disconnect_after: int | None = None,
+    timeout: float = 30.0,
+) -> AsgiReply:
+    scope = http_scope(method, path, query=query, headers=headers)
+    return await run_asgi(app, scope, body, disconnect_after=disconnect_after, timeout=timeout)
 
 
 def asgi_call(app: App, method: str, path: str, **options: Any) -> AsgiReply:

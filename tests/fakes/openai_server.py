@@ -310,15 +310,21 @@ class _Handler(BaseHTTPRequestHandler):
             frames.append(f"data: {json.dumps({'error': dict(response.error)})}\n\n")
         elif response.done:
             frames.append("data: [DONE]\n\n")
-        for frame in frames:
+        for written, frame in enumerate(frames):
             if response.frame_delay and self.server.stopping.wait(response.frame_delay):
                 break
             data = frame.encode()
             step = response.split or len(data)
-            for start in range(0, len(data), step):
-                # One HTTP chunk per piece: the client's reads then see frames cut at these points.
-                piece = data[start : start + step]
-                self.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+            try:
+                for start in range(0, len(data), step):
+                    # One HTTP chunk per piece: the client's reads then see frames cut at these points.
+                    piece = data[start : start + step]
+                    self.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+                    self.wfile.flush()
+            except ConnectionError:
+                # The client hung up mid-stream: note how many frames it had been sent, then stop generating.
+                self.server.owner._abandon(written)
+                raise
         if response.abort:
             # No terminating chunk: the client sees the connection drop mid-body.
             self.close_connection = True
@@ -337,6 +343,7 @@ class FakeOpenAIServer:
         self._lock = threading.Lock()
         self._script: deque[ScriptedResponse] = deque()
         self._requests: list[RecordedRequest] = []
+        self._abandoned: list[int] = []
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -441,6 +448,16 @@ class FakeOpenAIServer:
         """How many scripted answers have not been used yet."""
         with self._lock:
             return len(self._script)
+
+    @property
+    def abandoned_streams(self) -> list[int]:
+        """For every stream whose client hung up, how many frames had been written before (in order)."""
+        with self._lock:
+            return list(self._abandoned)
+
+    def _abandon(self, frames_written: int) -> None:
+        with self._lock:
+            self._abandoned.append(frames_written)
 
     def _record(self, request: RecordedRequest) -> None:
         with self._lock:

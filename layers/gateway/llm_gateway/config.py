@@ -49,7 +49,24 @@ class Settings(BaseModel):
     models_cache_seconds: int = Field(300, ge=0, description="How long an SSM registry is cached.")
     default_model: str = Field("echo", description="Model used by POST /model when the request names none.")
     time_budget_seconds: float = Field(
-        26.0, gt=0, le=28.5, description="Total time for provider calls, ending before API Gateway's 29 s."
+        280.0,
+        gt=0,
+        le=900,
+        description="Time for the provider calls of a non-streamed answer. Its bytes flow only once it is "
+        "complete, and API Gateway closes a streamed integration (REGIONAL) idle for 5 minutes.",
+    )
+    stream_time_budget_seconds: float = Field(
+        870.0,
+        gt=0,
+        le=900,
+        description="Time for a streamed answer, from the first provider call to its last chunk; API Gateway "
+        "ends response streams after 15 minutes.",
+    )
+    stream_keepalive_seconds: float = Field(
+        15.0,
+        gt=0,
+        description="An SSE comment is sent when a stream has been silent this long, so that API Gateway's idle "
+        "timeout and proxies on the way keep the connection.",
     )
     max_request_bytes: int = Field(5_000_000, gt=0, description="Largest request body the function accepts.")
     keys_table: str | None = Field(None, description="DynamoDB table of API key records.")

@@ -22,7 +22,7 @@ from llm_gateway.providers.base import Deadline, Provider
 T = TypeVar("T", bound=Routed)
 TARGET_HEADER = "X-Gateway-Target"
 # Time kept back from the Lambda function's own timeout to answer and record usage after the model.
-RESPONSE_MARGIN_SECONDS = 1.5
+RESPONSE_MARGIN_SECONDS = 3.0
 
 
 class Gateway:
@@ -44,13 +44,13 @@ class Gateway:
             )
             return Reply(response.to_json(), headers={TARGET_HEADER: routed.target.label})
         entry, request, metered = self._admit(request, api)
-        deadline = self._deadline(api)
+        deadline = self._deadline(api, streamed=True)
         stream = self._route(lambda: self._chat.stream(entry, request, deadline), metered)
         producer = ChunkProducer(
             completion_id=completion_id, created=created, model=request.model, include_usage=request.wants_usage_chunk
         )
-        body = "".join(sse_events(producer.chunks(self._meter.metered_stream(stream.events, metered))))
-        return Reply(body, EVENT_STREAM, {TARGET_HEADER: stream.target.label})
+        frames = sse_events(producer.chunks(self._meter.metered_stream(stream.events, metered)))
+        return Reply(frames, EVENT_STREAM, {TARGET_HEADER: stream.target.label})
 
     def prompt(self, request: PromptRequest, api: ApiRequest) -> Reply:
         chat_request = ChatCompletionRequest(
@@ -72,7 +72,7 @@ class Gateway:
 
     def _complete(self, request: ChatCompletionRequest, api: ApiRequest) -> RoutedCompletion:
         entry, request, metered = self._admit(request, api)
-        deadline = self._deadline(api)
+        deadline = self._deadline(api, streamed=False)
         routed = self._route(lambda: self._chat.complete(entry, request, deadline), metered)
         assert routed.completion is not None
         self._meter.settle(metered, routed.completion.usage)
@@ -86,7 +86,7 @@ class Gateway:
         record = current_request()
         record.model_requested, record.tenant, record.key_id = request.model, caller.tenant, caller.key_id
         record.plan = caller.plan
-        logger.append_keys(tenant=caller.tenant, key_id=caller.key_id, plan=caller.plan)
+        logger.thread_safe_append_keys(tenant=caller.tenant, key_id=caller.key_id, plan=caller.plan)
         if self._settings.log_prompts:
             messages = request.model_dump(mode="json", include={"messages"}, exclude_none=True)["messages"]
             logger.info("prompt", extra={"messages": messages})
@@ -95,8 +95,12 @@ class Gateway:
         request = self._meter.cap(request, caller)
         return entry, request, self._meter.reserve(caller, request.model, entry.prices, request)
 
-    def _deadline(self, api: ApiRequest) -> Deadline:
-        return Deadline.after(min(self._settings.time_budget_seconds, api.seconds_left - RESPONSE_MARGIN_SECONDS))
+    def _deadline(self, api: ApiRequest, *, streamed: bool) -> Deadline:
+        """When the provider calls must be over: the streamed or non-streamed time budget, and never later than
+        the function's own timeout allows."""
+        settings = self._settings
+        budget = settings.stream_time_budget_seconds if streamed else settings.time_budget_seconds
+        return Deadline.after(min(budget, api.seconds_left - RESPONSE_MARGIN_SECONDS))
 
     def _route(self, run: Callable[[], T], metered: Metered | None) -> T:
         """Run a routed call. When it fails, record why, release the reservation and raise the caller's error."""

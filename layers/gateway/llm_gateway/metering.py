@@ -24,7 +24,14 @@ from llm_gateway.domain.caller import Caller
 from llm_gateway.domain.keys import utcnow
 from llm_gateway.domain.registry import Prices
 from llm_gateway.observability import current_request, logger
-from llm_gateway.providers.base import StreamEvent, TextDelta, ToolCallArgumentsDelta, Usage, UsageReport
+from llm_gateway.providers.base import (
+    StreamEvent,
+    TextDelta,
+    ToolCallArgumentsDelta,
+    Usage,
+    UsageReport,
+    closed_after,
+)
 from llm_gateway.store.usage import Refused, UsageStore
 
 
@@ -121,23 +128,33 @@ class UsageMeter:
         """Pass the events through and settle when the stream ends, however it ends.
 
         A stream cut after it began has no usage report; what it already produced was billed, so it is
-        recorded as an estimate (the prompt estimate plus about four characters per output token).
+        recorded as an estimate (the prompt estimate plus about four characters per output token). A stream
+        the caller abandoned (the consumer closed this generator) is a request served, not a failure; closing
+        it closes the provider's stream first, so no more tokens are generated for nobody.
         """
         usage: Usage | None = None
         produced = 0
         completed = False
+        abandoned = False
         try:
-            for event in events:
-                if isinstance(event, UsageReport):
-                    usage = event.usage
-                elif isinstance(event, TextDelta):
-                    produced += len(event.text)
-                elif isinstance(event, ToolCallArgumentsDelta):
-                    produced += len(event.arguments)
-                yield event
+            with closed_after(events):
+                for event in events:
+                    if isinstance(event, UsageReport):
+                        usage = event.usage
+                    elif isinstance(event, TextDelta):
+                        produced += len(event.text)
+                    elif isinstance(event, ToolCallArgumentsDelta):
+                        produced += len(event.arguments)
+                    yield event
             completed = True
+        except GeneratorExit:
+            abandoned = True
+            raise
         finally:
             if usage is None and metered is not None:
                 usage = Usage(metered.reservation.prompt_estimate, math.ceil(produced / 4))
-                logger.warning("stream ended without usage; recording an estimate", extra={"estimated": True})
-            self.settle(metered, usage, failed=not completed)
+                logger.warning(
+                    "stream ended without usage; recording an estimate",
+                    extra={"estimated": True, "abandoned": abandoned},
+                )
+            self.settle(metered, usage, failed=not (completed or abandoned))

@@ -1,8 +1,9 @@
-"""Logger, metrics and tracer shared by every function, and the per-request metrics the gateway emits."""
+"""Logger, metrics and tracer shared by every function, and the per-request record the API function emits."""
 
 from __future__ import annotations
 
-import time
+import contextvars
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 from llm_gateway.config import get_settings
 
@@ -25,6 +26,8 @@ NAMESPACE = "LLMGateway"
 NO_MODEL = "none"
 
 logger = Logger(service=SERVICE)
+# The authorizer's metrics (a plain Lambda handler, one invocation at a time). The API function, which may
+# serve concurrent requests in one process locally, emits each request's metrics from an instance of its own.
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -60,10 +63,41 @@ def instrument(handler: Handler, correlation_id_path: str = correlation_paths.AP
     return entry
 
 
+@dataclass(frozen=True)
+class Invocation:
+    """The Lambda invocation serving a request, as AWS Lambda Web Adapter describes it in the
+    `x-amzn-lambda-context` header (lambda_runtime's Context, serialised by serde)."""
+
+    request_id: str = ""
+    # Epoch milliseconds at which Lambda stops the function.
+    deadline_ms: int = 0
+    function_name: str = ""
+    function_arn: str = ""
+    memory_mb: int = 0
+    xray_trace_id: str | None = None
+
+    @classmethod
+    def from_header(cls, value: dict[str, Any]) -> Invocation:
+        config = value.get("env_config")
+        if not isinstance(config, dict):
+            config = {}
+        trace = value.get("xray_trace_id")
+        return cls(
+            request_id=str(value.get("request_id") or ""),
+            deadline_ms=int(value.get("deadline") or 0),
+            function_name=str(config.get("function_name") or ""),
+            function_arn=str(value.get("invoked_function_arn") or ""),
+            memory_mb=int(config.get("memory") or 0),
+            xray_trace_id=str(trace) if trace else None,
+        )
+
+
 @dataclass
 class RequestRecord:
     """What the current request did, filled in by the gateway and emitted once when the request ends."""
 
+    method: str = ""
+    route: str = ""
     model: str = NO_MODEL
     # What the caller asked for, logged but never a metric dimension (callers choose it).
     model_requested: str | None = None
@@ -79,24 +113,71 @@ class RequestRecord:
     fell_back: bool = False
     budget_rejected: bool = False
     usage_record_failures: int = 0
+    streamed: bool = False
+    # The caller hung up before the answer was complete.
+    client_disconnected: bool = False
     # Set when a stream failed after its 200 was committed: the status the failure would have had.
     stream_error_status: int | None = None
 
 
-# A Lambda execution environment serves one request at a time, so one record per process suffices.
-_current = RequestRecord()
+_record: contextvars.ContextVar[RequestRecord] = contextvars.ContextVar("request_record")
+_cold_start = True
 
 
 def current_request() -> RequestRecord:
-    return _current
+    """The record of the request being served: one per request, also when requests run concurrently
+    (worker threads started for the request share it)."""
+    try:
+        return _record.get()
+    except LookupError:
+        record = RequestRecord()
+        _record.set(record)
+        return record
 
 
-def _emit(record: RequestRecord, sent_status: int, latency_ms: float) -> None:
-    """One EMF document: totals (service), by model, and by model and plan. Plans and registry models are
-    bounded sets; tenant and key id ride along as metadata, never as dimensions."""
+def begin_request(method: str, route: str, correlation_id: str, invocation: Invocation | None) -> RequestRecord:
+    """Start the record and the log context of a request (call it in the request's own context)."""
+    global _cold_start
+    record = RequestRecord(method=method, route=route)
+    _record.set(record)
+    keys: dict[str, Any] = {"correlation_id": correlation_id or None}
+    if invocation is not None:
+        keys.update(
+            function_name=invocation.function_name,
+            function_memory_size=invocation.memory_mb,
+            function_arn=invocation.function_arn,
+            function_request_id=invocation.request_id,
+            cold_start=_cold_start,
+        )
+        if invocation.xray_trace_id:
+            # The X-Ray SDK reads the invocation's trace header from this variable; the adapter runs the app
+            # in a process of its own, where Lambda does not set it per invocation.
+            os.environ["_X_AMZN_TRACE_ID"] = invocation.xray_trace_id
+        if _cold_start:
+            _cold_start = False
+            _cold_start_metric(invocation.function_name)
+    logger.thread_safe_clear_keys()
+    logger.thread_safe_append_keys(**keys)
+    return record
+
+
+def _cold_start_metric(function_name: str) -> None:
+    cold = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)
+    cold.add_dimension(name="function_name", value=function_name or "unknown")
+    cold.add_metric(name="ColdStart", unit=MetricUnit.Count, value=1)
+    cold.flush_metrics()
+
+
+def end_request(record: RequestRecord, sent_status: int, latency_ms: float, first_byte_ms: float | None) -> None:
+    """One EMF document and one access log line for the request.
+
+    Metrics are published three ways: totals (service), by model, and by model and plan. Plans and registry
+    models are bounded sets; tenant and key id ride along as metadata, never as dimensions.
+    """
     status = record.stream_error_status or sent_status
-    metrics.add_dimensions(service=SERVICE, Model=record.model)
-    metrics.add_dimensions(service=SERVICE, Model=record.model, Plan=record.plan)
+    emf = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)
+    emf.add_dimensions(service=SERVICE, Model=record.model)
+    emf.add_dimensions(service=SERVICE, Model=record.model, Plan=record.plan)
     counts = {
         "Requests": 1,
         "ClientErrors": int(400 <= status < 500),
@@ -106,48 +187,42 @@ def _emit(record: RequestRecord, sent_status: int, latency_ms: float) -> None:
         "Fallbacks": int(record.fell_back),
         "BudgetRejections": int(record.budget_rejected),
         "UsageRecordFailures": record.usage_record_failures,
+        "ClientDisconnects": int(record.client_disconnected),
         "PromptTokens": record.prompt_tokens,
         "CompletionTokens": record.completion_tokens,
     }
     for name, value in counts.items():
-        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
-    metrics.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=latency_ms)
-    metrics.add_metric(name="CostUSD", unit=MetricUnit.NoUnit, value=float(record.cost_usd))
+        emf.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    emf.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=latency_ms)
+    if first_byte_ms is not None:
+        # For a stream, when its status went out: after the model's first token (or the error before it).
+        emf.add_metric(name="TimeToFirstByte", unit=MetricUnit.Milliseconds, value=first_byte_ms)
+    emf.add_metric(name="CostUSD", unit=MetricUnit.NoUnit, value=float(record.cost_usd))
     if record.tenant:
-        metrics.add_metadata(key="tenant", value=record.tenant)
+        emf.add_metadata(key="tenant", value=record.tenant)
     if record.key_id:
-        metrics.add_metadata(key="key_id", value=record.key_id)
-
-
-def metered(handler: Handler) -> Handler:
-    """Emit one access log line and the per-request EMF metrics for every API request."""
-
-    def entry(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        global _current
-        _current = RequestRecord()
-        started = time.perf_counter()
-        response = handler(event, context)
-        latency_ms = round((time.perf_counter() - started) * 1000, 3)
-        status = int(response.get("statusCode", 500))
-        record = _current
-        _emit(record, status, latency_ms)
-        logger.info(
-            "request",
-            extra={
-                "method": event.get("httpMethod"),
-                "route": event.get("resource"),
-                "status": status,
-                "stream_error_status": record.stream_error_status,
-                "latency_ms": latency_ms,
-                "model": record.model,
-                "model_requested": record.model_requested,
-                "target": record.target,
-                "provider_errors": record.provider_errors,
-                "prompt_tokens": record.prompt_tokens,
-                "completion_tokens": record.completion_tokens,
-                "cost_usd": str(record.cost_usd),
-            },
-        )
-        return response
-
-    return entry
+        emf.add_metadata(key="key_id", value=record.key_id)
+    emf.flush_metrics()
+    logger.info(
+        "request",
+        extra={
+            "method": record.method,
+            "route": record.route,
+            "tenant": record.tenant,
+            "key_id": record.key_id,
+            "plan": record.plan,
+            "status": sent_status,
+            "stream_error_status": record.stream_error_status,
+            "streamed": record.streamed,
+            "client_disconnected": record.client_disconnected,
+            "latency_ms": latency_ms,
+            "first_byte_ms": first_byte_ms,
+            "model": record.model,
+            "model_requested": record.model_requested,
+            "target": record.target,
+            "provider_errors": record.provider_errors,
+            "prompt_tokens": record.prompt_tokens,
+            "completion_tokens": record.completion_tokens,
+            "cost_usd": str(record.cost_usd),
+        },
+    )

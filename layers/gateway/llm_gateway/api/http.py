@@ -1,19 +1,15 @@
-"""Glue between the Powertools REST resolver and the gateway: callers, replies and the error handlers."""
+"""Glue between HTTP and the gateway: who calls (API Gateway's request context), request bodies, replies."""
 
 from __future__ import annotations
 
 import json
-import re
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar, cast
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.openapi.exceptions import (
-    RequestUnsupportedContentType,
-    RequestValidationError,
-)
-from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+from pydantic import BaseModel, ValidationError
 
 from llm_gateway.config import get_settings
 from llm_gateway.domain.caller import ALL_MODELS, Caller, parse_allowed_models
@@ -22,70 +18,35 @@ from llm_gateway.errors import (
     AuthenticationError,
     GatewayError,
     InvalidRequestError,
-    NotFoundError,
     PayloadTooLargeError,
     UnsupportedMediaTypeError,
 )
-from llm_gateway.observability import logger
+from llm_gateway.observability import Invocation
 
 JSON = "application/json"
 EVENT_STREAM = "text/event-stream"
+# Set by AWS Lambda Web Adapter on every request it forwards, replacing any header of the same name the
+# client sent (HeaderMap::insert in its fetch_response, awslabs/aws-lambda-web-adapter src/lib.rs): the
+# API Gateway request context, with the authorizer's context, and the Lambda invocation context.
+REQUEST_CONTEXT_HEADER = "x-amzn-request-context"
+LAMBDA_CONTEXT_HEADER = "x-amzn-lambda-context"
+# Time assumed left when no invocation context says otherwise (the function's longest timeout).
+DEFAULT_SECONDS_LEFT = 900.0
+# `curl -d` labels JSON as a form unless told otherwise; every body this API takes is JSON.
+_JSON_CONTENT_TYPES = ("application/json", "application/x-www-form-urlencoded")
+
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
 class Reply:
-    """What a route answers, independent of the web framework."""
+    """What a use case answers, independent of the web framework: a JSON document, or (content type
+    text/event-stream) an iterator of SSE frames produced as the model generates them."""
 
-    body: str
+    body: str | Iterator[str]
     content_type: str = JSON
     headers: dict[str, str] = field(default_factory=dict)
     status: int = 200
-
-    def to_response(self) -> Response[str]:
-        headers = dict(self.headers)
-        if self.content_type == EVENT_STREAM:
-            headers["Cache-Control"] = "no-cache"
-        return Response(status_code=self.status, content_type=self.content_type, body=self.body, headers=headers)
-
-
-def error_response(exc: GatewayError) -> Response[str]:
-    return Response(
-        status_code=exc.status,
-        content_type=JSON,
-        body=json.dumps(exc.body(), separators=(",", ":")),
-        headers=exc.headers,
-    )
-
-
-# A \uD800-\uDFFF escape: JSON allows it, but alone it is no character and cannot be re-encoded as UTF-8.
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
-
-
-def parse_json_body(body: str) -> Any:
-    """Body deserializer for the resolver: size limit first, then JSON that later stages can handle.
-
-    Syntax errors are left to Powertools (a 400 naming the position); nesting too deep for the parser
-    and unpaired surrogate escapes, which would fail later with a 500, are refused here as 400s.
-    """
-    limit = get_settings().max_request_bytes
-    if len(body) > limit or len(body.encode("utf-8")) > limit:
-        raise PayloadTooLargeError(f"Request body exceeds the gateway's limit of {limit} bytes.")
-    try:
-        parsed = json.loads(body)
-    except RecursionError:
-        raise InvalidRequestError(
-            "The request body is nested too deeply to be JSON the API takes.", code="invalid_json"
-        ) from None
-    if _SURROGATE_ESCAPE.search(body):
-        try:
-            json.dumps(parsed, ensure_ascii=False).encode("utf-8")
-        except UnicodeEncodeError:
-            raise InvalidRequestError(
-                "The request body contains an unpaired UTF-16 surrogate escape (\\ud800-\\udfff); send valid "
-                "Unicode text.",
-                code="invalid_json",
-            ) from None
-    return parsed
 
 
 @dataclass(frozen=True)
@@ -98,11 +59,44 @@ class ApiRequest:
     seconds_left: float
 
 
-def api_request(app: APIGatewayRestResolver) -> ApiRequest:
-    event = app.current_event
-    context = app.lambda_context
-    seconds_left = context.get_remaining_time_in_millis() / 1000 if context is not None else 30.0
-    return ApiRequest(event.request_context.request_id, caller_of(event), seconds_left)
+def _json_header(headers: Mapping[str, str], name: str) -> dict[str, Any]:
+    raw = headers.get(name)
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def request_context(headers: Mapping[str, str]) -> dict[str, Any]:
+    """API Gateway's request context (REST API proxy format) as the adapter forwards it; {} without one."""
+    return _json_header(headers, REQUEST_CONTEXT_HEADER)
+
+
+def invocation_of(headers: Mapping[str, str]) -> Invocation | None:
+    value = _json_header(headers, LAMBDA_CONTEXT_HEADER)
+    return Invocation.from_header(value) if value else None
+
+
+def api_request(headers: Mapping[str, str], clock: Callable[[], float] = time.time) -> ApiRequest:
+    """The request id, caller and time left of a request forwarded by the adapter (header names lower-case).
+
+    Raises AuthenticationError when API Gateway's authorizer context is missing: such a request never
+    passed the key check.
+    """
+    context = request_context(headers)
+    invocation = invocation_of(headers)
+    seconds_left = DEFAULT_SECONDS_LEFT
+    if invocation is not None and invocation.deadline_ms:
+        seconds_left = invocation.deadline_ms / 1000 - clock()
+    authorizer = context.get("authorizer")
+    return ApiRequest(
+        str(context.get("requestId") or ""),
+        caller_of(authorizer if isinstance(authorizer, dict) else {}),
+        seconds_left,
+    )
 
 
 def _number(value: Any) -> int | None:
@@ -110,11 +104,9 @@ def _number(value: Any) -> int | None:
     return None if value in (None, "") else int(str(value))
 
 
-def caller_of(event: APIGatewayProxyEvent) -> Caller:
+def caller_of(authorizer: Mapping[str, Any]) -> Caller:
     """The caller the authorizer identified (its context). Without one the request never passed the
     authorizer (a misconfigured deployment or a direct invocation): refuse it rather than serve it."""
-    context = event.request_context
-    authorizer = context.authorizer.raw_event if context.authorizer else {}
     if authorizer.get("keyId"):
         usd = authorizer.get("usdPerMonth")
         return Caller(
@@ -129,6 +121,33 @@ def caller_of(event: APIGatewayProxyEvent) -> Caller:
             ),
         )
     raise AuthenticationError("The request carries no authorizer context: it did not pass the key check.")
+
+
+def parse_body(body: bytes, content_type: str | None, model: type[M]) -> M:
+    """The request body validated into `model` with Powertools' parser utility.
+
+    Raises PayloadTooLargeError (413) beyond the gateway's limit, UnsupportedMediaTypeError (415) for bodies
+    not labelled as JSON, and InvalidRequestError (400) for anything that is not valid UTF-8 JSON of the
+    model's shape (numbers too large to parse, nesting too deep and unpaired surrogates included).
+    """
+    from aws_lambda_powertools.utilities.parser import parse
+
+    limit = get_settings().max_request_bytes
+    if len(body) > limit:
+        raise PayloadTooLargeError(f"Request body exceeds the gateway's limit of {limit} bytes.")
+    label = (content_type or "").split(";")[0].strip().lower()
+    if label and label not in _JSON_CONTENT_TYPES:
+        raise UnsupportedMediaTypeError("Send the request body as JSON with Content-Type: application/json.")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidRequestError("The request body must be UTF-8 encoded JSON.", code="invalid_json") from None
+    try:
+        # parse() validates a JSON string as such (pydantic's validate_json), though its overloads name dicts.
+        parsed: M = parse(event=cast("dict[str, Any]", text or "null"), model=model)
+    except ValidationError as error:
+        raise validation_error(list(error.errors())) from None
+    return parsed
 
 
 # Keys under which pydantic puts a discriminated union's tag in error locations: ("messages", 0, "user").
@@ -152,13 +171,13 @@ def _location(loc: tuple[Any, ...] | list[Any]) -> str:
     return path
 
 
-def validation_error(errors: list[dict[str, Any]]) -> InvalidRequestError:
+def validation_error(errors: list[Any]) -> InvalidRequestError:
     """A 400 naming every field that failed validation."""
     for error in errors:
         if error.get("type") == "json_invalid":
             detail = error.get("ctx", {}).get("error", "")
             return InvalidRequestError(f"The request body is not valid JSON: {detail}.", code="invalid_json")
-    if len(errors) == 1 and errors[0].get("type") == "missing" and not _location(errors[0].get("loc", ())):
+    if len(errors) == 1 and errors[0].get("type") == "model_type" and not _location(errors[0].get("loc", ())):
         return InvalidRequestError("The request body is required and must be a JSON object.")
     problems: dict[str, list[str]] = {}
     for error in errors:
@@ -171,49 +190,5 @@ def validation_error(errors: list[dict[str, Any]]) -> InvalidRequestError:
     return InvalidRequestError("Invalid request: " + "; ".join(described), param=first or None)
 
 
-def accept_curl_form_as_json(event: dict[str, Any]) -> dict[str, Any]:
-    """Read bodies labelled as forms as JSON.
-
-    Every body this API takes is JSON, and `curl -d` labels JSON as application/x-www-form-urlencoded
-    unless told otherwise; reading it as a form would turn a correct request into a confusing error.
-    """
-    headers = event.get("headers") or {}
-    for name, value in list(headers.items()):
-        if name.lower() == "content-type" and str(value).startswith("application/x-www-form-urlencoded"):
-            headers[name] = JSON
-    return event
-
-
-def install_error_handlers(app: APIGatewayRestResolver) -> None:
-    """Render every failure as an OpenAI-shaped error; client mistakes are never a 500."""
-
-    def gateway_error(exc: GatewayError) -> Response[str]:
-        if exc.status >= 500:
-            logger.error("Request failed", extra={"error_code": exc.code, "status": exc.status})
-        return error_response(exc)
-
-    def invalid(exc: RequestValidationError) -> Response[str]:
-        return error_response(validation_error(list(exc.errors())))
-
-    def unsupported(exc: RequestUnsupportedContentType) -> Response[str]:
-        return error_response(
-            UnsupportedMediaTypeError("Send the request body as JSON with Content-Type: application/json.")
-        )
-
-    def not_utf8(exc: UnicodeDecodeError) -> Response[str]:
-        return error_response(InvalidRequestError("The request body must be UTF-8 encoded JSON.", code="invalid_json"))
-
-    def not_found(exc: Exception) -> Response[str]:
-        event = app.current_event
-        return error_response(NotFoundError(f"No route for {event.http_method} {event.path}."))
-
-    def unexpected(exc: Exception) -> Response[str]:
-        logger.exception("Unhandled error")
-        return error_response(GatewayError("The gateway failed to process this request; retry later."))
-
-    app.exception_handler(GatewayError)(gateway_error)
-    app.exception_handler(RequestValidationError)(invalid)
-    app.exception_handler(RequestUnsupportedContentType)(unsupported)
-    app.exception_handler(UnicodeDecodeError)(not_utf8)
-    app.not_found(not_found)
-    app.exception_handler(Exception)(unexpected)
+def error_body(error: GatewayError) -> bytes:
+    return json.dumps(error.body(), separators=(",", ":")).encode("utf-8")

@@ -30,6 +30,7 @@ from llm_gateway.providers.base import (
     ToolCallStart,
     Usage,
     UsageReport,
+    closed_after,
 )
 
 
@@ -67,7 +68,7 @@ def model_list(models: Iterable[tuple[str, ModelEntry]]) -> ModelList:
 class ChunkProducer:
     """Turns provider stream events into OpenAI `chat.completion.chunk` objects.
 
-    It is independent of how the chunks are delivered (buffered today, streamed later) and remembers
+    It is independent of how the chunks are delivered and remembers
     the usage and finish reason it saw, so streamed calls are metered like the others.
     """
 
@@ -92,25 +93,27 @@ class ChunkProducer:
         return chunk
 
     def chunks(self, events: Iterable[StreamEvent]) -> Iterator[dict[str, Any]]:
-        yield self._chunk({"role": "assistant", "content": ""})
-        for event in events:
-            if isinstance(event, TextDelta):
-                yield self._chunk({"content": event.text})
-            elif isinstance(event, ToolCallStart):
-                call = {
-                    "index": event.index,
-                    "id": event.id,
-                    "type": "function",
-                    "function": {"name": event.name, "arguments": ""},
-                }
-                yield self._chunk({"tool_calls": [call]})
-            elif isinstance(event, ToolCallArgumentsDelta):
-                yield self._chunk({"tool_calls": [{"index": event.index, "function": {"arguments": event.arguments}}]})
-            elif isinstance(event, Finish):
-                self.finish_reason = event.reason
-                yield self._chunk({}, event.reason)
-            elif isinstance(event, UsageReport):
-                self.usage = event.usage
+        with closed_after(events):
+            yield self._chunk({"role": "assistant", "content": ""})
+            for event in events:
+                if isinstance(event, TextDelta):
+                    yield self._chunk({"content": event.text})
+                elif isinstance(event, ToolCallStart):
+                    call = {
+                        "index": event.index,
+                        "id": event.id,
+                        "type": "function",
+                        "function": {"name": event.name, "arguments": ""},
+                    }
+                    yield self._chunk({"tool_calls": [call]})
+                elif isinstance(event, ToolCallArgumentsDelta):
+                    arguments = {"index": event.index, "function": {"arguments": event.arguments}}
+                    yield self._chunk({"tool_calls": [arguments]})
+                elif isinstance(event, Finish):
+                    self.finish_reason = event.reason
+                    yield self._chunk({}, event.reason)
+                elif isinstance(event, UsageReport):
+                    self.usage = event.usage
         if self._include_usage and self.usage is not None:
             yield {**self._base, "choices": [], "usage": usage_body(self.usage).model_dump(exclude_none=True)}
 
@@ -131,8 +134,9 @@ def _stream_failed(error: GatewayError) -> None:
 def sse_events(chunks: Iterator[dict[str, Any]]) -> Iterator[str]:
     """SSE frames ending in `data: [DONE]`; an error after the stream began becomes an error frame."""
     try:
-        for chunk in chunks:
-            yield sse_frame(chunk)
+        with closed_after(chunks):
+            for chunk in chunks:
+                yield sse_frame(chunk)
     except GatewayError as exc:
         logger.warning("Stream failed after it began", extra={"error_code": exc.code, "status": exc.status})
         _stream_failed(exc)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from llm_gateway.api.schemas import ChatCompletionRequest, FinishReason
@@ -111,3 +112,15 @@ def completion_events(completion: Completion, text_pieces: Iterable[str] | None 
         yield ToolCallArgumentsDelta(index, call.arguments)
     yield Finish(completion.finish_reason)
     yield UsageReport(completion.usage)
+
+
+@contextmanager
+def closed_after(stream: Iterable[object]) -> Iterator[None]:
+    """Close `stream` (a generator, a provider's event stream) when the block ends, however it ends, so that
+    a stream abandoned by its consumer releases its provider connection at once, not at garbage collection."""
+    try:
+        yield
+    finally:
+        close = getattr(stream, "close", None)
+        if callable(close):
+            close()

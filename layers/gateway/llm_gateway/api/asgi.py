@@ -1,0 +1,205 @@
+"""The API function's ASGI plumbing: Starlette routing, one error model, per-request observability, and
+streamed answers written to the client chunk by chunk as the model produces them."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Sequence
+from typing import Any, TypeVar
+
+import anyio
+import anyio.to_thread
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+
+from llm_gateway.api.http import EVENT_STREAM, JSON, Reply, error_body, invocation_of, request_context
+from llm_gateway.config import get_settings
+from llm_gateway.errors import GatewayError, NotFoundError
+from llm_gateway.observability import begin_request, current_request, end_request, get_tracer, logger
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+T = TypeVar("T")
+
+# An SSE comment: clients ignore it, proxies and API Gateway's idle timer see bytes flowing.
+KEEPALIVE_FRAME = b": keep-alive\n\n"
+# Worker threads for the gateway's blocking work (boto3, urllib3). Lambda serves one request per
+# environment; the local gateway serves many concurrently from one process.
+WORKER_THREADS = 128
+
+_limiter: anyio.CapacityLimiter | None = None
+
+
+async def run_blocking(function: Callable[..., T], *args: Any) -> T:
+    """Run blocking work on a worker thread; it sees the request's context (its record, its log keys)."""
+    global _limiter
+    if _limiter is None:
+        _limiter = anyio.CapacityLimiter(WORKER_THREADS)
+    return await anyio.to_thread.run_sync(function, *args, limiter=_limiter)
+
+
+def json_response(error: GatewayError) -> Response:
+    return Response(error_body(error), status_code=error.status, media_type=JSON, headers=error.headers)
+
+
+async def respond(use_case: Callable[[], Reply]) -> Response:
+    """Run a gateway use case off the event loop and answer with its reply: the JSON document, or the
+    stream of SSE frames delivered as they are produced."""
+    reply = await run_blocking(_traced, use_case)
+    if isinstance(reply.body, str):
+        return Response(reply.body, status_code=reply.status, media_type=reply.content_type, headers=reply.headers)
+    current_request().streamed = True
+    return EventStreamResponse(reply.body, headers=reply.headers, keepalive=get_settings().stream_keepalive_seconds)
+
+
+def _traced(use_case: Callable[[], Reply]) -> Reply:
+    tracer = get_tracer()
+    if tracer is None:
+        return use_case()
+    record = current_request()
+    with tracer.provider.in_subsegment(f"## {record.method} {record.route}") as subsegment:
+        reply = use_case()
+        subsegment.put_annotation("model", record.model)
+        subsegment.put_annotation("plan", record.plan)
+        return reply
+
+
+class EventStreamResponse(Response):
+    """A text/event-stream answer written frame by frame as the iterator yields them.
+
+    The iterator is pulled on a worker thread (providers block on their sockets). When it stays silent for
+    `keepalive` seconds a comment frame goes out. When the client goes away the iterator is closed after the
+    frame being produced, which stops reading from the provider and settles the request's usage.
+    """
+
+    media_type = EVENT_STREAM
+
+    def __init__(self, frames: Iterator[str], *, headers: dict[str, str], keepalive: float) -> None:
+        self.frames = frames
+        self.keepalive = keepalive
+        self.status_code = 200
+        self.background = None
+        self.init_headers({**headers, "Cache-Control": "no-cache"})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        complete = await deliver(self.frames, receive, send, self.keepalive)
+        if not complete:
+            current_request().client_disconnected = True
+            logger.info("client disconnected before the stream ended")
+
+
+async def _disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def deliver(frames: Iterator[str], receive: Receive, send: Send, keepalive: float) -> bool:
+    """Send each frame as soon as it is produced; True when the stream ended, False when the client left."""
+    gone: asyncio.Future[Any] = asyncio.ensure_future(_disconnect(receive))
+    pulling: asyncio.Future[Any] | None = None
+    complete = False
+    try:
+        while True:
+            if pulling is None:
+                pulling = asyncio.ensure_future(run_blocking(next, frames, None))
+            done, _ = await asyncio.wait({pulling, gone}, timeout=keepalive, return_when=asyncio.FIRST_COMPLETED)
+            if gone in done:
+                break
+            if pulling not in done:
+                await send({"type": "http.response.body", "body": KEEPALIVE_FRAME, "more_body": True})
+                continue
+            frame = pulling.result()
+            pulling = None
+            if frame is None:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                complete = True
+                break
+            await send({"type": "http.response.body", "body": frame.encode("utf-8"), "more_body": True})
+    except OSError:
+        # The server could not write: the client is gone.
+        pass
+    finally:
+        gone.cancel()
+        if pulling is not None:
+            # A frame is being produced on a worker thread; the iterator can only be closed once it is out.
+            await asyncio.wait({pulling})
+        close = getattr(frames, "close", None)
+        if close is not None:
+            await run_blocking(close)
+    return complete
+
+
+def _not_found(request: Request, exc: Exception) -> Response:
+    return json_response(NotFoundError(f"No route for {request.method} {request.url.path}."))
+
+
+def _gateway_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, GatewayError)
+    if exc.status >= 500:
+        logger.error("Request failed", extra={"error_code": exc.code, "status": exc.status})
+    return json_response(exc)
+
+
+def _unexpected(request: Request, exc: Exception) -> Response:
+    return json_response(GatewayError("The gateway failed to process this request; retry later."))
+
+
+class RequestObserver:
+    """Gives each request its record and log context (API Gateway's request id as correlation id), and emits
+    its metrics and access log line once the response is complete, a stream's last frame included."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
+        context = request_context(headers)
+        if not context:
+            # Not an API request but the adapter's readiness check (GET /, answered 404), or a call that did
+            # not come through API Gateway (refused): neither is a request of the API's metrics.
+            await self.app(scope, receive, send)
+            return
+        route = str(context.get("resourcePath") or scope["path"])
+        record = begin_request(str(scope["method"]), route, str(context.get("requestId") or ""), invocation_of(headers))
+        started = time.perf_counter()
+        status = 500
+        first_byte_ms: float | None = None
+
+        async def observed(message: Message) -> None:
+            nonlocal status, first_byte_ms
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                first_byte_ms = round((time.perf_counter() - started) * 1000, 3)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observed)
+        except Exception:
+            # Starlette has answered it with the generic 500 already; this keeps the traceback in the JSON log.
+            logger.exception("Unhandled error")
+        finally:
+            end_request(record, status, round((time.perf_counter() - started) * 1000, 3), first_byte_ms)
+
+
+def gateway_app(routes: Sequence[BaseRoute]) -> ASGIApp:
+    """The ASGI app serving `routes`: OpenAI-shaped errors for every failure, observed requests."""
+    app = Starlette(
+        routes=list(routes),
+        exception_handlers={
+            GatewayError: _gateway_error,
+            HTTPException: _not_found,
+            Exception: _unexpected,
+        },
+    )
+    return RequestObserver(app)
