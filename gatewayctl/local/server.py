@@ -392,8 +392,11 @@ class GatewayServer:
     anything else starts), in a thread of its own until `stop()`."""
 
     def __init__(self, port: int) -> None:
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP named explicitly: asyncio turns Nagle's algorithm off only on sockets that say so, and
+        # with it on, a response written in pieces waits for the keep-alive client's delayed ACK (40 ms).
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             self._socket.bind(("127.0.0.1", port))
             self._socket.listen(LISTEN_BACKLOG)

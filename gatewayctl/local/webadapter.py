@@ -201,8 +201,7 @@ class Relay:
         self._last_activity = time.monotonic()
         if message["type"] == "http.response.start":
             self._status = int(message["status"])
-            headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"content-length"]
-            message = {**message, "headers": headers + self._extra_headers}
+            message = {**message, "headers": [*message.get("headers", []), *self._extra_headers]}
             self._response_started = True
         elif not message.get("more_body", False):
             self._finished.set()

@@ -178,3 +178,27 @@ def test_concurrent_requests_keep_their_own_records(api_app: App, capsys: pytest
         assert "".join(text for _, text in content_chunks(reply)) == content
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"Requests"' in line]
     assert sorted(doc["PromptTokens"][0] for doc in emf) == [float(n + 1) for n in range(8)]
+
+
+def test_a_whole_answer_is_out_before_its_usage_record_which_is_written_even_if_the_caller_left(
+    stack: Stack, api_app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from llm_gateway.store.usage import UsageStore
+
+    settled: list[float] = []
+    settle = UsageStore.settle
+
+    def slow_settle(self: UsageStore, *args: Any, **kwargs: Any) -> None:
+        time.sleep(0.3)
+        settle(self, *args, **kwargs)
+        settled.append(time.monotonic())
+
+    monkeypatch.setattr(UsageStore, "settle", slow_settle)
+    event = json.loads((EVENTS / "chat-completions.json").read_text())
+    started = time.monotonic()
+    reply = invoke(api_app, event, disconnect_after=1)
+    (at, body), *_ = reply.chunks
+    assert json.loads(body)["choices"][0]["message"]["content"] == "Say hello to the gateway"
+    assert int(reply.headers["content-length"]) == len(body), "the client knows the answer is complete"
+    assert at < 0.25, "the answer did not wait for the usage record"
+    assert settled and settled[0] - started >= 0.3, "the record was still written after the caller left"

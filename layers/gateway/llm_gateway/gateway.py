@@ -37,12 +37,12 @@ class Gateway:
     def chat_completions(self, request: ChatCompletionRequest, api: ApiRequest) -> Reply:
         completion_id, created = f"chatcmpl-{api.request_id}", int(self._clock())
         if not request.stream:
-            routed = self._complete(request, api)
+            routed, settle = self._complete(request, api)
             assert routed.completion is not None
             response = chat_completion(
                 routed.completion, completion_id=completion_id, created=created, model=request.model
             )
-            return Reply(response.to_json(), headers={TARGET_HEADER: routed.target.label})
+            return Reply(response.to_json(), headers={TARGET_HEADER: routed.target.label}, finish=settle)
         entry, request, metered = self._admit(request, api)
         deadline = self._deadline(api, streamed=True)
         stream = self._route(lambda: self._chat.stream(entry, request, deadline), metered)
@@ -59,24 +59,26 @@ class Gateway:
             max_tokens=request.max_tokens,
             temperature=request.temperature,
         )
-        routed = self._complete(chat_request, api)
+        routed, settle = self._complete(chat_request, api)
         completion = routed.completion
         assert completion is not None
         response = PromptResponse(
             completion=completion.content or "", model=chat_request.model, usage=usage_body(completion.usage)
         )
-        return Reply(response.to_json(), headers={TARGET_HEADER: routed.target.label})
+        return Reply(response.to_json(), headers={TARGET_HEADER: routed.target.label}, finish=settle)
 
     def models(self, api: ApiRequest) -> Reply:
         return Reply(model_list(self._chat.visible_models(api.caller)).to_json())
 
-    def _complete(self, request: ChatCompletionRequest, api: ApiRequest) -> RoutedCompletion:
+    def _complete(self, request: ChatCompletionRequest, api: ApiRequest) -> tuple[RoutedCompletion, Callable[[], None]]:
+        """The routed completion, and the settlement of its usage: run once the answer is out, so that the caller
+        does not wait for the usage record (the response ends only after it)."""
         entry, request, metered = self._admit(request, api)
         deadline = self._deadline(api, streamed=False)
         routed = self._route(lambda: self._chat.complete(entry, request, deadline), metered)
-        assert routed.completion is not None
-        self._meter.settle(metered, routed.completion.usage)
-        return routed
+        completion = routed.completion
+        assert completion is not None
+        return routed, lambda: self._meter.settle(metered, completion.usage)
 
     def _admit(
         self, request: ChatCompletionRequest, api: ApiRequest

@@ -122,6 +122,7 @@ class RequestRecord:
 
 _record: contextvars.ContextVar[RequestRecord] = contextvars.ContextVar("request_record")
 _cold_start = True
+_request_metrics: EphemeralMetrics | None = None
 
 
 def current_request() -> RequestRecord:
@@ -172,10 +173,15 @@ def end_request(record: RequestRecord, sent_status: int, latency_ms: float, firs
     """One EMF document and one access log line for the request.
 
     Metrics are published three ways: totals (service), by model, and by model and plan. Plans and registry
-    models are bounded sets; tenant and key id ride along as metadata, never as dimensions.
+    models are bounded sets; tenant and key id ride along as metadata, never as dimensions. The document is
+    built and flushed in one synchronous call (on the event loop), so one metrics instance serves every request
+    of the process, concurrent ones included.
     """
+    global _request_metrics
     status = record.stream_error_status or sent_status
-    emf = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)
+    if _request_metrics is None:
+        _request_metrics = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)
+    emf = _request_metrics
     emf.add_dimensions(service=SERVICE, Model=record.model)
     emf.add_dimensions(service=SERVICE, Model=record.model, Plan=record.plan)
     counts = {

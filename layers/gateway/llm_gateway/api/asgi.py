@@ -4,6 +4,7 @@ streamed answers written to the client chunk by chunk as the model produces them
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Sequence
 from typing import Any, TypeVar
@@ -54,7 +55,8 @@ async def respond(use_case: Callable[[], Reply]) -> Response:
     stream of SSE frames delivered as they are produced."""
     reply = await run_blocking(_traced, use_case)
     if isinstance(reply.body, str):
-        return Response(reply.body, status_code=reply.status, media_type=reply.content_type, headers=reply.headers)
+        response = Response(reply.body, status_code=reply.status, media_type=reply.content_type, headers=reply.headers)
+        return response if reply.finish is None else FinishingResponse(response, reply.finish)
     current_request().streamed = True
     return EventStreamResponse(reply.body, headers=reply.headers, keepalive=get_settings().stream_keepalive_seconds)
 
@@ -69,6 +71,27 @@ def _traced(use_case: Callable[[], Reply]) -> Reply:
         subsegment.put_annotation("model", record.model)
         subsegment.put_annotation("plan", record.plan)
         return reply
+
+
+class FinishingResponse(Response):
+    """A whole answer written first, then the reply's finishing work (the usage record), then the end of the
+    response: the caller has the answer one DynamoDB round trip earlier, and the invocation still ends only
+    once the record is written."""
+
+    def __init__(self, response: Response, finish: Callable[[], None]) -> None:
+        self.response = response
+        self.finish = finish
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = self.response
+        try:
+            await send({"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers})
+            await send({"type": "http.response.body", "body": response.body, "more_body": True})
+        finally:
+            # Also when the caller is already gone: the answer was produced and is recorded.
+            await run_blocking(self.finish)
+        with contextlib.suppress(OSError):
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 class EventStreamResponse(Response):

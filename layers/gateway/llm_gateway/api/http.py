@@ -47,6 +47,9 @@ class Reply:
     content_type: str = JSON
     headers: dict[str, str] = field(default_factory=dict)
     status: int = 200
+    # Work that must be done before the response ends, but that the caller need not wait for: it runs once
+    # the whole body is written (a JSON answer carries its length, so clients have it all by then).
+    finish: Callable[[], None] | None = None
 
 
 @dataclass(frozen=True)
