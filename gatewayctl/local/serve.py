@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import shlex
 import signal
-import socket
 import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +16,7 @@ from typing import Any
 from gatewayctl.deployment import plans_from_outputs
 from gatewayctl.keys import KeyAdmin
 from gatewayctl.local.apigateway import ApiDefinition, Stage
+from gatewayctl.local.aws import MotoProcess
 from gatewayctl.local.models import local_registry
 from gatewayctl.local.server import ApiKeys, DropMetrics, GatewayServer, LambdaFunction, LocalApiGateway
 from gatewayctl.local.webadapter import WebAdapterFunction
@@ -51,28 +49,6 @@ class ServeOptions:
     metrics: bool = False
     quiet: bool = False
     models_file: Path | None = None
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextmanager
-def moto_server() -> Iterator[str]:
-    """moto's server in this process on a loopback port: API Gateway and DynamoDB over real HTTP."""
-    from moto.server import ThreadedMotoServer
-
-    # Its per-request werkzeug log would drown the gateway's own access log.
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
 
 
 def _client(service: str, endpoint: str, region: str) -> Any:
@@ -153,77 +129,86 @@ def serve(options: ServeOptions) -> int:
     except OSError as error:
         print(f"error: cannot listen on 127.0.0.1:{options.port} ({error}); pass --port or set PORT", file=sys.stderr)
         return 1
+    # Started first: the child imports moto while this process reads the template.
+    moto = MotoProcess()
+    try:
+        return _serve(options, server, moto)
+    finally:
+        moto.stop()
+
+
+def _serve(options: ServeOptions, server: GatewayServer, moto: MotoProcess) -> int:
     template = load_template()
     cfn = translate_template(template)
     region, account = str(PSEUDO_PARAMETERS["AWS::Region"]), str(PSEUDO_PARAMETERS["AWS::AccountId"])
-    with moto_server() as moto_url:
-        dynamodb_url = options.dynamodb_endpoint or moto_url
-        apigateway = _client("apigateway", moto_url, region)
-        dynamodb = _client("dynamodb", dynamodb_url, region)
-        provisioned = provision(dynamodb, apigateway, STACK_NAME, options.parameter_overrides, template)
-        outputs = provisioned.outputs
+    moto_url = moto.url
+    dynamodb_url = options.dynamodb_endpoint or moto_url
+    apigateway = _client("apigateway", moto_url, region)
+    dynamodb = _client("dynamodb", dynamodb_url, region)
+    provisioned = provision(dynamodb, apigateway, STACK_NAME, options.parameter_overrides, template)
+    outputs = provisioned.outputs
 
-        port = server.port
-        base_url = f"http://127.0.0.1:{port}/{outputs['StageName']}"
-        resolver = Resolver(template, options.parameter_overrides, provisioned.physical)
-        environment: dict[str, str] = {}
-        for name in functions(template):
-            environment.update(function_environment(template, name, resolver))
-        environment["GATEWAY_MODELS_JSON"] = json.dumps(local_registry(os.environ, options.models_file))
-        _process_environment(environment, dynamodb_url, region)
+    port = server.port
+    base_url = f"http://127.0.0.1:{port}/{outputs['StageName']}"
+    resolver = Resolver(template, options.parameter_overrides, provisioned.physical)
+    environment: dict[str, str] = {}
+    for name in functions(template):
+        environment.update(function_environment(template, name, resolver))
+    environment["GATEWAY_MODELS_JSON"] = json.dumps(local_registry(os.environ, options.models_file))
+    _process_environment(environment, dynamodb_url, region)
 
-        lambdas = local_functions(template)
-        admin = KeyAdmin(KeyStore(dynamodb, outputs["KeysTableName"]), apigateway, plans_from_outputs(outputs))
-        reattached = admin.reattach()
-        if reattached:
-            print(f"keys from the DynamoDB endpoint's earlier runs, back on their plans: {len(reattached)}", flush=True)
-        demo = admin.create(DEMO_TENANT, DEMO_PLAN, key=options.demo_key)
-        stage = Stage(outputs["RestApiId"], outputs["StageName"], region, account, f"127.0.0.1:{port}")
-        outputs["ApiBaseUrl"] = base_url
-        local_stack = {
-            "region": region,
-            "endpoints": {"apigateway": moto_url, "dynamodb": dynamodb_url},
-            "outputs": outputs,
-        }
-        gateway = LocalApiGateway(
-            ApiDefinition.from_template(cfn),
-            stage,
-            lambdas,
-            ApiKeys(apigateway, stage.api_id, stage.name),
-            local_stack=local_stack,
-            access_log=None if options.quiet else (lambda line: print(line, file=sys.stderr, flush=True)),
+    lambdas = local_functions(template)
+    admin = KeyAdmin(KeyStore(dynamodb, outputs["KeysTableName"]), apigateway, plans_from_outputs(outputs))
+    reattached = admin.reattach()
+    if reattached:
+        print(f"keys from the DynamoDB endpoint's earlier runs, back on their plans: {len(reattached)}", flush=True)
+    demo = admin.create(DEMO_TENANT, DEMO_PLAN, key=options.demo_key)
+    stage = Stage(outputs["RestApiId"], outputs["StageName"], region, account, f"127.0.0.1:{port}")
+    outputs["ApiBaseUrl"] = base_url
+    local_stack = {
+        "region": region,
+        "endpoints": {"apigateway": moto_url, "dynamodb": dynamodb_url},
+        "outputs": outputs,
+    }
+    gateway = LocalApiGateway(
+        ApiDefinition.from_template(cfn),
+        stage,
+        lambdas,
+        ApiKeys(apigateway, stage.api_id, stage.name),
+        local_stack=local_stack,
+        access_log=None if options.quiet else (lambda line: print(line, file=sys.stderr, flush=True)),
+    )
+    plan = next(p for p in usage_plans(cfn, resolver) if p.name.endswith(f"-{DEMO_PLAN}"))
+    models = _models()
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: Any) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    stdout = sys.stdout
+    if not options.metrics:
+        sys.stdout = DropMetrics(stdout)
+    try:
+        server.start(gateway)
+        print(
+            banner(
+                base_url,
+                models,
+                demo.key,
+                plan,
+                f"keys: .venv/bin/gatewayctl keys list --local http://127.0.0.1:{port}",
+            ),
+            flush=True,
         )
-        plan = next(p for p in usage_plans(cfn, resolver) if p.name.endswith(f"-{DEMO_PLAN}"))
-        models = _models()
-        stop = threading.Event()
-
-        def request_stop(signum: int, frame: Any) -> None:
-            stop.set()
-
-        previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-        stdout = sys.stdout
-        if not options.metrics:
-            sys.stdout = DropMetrics(stdout)
-        try:
-            server.start(gateway)
-            print(
-                banner(
-                    base_url,
-                    models,
-                    demo.key,
-                    plan,
-                    f"keys: .venv/bin/gatewayctl keys list --local http://127.0.0.1:{port}",
-                ),
-                flush=True,
-            )
-            stop.wait()
-        finally:
-            print("stopping the local gateway", file=sys.stderr, flush=True)
-            server.stop()
-            sys.stdout = stdout
-            for sig, handler in previous.items():
-                with suppress(ValueError):
-                    signal.signal(sig, handler)
+        stop.wait()
+    finally:
+        print("stopping the local gateway", file=sys.stderr, flush=True)
+        server.stop()
+        sys.stdout = stdout
+        for sig, handler in previous.items():
+            with suppress(ValueError):
+                signal.signal(sig, handler)
     return 0
 
 
