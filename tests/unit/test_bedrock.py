@@ -35,7 +35,6 @@ from llm_gateway.providers.base import (
     Completion,
     Deadline,
     Finish,
-    FinishReason,
     StreamEvent,
     TextDelta,
     ToolCallArgumentsDelta,
@@ -558,26 +557,7 @@ def test_translates_the_response(
     assert provider.complete(chat(messages=USER_HI), TARGET, Deadline.after(10)) == completion
 
 
-STOP_REASONS: list[tuple[str, FinishReason]] = [
-    ("end_turn", "stop"),
-    ("stop_sequence", "stop"),
-    ("max_tokens", "length"),
-    ("model_context_window_exceeded", "length"),
-    ("tool_use", "tool_calls"),
-    ("content_filtered", "content_filter"),
-    ("guardrail_intervened", "content_filter"),
-    ("malformed_model_output", "stop"),
-    ("malformed_tool_use", "stop"),
-    ("a_reason_added_next_year", "stop"),
-]
-
-
-@pytest.mark.parametrize(("stop_reason", "finish_reason"), [pytest.param(*pair, id=pair[0]) for pair in STOP_REASONS])
-def test_maps_stop_reasons(
-    provider: BedrockProvider, stubber: Stubber, stop_reason: str, finish_reason: FinishReason
-) -> None:
-    stubber.add_response("converse", converse_response(text("x"), stop_reason=stop_reason))
-    assert provider.complete(chat(messages=USER_HI), TARGET, Deadline.after(10)).finish_reason == finish_reason
+# Stop reasons are walked, streamed and not, in test_error_table.py.
 
 
 def test_a_response_without_usage_cannot_be_metered(provider: BedrockProvider, transport: FakeBedrockTransport) -> None:
@@ -598,42 +578,7 @@ ACCESS_DENIED_MESSAGE = (
 )
 
 
-@dataclass(frozen=True)
-class ErrorCase:
-    code: str
-    http_status: int
-    error_class: type[GatewayError]
-    status: int
-    retryable: bool
-
-
-ERROR_CASES = [
-    ErrorCase("ValidationException", 400, ProviderRequestError, 400, False),
-    ErrorCase("ThrottlingException", 429, ProviderRateLimitError, 429, True),
-    ErrorCase("ServiceQuotaExceededException", 400, ProviderRateLimitError, 429, True),
-    ErrorCase("ModelTimeoutException", 408, ProviderTimeoutError, 504, True),
-    ErrorCase("AccessDeniedException", 403, ProviderError, 502, False),
-    ErrorCase("ResourceNotFoundException", 404, ProviderError, 502, False),
-    ErrorCase("UnrecognizedClientException", 403, ProviderError, 502, False),
-    ErrorCase("ModelNotReadyException", 429, ProviderError, 502, True),
-    ErrorCase("InternalServerException", 500, ProviderError, 502, True),
-    ErrorCase("ServiceUnavailableException", 503, ProviderError, 502, True),
-    ErrorCase("ModelErrorException", 424, ProviderError, 502, True),
-    ErrorCase("ModelStreamErrorException", 424, ProviderError, 502, True),
-    ErrorCase("SomethingNewException", 500, ProviderError, 502, True),
-]
-
-
-@pytest.mark.parametrize("case", [pytest.param(case, id=case.code) for case in ERROR_CASES])
-def test_maps_bedrock_errors(provider: BedrockProvider, stubber: Stubber, case: ErrorCase) -> None:
-    stubber.add_client_error(
-        "converse", service_error_code=case.code, service_message="it went wrong", http_status_code=case.http_status
-    )
-    with pytest.raises(case.error_class) as caught:
-        provider.complete(chat(messages=USER_HI), TARGET, Deadline.after(10))
-    error = caught.value
-    assert type(error) is case.error_class
-    assert (error.status, error.retryable) == (case.status, case.retryable)
+# Every mapped Bedrock exception is walked, streamed and not, in test_error_table.py.
 
 
 def test_validation_errors_carry_bedrocks_message(provider: BedrockProvider, stubber: Stubber) -> None:
@@ -951,15 +896,6 @@ def test_stream_numbers_tool_calls_from_zero_between_text_blocks(
     ]
     arguments = "".join(e.arguments for e in events if isinstance(e, ToolCallArgumentsDelta) and e.index == 0)
     assert json.loads(arguments) == {"city": "Paris"}
-
-
-@pytest.mark.parametrize(("stop_reason", "finish_reason"), [pytest.param(*pair, id=pair[0]) for pair in STOP_REASONS])
-def test_stream_maps_stop_reasons(
-    provider: BedrockProvider, transport: FakeBedrockTransport, stop_reason: str, finish_reason: FinishReason
-) -> None:
-    transport.reply_stream(MESSAGE_START, text_delta(0, "x"), message_stop(stop_reason), stream_usage())
-    events = list(provider.stream(chat(messages=USER_HI), TARGET, Deadline.after(10)))
-    assert [e for e in events if isinstance(e, Finish)] == [Finish(finish_reason)]
 
 
 def test_stream_reports_usage_once_with_cache_tokens(

@@ -31,9 +31,9 @@ from llm_gateway.domain.registry import Target
 from llm_gateway.errors import (
     GatewayError,
     ProviderError,
-    ProviderRateLimitError,
     ProviderRequestError,
     ProviderTimeoutError,
+    TargetMisconfiguredError,
 )
 from llm_gateway.providers.base import (
     Completion,
@@ -48,6 +48,7 @@ from llm_gateway.providers.base import (
     Usage,
     UsageReport,
 )
+from llm_gateway.providers.error_table import bedrock_rule
 
 if TYPE_CHECKING:
     from botocore.eventstream import EventStream
@@ -93,6 +94,9 @@ _IMAGE_FORMATS: dict[str, ImageFormatType] = {
     "image/webp": "webp",
 }
 
+# Every documented stop reason: https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_Converse.html
+# A reason added later is read as a plain stop. The malformed_* reasons are no answer at all: they are errors
+# (the error table's stop-reason row), so a non-streamed call is retried and a stream ends in an error event.
 _STOP_REASONS: dict[str, FinishReason] = {
     "end_turn": "stop",
     "stop_sequence": "stop",
@@ -103,20 +107,11 @@ _STOP_REASONS: dict[str, FinishReason] = {
     "content_filtered": "content_filter",
     "guardrail_intervened": "content_filter",
 }
+MALFORMED_STOP_REASONS = frozenset({"malformed_model_output", "malformed_tool_use"})
 
 _ARN_IN_MODEL_ID = re.compile(r"^arn:aws[a-z-]*:bedrock:(?P<region>[a-z0-9-]*):")
 _ANY_ARN = re.compile(r"arn:aws[a-z-]*:[^\s\"',;]+")
 _ACCOUNT_ID = re.compile(r"(?<!\d)\d{12}(?!\d)")
-
-_INVALID_REQUEST_CODES = frozenset({"validationexception"})
-_RATE_LIMIT_CODES = frozenset({"throttlingexception", "servicequotaexceededexception"})
-_TIMEOUT_CODES = frozenset({"modeltimeoutexception"})
-_ACCESS_CODES = frozenset({"accessdeniedexception"})
-_NOT_FOUND_CODES = frozenset({"resourcenotfoundexception"})
-# The gateway's own credentials are rejected: retrying this target cannot help, another provider might.
-_CREDENTIAL_CODES = frozenset(
-    {"unrecognizedclientexception", "invalidsignatureexception", "expiredtokenexception", "incompletesignature"}
-)
 
 
 def default_client(region: str | None, read_timeout: float) -> BedrockRuntimeClient:
@@ -156,7 +151,7 @@ class BedrockProvider(Provider):
         client = self._client(target, deadline)
         with _bedrock_errors(target):
             response = client.converse(**params)
-        return _completion(response)
+        return _completion(response, target.model_id)
 
     def stream(self, request: ChatCompletionRequest, target: Target, deadline: Deadline) -> Iterator[StreamEvent]:
         # Not a generator: invalid requests and failures before Bedrock's 200 raise here, at call time,
@@ -409,7 +404,7 @@ def _tool_config(request: ChatCompletionRequest, history: _History) -> ToolConfi
 # --- Converse response -> Completion ----------------------------------------------------------------------
 
 
-def _completion(response: ConverseResponseTypeDef) -> Completion:
+def _completion(response: ConverseResponseTypeDef, model_id: str) -> Completion:
     message = response.get("output", {}).get("message")
     blocks = message["content"] if message else []
     # Reasoning blocks and anything else that is not answer text or a tool call stay out of the reply.
@@ -425,9 +420,12 @@ def _completion(response: ConverseResponseTypeDef) -> Completion:
     )
     if "usage" not in response:
         raise ProviderError("Bedrock answered without token usage, so the call cannot be metered.")
+    stop_reason = response.get("stopReason", "")
+    if stop_reason in MALFORMED_STOP_REASONS:
+        raise malformed_output(stop_reason, model_id)
     return Completion(
         content=None if not text and calls else text,
-        finish_reason=_finish_reason(response.get("stopReason", "")),
+        finish_reason=_finish_reason(stop_reason),
         usage=_usage(response["usage"]),
         tool_calls=calls,
     )
@@ -435,6 +433,11 @@ def _completion(response: ConverseResponseTypeDef) -> Completion:
 
 def _finish_reason(stop_reason: str) -> FinishReason:
     return _STOP_REASONS.get(stop_reason, "stop")
+
+
+def malformed_output(stop_reason: str, model_id: str) -> GatewayError:
+    rule = bedrock_rule(stop_reason, "", kind="stop reason")
+    return rule.build(rule.message.format(model=model_id, said=stop_reason))
 
 
 def _usage(usage: TokenUsageTypeDef) -> Usage:
@@ -459,6 +462,7 @@ class _StreamTranslator:
         self._tool_index_by_block: dict[int, int] = {}
         self._tools_with_arguments: set[int] = set()
         self.finish_reason: FinishReason | None = None
+        self.malformed: str | None = None
         self.usage: Usage | None = None
 
     def translate(self, event: ConverseStreamOutputTypeDef) -> Iterator[StreamEvent]:
@@ -486,8 +490,11 @@ class _StreamTranslator:
                 self._tools_with_arguments.add(tool_index)
                 yield ToolCallArgumentsDelta(tool_index, "{}")
         elif "messageStop" in event:
-            if self.finish_reason is None:
-                self.finish_reason = _finish_reason(event["messageStop"]["stopReason"])
+            stop_reason = event["messageStop"]["stopReason"]
+            if stop_reason in MALFORMED_STOP_REASONS:
+                self.malformed = stop_reason
+            elif self.finish_reason is None and self.malformed is None:
+                self.finish_reason = _finish_reason(stop_reason)
                 yield Finish(self.finish_reason)
         elif "metadata" in event and self.usage is None and "usage" in event["metadata"]:
             self.usage = _usage(event["metadata"]["usage"])
@@ -518,6 +525,11 @@ def _stream_events(
                 raise ProviderTimeoutError(
                     f"Bedrock model '{target.model_id}' was still streaming when the gateway's time budget ran out."
                 )
+        if translator.malformed is not None:
+            # The output was billed: usage first, so the call is metered from it, then the error.
+            if translator.usage is not None:
+                yield UsageReport(translator.usage)
+            raise malformed_output(translator.malformed, target.model_id)
         if translator.finish_reason is None:
             raise ProviderError(f"Bedrock's stream from model '{target.model_id}' ended before the model finished.")
         if translator.usage is None:
@@ -567,11 +579,10 @@ def _bedrock_errors(target: Target) -> Iterator[None]:
             f"{target.timeout_seconds or DEFAULT_READ_TIMEOUT_SECONDS:g} s."
         ) from error
     except NoCredentialsError as error:
-        raise ProviderError(
+        raise TargetMisconfiguredError(
             "The gateway has no AWS credentials to call Bedrock; this is a gateway configuration problem, "
             "not an error in the request.",
             code="upstream_access_denied",
-            retryable=False,
         ) from error
     except ParamValidationError as error:
         # The translated request broke Bedrock's schema: the same request fails the same way every time.
@@ -583,45 +594,15 @@ def _bedrock_errors(target: Target) -> Iterator[None]:
 
 
 def _client_error(error: ClientError, target: Target) -> GatewayError:
+    """The caller's error for a Bedrock error response or stream error event, from the error table."""
     details = error.response.get("Error", {})
     code = details.get("Code", "")
-    # Stream error events name the same exceptions in camelCase (throttlingException).
-    normalized = code.lower()
-    said = _redact(details.get("Message", ""), target.model_id) or "no details"
-    model = target.model_id
+    message = details.get("Message", "")
+    rule = bedrock_rule(code, message)
+    said = _redact(message, target.model_id) or "no details"
     region = bedrock_region(target) or "the function's region"
-    if normalized in _INVALID_REQUEST_CODES:
-        return ProviderRequestError(f"Bedrock rejected the request: {said}")
-    if normalized in _RATE_LIMIT_CODES:
-        return ProviderRateLimitError(
-            f"Bedrock is throttling the gateway's calls to model '{model}': {said}",
-            retry_after=_retry_after(error),
-        )
-    if normalized in _TIMEOUT_CODES:
-        return ProviderTimeoutError(f"Bedrock model '{model}' timed out while generating: {said}")
-    if normalized in _ACCESS_CODES:
-        return ProviderError(
-            f"The gateway's IAM role may not invoke Bedrock model '{model}' in {region}, or model access is not "
-            f"enabled for it; this is a gateway configuration problem, not an error in the request. Bedrock said: "
-            f"{said}",
-            code="upstream_access_denied",
-            retryable=False,
-        )
-    if normalized in _NOT_FOUND_CODES:
-        return ProviderError(
-            f"Bedrock has no model '{model}' in {region} available to the gateway; check the gateway's model "
-            f"registry and Bedrock model access. This is not an error in the request. Bedrock said: {said}",
-            code="upstream_model_not_found",
-            retryable=False,
-        )
-    if normalized in _CREDENTIAL_CODES:
-        return ProviderError(
-            "Bedrock rejected the gateway's AWS credentials; this is a gateway configuration problem, "
-            "not an error in the request.",
-            code="upstream_access_denied",
-            retryable=False,
-        )
-    return ProviderError(f"Bedrock failed to serve model '{model}' ({code or 'unknown error'}): {said}")
+    text = rule.message.format(model=target.model_id, region=region, said=said, code=code or "unknown error")
+    return rule.build(text, retry_after=_retry_after(error))
 
 
 def _retry_after(error: ClientError) -> float | None:
