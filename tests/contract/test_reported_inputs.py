@@ -7,6 +7,7 @@ server on 127.0.0.1, which can refuse over-long requests as vLLM does with --max
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -104,6 +105,38 @@ def test_temperature_and_top_p_reach_claude_4_5_as_temperature_only(
     (sent,) = bedrock.sent
     assert sent.model_id == SONNET_US
     assert sent.json()["inferenceConfig"] == {"maxTokens": 4096, "temperature": 0.3}
+
+
+# 2. Tool call ids from another provider ---------------------------------------------------------------------------
+
+FOREIGN_ID = "call_" + "Zx8|Qw2-Lm" * 8  # 85 characters with "|", as another provider mints them
+
+
+@pytest.mark.usefixtures("registry")
+def test_tool_call_ids_from_another_provider_reach_bedrock_valid_and_paired(
+    api_handler: Handler, bedrock: FakeBedrockTransport
+) -> None:
+    bedrock.reply_json(200, CONVERSE_OK)
+    sdk, _ = handler_client(api_handler)
+    sdk.chat.completions.create(
+        model="claude-sonnet-4-5",
+        tools=[{"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}}],
+        messages=[
+            {"role": "user", "content": "What time is it?"},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {"id": FOREIGN_ID, "type": "function", "function": {"name": "get_time", "arguments": "{}"}}
+                ],
+            },
+            {"role": "tool", "tool_call_id": FOREIGN_ID, "content": "12:00"},
+        ],
+    )
+    turns = bedrock.sent[0].json()["messages"]
+    tool_use_id = turns[1]["content"][0]["toolUse"]["toolUseId"]
+    assert turns[2]["content"][0]["toolResult"]["toolUseId"] == tool_use_id
+    assert re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", tool_use_id)
 
 
 # 3. Context overflow ----------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -51,6 +52,7 @@ from llm_gateway.providers.bedrock import (
     EMPTY_TOOL_RESULT_TEXT,
     BedrockProvider,
     default_client,
+    tool_use_id,
 )
 from tests.fakes.bedrock_transport import FakeBedrockTransport, stream_event, stream_exception
 
@@ -376,6 +378,45 @@ def test_translates_the_request_to_converse(
     stubber.add_response("converse", converse_response(text("ok")), converse_params)
     completion = provider.complete(chat(**fields), TARGET, Deadline.after(10))
     assert completion.content == "ok"
+
+
+FOREIGN_ID = "call_" + "aB3|xY9-" * 10  # 85 characters with "|": an id minted by another provider
+
+
+def test_foreign_tool_call_ids_become_valid_tool_use_ids_that_still_pair_up(
+    provider: BedrockProvider, stubber: Stubber
+) -> None:
+    mapped = tool_use_id(FOREIGN_ID)
+    messages = [
+        {"role": "user", "content": "time?"},
+        {"role": "assistant", "tool_calls": [openai_call(FOREIGN_ID, "get_time", "{}")]},
+        {"role": "tool", "tool_call_id": FOREIGN_ID, "content": "noon"},
+    ]
+    stubber.add_response(
+        "converse",
+        converse_response(text("It is noon.")),
+        expected_request(
+            [user(text("time?")), assistant(tool_use(mapped, "get_time", {})), user(tool_result(mapped, "noon"))],
+            toolConfig={"tools": [TIME_SPEC]},
+        ),
+    )
+    provider.complete(chat(messages=messages, tools=[TIME_TOOL]), TARGET, Deadline.after(10))
+
+
+@pytest.mark.parametrize(
+    "call_id",
+    [FOREIGN_ID, "toolu_01A|b", "call.with.dots:and:colons", "x" * 65, "ünïcode", "call 1"],
+)
+def test_a_replacement_tool_use_id_is_valid_stable_and_distinct(call_id: str) -> None:
+    mapped = tool_use_id(call_id)
+    assert re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", mapped)
+    assert mapped == tool_use_id(call_id), "deterministic, so toolUse and toolResult match"
+    assert mapped != tool_use_id(call_id + "x")
+
+
+@pytest.mark.parametrize("call_id", ["call_1", "tooluse_AbC-123_x", "x" * 64])
+def test_valid_tool_use_ids_pass_unchanged(call_id: str) -> None:
+    assert tool_use_id(call_id) == call_id
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import math
 import re
@@ -109,6 +110,12 @@ _STOP_REASONS: dict[str, FinishReason] = {
 }
 MALFORMED_STOP_REASONS = frozenset({"malformed_model_output", "malformed_tool_use"})
 
+# Converse's toolUseId is 1-64 characters; Anthropic's models take only [a-zA-Z0-9_-] in it (Bedrock's own schema
+# also allows "." and ":"), so ids are kept to the narrower set every model takes.
+# https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_ToolUseBlock.html
+# https://platform.claude.com/docs/en/api/messages (tool_use.id: ^[a-zA-Z0-9_-]+$)
+_TOOL_USE_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+_NOT_IN_TOOL_USE_ID = re.compile(r"[^a-zA-Z0-9_-]")
 _ARN_IN_MODEL_ID = re.compile(r"^arn:aws[a-z-]*:bedrock:(?P<region>[a-z0-9-]*):")
 _ANY_ARN = re.compile(r"arn:aws[a-z-]*:[^\s\"',;]+")
 _ACCOUNT_ID = re.compile(r"(?<!\d)\d{12}(?!\d)")
@@ -180,6 +187,20 @@ class BedrockProvider(Provider):
 # --- OpenAI request -> Converse request -------------------------------------------------------------------
 
 
+def tool_use_id(call_id: str) -> str:
+    """The toolUseId for an OpenAI tool call id: the id itself when Bedrock takes it, else a deterministic
+    stand-in (its allowed characters, cut to 39, then 24 hex digits of its SHA-256: at most 64 characters).
+
+    Conversations begun with another provider carry ids Bedrock refuses (`call_` + 80 characters with `|`); the
+    same id always maps to the same stand-in, so a toolUse and its toolResult still pair up, and distinct ids
+    stay distinct.
+    """
+    if _TOOL_USE_ID.fullmatch(call_id):
+        return call_id
+    digest = hashlib.sha256(call_id.encode("utf-8")).hexdigest()[:24]
+    return f"{_NOT_IN_TOOL_USE_ID.sub('_', call_id)[:39]}_{digest}"
+
+
 @dataclass
 class _Turn:
     role: Literal["user", "assistant"]
@@ -237,7 +258,7 @@ def _add_message(history: _History, message: Message, position: int) -> None:
         result: list[ToolResultContentBlockTypeDef] = [{"text": text} for text in _texts(message.content)]
         tool_result: ContentBlockTypeDef = {
             "toolResult": {
-                "toolUseId": message.tool_call_id,
+                "toolUseId": tool_use_id(message.tool_call_id),
                 "content": result or [{"text": EMPTY_TOOL_RESULT_TEXT}],
             }
         }
@@ -322,7 +343,7 @@ def _assistant_blocks(message: AssistantMessage, position: int, history: _Histor
         blocks.append(
             {
                 "toolUse": {
-                    "toolUseId": call.id,
+                    "toolUseId": tool_use_id(call.id),
                     "name": call.function.name,
                     "input": _tool_arguments(call.function.arguments, param),
                 }
