@@ -10,6 +10,7 @@ import base64
 import json
 import re
 import socket
+import struct
 import subprocess
 import sys
 from collections.abc import Generator, Iterator
@@ -362,6 +363,65 @@ REQUEST_CASES = [
         id="inference-config-max-completion-tokens-wins",
     ),
     pytest.param(
+        {
+            "messages": [
+                {"role": "user", "content": "Write a haiku."},
+                {
+                    "role": "assistant",
+                    "content": [{"type": "text", "text": "Here it is:"}, {"type": "text", "text": "\n"}],
+                },
+            ]
+        },
+        expected_request([user(text("Write a haiku.")), assistant(text("Here it is:"))]),
+        id="final-assistant-turn-ends-without-whitespace",
+    ),
+    pytest.param(
+        {"messages": [{"role": "user", "content": "Continue:"}, {"role": "assistant", "content": "Once upon a time "}]},
+        expected_request([user(text("Continue:")), assistant(text("Once upon a time"))]),
+        id="final-assistant-prefill-trimmed",
+    ),
+    pytest.param(
+        {"messages": [{"role": "assistant", "content": "Hi! "}, {"role": "user", "content": "hi "}]},
+        expected_request([user(text(CONVERSATION_START_TEXT)), assistant(text("Hi! ")), user(text("hi "))]),
+        id="only-a-final-assistant-turn-is-trimmed",
+    ),
+    pytest.param(
+        {
+            "messages": USER_HI,
+            "tools": [function_tool("get_time", parameters={"properties": {"tz": {"type": "string"}}})],
+        },
+        expected_request(
+            [user(text("hi"))],
+            toolConfig={
+                "tools": [
+                    {
+                        "toolSpec": {
+                            "name": "get_time",
+                            "inputSchema": {"json": {"type": "object", "properties": {"tz": {"type": "string"}}}},
+                        }
+                    }
+                ]
+            },
+        ),
+        id="tool-parameters-without-a-type-are-an-object",
+    ),
+    pytest.param(
+        {
+            "messages": USER_HI,
+            "frequency_penalty": 0,
+            "presence_penalty": 0.0,
+            "logprobs": False,
+            "response_format": {"type": "text"},
+            "user": "end-user-42",
+            "metadata": {"session": "s1"},
+            "store": False,
+            "parallel_tool_calls": True,
+            "seed": None,
+        },
+        expected_request([user(text("hi"))]),
+        id="openai-parameters-that-change-nothing-pass",
+    ),
+    pytest.param(
         {"messages": USER_HI, "max_tokens": 100, "stop": "END", "temperature": 0},
         expected_request(
             [user(text("hi"))], inferenceConfig={"maxTokens": 100, "temperature": 0, "stopSequences": ["END"]}
@@ -510,6 +570,77 @@ def test_requests_bedrock_cannot_take_are_refused_before_any_call(
     assert (caught.value.status, caught.value.param) == (400, param)
     assert hint in caught.value.message
     assert factory.calls == []  # no client was even built, let alone called
+
+
+@pytest.mark.parametrize(
+    ("fields", "param"),
+    [
+        pytest.param({"frequency_penalty": 0.5}, "frequency_penalty", id="frequency-penalty"),
+        pytest.param({"presence_penalty": -1}, "presence_penalty", id="presence-penalty"),
+        pytest.param({"logit_bias": {"50256": -100}}, "logit_bias", id="logit-bias"),
+        pytest.param({"logprobs": True}, "logprobs", id="logprobs"),
+        pytest.param({"seed": 7}, "seed", id="seed"),
+        pytest.param({"response_format": {"type": "json_object"}}, "response_format", id="json-mode"),
+        pytest.param({"reasoning_effort": "low"}, "reasoning_effort", id="reasoning-effort"),
+        pytest.param({"top_k": 40}, "top_k", id="vendor-extra"),
+        pytest.param({"parallel_tool_calls": False, "tools": [TIME_TOOL]}, "parallel_tool_calls", id="parallel-off"),
+        pytest.param(
+            {"tools": [TIME_TOOL, function_tool("list_all", parameters={"type": "array"})]},
+            "tools[1].function.parameters",
+            id="tool-schema-not-an-object",
+        ),
+    ],
+)
+def test_openai_parameters_converse_cannot_express_are_a_400_naming_them(
+    provider: BedrockProvider, factory: ClientFactorySpy, fields: dict[str, Any], param: str
+) -> None:
+    with pytest.raises(ProviderRequestError) as caught:
+        provider.complete(chat(messages=USER_HI, **fields), TARGET, Deadline.after(10))
+    assert (caught.value.status, caught.value.param) == (400, param)
+    assert factory.calls == []
+
+
+def png(width: int, height: int, padding: int = 0) -> bytes:
+    """A PNG header (signature and IHDR) of the given size, padded to reach a byte size."""
+    ihdr = struct.pack(">II", width, height) + b"\x08\x02\x00\x00\x00"
+    return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + ihdr + b"\x00" * (4 + padding)
+
+
+def data_url(image: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(image).decode()
+
+
+def image_part(image: bytes) -> dict[str, Any]:
+    return {"type": "image_url", "image_url": {"url": data_url(image)}}
+
+
+@pytest.mark.parametrize(
+    ("images", "param", "code"),
+    [
+        pytest.param([png(9000, 100)], "messages[0].content[1]", "image_too_large", id="too-wide"),
+        pytest.param([png(100, 8001)], "messages[0].content[1]", "image_too_large", id="too-tall"),
+        pytest.param([png(10, 10, padding=3_932_161)], "messages[0].content[1]", "image_too_large", id="over-3.75-mb"),
+        pytest.param([png(10, 10)] * 21, "messages", "too_many_images", id="more-than-20"),
+    ],
+)
+def test_images_beyond_converses_limits_are_refused_before_any_call(
+    provider: BedrockProvider, factory: ClientFactorySpy, images: list[bytes], param: str, code: str
+) -> None:
+    content = [{"type": "text", "text": "What are these?"}, *(image_part(image) for image in images)]
+    with pytest.raises(ProviderRequestError) as caught:
+        provider.complete(chat(messages=[{"role": "user", "content": content}]), TARGET, Deadline.after(10))
+    assert (caught.value.status, caught.value.param, caught.value.code) == (400, param, code)
+    assert factory.calls == []
+
+
+def test_images_at_converses_limits_are_sent(provider: BedrockProvider, stubber: Stubber) -> None:
+    images = [png(8000, 8000), *[png(1, 1)] * 19]
+    content = [{"type": "text", "text": "What are these?"}, *(image_part(image) for image in images)]
+    blocks = [{"image": {"format": "png", "source": {"bytes": image}}} for image in images]
+    stubber.add_response(
+        "converse", converse_response(text("pixels")), expected_request([user(text("What are these?"), *blocks)])
+    )
+    provider.complete(chat(messages=[{"role": "user", "content": content}]), TARGET, Deadline.after(10))
 
 
 def test_remote_image_url_message_tells_the_caller_what_to_send(provider: BedrockProvider) -> None:

@@ -50,6 +50,7 @@ from llm_gateway.providers.base import (
     UsageReport,
 )
 from llm_gateway.providers.error_table import bedrock_rule
+from llm_gateway.providers.images import image_dimensions
 
 if TYPE_CHECKING:
     from botocore.eventstream import EventStream
@@ -86,6 +87,31 @@ CONVERSATION_START_TEXT = "(conversation start)"
 # A tool that returned nothing still needs a non-blank result block, or Bedrock refuses the whole history.
 EMPTY_TOOL_RESULT_TEXT = "(no output)"
 EMPTY_OBJECT_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}}
+
+# Converse's limits on images in one request.
+# https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_Message.html
+MAX_IMAGES = 20
+MAX_IMAGE_BYTES = 3_932_160  # 3.75 MB
+MAX_IMAGE_SIDE_PIXELS = 8000
+
+# OpenAI chat parameters that Converse has no place for. A value with an effect is refused (400 naming the
+# parameter) rather than answered without it; the values listed here change nothing, so they pass. None: any
+# value passes, because the parameter only labels the request for OpenAI (end user, caching, stored completions).
+# https://platform.openai.com/docs/api-reference/chat/create
+_NEUTRAL_VALUES: dict[str, tuple[object, ...] | None] = {
+    "frequency_penalty": (0,),
+    "presence_penalty": (0,),
+    "logit_bias": ({},),
+    "logprobs": (False,),
+    "top_logprobs": (0,),
+    "response_format": ({"type": "text"},),
+    "modalities": (["text"],),
+    "service_tier": ("auto", "default"),
+    "store": (False,),
+    "metadata": None,
+    "prompt_cache_key": None,
+    "safety_identifier": None,
+}
 
 _IMAGE_FORMATS: dict[str, ImageFormatType] = {
     "image/png": "png",
@@ -213,6 +239,7 @@ class _History:
     turns: list[_Turn] = field(default_factory=list)
     tools_used: list[str] = field(default_factory=list)
     has_tool_blocks: bool = False
+    images: int = 0
 
     def add(self, role: Literal["user", "assistant"], blocks: list[ContentBlockTypeDef]) -> None:
         # A message that translates to nothing (blank text) is dropped: Bedrock rejects empty turns.
@@ -226,11 +253,19 @@ class _History:
 
 def converse_request(request: ChatCompletionRequest, model_id: str) -> ConverseRequestTypeDef:
     """The Converse request for an OpenAI chat request; raises ProviderRequestError for what Bedrock cannot take."""
+    _refuse_untranslatable(request)
     history = _History()
     for position, message in enumerate(request.messages):
         _add_message(history, message, position)
+    if history.images > MAX_IMAGES:
+        raise ProviderRequestError(
+            f"Bedrock takes at most {MAX_IMAGES} images in one request; this one has {history.images}.",
+            param="messages",
+            code="too_many_images",
+        )
     if not history.turns or history.turns[0].role == "assistant":
         history.turns.insert(0, _Turn("user", [{"text": CONVERSATION_START_TEXT}]))
+    _trim_final_assistant_text(history)
 
     params: ConverseRequestTypeDef = {
         "modelId": model_id,
@@ -247,11 +282,50 @@ def converse_request(request: ChatCompletionRequest, model_id: str) -> ConverseR
     return params
 
 
+def _refuse_untranslatable(request: ChatCompletionRequest) -> None:
+    """A 400 for an OpenAI parameter Converse cannot express, unless its value changes nothing."""
+    if request.parallel_tool_calls is False:
+        raise ProviderRequestError(
+            "Bedrock models decide themselves whether to call tools in parallel; leave parallel_tool_calls out.",
+            param="parallel_tool_calls",
+            code="unsupported_parameter",
+        )
+    for name, value in (request.model_extra or {}).items():
+        neutral = _NEUTRAL_VALUES.get(name, ())
+        if value is None or neutral is None or value in neutral:
+            continue
+        raise ProviderRequestError(
+            f"Bedrock models do not take '{name}'"
+            + (f" (except {', '.join(json.dumps(v) for v in neutral)}, which changes nothing)" if neutral else "")
+            + "; leave it out.",
+            param=name,
+            code="unsupported_parameter",
+        )
+
+
+def _trim_final_assistant_text(history: _History) -> None:
+    """A conversation that ends with an assistant turn asks the model to continue it; Anthropic's models refuse
+    such a turn when its text ends in whitespace ("final assistant content cannot end with trailing
+    whitespace"), and the whitespace is no content the model would continue from."""
+    last = history.turns[-1]
+    if last.role != "assistant" or "text" not in last.content[-1]:
+        return
+    trimmed = last.content[-1]["text"].rstrip()
+    if trimmed:
+        last.content[-1] = {"text": trimmed}
+        return
+    del last.content[-1]
+    if not last.content:
+        history.turns.pop()
+
+
 def _add_message(history: _History, message: Message, position: int) -> None:
     if isinstance(message, SystemMessage | DeveloperMessage):
         history.system.extend({"text": text} for text in _texts(message.content))
     elif isinstance(message, UserMessage):
-        history.add("user", _user_blocks(message, position))
+        blocks = _user_blocks(message, position)
+        history.images += sum("image" in block for block in blocks)
+        history.add("user", blocks)
     elif isinstance(message, AssistantMessage):
         history.add("assistant", _assistant_blocks(message, position, history))
     elif isinstance(message, ToolMessage):
@@ -330,6 +404,21 @@ def _image_block(url: str, param: str) -> ContentBlockTypeDef:
         raise ProviderRequestError(
             "The image data URL does not hold valid base64 data.", param=param, code="invalid_image_url"
         )
+    if len(image) > MAX_IMAGE_BYTES:
+        raise ProviderRequestError(
+            f"The image is {len(image)} bytes; Bedrock takes images of at most 3.75 MB ({MAX_IMAGE_BYTES} bytes).",
+            param=param,
+            code="image_too_large",
+        )
+    # An image whose header the gateway cannot read is left for Bedrock to judge.
+    dimensions = image_dimensions(image)
+    if dimensions is not None and max(dimensions) > MAX_IMAGE_SIDE_PIXELS:
+        raise ProviderRequestError(
+            f"The image is {dimensions[0]}x{dimensions[1]} pixels; Bedrock takes images of at most "
+            f"{MAX_IMAGE_SIDE_PIXELS} pixels on each side.",
+            param=param,
+            code="image_too_large",
+        )
     return {"image": {"format": image_format, "source": {"bytes": image}}}
 
 
@@ -386,19 +475,36 @@ def _inference_config(request: ChatCompletionRequest) -> InferenceConfigurationT
     return config
 
 
-def _tool_spec(function: FunctionDefinition) -> ToolSpecificationTypeDef:
-    spec: ToolSpecificationTypeDef = {
-        "name": function.name,
-        "inputSchema": {"json": function.parameters if function.parameters is not None else EMPTY_OBJECT_SCHEMA},
-    }
+def _tool_spec(function: FunctionDefinition, param: str) -> ToolSpecificationTypeDef:
+    spec: ToolSpecificationTypeDef = {"name": function.name, "inputSchema": {"json": _input_schema(function, param)}}
     # Bedrock rejects an empty description; a missing one is fine.
     if function.description and function.description.strip():
         spec["description"] = function.description
     return spec
 
 
+def _input_schema(function: FunctionDefinition, param: str) -> dict[str, Any]:
+    """The tool's parameters as Converse takes them: a JSON schema of type object, which Anthropic's models
+    require; OpenAI's own examples sometimes leave the type out, which is read as an object."""
+    schema = function.parameters
+    if schema is None:
+        return EMPTY_OBJECT_SCHEMA
+    if "type" not in schema:
+        return {"type": "object", **schema}
+    if schema["type"] != "object":
+        raise ProviderRequestError(
+            "A tool's parameters must be a JSON schema of type object: a call's arguments are always an object.",
+            param=param,
+            code="invalid_tool_schema",
+        )
+    return schema
+
+
 def _tool_config(request: ChatCompletionRequest, history: _History) -> ToolConfigurationTypeDef | None:
-    declared = {tool.function.name: _tool_spec(tool.function) for tool in request.tools or []}
+    declared = {
+        tool.function.name: _tool_spec(tool.function, f"tools[{position}].function.parameters")
+        for position, tool in enumerate(request.tools or [])
+    }
     choice = request.tool_choice
     if declared and choice != "none":
         config: ToolConfigurationTypeDef = {"tools": [{"toolSpec": spec} for spec in declared.values()]}
