@@ -23,12 +23,13 @@ def is_inference_profile_or_arn(model_id: str) -> bool:
 
 
 class Prices(BaseModel):
-    """USD per 1,000 tokens."""
+    """USD per 1,000 tokens, with where the figures come from."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     input_per_1k: Decimal = Field(Decimal(0), ge=0)
     output_per_1k: Decimal = Field(Decimal(0), ge=0)
+    source: str | None = None
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> Decimal:
         return (self.input_per_1k * prompt_tokens + self.output_per_1k * completion_tokens) / 1000
