@@ -49,7 +49,7 @@ from llm_gateway.providers.base import (
     Usage,
     UsageReport,
 )
-from llm_gateway.providers.error_table import bedrock_rule
+from llm_gateway.providers.error_table import BEDROCK_ERROR_STOP_REASONS, bedrock_rule
 from llm_gateway.providers.images import image_dimensions
 
 if TYPE_CHECKING:
@@ -134,7 +134,6 @@ _STOP_REASONS: dict[str, FinishReason] = {
     "content_filtered": "content_filter",
     "guardrail_intervened": "content_filter",
 }
-MALFORMED_STOP_REASONS = frozenset({"malformed_model_output", "malformed_tool_use"})
 
 # Converse's toolUseId is 1-64 characters; Anthropic's models take only [a-zA-Z0-9_-] in it (Bedrock's own schema
 # also allows "." and ":"), so ids are kept to the narrower set every model takes.
@@ -548,7 +547,7 @@ def _completion(response: ConverseResponseTypeDef, model_id: str) -> Completion:
     if "usage" not in response:
         raise ProviderError("Bedrock answered without token usage, so the call cannot be metered.")
     stop_reason = response.get("stopReason", "")
-    if stop_reason in MALFORMED_STOP_REASONS:
+    if stop_reason in BEDROCK_ERROR_STOP_REASONS:
         raise malformed_output(stop_reason, model_id)
     return Completion(
         content=None if not text and calls else text,
@@ -618,7 +617,7 @@ class _StreamTranslator:
                 yield ToolCallArgumentsDelta(tool_index, "{}")
         elif "messageStop" in event:
             stop_reason = event["messageStop"]["stopReason"]
-            if stop_reason in MALFORMED_STOP_REASONS:
+            if stop_reason in BEDROCK_ERROR_STOP_REASONS:
                 self.malformed = stop_reason
             elif self.finish_reason is None and self.malformed is None:
                 self.finish_reason = _finish_reason(stop_reason)

@@ -382,14 +382,22 @@ OPENAI_ERRORS: tuple[ErrorRule, ...] = (
 ERROR_TABLE: tuple[ErrorRule, ...] = BEDROCK_ERRORS + OPENAI_ERRORS
 
 
+# The stop reasons that are errors rather than answers.
+BEDROCK_ERROR_STOP_REASONS = frozenset(
+    name for rule in BEDROCK_ERRORS if rule.kind == "stop reason" for name in rule.upstream
+)
+
+
 def bedrock_rule(code: str, message: str, *, kind: Kind = "exception") -> ErrorRule:
-    """The row for a Bedrock exception code (any case: stream events spell them camelCase) and its message."""
+    """The row for a Bedrock exception code (any case: stream events spell them camelCase) and its message, or
+    for one of BEDROCK_ERROR_STOP_REASONS; an exception no row names gets the catch-all row."""
     wanted = code.lower()
-    rows = [rule for rule in BEDROCK_ERRORS if rule.kind == kind]
-    for rule in rows:
-        if wanted in {name.lower() for name in rule.upstream} and rule.matches(message):
+    for rule in BEDROCK_ERRORS:
+        if rule.kind == kind and wanted in {name.lower() for name in rule.upstream} and rule.matches(message):
             return rule
-    return next(rule for rule in rows if "any other exception" in rule.upstream or kind != "exception")
+    if kind != "exception":
+        raise ValueError(f"'{code}' is not a Bedrock stop reason the error table maps")
+    return next(rule for rule in BEDROCK_ERRORS if "any other exception" in rule.upstream)
 
 
 def openai_rule(status: int | None, upstream_code: str | None, message: str) -> ErrorRule:
