@@ -320,15 +320,15 @@ def test_upstream_errors_of_a_stream(
 
 
 @pytest.mark.parametrize(
-    ("code", "expected_code", "status"),
+    ("code", "expected_code"),
     [
-        pytest.param("context_length_exceeded", "context_length_exceeded", 400, id="context-overflow"),
-        pytest.param("server_overloaded", "server_overloaded", 502, id="own-code-kept"),
-        pytest.param(None, "upstream_error", 502, id="no-code"),
+        pytest.param("context_length_exceeded", "context_length_exceeded", id="context-overflow"),
+        pytest.param("server_overloaded", "server_overloaded", id="own-code-kept"),
+        pytest.param(None, "upstream_error", id="no-code"),
     ],
 )
 def test_an_error_inside_a_200_stream_ends_in_an_error_event_with_its_code(
-    upstream: OpenAICompatProvider, server: FakeOpenAIServer, code: str | None, expected_code: str, status: int
+    upstream: OpenAICompatProvider, server: FakeOpenAIServer, code: str | None, expected_code: str
 ) -> None:
     server.enqueue(stream=[delta_chunk(content="Hel"), upstream_error("went wrong", code=code, error_type="x_error")])
     events = upstream.stream(REQUEST.model_copy(update={"stream": True}), openai_target(server), Deadline.after(5))
@@ -363,3 +363,31 @@ def test_readme_shows_the_error_table_the_code_uses() -> None:
 
 def test_every_row_names_its_source() -> None:
     assert all(rule.source.startswith("https://") for rule in ERROR_TABLE)
+
+
+def test_an_upstream_content_filter_refusal_keeps_its_own_code(
+    upstream: OpenAICompatProvider, server: FakeOpenAIServer
+) -> None:
+    # Azure OpenAI's answer when its content filter blocks a prompt.
+    server.enqueue(
+        status=400,
+        json={
+            "error": {
+                "message": "The response was filtered due to the prompt triggering Azure OpenAI's content management "
+                "policy.",
+                "type": None,
+                "param": "prompt",
+                "code": "content_filter",
+                "status": 400,
+            }
+        },
+    )
+    with pytest.raises(GatewayError) as caught:
+        upstream.complete(REQUEST, openai_target(server), Deadline.after(5))
+    error = caught.value.body()["error"]
+    assert (caught.value.status, error["code"], error["param"], error["type"]) == (
+        400,
+        "content_filter",
+        "prompt",
+        "invalid_request_error",
+    )
