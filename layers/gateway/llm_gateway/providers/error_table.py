@@ -34,7 +34,7 @@ BEDROCK_ERRORS_SOURCE = (
 BEDROCK_TROUBLESHOOTING = "https://docs.aws.amazon.com/bedrock/latest/userguide/troubleshooting-api-error-codes.html"
 BEDROCK_STOP_REASONS_SOURCE = "https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_Converse.html#API_runtime_Converse_ResponseSyntax"
 OPENAI_ERRORS_SOURCE = "https://platform.openai.com/docs/guides/error-codes"
-VLLM_MAX_MODEL_LEN_SOURCE = "https://docs.vllm.ai/en/latest/configuration/engine_args.html#-max-model-len"
+VLLM_MAX_MODEL_LEN_SOURCE = "https://docs.vllm.ai/en/latest/configuration/engine_args/#-max-model-len"
 
 
 @dataclass(frozen=True)
