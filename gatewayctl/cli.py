@@ -10,8 +10,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from importlib import resources
 from pathlib import Path
 
+from gatewayctl.catalog import GROUPS as CATALOG_GROUPS
 from gatewayctl.deployment import Deployment, DeploymentError, from_local, from_stack, samconfig_defaults
 from gatewayctl.keys import IssuedKey, KeyAdmin, KeyAdminError
 from gatewayctl.output import (
@@ -196,6 +198,32 @@ def build_parser() -> argparse.ArgumentParser:
     usage.add_argument("--since", type=parse_since, help="first day: YYYY-MM-DD or a duration like 7d (default: 30d)")
     usage.set_defaults(handler=_usage)
 
+    registry = commands.add_parser(
+        "models",
+        help="maintain the model registry (development time)",
+        description="Maintain the model registry shipped in the layer.",
+    )
+    model_commands = registry.add_subparsers(dest="model_command", required=True, metavar="ACTION")
+    seed = model_commands.add_parser(
+        "import-litellm",
+        help="compare or fill the registry's limits, capabilities and prices from litellm's model catalog",
+        description="Compare the registry with litellm's model catalog (model_prices_and_context_window.json) "
+        "and, with --write, fill in what the registry does not state (--overwrite: replace what it does). "
+        "Every value written names the catalog entry as its source.",
+    )
+    seed.add_argument("--catalog", type=Path, metavar="FILE", help="the catalog JSON (default: installed litellm's)")
+    seed.add_argument("--registry", type=Path, metavar="FILE", help="registry file (default: the shipped models.json)")
+    seed.add_argument(
+        "--fields",
+        type=_groups,
+        default=list(CATALOG_GROUPS),
+        metavar="GROUPS",
+        help="comma-separated: limits, capabilities, prices (default: all)",
+    )
+    seed.add_argument("--overwrite", action="store_true", help="replace values the registry already states")
+    seed.add_argument("--write", action="store_true", help="write the result (default: only report differences)")
+    seed.set_defaults(handler=_models_import)
+
     for name, handler, summary in (
         ("show", _keys_show, "show one key"),
         ("revoke", _keys_revoke, "revoke a key (refused within the authorizer cache time, 30 s by default)"),
@@ -322,6 +350,32 @@ def _keys_revoke(args: argparse.Namespace, admin: KeyAdmin) -> int:
 def _keys_rotate(args: argparse.Namespace, admin: KeyAdmin) -> int:
     issued = admin.rotate(args.key_id)
     _print_issued(issued, args.json, "Rotated")
+    return 0
+
+
+def _groups(value: str) -> list[str]:
+    groups = [group.strip() for group in value.split(",") if group.strip()]
+    unknown = sorted(set(groups) - set(CATALOG_GROUPS))
+    if unknown or not groups:
+        raise argparse.ArgumentTypeError(f"choose from {', '.join(CATALOG_GROUPS)} (got {value!r})")
+    return groups
+
+
+def _models_import(args: argparse.Namespace) -> int:
+    import json
+
+    from gatewayctl.catalog import import_catalog, load_catalog, report
+    from llm_gateway.domain.registry import ModelRegistry
+
+    catalog, label = load_catalog(args.catalog)
+    path: Path = args.registry or Path(str(resources.files("llm_gateway").joinpath("models.json")))
+    registry = json.loads(path.read_text(encoding="utf-8"))
+    updated, changes = import_catalog(registry, catalog, label, groups=args.fields, overwrite=args.overwrite)
+    print(report(changes, written=args.write))
+    if args.write:
+        ModelRegistry.model_validate(updated)  # never write a registry the gateway would refuse to load
+        path.write_text(json.dumps(updated, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        print(f"Wrote {path}.")
     return 0
 
 

@@ -121,6 +121,10 @@ def test_models_lists_the_registry(api_handler: Handler) -> None:
         "echo",
         "nova-lite",
     ]
+    sonnet = next(m for m in body["data"] if m["id"] == "claude-sonnet-4-5")
+    assert (sonnet["context_window"], sonnet["max_output_tokens"]) == (200000, 64000)
+    assert sonnet["capabilities"]["tools"] is True and sonnet["capabilities"]["images"] is True
+    assert "source" not in sonnet["capabilities"]
 
 
 def test_model_prompt_endpoint(api_handler: Handler) -> None:

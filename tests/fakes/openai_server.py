@@ -33,6 +33,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
+# What the emulated chat template adds to every prompt, in tokens (see FakeOpenAIServer.context_overflow).
+CHAT_TEMPLATE_TOKENS = 26
+
 Frame = Mapping[str, Any] | str
 """One SSE frame to stream: a chunk object (sent as `data: <json>`) or raw text sent verbatim."""
 
@@ -268,7 +271,7 @@ class _Handler(BaseHTTPRequestHandler):
             models = [{"id": m, "object": "model", "created": 0, "owned_by": "fake"} for m in owner.models]
             response = ScriptedResponse(json={"object": "list", "data": models})
         elif self.command == "POST" and url.path.endswith("/chat/completions"):
-            response = owner._next_response() or default_response(body)
+            response = owner._next_response() or owner.context_overflow(body) or default_response(body)
         else:
             response = ScriptedResponse(status=404, json=error_json(f"no route {self.command} {url.path}"))
         try:
@@ -338,8 +341,11 @@ class FakeOpenAIServer:
     Use it as a context manager (or call `start()` and `close()`); `base_url` ends in /v1 like OpenAI's.
     """
 
-    def __init__(self, models: Sequence[str] = ("fake-model",)) -> None:
+    def __init__(self, models: Sequence[str] = ("fake-model",), max_model_len: int | None = None) -> None:
+        """`max_model_len` makes the server refuse, as vLLM started with --max-model-len does, any request whose
+        prompt plus max_tokens exceeds that many tokens."""
         self.models = tuple(models)
+        self.max_model_len = max_model_len
         self._lock = threading.Lock()
         self._script: deque[ScriptedResponse] = deque()
         self._requests: list[RecordedRequest] = []
@@ -458,6 +464,29 @@ class FakeOpenAIServer:
     def _abandon(self, frames_written: int) -> None:
         with self._lock:
             self._abandoned.append(frames_written)
+
+    def context_overflow(self, body: Any) -> ScriptedResponse | None:
+        """vLLM's answer to a request that does not fit its --max-model-len, or None when it fits.
+
+        The prompt is counted as its words plus CHAT_TEMPLATE_TOKENS, the tokens a chat template adds (Llama
+        3.1's default system header alone is about that many); vLLM without max_tokens generates until the
+        window is full, so only an explicit limit can overflow.
+        """
+        if self.max_model_len is None or not isinstance(body, dict):
+            return None
+        messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+        prompt = sum(len(_text(m.get("content")).split()) for m in messages) + CHAT_TEMPLATE_TOKENS
+        asked = body.get("max_completion_tokens") or body.get("max_tokens")
+        window = self.max_model_len
+        if asked is None or prompt + asked <= window:
+            return None
+        message = (
+            f"'max_tokens' or 'max_completion_tokens' is too large: {asked}. This model's maximum context length "
+            f"is {window} tokens and your request has {prompt} input tokens ({asked} > {window} - {prompt}). None"
+        )
+        return ScriptedResponse(
+            status=400, json={"error": {"message": message, "type": "BadRequestError", "param": None, "code": 400}}
+        )
 
     def _record(self, request: RecordedRequest) -> None:
         with self._lock:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import socket
+import struct
 import subprocess
 import sys
 from collections.abc import Generator, Iterator
@@ -35,7 +37,6 @@ from llm_gateway.providers.base import (
     Completion,
     Deadline,
     Finish,
-    FinishReason,
     StreamEvent,
     TextDelta,
     ToolCallArgumentsDelta,
@@ -52,6 +53,7 @@ from llm_gateway.providers.bedrock import (
     EMPTY_TOOL_RESULT_TEXT,
     BedrockProvider,
     default_client,
+    tool_use_id,
 )
 from tests.fakes.bedrock_transport import FakeBedrockTransport, stream_event, stream_exception
 
@@ -361,6 +363,65 @@ REQUEST_CASES = [
         id="inference-config-max-completion-tokens-wins",
     ),
     pytest.param(
+        {
+            "messages": [
+                {"role": "user", "content": "Write a haiku."},
+                {
+                    "role": "assistant",
+                    "content": [{"type": "text", "text": "Here it is:"}, {"type": "text", "text": "\n"}],
+                },
+            ]
+        },
+        expected_request([user(text("Write a haiku.")), assistant(text("Here it is:"))]),
+        id="final-assistant-turn-ends-without-whitespace",
+    ),
+    pytest.param(
+        {"messages": [{"role": "user", "content": "Continue:"}, {"role": "assistant", "content": "Once upon a time "}]},
+        expected_request([user(text("Continue:")), assistant(text("Once upon a time"))]),
+        id="final-assistant-prefill-trimmed",
+    ),
+    pytest.param(
+        {"messages": [{"role": "assistant", "content": "Hi! "}, {"role": "user", "content": "hi "}]},
+        expected_request([user(text(CONVERSATION_START_TEXT)), assistant(text("Hi! ")), user(text("hi "))]),
+        id="only-a-final-assistant-turn-is-trimmed",
+    ),
+    pytest.param(
+        {
+            "messages": USER_HI,
+            "tools": [function_tool("get_time", parameters={"properties": {"tz": {"type": "string"}}})],
+        },
+        expected_request(
+            [user(text("hi"))],
+            toolConfig={
+                "tools": [
+                    {
+                        "toolSpec": {
+                            "name": "get_time",
+                            "inputSchema": {"json": {"type": "object", "properties": {"tz": {"type": "string"}}}},
+                        }
+                    }
+                ]
+            },
+        ),
+        id="tool-parameters-without-a-type-are-an-object",
+    ),
+    pytest.param(
+        {
+            "messages": USER_HI,
+            "frequency_penalty": 0,
+            "presence_penalty": 0.0,
+            "logprobs": False,
+            "response_format": {"type": "text"},
+            "user": "end-user-42",
+            "metadata": {"session": "s1"},
+            "store": False,
+            "parallel_tool_calls": True,
+            "seed": None,
+        },
+        expected_request([user(text("hi"))]),
+        id="openai-parameters-that-change-nothing-pass",
+    ),
+    pytest.param(
         {"messages": USER_HI, "max_tokens": 100, "stop": "END", "temperature": 0},
         expected_request(
             [user(text("hi"))], inferenceConfig={"maxTokens": 100, "temperature": 0, "stopSequences": ["END"]}
@@ -377,6 +438,45 @@ def test_translates_the_request_to_converse(
     stubber.add_response("converse", converse_response(text("ok")), converse_params)
     completion = provider.complete(chat(**fields), TARGET, Deadline.after(10))
     assert completion.content == "ok"
+
+
+FOREIGN_ID = "call_" + "aB3|xY9-" * 10  # 85 characters with "|": an id minted by another provider
+
+
+def test_foreign_tool_call_ids_become_valid_tool_use_ids_that_still_pair_up(
+    provider: BedrockProvider, stubber: Stubber
+) -> None:
+    mapped = tool_use_id(FOREIGN_ID)
+    messages = [
+        {"role": "user", "content": "time?"},
+        {"role": "assistant", "tool_calls": [openai_call(FOREIGN_ID, "get_time", "{}")]},
+        {"role": "tool", "tool_call_id": FOREIGN_ID, "content": "noon"},
+    ]
+    stubber.add_response(
+        "converse",
+        converse_response(text("It is noon.")),
+        expected_request(
+            [user(text("time?")), assistant(tool_use(mapped, "get_time", {})), user(tool_result(mapped, "noon"))],
+            toolConfig={"tools": [TIME_SPEC]},
+        ),
+    )
+    provider.complete(chat(messages=messages, tools=[TIME_TOOL]), TARGET, Deadline.after(10))
+
+
+@pytest.mark.parametrize(
+    "call_id",
+    [FOREIGN_ID, "toolu_01A|b", "call.with.dots:and:colons", "x" * 65, "ünïcode", "call 1"],
+)
+def test_a_replacement_tool_use_id_is_valid_stable_and_distinct(call_id: str) -> None:
+    mapped = tool_use_id(call_id)
+    assert re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", mapped)
+    assert mapped == tool_use_id(call_id), "deterministic, so toolUse and toolResult match"
+    assert mapped != tool_use_id(call_id + "x")
+
+
+@pytest.mark.parametrize("call_id", ["call_1", "tooluse_AbC-123_x", "x" * 64])
+def test_valid_tool_use_ids_pass_unchanged(call_id: str) -> None:
+    assert tool_use_id(call_id) == call_id
 
 
 @pytest.mark.parametrize(
@@ -472,6 +572,77 @@ def test_requests_bedrock_cannot_take_are_refused_before_any_call(
     assert factory.calls == []  # no client was even built, let alone called
 
 
+@pytest.mark.parametrize(
+    ("fields", "param"),
+    [
+        pytest.param({"frequency_penalty": 0.5}, "frequency_penalty", id="frequency-penalty"),
+        pytest.param({"presence_penalty": -1}, "presence_penalty", id="presence-penalty"),
+        pytest.param({"logit_bias": {"50256": -100}}, "logit_bias", id="logit-bias"),
+        pytest.param({"logprobs": True}, "logprobs", id="logprobs"),
+        pytest.param({"seed": 7}, "seed", id="seed"),
+        pytest.param({"response_format": {"type": "json_object"}}, "response_format", id="json-mode"),
+        pytest.param({"reasoning_effort": "low"}, "reasoning_effort", id="reasoning-effort"),
+        pytest.param({"top_k": 40}, "top_k", id="vendor-extra"),
+        pytest.param({"parallel_tool_calls": False, "tools": [TIME_TOOL]}, "parallel_tool_calls", id="parallel-off"),
+        pytest.param(
+            {"tools": [TIME_TOOL, function_tool("list_all", parameters={"type": "array"})]},
+            "tools[1].function.parameters",
+            id="tool-schema-not-an-object",
+        ),
+    ],
+)
+def test_openai_parameters_converse_cannot_express_are_a_400_naming_them(
+    provider: BedrockProvider, factory: ClientFactorySpy, fields: dict[str, Any], param: str
+) -> None:
+    with pytest.raises(ProviderRequestError) as caught:
+        provider.complete(chat(messages=USER_HI, **fields), TARGET, Deadline.after(10))
+    assert (caught.value.status, caught.value.param) == (400, param)
+    assert factory.calls == []
+
+
+def png(width: int, height: int, padding: int = 0) -> bytes:
+    """A PNG header (signature and IHDR) of the given size, padded to reach a byte size."""
+    ihdr = struct.pack(">II", width, height) + b"\x08\x02\x00\x00\x00"
+    return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + ihdr + b"\x00" * (4 + padding)
+
+
+def data_url(image: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(image).decode()
+
+
+def image_part(image: bytes) -> dict[str, Any]:
+    return {"type": "image_url", "image_url": {"url": data_url(image)}}
+
+
+@pytest.mark.parametrize(
+    ("images", "param", "code"),
+    [
+        pytest.param([png(9000, 100)], "messages[0].content[1]", "image_too_large", id="too-wide"),
+        pytest.param([png(100, 8001)], "messages[0].content[1]", "image_too_large", id="too-tall"),
+        pytest.param([png(10, 10, padding=3_932_161)], "messages[0].content[1]", "image_too_large", id="over-3.75-mb"),
+        pytest.param([png(10, 10)] * 21, "messages", "too_many_images", id="more-than-20"),
+    ],
+)
+def test_images_beyond_converses_limits_are_refused_before_any_call(
+    provider: BedrockProvider, factory: ClientFactorySpy, images: list[bytes], param: str, code: str
+) -> None:
+    content = [{"type": "text", "text": "What are these?"}, *(image_part(image) for image in images)]
+    with pytest.raises(ProviderRequestError) as caught:
+        provider.complete(chat(messages=[{"role": "user", "content": content}]), TARGET, Deadline.after(10))
+    assert (caught.value.status, caught.value.param, caught.value.code) == (400, param, code)
+    assert factory.calls == []
+
+
+def test_images_at_converses_limits_are_sent(provider: BedrockProvider, stubber: Stubber) -> None:
+    images = [png(8000, 8000), *[png(1, 1)] * 19]
+    content = [{"type": "text", "text": "What are these?"}, *(image_part(image) for image in images)]
+    blocks = [{"image": {"format": "png", "source": {"bytes": image}}} for image in images]
+    stubber.add_response(
+        "converse", converse_response(text("pixels")), expected_request([user(text("What are these?"), *blocks)])
+    )
+    provider.complete(chat(messages=[{"role": "user", "content": content}]), TARGET, Deadline.after(10))
+
+
 def test_remote_image_url_message_tells_the_caller_what_to_send(provider: BedrockProvider) -> None:
     with pytest.raises(ProviderRequestError) as caught:
         provider.complete(chat(messages=image_message("https://example.com/cat.png")), TARGET, Deadline.after(10))
@@ -558,26 +729,7 @@ def test_translates_the_response(
     assert provider.complete(chat(messages=USER_HI), TARGET, Deadline.after(10)) == completion
 
 
-STOP_REASONS: list[tuple[str, FinishReason]] = [
-    ("end_turn", "stop"),
-    ("stop_sequence", "stop"),
-    ("max_tokens", "length"),
-    ("model_context_window_exceeded", "length"),
-    ("tool_use", "tool_calls"),
-    ("content_filtered", "content_filter"),
-    ("guardrail_intervened", "content_filter"),
-    ("malformed_model_output", "stop"),
-    ("malformed_tool_use", "stop"),
-    ("a_reason_added_next_year", "stop"),
-]
-
-
-@pytest.mark.parametrize(("stop_reason", "finish_reason"), [pytest.param(*pair, id=pair[0]) for pair in STOP_REASONS])
-def test_maps_stop_reasons(
-    provider: BedrockProvider, stubber: Stubber, stop_reason: str, finish_reason: FinishReason
-) -> None:
-    stubber.add_response("converse", converse_response(text("x"), stop_reason=stop_reason))
-    assert provider.complete(chat(messages=USER_HI), TARGET, Deadline.after(10)).finish_reason == finish_reason
+# Stop reasons are walked, streamed and not, in test_error_table.py.
 
 
 def test_a_response_without_usage_cannot_be_metered(provider: BedrockProvider, transport: FakeBedrockTransport) -> None:
@@ -598,42 +750,7 @@ ACCESS_DENIED_MESSAGE = (
 )
 
 
-@dataclass(frozen=True)
-class ErrorCase:
-    code: str
-    http_status: int
-    error_class: type[GatewayError]
-    status: int
-    retryable: bool
-
-
-ERROR_CASES = [
-    ErrorCase("ValidationException", 400, ProviderRequestError, 400, False),
-    ErrorCase("ThrottlingException", 429, ProviderRateLimitError, 429, True),
-    ErrorCase("ServiceQuotaExceededException", 400, ProviderRateLimitError, 429, True),
-    ErrorCase("ModelTimeoutException", 408, ProviderTimeoutError, 504, True),
-    ErrorCase("AccessDeniedException", 403, ProviderError, 502, False),
-    ErrorCase("ResourceNotFoundException", 404, ProviderError, 502, False),
-    ErrorCase("UnrecognizedClientException", 403, ProviderError, 502, False),
-    ErrorCase("ModelNotReadyException", 429, ProviderError, 502, True),
-    ErrorCase("InternalServerException", 500, ProviderError, 502, True),
-    ErrorCase("ServiceUnavailableException", 503, ProviderError, 502, True),
-    ErrorCase("ModelErrorException", 424, ProviderError, 502, True),
-    ErrorCase("ModelStreamErrorException", 424, ProviderError, 502, True),
-    ErrorCase("SomethingNewException", 500, ProviderError, 502, True),
-]
-
-
-@pytest.mark.parametrize("case", [pytest.param(case, id=case.code) for case in ERROR_CASES])
-def test_maps_bedrock_errors(provider: BedrockProvider, stubber: Stubber, case: ErrorCase) -> None:
-    stubber.add_client_error(
-        "converse", service_error_code=case.code, service_message="it went wrong", http_status_code=case.http_status
-    )
-    with pytest.raises(case.error_class) as caught:
-        provider.complete(chat(messages=USER_HI), TARGET, Deadline.after(10))
-    error = caught.value
-    assert type(error) is case.error_class
-    assert (error.status, error.retryable) == (case.status, case.retryable)
+# Every mapped Bedrock exception is walked, streamed and not, in test_error_table.py.
 
 
 def test_validation_errors_carry_bedrocks_message(provider: BedrockProvider, stubber: Stubber) -> None:
@@ -951,15 +1068,6 @@ def test_stream_numbers_tool_calls_from_zero_between_text_blocks(
     ]
     arguments = "".join(e.arguments for e in events if isinstance(e, ToolCallArgumentsDelta) and e.index == 0)
     assert json.loads(arguments) == {"city": "Paris"}
-
-
-@pytest.mark.parametrize(("stop_reason", "finish_reason"), [pytest.param(*pair, id=pair[0]) for pair in STOP_REASONS])
-def test_stream_maps_stop_reasons(
-    provider: BedrockProvider, transport: FakeBedrockTransport, stop_reason: str, finish_reason: FinishReason
-) -> None:
-    transport.reply_stream(MESSAGE_START, text_delta(0, "x"), message_stop(stop_reason), stream_usage())
-    events = list(provider.stream(chat(messages=USER_HI), TARGET, Deadline.after(10)))
-    assert [e for e in events if isinstance(e, Finish)] == [Finish(finish_reason)]
 
 
 def test_stream_reports_usage_once_with_cache_tokens(

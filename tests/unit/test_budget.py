@@ -10,6 +10,7 @@ import pytest
 
 from llm_gateway.api.schemas import ChatCompletionRequest
 from llm_gateway.domain.budget import (
+    CONTEXT_HEADROOM_TOKENS,
     Caps,
     Limits,
     PlanLimits,
@@ -25,7 +26,8 @@ from llm_gateway.domain.budget import (
     seconds_until_reset,
 )
 from llm_gateway.domain.keys import TokenLimits
-from llm_gateway.domain.registry import Prices
+from llm_gateway.domain.registry import ContextLimits, Prices
+from llm_gateway.errors import ContextLengthExceededError
 
 NOW = datetime(2026, 11, 22, 15, 4, 30, tzinfo=UTC)
 PRICES = Prices(input_per_1k=Decimal("0.003"), output_per_1k=Decimal("0.015"))
@@ -120,6 +122,50 @@ def test_the_cap_limits_every_output_field_a_provider_might_honour() -> None:
     assert fields(capped_request(request(max_tokens=100_000, max_completion_tokens=10), 500)) == (500, 10)
     assert output_cap(limits(max_output_tokens=500), 4096) == 500
     assert output_cap(limits(), 4096) == 4096, "a plan without a cap still bounds generation"
+
+
+@pytest.mark.parametrize(
+    ("plan_cap", "model", "prompt", "cap"),
+    [
+        pytest.param(4096, ContextLimits(), 104, 4096, id="no-model-limits-the-plan-cap"),
+        pytest.param(None, ContextLimits(max_output_tokens=5000), 104, 4096, id="no-plan-cap-the-default"),
+        pytest.param(8192, ContextLimits(max_output_tokens=5000), 104, 5000, id="the-models-maximum-output"),
+        pytest.param(
+            4096, ContextLimits(context_window=4096), 6, 4096 - 6 - CONTEXT_HEADROOM_TOKENS, id="the-window-left"
+        ),
+        pytest.param(
+            4096,
+            ContextLimits(context_window=200_000, max_output_tokens=64_000),
+            150_000,
+            4096,
+            id="a-large-window-leaves-the-plan-cap",
+        ),
+        pytest.param(4096, ContextLimits(context_window=4096), 4090, 1, id="a-nearly-full-window-leaves-one"),
+    ],
+)
+def test_the_injected_cap_is_the_smallest_of_plan_model_and_window(
+    plan_cap: int | None, model: ContextLimits, prompt: int, cap: int
+) -> None:
+    assert output_cap(limits(max_output_tokens=plan_cap), 4096, model, prompt) == cap
+
+
+def test_a_prompt_estimated_beyond_the_window_is_a_context_length_error() -> None:
+    with pytest.raises(ContextLengthExceededError) as caught:
+        output_cap(limits(), 4096, ContextLimits(context_window=4096), 4096)
+    assert (caught.value.status, caught.value.code, caught.value.param) == (400, "context_length_exceeded", "messages")
+
+
+def test_the_reservation_counts_exactly_the_injected_cap() -> None:
+    unnamed = request()
+    cap = output_cap(limits(max_output_tokens=4096), 4096, ContextLimits(context_window=4096), 104)
+    capped = capped_request(unnamed, cap)
+    reservation, _ = reserve(capped, limits(max_output_tokens=4096))
+    assert capped.max_completion_tokens == cap == 4096 - 104 - CONTEXT_HEADROOM_TOKENS
+    assert reservation.tokens == reservation.prompt_estimate + cap == 104 + cap
+    named = capped_request(
+        request(max_tokens=64_000), output_cap(limits(), 4096, ContextLimits(max_output_tokens=5000))
+    )
+    assert named.max_tokens == 4096, "a named limit is clamped to the same cap"
 
 
 def test_the_reservation_covers_the_largest_output_field() -> None:

@@ -17,6 +17,7 @@ from llm_gateway.errors import (
     ProviderRateLimitError,
     ProviderRequestError,
     ProviderTimeoutError,
+    TargetMisconfiguredError,
 )
 from llm_gateway.providers.base import Completion, Deadline, Provider, StreamEvent, TextDelta, Usage
 
@@ -176,3 +177,35 @@ def test_stream_falls_over_before_the_first_event_but_not_after(clock: Clock) ->
     with pytest.raises(ProviderError, match="dropped mid-stream"):
         list(itertools.islice(events, 5))
     assert provider.calls == ["a", "a", "b"], "no retry once the stream has begun"
+
+
+def test_a_misconfigured_last_target_after_a_throttled_one_is_a_429_not_the_callers_fault(clock: Clock) -> None:
+    provider = Scripted(
+        ProviderRateLimitError("429", retry_after=7),
+        TargetMisconfiguredError("on-demand not supported", code="upstream_inference_profile_required"),
+    )
+    with pytest.raises(RoutingError) as failed:
+        router(provider, clock).complete(entry("a", "b"), REQUEST, Deadline.after(26))
+    error = failed.value.error
+    assert (error.status, error.code, error.headers["Retry-After"]) == (429, "upstream_rate_limited", "7")
+    assert provider.calls == ["a", "b"], "neither target is retried: one is throttled, the other cannot work"
+
+
+def test_misconfigured_targets_only_are_a_502_naming_the_fault(clock: Clock) -> None:
+    provider = Scripted(
+        TargetMisconfiguredError("no access", code="upstream_access_denied"),
+        TargetMisconfiguredError("unknown model id", code="upstream_model_not_found"),
+    )
+    with pytest.raises(RoutingError) as failed:
+        router(provider, clock).complete(entry("a", "b"), REQUEST, Deadline.after(26))
+    error = failed.value.error
+    assert (error.status, error.code, error.type) == (502, "upstream_model_not_found", "api_error")
+    assert provider.calls == ["a", "b"]
+
+
+def test_an_errors_own_type_replaces_the_class_type_in_the_body() -> None:
+    error = ProviderRequestError("too long", param="messages", code="context_length_exceeded", error_type="x_error")
+    assert error.body() == {
+        "error": {"message": "too long", "type": "x_error", "param": "messages", "code": "context_length_exceeded"}
+    }
+    assert ProviderRequestError("bad").body()["error"]["type"] == "invalid_request_error"

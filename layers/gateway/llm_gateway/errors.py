@@ -10,7 +10,8 @@ class GatewayError(Exception):
     """Base of every error a client may see; subclasses fix the HTTP status and OpenAI error type.
 
     `retryable` tells the router whether trying again (the same target later, or the next target)
-    can succeed; it is false for anything the caller has to fix.
+    can succeed; it is false for anything the caller has to fix. `error_type` replaces the class's OpenAI
+    error type for one error, so an upstream's own type reaches the caller unchanged.
     """
 
     status: ClassVar[int] = 500
@@ -25,22 +26,34 @@ class GatewayError(Exception):
         param: str | None = None,
         code: str | None = None,
         headers: dict[str, str] | None = None,
+        error_type: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
         self.code = code or self.default_code
         self.headers = headers or {}
+        self.error_type = error_type or self.type
 
     def body(self) -> dict[str, Any]:
         """The OpenAI error object: {"error": {"message", "type", "param", "code"}}."""
-        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+        return {"error": {"message": self.message, "type": self.error_type, "param": self.param, "code": self.code}}
 
 
 class InvalidRequestError(GatewayError):
     status = 400
     type = "invalid_request_error"
     default_code = "invalid_request"
+
+
+class ContextLengthExceededError(InvalidRequestError):
+    """400 `context_length_exceeded`: the prompt, with the output it asks for, does not fit the model's context
+    window. OpenAI's code, which agents and SDKs watch for to compact their history; retrying cannot help."""
+
+    default_code = "context_length_exceeded"
+
+    def __init__(self, message: str, *, param: str | None = "messages", error_type: str | None = None) -> None:
+        super().__init__(message, param=param, error_type=error_type)
 
 
 class AuthenticationError(GatewayError):
@@ -116,9 +129,23 @@ class ProviderError(GatewayError):
     type = "api_error"
     default_code = "upstream_error"
 
-    def __init__(self, message: str, *, code: str | None = None, retryable: bool = True) -> None:
-        super().__init__(message, code=code)
+    def __init__(
+        self, message: str, *, code: str | None = None, retryable: bool = True, error_type: str | None = None
+    ) -> None:
+        super().__init__(message, code=code, error_type=error_type)
         self.retryable = retryable
+
+
+class TargetMisconfiguredError(ProviderError):
+    """A target cannot serve any request as configured: model access not enabled, access denied, on-demand
+    invocation not supported, an unknown model id, rejected gateway credentials (502).
+
+    The operator's fault, never the caller's: the router skips the target without retrying it and tries the
+    next one; with none left the caller gets a 502 (or a 429 if an earlier target was throttled).
+    """
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message, code=code, retryable=False)
 
 
 class ProviderTimeoutError(ProviderError):

@@ -83,7 +83,8 @@ class Gateway:
     def _admit(
         self, request: ChatCompletionRequest, api: ApiRequest
     ) -> tuple[ModelEntry, ChatCompletionRequest, Metered | None]:
-        """Model allowed? (404/403) -> output capped by the plan -> worst case reserved in the budget (429)."""
+        """Model allowed? (404/403) -> fitted to the model (400) -> output capped by the plan and the model ->
+        worst case reserved in the budget (429)."""
         caller = api.caller
         record = current_request()
         record.model_requested, record.tenant, record.key_id = request.model, caller.tenant, caller.key_id
@@ -94,7 +95,7 @@ class Gateway:
             logger.info("prompt", extra={"messages": messages})
         entry = self._chat.resolve(request.model, caller)
         record.model = request.model
-        request = self._meter.cap(request, caller)
+        request = self._meter.cap(self._chat.fit(entry, request), caller, entry.traits.limits)
         return entry, request, self._meter.reserve(caller, request.model, entry.prices, request)
 
     def _deadline(self, api: ApiRequest, *, streamed: bool) -> Deadline:

@@ -16,13 +16,14 @@ from llm_gateway.domain.budget import (
     Settlement,
     budget_exceeded,
     capped_request,
+    estimate_prompt_tokens,
     exceeded_windows,
     output_cap,
     plan_reservation,
 )
 from llm_gateway.domain.caller import Caller
 from llm_gateway.domain.keys import utcnow
-from llm_gateway.domain.registry import Prices
+from llm_gateway.domain.registry import ContextLimits, Prices
 from llm_gateway.observability import current_request, logger
 from llm_gateway.providers.base import (
     StreamEvent,
@@ -56,8 +57,15 @@ class UsageMeter:
         plan = self._settings.plan_limits.get(caller.plan)
         return Limits.of(caller.limits, plan.limits() if plan else None)
 
-    def cap(self, request: ChatCompletionRequest, caller: Caller) -> ChatCompletionRequest:
-        return capped_request(request, output_cap(self.limits(caller), self._settings.default_output_tokens))
+    def cap(
+        self, request: ChatCompletionRequest, caller: Caller, model: ContextLimits | None = None
+    ) -> ChatCompletionRequest:
+        """The request with its output limited to what the plan allows and the model can produce and fit (see
+        `output_cap`): the limit the reservation then counts."""
+        cap = output_cap(
+            self.limits(caller), self._settings.default_output_tokens, model, estimate_prompt_tokens(request)
+        )
+        return capped_request(request, cap)
 
     def reserve(self, caller: Caller, model: str, prices: Prices, request: ChatCompletionRequest) -> Metered | None:
         """Reserve the request's worst case in one conditional update; a refused window is a 429 (or 400)."""

@@ -59,10 +59,21 @@ def chat_completion(completion: Completion, *, completion_id: str, created: int,
     )
 
 
-def model_list(models: Iterable[tuple[str, ModelEntry]]) -> ModelList:
-    return ModelList(
-        data=[ModelCard(id=name, created=entry.created, owned_by=entry.owned_by) for name, entry in models]
+def model_card(name: str, entry: ModelEntry) -> ModelCard:
+    traits = entry.traits
+    stated = traits.capabilities.model_dump(exclude={"source"}, exclude_none=True)
+    return ModelCard(
+        id=name,
+        created=entry.created,
+        owned_by=entry.owned_by,
+        context_window=traits.limits.context_window,
+        max_output_tokens=traits.limits.max_output_tokens,
+        capabilities=stated or None,
     )
+
+
+def model_list(models: Iterable[tuple[str, ModelEntry]]) -> ModelList:
+    return ModelList(data=[model_card(name, entry) for name, entry in models])
 
 
 class ChunkProducer:

@@ -262,10 +262,15 @@ class PromptResponse(_Response):
 
 
 class ModelCard(BaseModel):
+    """OpenAI's model object, plus the registry's traits where it states them (SDKs ignore unknown fields)."""
+
     id: str
     object: Literal["model"] = "model"
     created: int
     owned_by: str
+    context_window: int | None = None
+    max_output_tokens: int | None = None
+    capabilities: dict[str, bool] | None = None
 
 
 class ModelList(_Response):

@@ -16,9 +16,9 @@ from typing import Literal
 
 from llm_gateway.api.schemas import ChatCompletionRequest, ImagePart, UserMessage
 from llm_gateway.domain.keys import TokenLimits
-from llm_gateway.domain.registry import Prices
+from llm_gateway.domain.registry import ContextLimits, Prices
 from llm_gateway.domain.text import request_texts
-from llm_gateway.errors import InvalidRequestError, RateLimitError
+from llm_gateway.errors import ContextLengthExceededError, InvalidRequestError, RateLimitError
 from llm_gateway.providers.base import Usage
 
 Window = Literal["minute", "day", "month"]
@@ -27,6 +27,10 @@ CHARS_PER_TOKEN = 4
 TOKENS_PER_MESSAGE = 4
 # Vision models bill an image by its size; without decoding it the gateway assumes a large one.
 TOKENS_PER_IMAGE = 1600
+# Room kept free in the context window beyond the prompt estimate: chat templates add tokens the estimate does
+# not see (Llama 3.1's default system header alone is about 25), and servers such as vLLM refuse any request
+# whose prompt plus max_tokens exceeds the window (--max-model-len).
+CONTEXT_HEADROOM_TOKENS = 64
 
 
 @dataclass(frozen=True)
@@ -107,9 +111,32 @@ def estimate_prompt_tokens(request: ChatCompletionRequest) -> int:
     return math.ceil(characters / CHARS_PER_TOKEN) + TOKENS_PER_MESSAGE * messages + TOKENS_PER_IMAGE * images
 
 
-def output_cap(limits: Limits, default_output_tokens: int) -> int:
-    """The most a request may generate: the plan's cap, or the gateway's default where the plan has none."""
-    return limits.max_output_tokens or default_output_tokens
+def output_cap(
+    limits: Limits,
+    default_output_tokens: int,
+    model: ContextLimits | None = None,
+    prompt_estimate: int = 0,
+) -> int:
+    """The most a request may generate, in tokens: the plan's cap (or the gateway's default where the plan has
+    none), at most the model's maximum output, and at most what the context window leaves after the prompt
+    estimate and CONTEXT_HEADROOM_TOKENS (never below 1: the estimate is not exact, so a nearly full window is
+    left for the provider to judge).
+
+    Raises ContextLengthExceededError (400) when the prompt estimate alone fills the model's context window.
+    """
+    cap = limits.max_output_tokens or default_output_tokens
+    if model is None:
+        return cap
+    if model.max_output_tokens is not None:
+        cap = min(cap, model.max_output_tokens)
+    if model.context_window is not None:
+        if prompt_estimate >= model.context_window:
+            raise ContextLengthExceededError(
+                f"The prompt is estimated at {prompt_estimate} tokens, more than the model's context window of "
+                f"{model.context_window}; shorten the conversation."
+            )
+        cap = max(1, min(cap, model.context_window - prompt_estimate - CONTEXT_HEADROOM_TOKENS))
+    return cap
 
 
 def capped_request(request: ChatCompletionRequest, cap: int) -> ChatCompletionRequest:

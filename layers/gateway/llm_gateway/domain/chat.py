@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from llm_gateway.api.schemas import ChatCompletionRequest
 from llm_gateway.domain.caller import Caller
+from llm_gateway.domain.fitting import fit_request
 from llm_gateway.domain.registry import ModelEntry, ModelRegistry
 from llm_gateway.domain.routing import RoutedCompletion, RoutedStream, Router
 from llm_gateway.errors import PermissionDeniedError
@@ -28,6 +29,11 @@ class ChatService:
                 param="model",
             )
         return self._registry().get(model)
+
+    @staticmethod
+    def fit(entry: ModelEntry, request: ChatCompletionRequest) -> ChatCompletionRequest:
+        """The request as the model takes it, or a 400 naming what it cannot take (domain/fitting.py)."""
+        return fit_request(request, entry.traits)
 
     def visible_models(self, caller: Caller) -> list[tuple[str, ModelEntry]]:
         registry = self._registry()

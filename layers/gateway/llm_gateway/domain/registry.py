@@ -1,4 +1,4 @@
-"""The model registry: public model names mapped to provider targets and per-1K-token prices."""
+"""The model registry: public model names mapped to provider targets, per-1K-token prices and model traits."""
 
 from __future__ import annotations
 
@@ -10,15 +10,26 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from llm_gateway.errors import ModelNotFoundError
 
 ProviderName = Literal["echo", "bedrock", "openai"]
+SamplingParameter = Literal["temperature", "top_p"]
+
+# Bedrock's system-defined cross-Region inference profiles are the model id behind a geography prefix.
+# https://docs.aws.amazon.com/bedrock/latest/userguide/inference-profiles-support.html
+INFERENCE_PROFILE_PREFIXES = ("us.", "eu.", "apac.", "global.", "jp.", "au.", "ca.", "us-gov.")
+
+
+def is_inference_profile_or_arn(model_id: str) -> bool:
+    """A Bedrock model id that names an inference profile (us., eu., global. ...) or any Bedrock ARN."""
+    return model_id.startswith(INFERENCE_PROFILE_PREFIXES) or model_id.startswith("arn:")
 
 
 class Prices(BaseModel):
-    """USD per 1,000 tokens."""
+    """USD per 1,000 tokens, with where the figures come from."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     input_per_1k: Decimal = Field(Decimal(0), ge=0)
     output_per_1k: Decimal = Field(Decimal(0), ge=0)
+    source: str | None = None
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> Decimal:
         return (self.input_per_1k * prompt_tokens + self.output_per_1k * completion_tokens) / 1000
@@ -62,7 +73,98 @@ class Target(BaseModel):
         return f"{self.provider}/{self.model_id}"
 
 
+class _Traits(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ContextLimits(_Traits):
+    """Tokens: the context window holds the prompt and the output together; None is unknown (not enforced)."""
+
+    context_window: int | None = Field(None, gt=0)
+    max_output_tokens: int | None = Field(None, gt=0)
+    source: str | None = None
+
+
+class ValueRange(_Traits):
+    """The inclusive range a sampling parameter must be in."""
+
+    min: float
+    max: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ValueRange:
+        if self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}")
+        return self
+
+    def __contains__(self, value: float) -> bool:
+        return self.min <= value <= self.max
+
+
+class ExclusiveParameters(_Traits):
+    """Sampling parameters the model refuses together; a request naming several sends only `keep`."""
+
+    parameters: tuple[SamplingParameter, ...] = Field(min_length=2)
+    keep: SamplingParameter
+
+    @model_validator(mode="after")
+    def _keeps_one_of_them(self) -> ExclusiveParameters:
+        if self.keep not in self.parameters:
+            raise ValueError(f"keep '{self.keep}' is not one of {list(self.parameters)}")
+        return self
+
+
+class Sampling(_Traits):
+    """What the model accepts of OpenAI's sampling parameters.
+
+    A value outside its range is refused (400 naming the parameter); `exclusive` groups are reduced to their
+    `keep` parameter; `unsupported` parameters (the model has no such knob) are not sent.
+    """
+
+    temperature: ValueRange | None = None
+    top_p: ValueRange | None = None
+    exclusive: tuple[ExclusiveParameters, ...] = ()
+    unsupported: tuple[SamplingParameter, ...] = ()
+    source: str | None = None
+
+
+class Capabilities(_Traits):
+    """What the model can take; None is unknown and not enforced, False is refused before any provider call.
+
+    tools: function tools; tool_choice: forcing a call ("required" or a named tool); images and documents:
+    inputs of those kinds; reasoning: extended thinking; prompt_caching: cache points; assistant_prefill: a
+    conversation that ends with an assistant turn, which the model continues.
+    """
+
+    tools: bool | None = None
+    tool_choice: bool | None = None
+    images: bool | None = None
+    documents: bool | None = None
+    reasoning: bool | None = None
+    prompt_caching: bool | None = None
+    assistant_prefill: bool | None = None
+    source: str | None = None
+
+
+class BedrockTraits(_Traits):
+    """inference_profile_required: Bedrock serves the model on demand only through an inference profile."""
+
+    inference_profile_required: bool = False
+    source: str | None = None
+
+
+class ModelTraits(_Traits):
+    """What the gateway must know to call a model well; every group names its source."""
+
+    limits: ContextLimits = ContextLimits()
+    sampling: Sampling = Sampling()
+    capabilities: Capabilities = Capabilities()
+    bedrock: BedrockTraits = BedrockTraits()
+
+
 class ModelEntry(BaseModel):
+    """A public model: its targets (tried in order, all serving the same model), prices and traits."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     description: str = ""
@@ -70,6 +172,18 @@ class ModelEntry(BaseModel):
     created: int = 0
     targets: tuple[Target, ...] = Field(min_length=1)
     prices: Prices = Prices()
+    traits: ModelTraits = ModelTraits()
+
+    @model_validator(mode="after")
+    def _targets_are_invokable(self) -> ModelEntry:
+        if self.traits.bedrock.inference_profile_required:
+            for target in self.targets:
+                if target.provider == "bedrock" and not is_inference_profile_or_arn(target.model_id):
+                    raise ValueError(
+                        f"Bedrock serves '{target.model_id}' on demand only through an inference profile: name "
+                        f"the profile ({', '.join(INFERENCE_PROFILE_PREFIXES)} + the id) or its ARN"
+                    )
+        return self
 
 
 class ModelRegistry(BaseModel):

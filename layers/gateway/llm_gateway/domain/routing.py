@@ -146,9 +146,13 @@ class Router:
 
     @staticmethod
     def _final_error(failures: list[Failure], out_of_time: bool) -> GatewayError:
+        """What the caller gets when no target answered: a throttle anywhere is a 429, since retrying after
+        Retry-After can succeed even when the targets after it were unavailable or misconfigured; then a 504
+        when time ran out; else a 502 naming the last problem."""
         last = failures[-1].error
-        if isinstance(last, ProviderRateLimitError):
-            retry_after = max(f.error.retry_after or 0 for f in failures if isinstance(f.error, ProviderRateLimitError))
+        throttles = [f.error for f in failures if isinstance(f.error, ProviderRateLimitError)]
+        if throttles:
+            retry_after = max(error.retry_after or 0 for error in throttles)
             return ProviderRateLimitError(
                 "The model's providers are rate limiting the gateway; retry after the indicated time.",
                 retry_after=retry_after or 1,

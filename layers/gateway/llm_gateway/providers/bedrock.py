@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import math
 import re
@@ -31,9 +32,9 @@ from llm_gateway.domain.registry import Target
 from llm_gateway.errors import (
     GatewayError,
     ProviderError,
-    ProviderRateLimitError,
     ProviderRequestError,
     ProviderTimeoutError,
+    TargetMisconfiguredError,
 )
 from llm_gateway.providers.base import (
     Completion,
@@ -48,6 +49,8 @@ from llm_gateway.providers.base import (
     Usage,
     UsageReport,
 )
+from llm_gateway.providers.error_table import BEDROCK_ERROR_STOP_REASONS, bedrock_rule
+from llm_gateway.providers.images import image_dimensions
 
 if TYPE_CHECKING:
     from botocore.eventstream import EventStream
@@ -85,6 +88,31 @@ CONVERSATION_START_TEXT = "(conversation start)"
 EMPTY_TOOL_RESULT_TEXT = "(no output)"
 EMPTY_OBJECT_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}}
 
+# Converse's limits on images in one request.
+# https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_Message.html
+MAX_IMAGES = 20
+MAX_IMAGE_BYTES = 3_932_160  # 3.75 MB
+MAX_IMAGE_SIDE_PIXELS = 8000
+
+# OpenAI chat parameters that Converse has no place for. A value with an effect is refused (400 naming the
+# parameter) rather than answered without it; the values listed here change nothing, so they pass. None: any
+# value passes, because the parameter only labels the request for OpenAI (end user, caching, stored completions).
+# https://platform.openai.com/docs/api-reference/chat/create
+_NEUTRAL_VALUES: dict[str, tuple[object, ...] | None] = {
+    "frequency_penalty": (0,),
+    "presence_penalty": (0,),
+    "logit_bias": ({},),
+    "logprobs": (False,),
+    "top_logprobs": (0,),
+    "response_format": ({"type": "text"},),
+    "modalities": (["text"],),
+    "service_tier": ("auto", "default"),
+    "store": (False,),
+    "metadata": None,
+    "prompt_cache_key": None,
+    "safety_identifier": None,
+}
+
 _IMAGE_FORMATS: dict[str, ImageFormatType] = {
     "image/png": "png",
     "image/jpeg": "jpeg",
@@ -93,6 +121,9 @@ _IMAGE_FORMATS: dict[str, ImageFormatType] = {
     "image/webp": "webp",
 }
 
+# Every documented stop reason: https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_Converse.html
+# A reason added later is read as a plain stop. The malformed_* reasons are no answer at all: they are errors
+# (the error table's stop-reason row), so a non-streamed call is retried and a stream ends in an error event.
 _STOP_REASONS: dict[str, FinishReason] = {
     "end_turn": "stop",
     "stop_sequence": "stop",
@@ -104,19 +135,15 @@ _STOP_REASONS: dict[str, FinishReason] = {
     "guardrail_intervened": "content_filter",
 }
 
+# Converse's toolUseId is 1-64 characters; Anthropic's models take only [a-zA-Z0-9_-] in it (Bedrock's own schema
+# also allows "." and ":"), so ids are kept to the narrower set every model takes.
+# https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_ToolUseBlock.html
+# https://platform.claude.com/docs/en/api/messages (tool_use.id: ^[a-zA-Z0-9_-]+$)
+_TOOL_USE_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+_NOT_IN_TOOL_USE_ID = re.compile(r"[^a-zA-Z0-9_-]")
 _ARN_IN_MODEL_ID = re.compile(r"^arn:aws[a-z-]*:bedrock:(?P<region>[a-z0-9-]*):")
 _ANY_ARN = re.compile(r"arn:aws[a-z-]*:[^\s\"',;]+")
 _ACCOUNT_ID = re.compile(r"(?<!\d)\d{12}(?!\d)")
-
-_INVALID_REQUEST_CODES = frozenset({"validationexception"})
-_RATE_LIMIT_CODES = frozenset({"throttlingexception", "servicequotaexceededexception"})
-_TIMEOUT_CODES = frozenset({"modeltimeoutexception"})
-_ACCESS_CODES = frozenset({"accessdeniedexception"})
-_NOT_FOUND_CODES = frozenset({"resourcenotfoundexception"})
-# The gateway's own credentials are rejected: retrying this target cannot help, another provider might.
-_CREDENTIAL_CODES = frozenset(
-    {"unrecognizedclientexception", "invalidsignatureexception", "expiredtokenexception", "incompletesignature"}
-)
 
 
 def default_client(region: str | None, read_timeout: float) -> BedrockRuntimeClient:
@@ -156,7 +183,7 @@ class BedrockProvider(Provider):
         client = self._client(target, deadline)
         with _bedrock_errors(target):
             response = client.converse(**params)
-        return _completion(response)
+        return _completion(response, target.model_id)
 
     def stream(self, request: ChatCompletionRequest, target: Target, deadline: Deadline) -> Iterator[StreamEvent]:
         # Not a generator: invalid requests and failures before Bedrock's 200 raise here, at call time,
@@ -185,6 +212,20 @@ class BedrockProvider(Provider):
 # --- OpenAI request -> Converse request -------------------------------------------------------------------
 
 
+def tool_use_id(call_id: str) -> str:
+    """The toolUseId for an OpenAI tool call id: the id itself when Bedrock takes it, else a deterministic
+    stand-in (its allowed characters, cut to 39, then 24 hex digits of its SHA-256: at most 64 characters).
+
+    Conversations begun with another provider carry ids Bedrock refuses (`call_` + 80 characters with `|`); the
+    same id always maps to the same stand-in, so a toolUse and its toolResult still pair up, and distinct ids
+    stay distinct.
+    """
+    if _TOOL_USE_ID.fullmatch(call_id):
+        return call_id
+    digest = hashlib.sha256(call_id.encode("utf-8")).hexdigest()[:24]
+    return f"{_NOT_IN_TOOL_USE_ID.sub('_', call_id)[:39]}_{digest}"
+
+
 @dataclass
 class _Turn:
     role: Literal["user", "assistant"]
@@ -197,6 +238,7 @@ class _History:
     turns: list[_Turn] = field(default_factory=list)
     tools_used: list[str] = field(default_factory=list)
     has_tool_blocks: bool = False
+    images: int = 0
 
     def add(self, role: Literal["user", "assistant"], blocks: list[ContentBlockTypeDef]) -> None:
         # A message that translates to nothing (blank text) is dropped: Bedrock rejects empty turns.
@@ -210,11 +252,19 @@ class _History:
 
 def converse_request(request: ChatCompletionRequest, model_id: str) -> ConverseRequestTypeDef:
     """The Converse request for an OpenAI chat request; raises ProviderRequestError for what Bedrock cannot take."""
+    _refuse_untranslatable(request)
     history = _History()
     for position, message in enumerate(request.messages):
         _add_message(history, message, position)
+    if history.images > MAX_IMAGES:
+        raise ProviderRequestError(
+            f"Bedrock takes at most {MAX_IMAGES} images in one request; this one has {history.images}.",
+            param="messages",
+            code="too_many_images",
+        )
     if not history.turns or history.turns[0].role == "assistant":
         history.turns.insert(0, _Turn("user", [{"text": CONVERSATION_START_TEXT}]))
+    _trim_final_assistant_text(history)
 
     params: ConverseRequestTypeDef = {
         "modelId": model_id,
@@ -231,18 +281,57 @@ def converse_request(request: ChatCompletionRequest, model_id: str) -> ConverseR
     return params
 
 
+def _refuse_untranslatable(request: ChatCompletionRequest) -> None:
+    """A 400 for an OpenAI parameter Converse cannot express, unless its value changes nothing."""
+    if request.parallel_tool_calls is False:
+        raise ProviderRequestError(
+            "Bedrock models decide themselves whether to call tools in parallel; leave parallel_tool_calls out.",
+            param="parallel_tool_calls",
+            code="unsupported_parameter",
+        )
+    for name, value in (request.model_extra or {}).items():
+        neutral = _NEUTRAL_VALUES.get(name, ())
+        if value is None or neutral is None or value in neutral:
+            continue
+        raise ProviderRequestError(
+            f"Bedrock models do not take '{name}'"
+            + (f" (except {', '.join(json.dumps(v) for v in neutral)}, which changes nothing)" if neutral else "")
+            + "; leave it out.",
+            param=name,
+            code="unsupported_parameter",
+        )
+
+
+def _trim_final_assistant_text(history: _History) -> None:
+    """A conversation that ends with an assistant turn asks the model to continue it; Anthropic's models refuse
+    such a turn when its text ends in whitespace ("final assistant content cannot end with trailing
+    whitespace"), and the whitespace is no content the model would continue from."""
+    last = history.turns[-1]
+    if last.role != "assistant" or "text" not in last.content[-1]:
+        return
+    trimmed = last.content[-1]["text"].rstrip()
+    if trimmed:
+        last.content[-1] = {"text": trimmed}
+        return
+    del last.content[-1]
+    if not last.content:
+        history.turns.pop()
+
+
 def _add_message(history: _History, message: Message, position: int) -> None:
     if isinstance(message, SystemMessage | DeveloperMessage):
         history.system.extend({"text": text} for text in _texts(message.content))
     elif isinstance(message, UserMessage):
-        history.add("user", _user_blocks(message, position))
+        blocks = _user_blocks(message, position)
+        history.images += sum("image" in block for block in blocks)
+        history.add("user", blocks)
     elif isinstance(message, AssistantMessage):
         history.add("assistant", _assistant_blocks(message, position, history))
     elif isinstance(message, ToolMessage):
         result: list[ToolResultContentBlockTypeDef] = [{"text": text} for text in _texts(message.content)]
         tool_result: ContentBlockTypeDef = {
             "toolResult": {
-                "toolUseId": message.tool_call_id,
+                "toolUseId": tool_use_id(message.tool_call_id),
                 "content": result or [{"text": EMPTY_TOOL_RESULT_TEXT}],
             }
         }
@@ -314,6 +403,21 @@ def _image_block(url: str, param: str) -> ContentBlockTypeDef:
         raise ProviderRequestError(
             "The image data URL does not hold valid base64 data.", param=param, code="invalid_image_url"
         )
+    if len(image) > MAX_IMAGE_BYTES:
+        raise ProviderRequestError(
+            f"The image is {len(image)} bytes; Bedrock takes images of at most 3.75 MB ({MAX_IMAGE_BYTES} bytes).",
+            param=param,
+            code="image_too_large",
+        )
+    # An image whose header the gateway cannot read is left for Bedrock to judge.
+    dimensions = image_dimensions(image)
+    if dimensions is not None and max(dimensions) > MAX_IMAGE_SIDE_PIXELS:
+        raise ProviderRequestError(
+            f"The image is {dimensions[0]}x{dimensions[1]} pixels; Bedrock takes images of at most "
+            f"{MAX_IMAGE_SIDE_PIXELS} pixels on each side.",
+            param=param,
+            code="image_too_large",
+        )
     return {"image": {"format": image_format, "source": {"bytes": image}}}
 
 
@@ -327,7 +431,7 @@ def _assistant_blocks(message: AssistantMessage, position: int, history: _Histor
         blocks.append(
             {
                 "toolUse": {
-                    "toolUseId": call.id,
+                    "toolUseId": tool_use_id(call.id),
                     "name": call.function.name,
                     "input": _tool_arguments(call.function.arguments, param),
                 }
@@ -370,19 +474,36 @@ def _inference_config(request: ChatCompletionRequest) -> InferenceConfigurationT
     return config
 
 
-def _tool_spec(function: FunctionDefinition) -> ToolSpecificationTypeDef:
-    spec: ToolSpecificationTypeDef = {
-        "name": function.name,
-        "inputSchema": {"json": function.parameters if function.parameters is not None else EMPTY_OBJECT_SCHEMA},
-    }
+def _tool_spec(function: FunctionDefinition, param: str) -> ToolSpecificationTypeDef:
+    spec: ToolSpecificationTypeDef = {"name": function.name, "inputSchema": {"json": _input_schema(function, param)}}
     # Bedrock rejects an empty description; a missing one is fine.
     if function.description and function.description.strip():
         spec["description"] = function.description
     return spec
 
 
+def _input_schema(function: FunctionDefinition, param: str) -> dict[str, Any]:
+    """The tool's parameters as Converse takes them: a JSON schema of type object, which Anthropic's models
+    require; OpenAI's own examples sometimes leave the type out, which is read as an object."""
+    schema = function.parameters
+    if schema is None:
+        return EMPTY_OBJECT_SCHEMA
+    if "type" not in schema:
+        return {"type": "object", **schema}
+    if schema["type"] != "object":
+        raise ProviderRequestError(
+            "A tool's parameters must be a JSON schema of type object: a call's arguments are always an object.",
+            param=param,
+            code="invalid_tool_schema",
+        )
+    return schema
+
+
 def _tool_config(request: ChatCompletionRequest, history: _History) -> ToolConfigurationTypeDef | None:
-    declared = {tool.function.name: _tool_spec(tool.function) for tool in request.tools or []}
+    declared = {
+        tool.function.name: _tool_spec(tool.function, f"tools[{position}].function.parameters")
+        for position, tool in enumerate(request.tools or [])
+    }
     choice = request.tool_choice
     if declared and choice != "none":
         config: ToolConfigurationTypeDef = {"tools": [{"toolSpec": spec} for spec in declared.values()]}
@@ -409,7 +530,7 @@ def _tool_config(request: ChatCompletionRequest, history: _History) -> ToolConfi
 # --- Converse response -> Completion ----------------------------------------------------------------------
 
 
-def _completion(response: ConverseResponseTypeDef) -> Completion:
+def _completion(response: ConverseResponseTypeDef, model_id: str) -> Completion:
     message = response.get("output", {}).get("message")
     blocks = message["content"] if message else []
     # Reasoning blocks and anything else that is not answer text or a tool call stay out of the reply.
@@ -425,9 +546,12 @@ def _completion(response: ConverseResponseTypeDef) -> Completion:
     )
     if "usage" not in response:
         raise ProviderError("Bedrock answered without token usage, so the call cannot be metered.")
+    stop_reason = response.get("stopReason", "")
+    if stop_reason in BEDROCK_ERROR_STOP_REASONS:
+        raise malformed_output(stop_reason, model_id)
     return Completion(
         content=None if not text and calls else text,
-        finish_reason=_finish_reason(response.get("stopReason", "")),
+        finish_reason=_finish_reason(stop_reason),
         usage=_usage(response["usage"]),
         tool_calls=calls,
     )
@@ -435,6 +559,11 @@ def _completion(response: ConverseResponseTypeDef) -> Completion:
 
 def _finish_reason(stop_reason: str) -> FinishReason:
     return _STOP_REASONS.get(stop_reason, "stop")
+
+
+def malformed_output(stop_reason: str, model_id: str) -> GatewayError:
+    rule = bedrock_rule(stop_reason, "", kind="stop reason")
+    return rule.build(rule.message.format(model=model_id, said=stop_reason))
 
 
 def _usage(usage: TokenUsageTypeDef) -> Usage:
@@ -459,6 +588,7 @@ class _StreamTranslator:
         self._tool_index_by_block: dict[int, int] = {}
         self._tools_with_arguments: set[int] = set()
         self.finish_reason: FinishReason | None = None
+        self.malformed: str | None = None
         self.usage: Usage | None = None
 
     def translate(self, event: ConverseStreamOutputTypeDef) -> Iterator[StreamEvent]:
@@ -486,8 +616,11 @@ class _StreamTranslator:
                 self._tools_with_arguments.add(tool_index)
                 yield ToolCallArgumentsDelta(tool_index, "{}")
         elif "messageStop" in event:
-            if self.finish_reason is None:
-                self.finish_reason = _finish_reason(event["messageStop"]["stopReason"])
+            stop_reason = event["messageStop"]["stopReason"]
+            if stop_reason in BEDROCK_ERROR_STOP_REASONS:
+                self.malformed = stop_reason
+            elif self.finish_reason is None and self.malformed is None:
+                self.finish_reason = _finish_reason(stop_reason)
                 yield Finish(self.finish_reason)
         elif "metadata" in event and self.usage is None and "usage" in event["metadata"]:
             self.usage = _usage(event["metadata"]["usage"])
@@ -518,6 +651,11 @@ def _stream_events(
                 raise ProviderTimeoutError(
                     f"Bedrock model '{target.model_id}' was still streaming when the gateway's time budget ran out."
                 )
+        if translator.malformed is not None:
+            # The output was billed: usage first, so the call is metered from it, then the error.
+            if translator.usage is not None:
+                yield UsageReport(translator.usage)
+            raise malformed_output(translator.malformed, target.model_id)
         if translator.finish_reason is None:
             raise ProviderError(f"Bedrock's stream from model '{target.model_id}' ended before the model finished.")
         if translator.usage is None:
@@ -567,11 +705,10 @@ def _bedrock_errors(target: Target) -> Iterator[None]:
             f"{target.timeout_seconds or DEFAULT_READ_TIMEOUT_SECONDS:g} s."
         ) from error
     except NoCredentialsError as error:
-        raise ProviderError(
+        raise TargetMisconfiguredError(
             "The gateway has no AWS credentials to call Bedrock; this is a gateway configuration problem, "
             "not an error in the request.",
             code="upstream_access_denied",
-            retryable=False,
         ) from error
     except ParamValidationError as error:
         # The translated request broke Bedrock's schema: the same request fails the same way every time.
@@ -583,45 +720,15 @@ def _bedrock_errors(target: Target) -> Iterator[None]:
 
 
 def _client_error(error: ClientError, target: Target) -> GatewayError:
+    """The caller's error for a Bedrock error response or stream error event, from the error table."""
     details = error.response.get("Error", {})
     code = details.get("Code", "")
-    # Stream error events name the same exceptions in camelCase (throttlingException).
-    normalized = code.lower()
-    said = _redact(details.get("Message", ""), target.model_id) or "no details"
-    model = target.model_id
+    message = details.get("Message", "")
+    rule = bedrock_rule(code, message)
+    said = _redact(message, target.model_id) or "no details"
     region = bedrock_region(target) or "the function's region"
-    if normalized in _INVALID_REQUEST_CODES:
-        return ProviderRequestError(f"Bedrock rejected the request: {said}")
-    if normalized in _RATE_LIMIT_CODES:
-        return ProviderRateLimitError(
-            f"Bedrock is throttling the gateway's calls to model '{model}': {said}",
-            retry_after=_retry_after(error),
-        )
-    if normalized in _TIMEOUT_CODES:
-        return ProviderTimeoutError(f"Bedrock model '{model}' timed out while generating: {said}")
-    if normalized in _ACCESS_CODES:
-        return ProviderError(
-            f"The gateway's IAM role may not invoke Bedrock model '{model}' in {region}, or model access is not "
-            f"enabled for it; this is a gateway configuration problem, not an error in the request. Bedrock said: "
-            f"{said}",
-            code="upstream_access_denied",
-            retryable=False,
-        )
-    if normalized in _NOT_FOUND_CODES:
-        return ProviderError(
-            f"Bedrock has no model '{model}' in {region} available to the gateway; check the gateway's model "
-            f"registry and Bedrock model access. This is not an error in the request. Bedrock said: {said}",
-            code="upstream_model_not_found",
-            retryable=False,
-        )
-    if normalized in _CREDENTIAL_CODES:
-        return ProviderError(
-            "Bedrock rejected the gateway's AWS credentials; this is a gateway configuration problem, "
-            "not an error in the request.",
-            code="upstream_access_denied",
-            retryable=False,
-        )
-    return ProviderError(f"Bedrock failed to serve model '{model}' ({code or 'unknown error'}): {said}")
+    text = rule.message.format(model=target.model_id, region=region, said=said, code=code or "unknown error")
+    return rule.build(text, retry_after=_retry_after(error))
 
 
 def _retry_after(error: ClientError) -> float | None:

@@ -22,10 +22,10 @@ from llm_gateway.config import environment_variable
 from llm_gateway.domain.registry import Target
 from llm_gateway.domain.text import request_texts
 from llm_gateway.errors import (
+    GatewayError,
     ProviderError,
-    ProviderRateLimitError,
-    ProviderRequestError,
     ProviderTimeoutError,
+    TargetMisconfiguredError,
 )
 from llm_gateway.observability import logger
 from llm_gateway.providers.base import (
@@ -42,15 +42,10 @@ from llm_gateway.providers.base import (
     UsageReport,
     completion_events,
 )
+from llm_gateway.providers.error_table import openai_rule
 
 SecretReader = Callable[[str], str]
 
-# Statuses that mean the request itself is wrong: retrying it anywhere gives the same answer.
-_REQUEST_ERRORS = frozenset({400, 409, 413, 422})
-# The upstream does not know the model or path the registry names: the gateway's configuration is wrong,
-# not the caller's request, and another target may well serve it.
-_NOT_FOUND = 404
-_AUTH_ERRORS = frozenset({401, 403})
 _FINISH_REASONS: Mapping[str, FinishReason] = {
     "stop": "stop",
     "length": "length",
@@ -130,8 +125,16 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
 
 @dataclass(frozen=True)
 class _UpstreamError:
+    """The error an upstream reported; each field None when absent or not a string (vLLM's code is its status)."""
+
     message: str | None
     param: str | None = None
+    code: str | None = None
+    type: str | None = None
+
+
+def _text_field(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _upstream_error(payload: object) -> _UpstreamError:
@@ -140,10 +143,11 @@ def _upstream_error(payload: object) -> _UpstreamError:
         return _UpstreamError(None)
     error = payload.get("error")
     if isinstance(error, dict):
-        message, param = error.get("message"), error.get("param")
         return _UpstreamError(
-            message if isinstance(message, str) and message else None,
-            param if isinstance(param, str) else None,
+            _text_field(error.get("message")),
+            _text_field(error.get("param")),
+            _text_field(error.get("code")),
+            _text_field(error.get("type")),
         )
     for candidate in (error, payload.get("message"), payload.get("detail")):
         if isinstance(candidate, str) and candidate:
@@ -444,10 +448,9 @@ class OpenAICompatProvider(Provider):
 
     @staticmethod
     def _misconfigured(target: Target) -> ProviderError:
-        return ProviderError(
+        return TargetMisconfiguredError(
             f"The gateway's provider secret for {target.label} is misconfigured; an operator must fix it.",
             code="upstream_key_misconfigured",
-            retryable=False,
         )
 
     @staticmethod
@@ -502,32 +505,22 @@ class OpenAICompatProvider(Provider):
         except ValueError:
             error = _UpstreamError(None)
         # The upstream's message is deliberately not logged: it may quote the request.
-        logger.warning("The provider refused the call", extra={"target": target.label, "status": status})
-        if status in _REQUEST_ERRORS:
-            message = error.message or f"The provider behind {target.label} rejected the request (HTTP {status})."
-            raise ProviderRequestError(_redact(message, key), param=error.param)
-        if status in _AUTH_ERRORS:
-            if target.api_key_secret:
-                self._rejected_secrets.add(target.api_key_secret)
-            raise ProviderError(
-                f"The provider behind {target.label} rejected the gateway's credentials (HTTP {status}); "
-                "the caller's API key is not at fault, an operator must fix the gateway's provider key.",
-                code="upstream_auth_failed",
-                retryable=False,
-            )
-        if status == _NOT_FOUND:
-            raise ProviderError(
-                f"The provider behind {target.label} does not know this model or path (HTTP 404); "
-                "the gateway's model registry needs fixing.",
-                code="upstream_not_found",
-                retryable=False,
-            )
-        if status == 429:
-            raise ProviderRateLimitError(
-                f"The provider behind {target.label} is rate limiting the gateway; retry later.",
-                retry_after=_retry_after(response.headers),
-            )
-        raise ProviderError(f"The provider behind {target.label} failed (HTTP {status}).")
+        logger.warning(
+            "The provider refused the call", extra={"target": target.label, "status": status, "code": error.code}
+        )
+        if status in {401, 403} and target.api_key_secret:
+            self._rejected_secrets.add(target.api_key_secret)
+        said = _redact(
+            error.message or f"The provider behind {target.label} rejected the request (HTTP {status}).", key
+        )
+        rule = openai_rule(status, error.code, said)
+        raise rule.build(
+            rule.message.format(target=target.label, status=status, said=said),
+            retry_after=_retry_after(response.headers),
+            upstream_code=error.code,
+            param=error.param,
+            error_type=error.type,
+        )
 
     @staticmethod
     def _read_all(response: urllib3.BaseHTTPResponse, target: Target) -> bytes:
@@ -646,11 +639,20 @@ def _redact(message: str, key: str | None) -> str:
     return message.replace(key, _REDACTED) if key else message
 
 
-def _upstream_failure(target: Target, payload: Mapping[str, Any], key: str | None) -> ProviderError:
+def _upstream_failure(target: Target, payload: Mapping[str, Any], key: str | None) -> GatewayError:
     """An error the upstream reported with a 200: inside a stream, or as the whole body."""
-    message = _upstream_error(payload).message or "no message"
-    logger.warning("The provider reported an error after answering 200", extra={"target": target.label})
-    return ProviderError(f"The provider behind {target.label} failed: {_redact(message, key)}")
+    error = _upstream_error(payload)
+    said = _redact(error.message or "no message", key)
+    logger.warning(
+        "The provider reported an error after answering 200", extra={"target": target.label, "code": error.code}
+    )
+    rule = openai_rule(None, error.code, said)
+    return rule.build(
+        rule.message.format(target=target.label, said=said),
+        upstream_code=error.code,
+        param=error.param,
+        error_type=error.type,
+    )
 
 
 def _estimated_usage(request: ChatCompletionRequest, output_chars: int, target: Target, *, streamed: bool) -> Usage:

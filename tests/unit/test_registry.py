@@ -1,0 +1,90 @@
+"""The model registry's traits: the shipped data, where it comes from, and what the registry refuses to load."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from llm_gateway.config import shipped_registry_text
+from llm_gateway.domain.registry import ModelEntry, ModelRegistry, is_inference_profile_or_arn
+
+SHIPPED = ModelRegistry.model_validate_json(shipped_registry_text())
+CLAUDE_4 = re.compile(r"anthropic\.claude-(?:[a-z]+-4|4)")
+
+
+def bedrock_targets() -> list[Any]:
+    return [
+        pytest.param(name, target.model_id, id=f"{name}-{target.model_id}")
+        for name, entry in SHIPPED.models.items()
+        for target in entry.targets
+        if target.provider == "bedrock"
+    ]
+
+
+@pytest.mark.parametrize(("name", "model_id"), bedrock_targets())
+def test_every_shipped_claude_4_target_is_an_inference_profile_or_an_arn(name: str, model_id: str) -> None:
+    # Bedrock refuses Claude 4.x model ids on demand ("on-demand throughput isn't supported"); this check reads
+    # the ids themselves, so it holds even for an entry whose traits forget to say so.
+    if CLAUDE_4.search(model_id):
+        assert is_inference_profile_or_arn(model_id), f"{name}: {model_id} cannot be invoked on demand"
+
+
+def test_there_are_claude_4_targets_to_check() -> None:
+    assert sum(bool(CLAUDE_4.search(p.values[1])) for p in bedrock_targets()) >= 3
+
+
+@pytest.mark.parametrize("name", sorted(set(SHIPPED.models) - {"echo"}))
+def test_every_shipped_model_states_its_traits_with_sources(name: str) -> None:
+    traits = SHIPPED.models[name].traits
+    assert traits.limits.context_window and traits.limits.max_output_tokens
+    assert traits.limits.max_output_tokens < traits.limits.context_window
+    assert traits.sampling.temperature is not None and traits.sampling.top_p is not None
+    capabilities = traits.capabilities.model_dump(exclude={"source"})
+    assert None not in capabilities.values(), "every capability is stated for a shipped model"
+    for group in (traits.limits, traits.sampling, traits.capabilities, traits.bedrock):
+        assert group.source and "https://docs.aws.amazon.com/" in group.source
+
+
+def test_claude_4_5_models_keep_temperature_when_top_p_is_sent_too() -> None:
+    for name in ("claude-sonnet-4-5", "claude-haiku-4-5"):
+        (rule,) = SHIPPED.models[name].traits.sampling.exclusive
+        assert (set(rule.parameters), rule.keep) == ({"temperature", "top_p"}, "temperature")
+
+
+def entry(model_id: str, **traits: Any) -> dict[str, Any]:
+    return {"targets": [{"provider": "bedrock", "model_id": model_id}], "traits": traits}
+
+
+@pytest.mark.parametrize(
+    ("model_id", "loads"),
+    [
+        ("anthropic.claude-sonnet-4-5-20250929-v1:0", False),
+        ("us.anthropic.claude-sonnet-4-5-20250929-v1:0", True),
+        ("global.anthropic.claude-sonnet-4-5-20250929-v1:0", True),
+        ("arn:aws:bedrock:eu-west-1:123456789012:application-inference-profile/abc123", True),
+    ],
+)
+def test_a_plain_model_id_is_refused_where_an_inference_profile_is_required(model_id: str, loads: bool) -> None:
+    data = entry(model_id, bedrock={"inference_profile_required": True})
+    if loads:
+        ModelEntry.model_validate(data)
+    else:
+        with pytest.raises(ValidationError, match="inference profile"):
+            ModelEntry.model_validate(data)
+
+
+@pytest.mark.parametrize(
+    ("sampling", "error"),
+    [
+        ({"temperature": {"min": 1, "max": 0}}, "above max"),
+        ({"exclusive": [{"parameters": ["temperature", "top_p"], "keep": "top_k"}]}, "keep"),
+        ({"exclusive": [{"parameters": ["temperature"], "keep": "temperature"}]}, "at least 2"),
+        ({"temperature": {"min": 0, "max": 1}, "typo": True}, "typo"),
+    ],
+)
+def test_malformed_traits_are_refused_when_the_registry_loads(sampling: dict[str, Any], error: str) -> None:
+    with pytest.raises(ValidationError, match=error):
+        ModelEntry.model_validate(entry("us.amazon.nova-lite-v1:0", sampling=sampling))
