@@ -14,7 +14,7 @@ import openai
 import pytest
 
 from llm_gateway import gateway
-from llm_gateway.providers.bedrock import DEFAULT_READ_TIMEOUT_SECONDS, BedrockProvider, default_client
+from llm_gateway.providers.bedrock import BedrockProvider, default_client
 from tests.conftest import Handler
 from tests.fakes.bedrock_transport import FakeBedrockTransport, stream_event
 from tests.fakes.handler_client import HandlerTransport, handler_client
@@ -57,7 +57,7 @@ def registry(monkeypatch: pytest.MonkeyPatch, upstreams: tuple[FakeOpenAIServer,
 def bedrock(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeBedrockTransport]:
     """The gateway's Bedrock provider with the production client, its HTTP exchanges served offline."""
     transport = FakeBedrockTransport()
-    client = transport.install(default_client("us-east-1", DEFAULT_READ_TIMEOUT_SECONDS))
+    client = transport.install(default_client("us-east-1", 30.0))
     monkeypatch.setattr(gateway, "_bedrock", lambda: BedrockProvider(client_factory=lambda region, timeout: client))
     yield transport
     transport.assert_no_pending_replies()

@@ -18,7 +18,7 @@ from llm_gateway import gateway
 from llm_gateway.api.schemas import ChatCompletionRequest
 from llm_gateway.config import shipped_registry_text
 from llm_gateway.domain.budget import CONTEXT_HEADROOM_TOKENS, estimate_prompt_tokens
-from llm_gateway.providers.bedrock import DEFAULT_READ_TIMEOUT_SECONDS, BedrockProvider, default_client
+from llm_gateway.providers.bedrock import BedrockProvider, default_client
 from tests.conftest import Handler
 from tests.fakes.bedrock_transport import FakeBedrockTransport, stream_event, stream_exception
 from tests.fakes.handler_client import HandlerTransport, handler_client
@@ -64,7 +64,7 @@ def registry(monkeypatch: pytest.MonkeyPatch, vllm: FakeOpenAIServer) -> None:
 @pytest.fixture
 def bedrock(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeBedrockTransport]:
     transport = FakeBedrockTransport()
-    client = transport.install(default_client("us-east-1", DEFAULT_READ_TIMEOUT_SECONDS))
+    client = transport.install(default_client("us-east-1", 30.0))
     monkeypatch.setattr(gateway, "_bedrock", lambda: BedrockProvider(client_factory=lambda region, timeout: client))
     yield transport
     transport.assert_no_pending_replies()

@@ -13,6 +13,7 @@ import socket
 import struct
 import subprocess
 import sys
+import time
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -48,11 +49,11 @@ from llm_gateway.providers.base import (
 from llm_gateway.providers.bedrock import (
     CONNECT_TIMEOUT_SECONDS,
     CONVERSATION_START_TEXT,
-    DEFAULT_READ_TIMEOUT_SECONDS,
     EMPTY_OBJECT_SCHEMA,
     EMPTY_TOOL_RESULT_TEXT,
     BedrockProvider,
     default_client,
+    read_timeout,
     tool_use_id,
 )
 from tests.fakes.bedrock_transport import FakeBedrockTransport, stream_event, stream_exception
@@ -98,7 +99,7 @@ class ClientFactorySpy:
 @pytest.fixture
 def client() -> BedrockRuntimeClient:
     # The production factory, so the retry and timeout configuration under test is the one deployed.
-    return default_client("us-east-1", DEFAULT_READ_TIMEOUT_SECONDS)
+    return default_client("us-east-1", 30.0)
 
 
 @pytest.fixture
@@ -839,19 +840,17 @@ ARN_PROFILE = "arn:aws:bedrock:eu-west-1:123456789012:inference-profile/eu.anthr
 @pytest.mark.parametrize(
     ("target", "client_region", "factory_call"),
     [
-        pytest.param(
-            TARGET, "us-east-1", (None, DEFAULT_READ_TIMEOUT_SECONDS), id="plain-model-id-uses-function-region"
-        ),
+        pytest.param(TARGET, "us-east-1", (None, 30.0), id="plain-model-id-uses-function-region"),
         pytest.param(
             Target(provider="bedrock", model_id="us.anthropic.claude-3-5-haiku-20241022-v1:0"),
             "us-east-1",
-            (None, DEFAULT_READ_TIMEOUT_SECONDS),
+            (None, 30.0),
             id="us-inference-profile",
         ),
         pytest.param(
             Target(provider="bedrock", model_id="eu.amazon.nova-pro-v1:0", region="eu-central-1"),
             "eu-central-1",
-            ("eu-central-1", DEFAULT_READ_TIMEOUT_SECONDS),
+            ("eu-central-1", 30.0),
             id="eu-inference-profile-with-region",
         ),
         pytest.param(
@@ -865,19 +864,19 @@ ARN_PROFILE = "arn:aws:bedrock:eu-west-1:123456789012:inference-profile/eu.anthr
         pytest.param(
             Target(provider="bedrock", model_id="global.anthropic.claude-sonnet-4-20250514-v1:0"),
             "us-east-1",
-            (None, DEFAULT_READ_TIMEOUT_SECONDS),
+            (None, 30.0),
             id="global-inference-profile",
         ),
         pytest.param(
             Target(provider="bedrock", model_id=ARN_PROFILE),
             "eu-west-1",
-            ("eu-west-1", DEFAULT_READ_TIMEOUT_SECONDS),
+            ("eu-west-1", 30.0),
             id="arn-region-comes-from-the-arn",
         ),
         pytest.param(
             Target(provider="bedrock", model_id=ARN_PROFILE, region="eu-west-3"),
             "eu-west-3",
-            ("eu-west-3", DEFAULT_READ_TIMEOUT_SECONDS),
+            ("eu-west-3", 30.0),
             id="explicit-region-wins-over-the-arn",
         ),
     ],
@@ -911,11 +910,11 @@ def test_clients_are_built_once_per_region_and_reused(client: BedrockRuntimeClie
         provider.complete(chat(messages=USER_HI), TARGET, Deadline.after(30))
         provider.complete(chat(messages=USER_HI), other_region, Deadline.after(30))
         stubber.assert_no_pending_responses()
-    assert factory.calls == [(None, DEFAULT_READ_TIMEOUT_SECONDS), ("us-west-2", DEFAULT_READ_TIMEOUT_SECONDS)]
+    assert factory.calls == [(None, 30.0), ("us-west-2", 30.0)]
 
 
 def test_the_deadline_caps_the_read_timeout(client: BedrockRuntimeClient) -> None:
-    """A retry or fallback late in the time budget must not wait past API Gateway's 29 s."""
+    """A retry or fallback late in the time budget must not wait past the request's deadline."""
     factory = ClientFactorySpy(client)
     provider = BedrockProvider(client_factory=factory)
     slow_target = Target(provider="bedrock", model_id=MODEL_ID, timeout_seconds=20)
@@ -928,17 +927,39 @@ def test_the_deadline_caps_the_read_timeout(client: BedrockRuntimeClient) -> Non
     assert factory.calls == [(None, 2), (None, 8), (None, 20)]
 
 
+@pytest.mark.parametrize(
+    ("seconds_left", "target_timeout", "expected"),
+    [
+        (0.2, None, 1.0),
+        (12.3, None, 13.0),
+        (59.5, None, 60.0),
+        (95.0, None, 90.0),
+        (280.0, None, 270.0),
+        (870.0, None, 840.0),
+        (870.0, 20.0, 20.0),
+        (300.0, 100.0, 90.0),
+    ],
+)
+def test_a_read_may_wait_for_the_time_left_in_few_distinct_steps(
+    seconds_left: float, target_timeout: float | None, expected: float
+) -> None:
+    """Long non-streamed answers (up to the 280 s budget) and streams (870 s) are not cut by a fixed timeout,
+    and the cached clients stay few: whole seconds under a minute, half-minutes above, never past the deadline."""
+    target = Target(provider="bedrock", model_id=MODEL_ID, timeout_seconds=target_timeout)
+    deadline = Deadline(time.monotonic() + seconds_left)
+    assert read_timeout(target, deadline) == expected
+
+
 def test_default_client_makes_a_single_attempt_with_short_timeouts() -> None:
     client = default_client("eu-west-1", 12.0)
     options = vars(client.meta.config)  # the stubs do not declare Config's attributes
     assert client.meta.region_name == "eu-west-1"
     assert (options["connect_timeout"], options["read_timeout"]) == (CONNECT_TIMEOUT_SECONDS, 12.0)
     assert options["retries"]["total_max_attempts"] == 1
-    assert CONNECT_TIMEOUT_SECONDS < DEFAULT_READ_TIMEOUT_SECONDS < 26
 
 
 def test_default_client_without_region_uses_the_functions_region() -> None:
-    assert default_client(None, DEFAULT_READ_TIMEOUT_SECONDS).meta.region_name == "us-east-1"
+    assert default_client(None, 30.0).meta.region_name == "us-east-1"
 
 
 def test_the_aws_sdk_is_imported_only_when_a_client_is_built() -> None:

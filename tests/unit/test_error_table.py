@@ -20,7 +20,7 @@ from llm_gateway.api.schemas import ChatCompletionRequest, FinishReason
 from llm_gateway.domain.registry import Target
 from llm_gateway.errors import ContextLengthExceededError, GatewayError, ProviderRateLimitError
 from llm_gateway.providers.base import Deadline, Finish, StreamEvent, TextDelta, Usage, UsageReport
-from llm_gateway.providers.bedrock import DEFAULT_READ_TIMEOUT_SECONDS, BedrockProvider, default_client
+from llm_gateway.providers.bedrock import BedrockProvider, default_client
 from llm_gateway.providers.error_table import (
     BEDROCK_ERRORS,
     ERROR_TABLE,
@@ -95,7 +95,7 @@ def bedrock_cases(*, in_stream: bool = False) -> list[Any]:
 
 @pytest.fixture
 def client() -> BedrockRuntimeClient:
-    return default_client("us-east-1", DEFAULT_READ_TIMEOUT_SECONDS)
+    return default_client("us-east-1", 30.0)
 
 
 @pytest.fixture

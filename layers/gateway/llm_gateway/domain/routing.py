@@ -1,7 +1,7 @@
 """Routing a chat request over a model's ordered targets: retries with jittered backoff, then fallbacks.
 
-Everything happens inside one deadline that ends before API Gateway's 29 s, so the caller always gets a
-clean answer from the gateway (502/504/429) rather than API Gateway's timeout.
+Everything happens inside one deadline that ends before API Gateway's limits (the streamed or non-streamed time
+budget), so the caller always gets a clean answer from the gateway (502/504/429) rather than a cut connection.
 """
 
 from __future__ import annotations

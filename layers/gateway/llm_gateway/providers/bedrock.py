@@ -76,8 +76,6 @@ ClientFactory = Callable[[str | None, float], "BedrockRuntimeClient"]
 """Builds a bedrock-runtime client for (region, read timeout in seconds); region None is the function's own."""
 
 CONNECT_TIMEOUT_SECONDS = 3.0
-# Below the gateway's 26 s time budget, itself below API Gateway's 29 s integration timeout.
-DEFAULT_READ_TIMEOUT_SECONDS = 25.0
 
 # Converse insists on a user turn first and rejects blank text, so a history that opens with an assistant turn
 # (or has no user/assistant turn at all, only system prompts) gets this short neutral user turn in front. It is
@@ -160,6 +158,21 @@ def default_client(region: str | None, read_timeout: float) -> BedrockRuntimeCli
     return boto3.client("bedrock-runtime", region_name=region, config=config)
 
 
+def read_timeout(target: Target, deadline: Deadline) -> float:
+    """Seconds one socket read may wait: the target's `timeout_seconds`, else all the time the request has left.
+
+    A non-streamed Converse call sends nothing until the answer is complete, so this bounds the whole call; in
+    a stream it bounds the silence between two events. Whole seconds below a minute, whole half-minutes above
+    (rounded down, never past the deadline), so that only a few clients are ever cached.
+    """
+    limit = deadline.remaining()
+    if target.timeout_seconds:
+        limit = min(limit, target.timeout_seconds)
+    if limit >= 60:
+        return float(int(limit // 30) * 30)
+    return float(max(1, math.ceil(limit)))
+
+
 def bedrock_region(target: Target) -> str | None:
     """The target's region, else the region inside an ARN model id, else None (the function's own region)."""
     if target.region:
@@ -197,12 +210,8 @@ class BedrockProvider(Provider):
         return _stream_events(response["stream"], target, deadline)
 
     def _client(self, target: Target, deadline: Deadline) -> BedrockRuntimeClient:
-        # botocore fixes the read timeout per client, so the deadline caps it by choosing the client; whole
-        # seconds keep the number of cached clients small.
-        read_timeout = min(
-            target.timeout_seconds or DEFAULT_READ_TIMEOUT_SECONDS, max(1, math.ceil(deadline.remaining()))
-        )
-        key = (bedrock_region(target), read_timeout)
+        # botocore fixes the read timeout per client, so the deadline caps it by choosing the client.
+        key = (bedrock_region(target), read_timeout(target, deadline))
         client = self._clients.get(key)
         if client is None:
             client = self._clients[key] = self._client_factory(*key)
@@ -701,8 +710,8 @@ def _bedrock_errors(target: Target) -> Iterator[None]:
     # A stalled stream raises urllib3's own ReadTimeoutError mid-iteration, not botocore's wrapper of it.
     except (ReadTimeoutError, StreamReadTimeoutError, ConnectTimeoutError) as error:
         raise ProviderTimeoutError(
-            f"Bedrock model '{target.model_id}' did not answer within "
-            f"{target.timeout_seconds or DEFAULT_READ_TIMEOUT_SECONDS:g} s."
+            f"Bedrock model '{target.model_id}' did not answer within the time left for it "
+            f"({error.__class__.__name__})."
         ) from error
     except NoCredentialsError as error:
         raise TargetMisconfiguredError(

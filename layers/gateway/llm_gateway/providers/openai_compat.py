@@ -329,13 +329,14 @@ class OpenAICompatProvider(Provider):
         environment: Callable[[str], str | None] = environment_variable,
         secret_max_age: int = 300,
         connect_timeout: float = 3.0,
-        default_timeout: float = 60.0,
+        default_timeout: float | None = None,
         max_connections_per_host: int = 10,
     ) -> None:
         """`secret_reader` reads a Secrets Manager secret by name; by default Powertools Parameters,
         which caches each secret for `secret_max_age` seconds; `environment` reads the variable a target
-        names in `api_key_env`. `default_timeout` applies to targets without `timeout_seconds`; the
-        request's deadline always caps it."""
+        names in `api_key_env`. A socket read may wait for the target's `timeout_seconds`, else for
+        `default_timeout`, else for all the time the request has left (a non-streamed answer arrives only
+        once complete); the request's deadline always caps it."""
         self._secret_reader = secret_reader
         self._environment = environment
         self._secret_max_age = secret_max_age
@@ -471,7 +472,7 @@ class OpenAICompatProvider(Provider):
         remaining = deadline.remaining()
         if remaining <= 0:
             raise _no_time_left(target)
-        read_timeout = min(target.timeout_seconds or self._default_timeout, remaining)
+        read_timeout = min(target.timeout_seconds or self._default_timeout or remaining, remaining)
         timeout = urllib3.Timeout(connect=min(self._connect_timeout, read_timeout), read=read_timeout)
         url = f"{(target.base_url or '').rstrip('/')}/chat/completions"
         if target.query:

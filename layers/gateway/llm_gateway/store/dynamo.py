@@ -16,8 +16,8 @@ def dynamodb_client() -> DynamoDBClient:
     import boto3
     from botocore.config import Config
 
-    # Standard retry mode retries throttles and transient errors with backoff; 3 attempts keep the
-    # worst case well inside API Gateway's 29 s.
+    # Standard retry mode retries throttles and transient errors with backoff; 3 attempts keep the worst case
+    # to seconds, far inside the request's time budget.
     return boto3.client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 3}))
 
 
