@@ -15,7 +15,6 @@ import openai
 import pytest
 
 from llm_gateway import gateway
-from llm_gateway.api.schemas import ChatCompletionRequest
 from llm_gateway.config import shipped_registry_text
 from llm_gateway.domain.budget import CONTEXT_HEADROOM_TOKENS, estimate_prompt_tokens
 from llm_gateway.providers.bedrock import BedrockProvider, default_client
@@ -23,6 +22,7 @@ from tests.conftest import Handler
 from tests.fakes.bedrock_transport import FakeBedrockTransport, stream_event, stream_exception
 from tests.fakes.handler_client import HandlerTransport, handler_client
 from tests.fakes.openai_server import FakeOpenAIServer
+from tests.fakes.requests import openai_chat
 
 SHIPPED = json.loads(shipped_registry_text())["models"]
 HELLO = [{"role": "user", "content": "Hello"}]
@@ -277,7 +277,7 @@ def test_a_one_word_prompt_gets_a_cap_that_fits_a_4096_token_window(
     answer = sdk.chat.completions.create(model="llama", messages=HELLO, stream=stream)
     text = "".join(c.choices[0].delta.content or "" for c in answer if c.choices) if stream else None
     assert (text if stream else answer.choices[0].message.content) == "Hello"  # type: ignore[union-attr]
-    estimate = estimate_prompt_tokens(ChatCompletionRequest.model_validate({"model": "llama", "messages": HELLO}))
+    estimate = estimate_prompt_tokens(openai_chat({"model": "llama", "messages": HELLO}))
     assert vllm.last_request.body["max_completion_tokens"] == 4096 - estimate - CONTEXT_HEADROOM_TOKENS
 
 

@@ -98,3 +98,33 @@ def test_a_caller_who_hangs_up_stops_the_upstream_and_is_billed_for_what_it_prod
     assert day is not None
     assert (day["requests"], day["failed"]) == (1, 0)
     assert 3 <= day["completion_tokens"] < 30
+
+
+def test_a_burst_of_100_connections_gets_answers_or_openai_shaped_429s_never_a_reset(
+    local_gateway: LocalGateway,
+) -> None:
+    host, port = local_gateway.base_url.split("//")[1].split("/")[0].split(":")
+    payload = body(stream=False).replace("fake-upstream", "echo")
+    request = (
+        f"POST /v1/chat/completions HTTP/1.1\r\nHost: {host}\r\nx-api-key: {local_gateway.key}\r\n"
+        f"content-type: application/json\r\ncontent-length: {len(payload)}\r\nconnection: close\r\n\r\n{payload}"
+    ).encode()
+    connections = [socket.create_connection((host, int(port)), timeout=30) for _ in range(100)]
+    answers: list[bytes] = []
+    try:
+        for connection in connections:
+            connection.sendall(request)
+        for connection in connections:
+            received = b""
+            while chunk := connection.recv(65536):
+                received += chunk
+            answers.append(received)
+    finally:
+        for connection in connections:
+            connection.close()
+    statuses = [int(answer.split(b" ", 2)[1]) for answer in answers]
+    assert set(statuses) <= {200, 429} and 200 in statuses, statuses
+    for answer in answers:
+        if answer.startswith(b"HTTP/1.1 429"):
+            error = json.loads(answer.partition(b"\r\n\r\n")[2])["error"]
+            assert error["code"] == "rate_limit_exceeded"

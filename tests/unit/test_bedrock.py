@@ -25,7 +25,21 @@ from urllib3 import HTTPSConnectionPool
 from urllib3.exceptions import ProtocolError
 from urllib3.exceptions import ReadTimeoutError as Urllib3ReadTimeoutError
 
-from llm_gateway.api.schemas import ChatCompletionRequest
+from llm_gateway.domain.conversation import (
+    ChatRequest,
+    Completion,
+    Finish,
+    ReasoningBlock,
+    ReasoningDelta,
+    StreamEvent,
+    TextBlock,
+    TextDelta,
+    ToolCallArgumentsDelta,
+    ToolCallBlock,
+    ToolCallStart,
+    Usage,
+    UsageReport,
+)
 from llm_gateway.domain.registry import Target
 from llm_gateway.errors import (
     GatewayError,
@@ -34,29 +48,16 @@ from llm_gateway.errors import (
     ProviderRequestError,
     ProviderTimeoutError,
 )
-from llm_gateway.providers.base import (
-    Completion,
-    Deadline,
-    Finish,
-    StreamEvent,
-    TextDelta,
-    ToolCallArgumentsDelta,
-    ToolCallResult,
-    ToolCallStart,
-    Usage,
-    UsageReport,
-)
-from llm_gateway.providers.bedrock import (
-    CONNECT_TIMEOUT_SECONDS,
+from llm_gateway.providers.base import Deadline
+from llm_gateway.providers.bedrock import CONNECT_TIMEOUT_SECONDS, BedrockProvider, default_client, read_timeout
+from llm_gateway.providers.bedrock_converse import (
     CONVERSATION_START_TEXT,
     EMPTY_OBJECT_SCHEMA,
     EMPTY_TOOL_RESULT_TEXT,
-    BedrockProvider,
-    default_client,
-    read_timeout,
     tool_use_id,
 )
 from tests.fakes.bedrock_transport import FakeBedrockTransport, stream_event, stream_exception
+from tests.fakes.requests import openai_chat
 
 if TYPE_CHECKING:
     from mypy_boto3_bedrock_runtime import BedrockRuntimeClient
@@ -127,8 +128,8 @@ def transport(client: BedrockRuntimeClient) -> Iterator[FakeBedrockTransport]:
     fake.assert_no_pending_replies()
 
 
-def chat(**fields: Any) -> ChatCompletionRequest:
-    return ChatCompletionRequest.model_validate({"model": "claude", **fields})
+def chat(**fields: Any) -> ChatRequest:
+    return openai_chat({"model": "claude", **fields})
 
 
 def text(value: str) -> dict[str, Any]:
@@ -438,7 +439,7 @@ def test_translates_the_request_to_converse(
 ) -> None:
     stubber.add_response("converse", converse_response(text("ok")), converse_params)
     completion = provider.complete(chat(**fields), TARGET, Deadline.after(10))
-    assert completion.content == "ok"
+    assert completion.text == "ok"
 
 
 FOREIGN_ID = "call_" + "aB3|xY9-" * 10  # 85 characters with "|": an id minted by another provider
@@ -505,7 +506,7 @@ def test_data_url_images_are_sent_as_bytes(
         "converse", converse_response(text("a cat")), expected_request([user(text("What is this?"), image)])
     )
     completion = provider.complete(chat(messages=[{"role": "user", "content": content}]), TARGET, Deadline.after(10))
-    assert completion.content == "a cat"
+    assert completion.text == "a cat"
 
 
 def image_message(url: str) -> list[dict[str, Any]]:
@@ -590,15 +591,52 @@ def test_requests_bedrock_cannot_take_are_refused_before_any_call(
             "tools[1].function.parameters",
             id="tool-schema-not-an-object",
         ),
+        pytest.param(
+            {"messages": [{"role": "user", "content": "hi", "audio_hint": "speak"}]},
+            "messages[0].audio_hint",
+            id="unknown-message-field",
+        ),
+        pytest.param(
+            {"messages": [{"role": "user", "content": [{"type": "text", "text": "hi", "annotations": [1]}]}]},
+            "messages[0].content[0].annotations",
+            id="unknown-part-field",
+        ),
+        pytest.param({"tools": [{**TIME_TOOL, "defer": True}]}, "tools[0].defer", id="unknown-tool-field"),
     ],
 )
 def test_openai_parameters_converse_cannot_express_are_a_400_naming_them(
     provider: BedrockProvider, factory: ClientFactorySpy, fields: dict[str, Any], param: str
 ) -> None:
     with pytest.raises(ProviderRequestError) as caught:
-        provider.complete(chat(messages=USER_HI, **fields), TARGET, Deadline.after(10))
+        provider.complete(chat(**{"messages": USER_HI, **fields}), TARGET, Deadline.after(10))
     assert (caught.value.status, caught.value.param) == (400, param)
     assert factory.calls == []
+
+
+def test_cache_control_marks_become_cache_points_and_neutral_fields_pass(
+    provider: BedrockProvider, stubber: Stubber
+) -> None:
+    ephemeral = {"type": "ephemeral"}
+    messages = [
+        {"role": "system", "content": [{"type": "text", "text": "Be brief.", "cache_control": ephemeral}]},
+        {
+            "role": "user",
+            "name": "alice",
+            "content": [{"type": "text", "text": "hi", "cache_control": ephemeral, "annotations": None}],
+        },
+    ]
+    tool = {**TIME_TOOL, "cache_control": ephemeral, "function": {**TIME_TOOL["function"], "strict": True}}
+    cache_point = {"cachePoint": {"type": "default"}}
+    stubber.add_response(
+        "converse",
+        converse_response(text("ok")),
+        expected_request(
+            [user(text("hi"), cache_point)],
+            system=[{"text": "Be brief."}, cache_point],
+            toolConfig={"tools": [TIME_SPEC, cache_point]},
+        ),
+    )
+    assert provider.complete(chat(messages=messages, tools=[tool]), TARGET, Deadline.after(10)).text == "ok"
 
 
 def png(width: int, height: int, padding: int = 0) -> bytes:
@@ -661,8 +699,21 @@ RESPONSE_CASES = [
             text("Hello"),
             text(" there"),
         ),
-        Completion(content="Hello there", finish_reason="stop", usage=Usage(12, 3)),
-        id="text-blocks-joined-reasoning-ignored",
+        Completion(
+            (ReasoningBlock("The user greets me.", signature="sig"), TextBlock("Hello"), TextBlock(" there")),
+            "end_turn",
+            Usage(12, 3),
+        ),
+        id="reasoning-with-its-signature-then-text-blocks",
+    ),
+    pytest.param(
+        converse_response({"reasoningContent": {"redactedContent": b"\x00opaque"}}, text("ok")),
+        Completion(
+            (ReasoningBlock(redacted=base64.b64encode(b"\x00opaque").decode()), TextBlock("ok")),
+            "end_turn",
+            Usage(12, 3),
+        ),
+        id="redacted-reasoning-kept-as-base64",
     ),
     pytest.param(
         converse_response(
@@ -671,33 +722,27 @@ RESPONSE_CASES = [
             stop_reason="tool_use",
         ),
         Completion(
-            content=None,
-            finish_reason="tool_calls",
-            usage=Usage(12, 3),
-            tool_calls=(
-                ToolCallResult("tooluse_1", "get_weather", '{"city": "Paris"}'),
-                ToolCallResult("tooluse_2", "get_time", "{}"),
+            (
+                ToolCallBlock("tooluse_1", "get_weather", '{"city": "Paris"}'),
+                ToolCallBlock("tooluse_2", "get_time", "{}"),
             ),
+            "tool_use",
+            Usage(12, 3),
         ),
-        id="tool-calls-only-have-no-content",
+        id="tool-calls-only-have-no-text",
     ),
     pytest.param(
         converse_response(
             text("Let me check."), tool_use("tooluse_1", "get_time", {"tz": "UTC"}), stop_reason="tool_use"
         ),
         Completion(
-            content="Let me check.",
-            finish_reason="tool_calls",
-            usage=Usage(12, 3),
-            tool_calls=(ToolCallResult("tooluse_1", "get_time", '{"tz": "UTC"}'),),
+            (TextBlock("Let me check."), ToolCallBlock("tooluse_1", "get_time", '{"tz": "UTC"}')),
+            "tool_use",
+            Usage(12, 3),
         ),
         id="text-and-tool-call",
     ),
-    pytest.param(
-        converse_response(),
-        Completion(content="", finish_reason="stop", usage=Usage(12, 3)),
-        id="no-content-at-all-is-empty-text",
-    ),
+    pytest.param(converse_response(), Completion((), "end_turn", Usage(12, 3)), id="no-content-at-all"),
     pytest.param(
         converse_response(
             text("cached"),
@@ -709,14 +754,14 @@ RESPONSE_CASES = [
                 "cacheWriteInputTokens": 300,
             },
         ),
-        Completion(content="cached", finish_reason="stop", usage=Usage(1320, 7, cached_tokens=1000)),
+        Completion((TextBlock("cached"),), "end_turn", Usage(1320, 7, cached_tokens=1000, cache_write_tokens=300)),
         id="usage-counts-cache-reads-and-writes-as-prompt",
     ),
     pytest.param(
         converse_response(
             text("x"), usage={"inputTokens": 5, "outputTokens": 1, "totalTokens": 6, "cacheReadInputTokens": 40}
         ),
-        Completion(content="x", finish_reason="stop", usage=Usage(45, 1, cached_tokens=40)),
+        Completion((TextBlock("x"),), "end_turn", Usage(45, 1, cached_tokens=40)),
         id="usage-with-cache-read-only",
     ),
 ]
@@ -894,7 +939,7 @@ def test_model_ids_pass_unchanged_and_pick_the_region(
             chat(messages=USER_HI), target, Deadline.after(30)
         )
         stubber.assert_no_pending_responses()
-    assert completion.content == "ok"
+    assert completion.text == "ok"
     assert factory.calls == [factory_call]
     assert client.meta.region_name == client_region
 
@@ -963,10 +1008,11 @@ def test_default_client_without_region_uses_the_functions_region() -> None:
 
 
 def test_the_aws_sdk_is_imported_only_when_a_client_is_built() -> None:
-    # Cold start: deployments that never call Bedrock must not pay for importing boto3.
+    # Cold start: deployments that never call Bedrock must not pay for importing boto3 or building botocore's
+    # session and clients (Powertools' logger imports the bare botocore package, which costs under a millisecond).
     code = (
         "import sys; from llm_gateway.providers.bedrock import BedrockProvider; BedrockProvider(); "
-        "print(sorted(name for name in ('boto3', 'botocore') if name in sys.modules))"
+        "print(sorted(name for name in ('boto3', 'botocore.session', 'botocore.client') if name in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert result.stdout.strip() == "[]"
@@ -1043,7 +1089,7 @@ def test_stream_sends_the_same_converse_request_and_yields_text(
     )
     request = chat(messages=[{"role": "system", "content": "Be brief."}, *USER_HI], max_tokens=20)
     events = list(provider.stream(request, TARGET, Deadline.after(10)))
-    assert events == [TextDelta("Hel"), TextDelta("lo"), Finish("stop"), UsageReport(Usage(12, 4))]
+    assert events == [TextDelta("Hel"), TextDelta("lo"), Finish("end_turn"), UsageReport(Usage(12, 4))]
     [sent] = transport.sent
     assert sent.url.endswith("/converse-stream") and sent.model_id == MODEL_ID
     assert sent.json() == {
@@ -1081,10 +1127,11 @@ def test_stream_numbers_tool_calls_from_zero_between_text_blocks(
         ToolCallArgumentsDelta(0, '{"city": '),
         ToolCallArgumentsDelta(0, '"Paris"}'),
         TextDelta(" And the time:"),
+        ReasoningDelta("hmm"),
         ToolCallStart(1, "tooluse_b", "get_time"),
         # A call that streamed no arguments still ends up with valid JSON, like the non-streamed answer.
         ToolCallArgumentsDelta(1, "{}"),
-        Finish("tool_calls"),
+        Finish("tool_use"),
         UsageReport(Usage(12, 4)),
     ]
     arguments = "".join(e.arguments for e in events if isinstance(e, ToolCallArgumentsDelta) and e.index == 0)
@@ -1103,7 +1150,7 @@ def test_stream_reports_usage_once_with_cache_tokens(
         stream_usage(),
     )
     events = list(provider.stream(chat(messages=USER_HI), TARGET, Deadline.after(10)))
-    assert events[-2:] == [Finish("stop"), UsageReport(Usage(603, 4, cached_tokens=500))]
+    assert events[-2:] == [Finish("end_turn"), UsageReport(Usage(603, 4, cached_tokens=500, cache_write_tokens=100))]
     assert sum(isinstance(e, Finish) for e in events) == 1
     assert sum(isinstance(e, UsageReport) for e in events) == 1
 
@@ -1143,7 +1190,7 @@ def test_error_event_mid_stream_is_raised_after_the_events_before_it(
 def test_stream_cut_without_usage_is_an_error(provider: BedrockProvider, transport: FakeBedrockTransport) -> None:
     transport.reply_stream(MESSAGE_START, text_delta(0, "partial"), message_stop())
     events, error = collect(provider.stream(chat(messages=USER_HI), TARGET, Deadline.after(10)))
-    assert events == [TextDelta("partial"), Finish("stop")]
+    assert events == [TextDelta("partial"), Finish("end_turn")]
     assert isinstance(error, ProviderError) and "metered" in error.message
 
 

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from llm_gateway.api.schemas import ChatCompletionRequest
 from llm_gateway.domain.budget import (
     CONTEXT_HEADROOM_TOKENS,
     Caps,
@@ -25,21 +24,21 @@ from llm_gateway.domain.budget import (
     plan_reservation,
     seconds_until_reset,
 )
+from llm_gateway.domain.conversation import ChatRequest
 from llm_gateway.domain.keys import TokenLimits
 from llm_gateway.domain.registry import ContextLimits, Prices
 from llm_gateway.errors import ContextLengthExceededError
+from tests.fakes.requests import openai_chat
 
 NOW = datetime(2026, 11, 22, 15, 4, 30, tzinfo=UTC)
 PRICES = Prices(input_per_1k=Decimal("0.003"), output_per_1k=Decimal("0.015"))
 
 
-def request(**fields: Any) -> ChatCompletionRequest:
-    return ChatCompletionRequest.model_validate(
-        {"model": "m", "messages": [{"role": "user", "content": "x" * 400}], **fields}
-    )
+def request(**fields: Any) -> ChatRequest:
+    return openai_chat({"model": "m", "messages": [{"role": "user", "content": "x" * 400}], **fields})
 
 
-def reserve(request: ChatCompletionRequest, limits: Limits) -> tuple[Reservation, Caps]:
+def reserve(request: ChatRequest, limits: Limits) -> tuple[Reservation, Caps]:
     return plan_reservation(
         key_id="k",
         tenant="t",
@@ -67,7 +66,7 @@ def test_key_limits_override_the_plan_and_the_output_cap_is_the_plans() -> None:
 def test_prompt_estimate_counts_characters_messages_and_images() -> None:
     assert estimate_prompt_tokens(request()) == 100 + 4
     assert estimate_prompt_tokens(request(max_tokens=5, stream=True, user="u", n=1)) == 100 + 4
-    with_image = ChatCompletionRequest.model_validate(
+    with_image = openai_chat(
         {
             "model": "m",
             "messages": [
@@ -111,15 +110,15 @@ def test_without_max_tokens_the_plan_cap_or_the_default_is_reserved() -> None:
     assert caps == Caps(None, None, None)
 
 
-def test_the_cap_limits_every_output_field_a_provider_might_honour() -> None:
-    def fields(r: ChatCompletionRequest) -> tuple[int | None, int | None]:
-        return r.max_tokens, r.max_completion_tokens
-
-    assert fields(capped_request(request(), 500)) == (None, 500)
-    assert fields(capped_request(request(max_tokens=9000), 500)) == (500, None)
-    assert fields(capped_request(request(max_completion_tokens=9000), 500)) == (None, 500)
-    assert fields(capped_request(request(max_tokens=100), 500)) == (100, None)
-    assert fields(capped_request(request(max_tokens=100_000, max_completion_tokens=10), 500)) == (500, 10)
+def test_the_cap_clamps_the_callers_output_limit_or_sets_one() -> None:
+    assert capped_request(request(), 500).max_output_tokens == 500
+    assert capped_request(request(max_tokens=9000), 500).max_output_tokens == 500
+    assert capped_request(request(max_completion_tokens=9000), 500).max_output_tokens == 500
+    kept = request(max_tokens=100)
+    assert capped_request(kept, 500) is kept
+    assert capped_request(request(max_tokens=100_000, max_completion_tokens=10), 500).max_output_tokens == 10, (
+        "max_completion_tokens wins over the legacy max_tokens, as at OpenAI"
+    )
     assert output_cap(limits(max_output_tokens=500), 4096) == 500
     assert output_cap(limits(), 4096) == 4096, "a plan without a cap still bounds generation"
 
@@ -160,18 +159,18 @@ def test_the_reservation_counts_exactly_the_injected_cap() -> None:
     cap = output_cap(limits(max_output_tokens=4096), 4096, ContextLimits(context_window=4096), 104)
     capped = capped_request(unnamed, cap)
     reservation, _ = reserve(capped, limits(max_output_tokens=4096))
-    assert capped.max_completion_tokens == cap == 4096 - 104 - CONTEXT_HEADROOM_TOKENS
+    assert capped.max_output_tokens == cap == 4096 - 104 - CONTEXT_HEADROOM_TOKENS
     assert reservation.tokens == reservation.prompt_estimate + cap == 104 + cap
     named = capped_request(
         request(max_tokens=64_000), output_cap(limits(), 4096, ContextLimits(max_output_tokens=5000))
     )
-    assert named.max_tokens == 4096, "a named limit is clamped to the same cap"
+    assert named.max_output_tokens == 4096, "a named limit is clamped to the same cap"
 
 
-def test_the_reservation_covers_the_largest_output_field() -> None:
+def test_the_reservation_counts_the_limit_the_provider_is_sent() -> None:
     both = capped_request(request(max_tokens=100_000, max_completion_tokens=10), 500)
     reservation, _ = reserve(both, limits(max_output_tokens=500))
-    assert reservation.tokens == 104 + 500
+    assert reservation.tokens == 104 + 10
 
 
 @pytest.mark.parametrize(

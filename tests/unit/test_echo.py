@@ -3,23 +3,24 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from llm_gateway.api.schemas import ChatCompletionRequest
-from llm_gateway.domain.registry import Target
-from llm_gateway.providers.base import (
-    Deadline,
+from llm_gateway.domain.conversation import (
+    ChatRequest,
     Finish,
     TextDelta,
     ToolCallArgumentsDelta,
     ToolCallStart,
     UsageReport,
 )
+from llm_gateway.domain.registry import Target
+from llm_gateway.providers.base import Deadline
 from llm_gateway.providers.echo import EchoProvider
+from tests.fakes.requests import openai_chat
 
 TARGET = Target(provider="echo", model_id="echo")
 
 
-def request(**fields: Any) -> ChatCompletionRequest:
-    return ChatCompletionRequest.model_validate({"model": "echo", **fields})
+def request(**fields: Any) -> ChatRequest:
+    return openai_chat({"model": "echo", **fields})
 
 
 def complete(**fields: Any):  # type: ignore[no-untyped-def]
@@ -35,8 +36,8 @@ def test_replies_with_last_user_message_and_counts_words() -> None:
             {"role": "user", "content": [{"type": "text", "text": "second  question here"}]},
         ]
     )
-    assert result.content == "second  question here"
-    assert result.finish_reason == "stop"
+    assert result.text == "second  question here"
+    assert result.stop_reason == "end_turn"
     assert (result.usage.prompt_tokens, result.usage.completion_tokens) == (2 + 2 + 2 + 3, 3)
 
 
@@ -47,24 +48,25 @@ def test_is_deterministic() -> None:
 
 def test_max_tokens_truncates_and_reports_length() -> None:
     result = complete(messages=[{"role": "user", "content": "one two  three four"}], max_tokens=2)
-    assert (result.content, result.finish_reason, result.usage.completion_tokens) == ("one two", "length", 2)
+    assert (result.text, result.stop_reason, result.usage.completion_tokens) == ("one two", "max_tokens", 2)
 
 
 def test_max_tokens_equal_to_length_is_a_normal_stop() -> None:
     result = complete(messages=[{"role": "user", "content": "one two"}], max_completion_tokens=2)
-    assert (result.content, result.finish_reason) == ("one two", "stop")
+    assert (result.text, result.stop_reason) == ("one two", "end_turn")
 
 
 def test_stop_sequence_cuts_the_reply() -> None:
     result = complete(messages=[{"role": "user", "content": "alpha beta. gamma"}], stop=["."])
-    assert (result.content, result.finish_reason, result.usage.completion_tokens) == ("alpha beta", "stop", 2)
+    assert (result.text, result.stop_reason, result.stop_sequence) == ("alpha beta", "stop_sequence", ".")
+    assert result.usage.completion_tokens == 2
 
 
 def test_required_tool_choice_calls_the_first_tool_with_the_text() -> None:
     tool = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
     result = complete(messages=[{"role": "user", "content": "Paris"}], tools=[tool], tool_choice="required")
-    assert result.finish_reason == "tool_calls"
-    assert result.content is None
+    assert result.stop_reason == "tool_use"
+    assert result.text == ""
     assert [(c.name, json.loads(c.arguments)) for c in result.tool_calls] == [("lookup", {"input": "Paris"})]
 
 
@@ -74,7 +76,7 @@ def test_stream_yields_one_delta_per_word_then_finish_and_usage() -> None:
     )
     texts = [e.text for e in events if isinstance(e, TextDelta)]
     assert texts == ["a", " b", "  c"]
-    assert isinstance(events[-2], Finish) and events[-2].reason == "stop"
+    assert isinstance(events[-2], Finish) and events[-2].reason == "end_turn"
     assert isinstance(events[-1], UsageReport) and events[-1].usage.completion_tokens == 3
 
 
@@ -89,3 +91,13 @@ def test_stream_of_a_tool_call_starts_the_call_then_sends_arguments() -> None:
     )
     assert isinstance(events[0], ToolCallStart) and events[0].name == "lookup"
     assert isinstance(events[1], ToolCallArgumentsDelta) and json.loads(events[1].arguments) == {"input": "x"}
+
+
+def test_reasoning_asked_for_comes_first_signed_and_counted_in_the_output() -> None:
+    result = complete(messages=[{"role": "user", "content": "one two"}], reasoning_effort="low")
+    (reasoning,) = result.reasoning
+    assert reasoning.text and reasoning.signature and len(reasoning.signature) == 64
+    assert result.content[0] == reasoning and result.text == "one two"
+    assert result.usage.reasoning_tokens == len(reasoning.text.split())
+    assert result.usage.completion_tokens == result.usage.reasoning_tokens + 2
+    assert complete(messages=[{"role": "user", "content": "one two"}]).reasoning == ()

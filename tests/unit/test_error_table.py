@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from llm_gateway.api.render import ChunkProducer, sse_events
-from llm_gateway.api.schemas import ChatCompletionRequest, FinishReason
+from llm_gateway.api.openai.render import ChunkProducer, sse_events
+from llm_gateway.domain.conversation import Finish, StopReason, StreamEvent, TextDelta, Usage, UsageReport
 from llm_gateway.domain.registry import Target
 from llm_gateway.errors import ContextLengthExceededError, GatewayError, ProviderRateLimitError
-from llm_gateway.providers.base import Deadline, Finish, StreamEvent, TextDelta, Usage, UsageReport
+from llm_gateway.providers.base import Deadline
 from llm_gateway.providers.bedrock import BedrockProvider, default_client
 from llm_gateway.providers.error_table import (
     BEDROCK_ERRORS,
@@ -31,6 +31,7 @@ from llm_gateway.providers.error_table import (
 from llm_gateway.providers.openai_compat import OpenAICompatProvider
 from tests.fakes.bedrock_transport import FakeBedrockTransport, stream_event, stream_exception
 from tests.fakes.openai_server import FakeOpenAIServer, delta_chunk
+from tests.fakes.requests import openai_chat
 
 if TYPE_CHECKING:
     from mypy_boto3_bedrock_runtime import BedrockRuntimeClient
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 README = Path(__file__).resolve().parents[2] / "README.md"
 MODEL_ID = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
 BEDROCK_TARGET = Target(provider="bedrock", model_id=MODEL_ID)
-REQUEST = ChatCompletionRequest.model_validate({"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+REQUEST = openai_chat({"model": "m", "messages": [{"role": "user", "content": "hi"}]})
 
 # The HTTP status Bedrock sends each exception with (botocore's service model), for the rest-json error parser.
 BEDROCK_HTTP_STATUS = {
@@ -175,17 +176,17 @@ def test_bedrock_errors_inside_a_stream_end_it_with_the_same_error_event(
 # --- Bedrock stop reasons --------------------------------------------------------------------------------------
 
 # Every stop reason the Converse API documents, and one it may add.
-STOP_REASONS: list[tuple[str, FinishReason | str]] = [
-    ("end_turn", "stop"),
-    ("stop_sequence", "stop"),
-    ("max_tokens", "length"),
-    ("model_context_window_exceeded", "length"),
-    ("tool_use", "tool_calls"),
+STOP_REASONS: list[tuple[str, StopReason | str]] = [
+    ("end_turn", "end_turn"),
+    ("stop_sequence", "stop_sequence"),
+    ("max_tokens", "max_tokens"),
+    ("model_context_window_exceeded", "max_tokens"),
+    ("tool_use", "tool_use"),
     ("content_filtered", "content_filter"),
     ("guardrail_intervened", "content_filter"),
     ("malformed_model_output", "error:upstream_malformed_output"),
     ("malformed_tool_use", "error:upstream_malformed_output"),
-    ("a_reason_added_next_year", "stop"),
+    ("a_reason_added_next_year", "end_turn"),
 ]
 
 
@@ -209,7 +210,7 @@ def test_bedrock_stop_reasons_of_converse(
             bedrock.complete(REQUEST, BEDROCK_TARGET, Deadline.after(10))
         assert (caught.value.status, caught.value.code, caught.value.retryable) == (502, outcome[6:], True)
     else:
-        assert bedrock.complete(REQUEST, BEDROCK_TARGET, Deadline.after(10)).finish_reason == outcome
+        assert bedrock.complete(REQUEST, BEDROCK_TARGET, Deadline.after(10)).stop_reason == outcome
 
 
 @pytest.mark.parametrize(("stop_reason", "outcome"), STOP_REASONS)
@@ -314,7 +315,7 @@ def test_upstream_errors_of_a_stream(
 ) -> None:
     server.enqueue(status=case.status, json=case.body)
     with pytest.raises(GatewayError) as caught:
-        list(upstream.stream(REQUEST.model_copy(update={"stream": True}), openai_target(server), Deadline.after(5)))
+        list(upstream.stream(REQUEST.with_(stream=True), openai_target(server), Deadline.after(5)))
     assert_maps(caught.value, case.rule)
     assert_keeps_upstream(caught.value, case.rule, case.body)
 
@@ -331,9 +332,9 @@ def test_an_error_inside_a_200_stream_ends_in_an_error_event_with_its_code(
     upstream: OpenAICompatProvider, server: FakeOpenAIServer, code: str | None, expected_code: str
 ) -> None:
     server.enqueue(stream=[delta_chunk(content="Hel"), upstream_error("went wrong", code=code, error_type="x_error")])
-    events = upstream.stream(REQUEST.model_copy(update={"stream": True}), openai_target(server), Deadline.after(5))
+    events = upstream.stream(REQUEST.with_(stream=True), openai_target(server), Deadline.after(5))
     frames = sse(events)
-    assert frames[1]["choices"][0]["delta"] == {"content": "Hel"}
+    assert frames[0]["choices"][0]["delta"] == {"content": "Hel"}, "the upstream's own chunk, forwarded"
     assert frames[-1]["error"]["code"] == expected_code
     assert frames[-1]["error"]["type"] == "x_error"
 

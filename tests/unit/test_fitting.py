@@ -6,19 +6,20 @@ from typing import Any
 
 import pytest
 
-from llm_gateway.api.schemas import ChatCompletionRequest
 from llm_gateway.config import shipped_registry_text
+from llm_gateway.domain.conversation import ChatRequest
 from llm_gateway.domain.fitting import UnsupportedParameterError, fit_request
 from llm_gateway.domain.registry import ModelRegistry, ModelTraits
 from tests.conftest import LogOutput
+from tests.fakes.requests import openai_chat
 
 SHIPPED = ModelRegistry.model_validate_json(shipped_registry_text())
 SONNET = SHIPPED.models["claude-sonnet-4-5"].traits
 USER = [{"role": "user", "content": "hi"}]
 
 
-def request(**fields: Any) -> ChatCompletionRequest:
-    return ChatCompletionRequest.model_validate({"model": "m", "messages": USER, **fields})
+def request(**fields: Any) -> ChatRequest:
+    return openai_chat({"model": "m", "messages": USER, **fields})
 
 
 def traits(**groups: Any) -> ModelTraits:

@@ -14,19 +14,20 @@ import pytest
 
 from gatewayctl.lambda_context import LocalLambdaContext
 from llm_gateway import gateway
-from llm_gateway.api.schemas import ChatCompletionRequest
 from llm_gateway.config import Settings
 from llm_gateway.domain.budget import BudgetExceededError
 from llm_gateway.domain.caller import Caller
+from llm_gateway.domain.conversation import ChatRequest, Completion, StreamEvent, TextDelta, Usage
 from llm_gateway.domain.keys import TokenLimits
-from llm_gateway.domain.registry import Prices, Target
+from llm_gateway.domain.registry import ModelTraits, Prices, Target
 from llm_gateway.errors import ProviderError
 from llm_gateway.metering import UsageMeter
-from llm_gateway.providers.base import Completion, Deadline, StreamEvent, TextDelta, Usage
+from llm_gateway.providers.base import Deadline
 from llm_gateway.providers.echo import EchoProvider
 from llm_gateway.store import dynamo
 from llm_gateway.store.usage import UsageStore
 from tests.conftest import Handler, LogOutput, Stack
+from tests.fakes.requests import openai_chat
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "api"
 PRICES = Prices(input_per_1k=Decimal("0.001"), output_per_1k=Decimal("0.002"))
@@ -37,10 +38,8 @@ def caller(**limits: Any) -> Caller:
     return Caller(tenant="acme", key_id="key_budget", plan="standard", limits=TokenLimits(**limits))
 
 
-def chat(words: str = "one two three", **fields: Any) -> ChatCompletionRequest:
-    return ChatCompletionRequest.model_validate(
-        {"model": "echo", "messages": [{"role": "user", "content": words}], "max_tokens": 10, **fields}
-    )
+def chat(words: str = "one two three", **fields: Any) -> ChatRequest:
+    return openai_chat({"model": "echo", "messages": [{"role": "user", "content": words}], "max_tokens": 10, **fields})
 
 
 class Clock:
@@ -237,7 +236,9 @@ def call(handler: Handler, event: dict[str, Any]) -> dict[str, Any]:
 class CountingEcho(EchoProvider):
     calls = 0
 
-    def complete(self, request: ChatCompletionRequest, target: Target, deadline: Deadline) -> Completion:
+    def complete(
+        self, request: ChatRequest, target: Target, deadline: Deadline, traits: ModelTraits | None = None
+    ) -> Completion:
         CountingEcho.calls += 1
         return super().complete(request, target, deadline)
 
@@ -302,7 +303,9 @@ def test_a_stream_cut_midway_is_recorded_from_what_it_produced(
     stack: Stack, api_handler: Handler, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     class CutStream(EchoProvider):
-        def stream(self, request: ChatCompletionRequest, target: Target, deadline: Deadline) -> Iterator[StreamEvent]:
+        def stream(
+            self, request: ChatRequest, target: Target, deadline: Deadline, traits: ModelTraits | None = None
+        ) -> Iterator[StreamEvent]:
             yield TextDelta("x" * 40)
             raise ProviderError("upstream reset the connection")
 

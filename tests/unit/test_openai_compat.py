@@ -11,17 +11,10 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
-from llm_gateway.api.schemas import ChatCompletionRequest
-from llm_gateway.domain.registry import Target
-from llm_gateway.errors import (
-    ProviderError,
-    ProviderRateLimitError,
-    ProviderRequestError,
-    ProviderTimeoutError,
-)
-from llm_gateway.providers.base import (
-    Deadline,
+from llm_gateway.domain.conversation import (
+    ChatRequest,
     Finish,
+    NativeChunk,
     StreamEvent,
     TextDelta,
     ToolCallArgumentsDelta,
@@ -29,6 +22,14 @@ from llm_gateway.providers.base import (
     Usage,
     UsageReport,
 )
+from llm_gateway.domain.registry import Target
+from llm_gateway.errors import (
+    ProviderError,
+    ProviderRateLimitError,
+    ProviderRequestError,
+    ProviderTimeoutError,
+)
+from llm_gateway.providers.base import Deadline
 from llm_gateway.providers.openai_compat import OpenAICompatProvider
 from tests.conftest import LogOutput
 from tests.fakes.openai_server import (
@@ -40,6 +41,7 @@ from tests.fakes.openai_server import (
     usage_chunk,
     usage_json,
 )
+from tests.fakes.requests import openai_chat
 
 KEY = "sk-test-0123456789abcdef"
 SECRET = "gateway/openai"
@@ -73,12 +75,14 @@ def target(server: FakeOpenAIServer, **fields: Any) -> Target:
     return Target(provider="openai", model_id="upstream-model", **values)
 
 
-def request(**fields: Any) -> ChatCompletionRequest:
-    return ChatCompletionRequest.model_validate({"model": "public-name", "messages": MESSAGES, **fields})
+def request(**fields: Any) -> ChatRequest:
+    return openai_chat({"model": "public-name", "messages": MESSAGES, **fields})
 
 
 def stream(provider: OpenAICompatProvider, server: FakeOpenAIServer, **fields: Any) -> list[StreamEvent]:
-    return list(provider.stream(request(stream=True, **fields), target(server), Deadline.after(5)))
+    """The events read from the upstream's chunks (the chunks themselves, passed on whole, left out)."""
+    events = provider.stream(request(stream=True, **fields), target(server), Deadline.after(5))
+    return [event for event in events if not isinstance(event, NativeChunk)]
 
 
 def texts(events: list[StreamEvent]) -> str:
@@ -97,7 +101,7 @@ def test_complete_sends_the_request_upstream_and_maps_the_answer(
         Deadline.after(5),
     )
 
-    assert (completion.content, completion.finish_reason, completion.tool_calls) == ("Hi!", "stop", ())
+    assert (completion.text, completion.stop_reason, completion.tool_calls) == ("Hi!", "end_turn", ())
     assert completion.usage == Usage(prompt_tokens=12, completion_tokens=3, cached_tokens=8)
     sent = server.last_request
     assert (sent.method, sent.path, sent.query) == ("POST", "/v1/chat/completions", {"api-version": "2024-10-21"})
@@ -122,8 +126,8 @@ def test_complete_maps_tool_calls(provider: OpenAICompatProvider, server: FakeOp
 
     completion = provider.complete(request(tools=[TOOL]), target(server), Deadline.after(5))
 
-    assert completion.content is None
-    assert completion.finish_reason == "tool_calls"
+    assert completion.text == ""
+    assert completion.stop_reason == "tool_use"
     assert [(c.id, c.name, c.arguments) for c in completion.tool_calls] == [
         ("call_a", "lookup", '{"q": "Paris"}'),
         ("call_b", "lookup", "{}"),
@@ -134,18 +138,19 @@ def test_complete_maps_tool_calls(provider: OpenAICompatProvider, server: FakeOp
 @pytest.mark.parametrize(
     ("upstream", "mapped"),
     [
-        ("length", "length"),
+        ("length", "max_tokens"),
         ("content_filter", "content_filter"),
-        ("function_call", "tool_calls"),
-        ("end_turn", "stop"),
-        (None, "stop"),
+        ("function_call", "tool_use"),
+        ("tool_calls", "tool_use"),
+        ("end_turn", "end_turn"),
+        (None, "end_turn"),
     ],
 )
 def test_complete_maps_finish_reasons(
     provider: OpenAICompatProvider, server: FakeOpenAIServer, upstream: str | None, mapped: str
 ) -> None:
     server.enqueue(json=chat_completion_json("x", finish_reason=upstream, usage=usage_json(1, 1)))
-    assert provider.complete(request(), target(server), Deadline.after(5)).finish_reason == mapped
+    assert provider.complete(request(), target(server), Deadline.after(5)).stop_reason == mapped
 
 
 def test_stream_yields_text_then_finish_and_usage_and_always_asks_for_usage(
@@ -155,7 +160,7 @@ def test_stream_yields_text_then_finish_and_usage_and_always_asks_for_usage(
     events = stream(provider, server)
 
     assert [e for e in events if isinstance(e, TextDelta)] == [TextDelta("hello"), TextDelta(" there")]
-    assert events[-2:] == [Finish("stop"), UsageReport(Usage(prompt_tokens=4, completion_tokens=2))]
+    assert events[-2:] == [Finish("end_turn"), UsageReport(Usage(prompt_tokens=4, completion_tokens=2))]
     body = server.last_request.body
     assert (body["model"], body["stream"], body["stream_options"]) == ("upstream-model", True, {"include_usage": True})
 
@@ -175,7 +180,7 @@ def test_stream_reassembles_frames_split_across_reads(provider: OpenAICompatProv
     events = stream(provider, server)
 
     assert texts(events) == "Grüße, wörld"
-    assert events[-2:] == [Finish("length"), UsageReport(Usage(5, 2))]
+    assert events[-2:] == [Finish("max_tokens"), UsageReport(Usage(5, 2))]
 
 
 def test_stream_of_two_tool_calls_keeps_indexes_ids_and_argument_fragments(
@@ -206,7 +211,7 @@ def test_stream_of_two_tool_calls_keeps_indexes_ids_and_argument_fragments(
         ToolCallStart(1, "call_2", "time"),
         ToolCallArgumentsDelta(1, '{"tz"'),
         ToolCallArgumentsDelta(1, ': "CET"}'),
-        Finish("tool_calls"),
+        Finish("tool_use"),
         UsageReport(Usage(20, 11)),
     ]
 
@@ -242,7 +247,7 @@ def test_default_fake_streams_a_required_tool_call(provider: OpenAICompatProvide
     assert events[0] == ToolCallStart(0, "call_fake_0", "lookup")
     arguments = "".join(e.arguments for e in events if isinstance(e, ToolCallArgumentsDelta))
     assert json.loads(arguments) == {"input": "hello there"}
-    assert events[-2] == Finish("tool_calls")
+    assert events[-2] == Finish("tool_use")
     assert isinstance(events[-1], UsageReport)
 
 
@@ -251,7 +256,7 @@ def test_stream_answered_with_a_whole_completion_is_replayed(
 ) -> None:
     server.enqueue(json=chat_completion_json("all at once", usage=usage_json(4, 3)))
 
-    assert stream(provider, server) == [TextDelta("all at once"), Finish("stop"), UsageReport(Usage(4, 3))]
+    assert stream(provider, server) == [TextDelta("all at once"), Finish("end_turn"), UsageReport(Usage(4, 3))]
 
 
 @pytest.mark.parametrize(
@@ -436,7 +441,11 @@ def test_an_error_frame_mid_stream_raises_after_the_earlier_events(
     )
     events = provider.stream(request(stream=True), target(server), Deadline.after(5))
 
-    assert [next(events), next(events)] == [TextDelta("Once upon"), TextDelta(" a time")]
+    assert [next(events), next(events)] == [
+        NativeChunk("openai", delta_chunk(content="Once upon")),
+        TextDelta("Once upon"),
+    ]
+    assert [next(events), next(events)] == [NativeChunk("openai", delta_chunk(content=" a time")), TextDelta(" a time")]
     with pytest.raises(ProviderError, match="The server had an error while processing your request"):
         next(events)
 
@@ -457,7 +466,7 @@ def test_a_stream_that_stops_before_finishing_is_an_error(
     with pytest.raises(ProviderError, match="stream ended early"):
         received.extend(provider.stream(request(stream=True), target(server), Deadline.after(5)))
 
-    assert received == [TextDelta("Once upon")]
+    assert received == [NativeChunk("openai", delta_chunk(content="Once upon")), TextDelta("Once upon")]
 
 
 def test_a_dropped_connection_mid_stream_is_an_error(provider: OpenAICompatProvider, server: FakeOpenAIServer) -> None:
@@ -472,7 +481,7 @@ def test_a_dropped_connection_mid_stream_is_an_error(provider: OpenAICompatProvi
 def test_a_finished_stream_without_done_is_accepted(provider: OpenAICompatProvider, server: FakeOpenAIServer) -> None:
     server.enqueue(stream=[delta_chunk(content="ok"), delta_chunk(finish_reason="stop"), usage_chunk(2, 1)], done=False)
 
-    assert stream(provider, server) == [TextDelta("ok"), Finish("stop"), UsageReport(Usage(2, 1))]
+    assert stream(provider, server) == [TextDelta("ok"), Finish("end_turn"), UsageReport(Usage(2, 1))]
 
 
 def test_a_malformed_stream_frame_is_an_error(provider: OpenAICompatProvider, server: FakeOpenAIServer) -> None:
@@ -520,12 +529,12 @@ def test_the_connection_is_pooled_and_reused(provider: OpenAICompatProvider, ser
 def test_an_abandoned_stream_does_not_poison_the_pool(provider: OpenAICompatProvider, server: FakeOpenAIServer) -> None:
     events = provider.stream(request(stream=True), target(server), Deadline.after(5))
     assert isinstance(events, Generator)
-    assert next(events) == TextDelta("hello")
+    assert isinstance(next(events), NativeChunk)
     events.close()  # the consumer gave up halfway: the unread rest must not reach the next call
 
     completion = provider.complete(request(), target(server), Deadline.after(5))
 
-    assert completion.content == "hello there"
+    assert completion.text == "hello there"
 
 
 def test_powertools_reads_a_plain_secret_from_secrets_manager(server: FakeOpenAIServer, powertools_cache: None) -> None:

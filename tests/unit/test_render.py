@@ -5,9 +5,8 @@ from collections.abc import Iterator
 
 from openai.types.chat import ChatCompletionChunk
 
-from llm_gateway.api.render import ChunkProducer, sse_events
-from llm_gateway.errors import ProviderError
-from llm_gateway.providers.base import (
+from llm_gateway.api.openai.render import ChunkProducer, sse_events
+from llm_gateway.domain.conversation import (
     Finish,
     StreamEvent,
     TextDelta,
@@ -16,6 +15,7 @@ from llm_gateway.providers.base import (
     Usage,
     UsageReport,
 )
+from llm_gateway.errors import ProviderError
 
 
 def frames(body: str) -> list[str]:
@@ -29,7 +29,7 @@ def produce(events: list[StreamEvent], include_usage: bool = False) -> tuple[Chu
 
 
 def test_text_stream_is_role_chunk_then_deltas_then_finish_then_done() -> None:
-    producer, data = produce([TextDelta("Hel"), TextDelta("lo"), Finish("stop"), UsageReport(Usage(3, 2))])
+    producer, data = produce([TextDelta("Hel"), TextDelta("lo"), Finish("end_turn"), UsageReport(Usage(3, 2))])
     assert data[-1] == "[DONE]"
     chunks = [ChatCompletionChunk.model_validate_json(d) for d in data[:-1]]
     assert chunks[0].choices[0].delta.role == "assistant"
@@ -42,7 +42,7 @@ def test_text_stream_is_role_chunk_then_deltas_then_finish_then_done() -> None:
 
 
 def test_usage_chunk_when_requested() -> None:
-    _, data = produce([TextDelta("x"), Finish("length"), UsageReport(Usage(4, 1, cached_tokens=2))], True)
+    _, data = produce([TextDelta("x"), Finish("max_tokens"), UsageReport(Usage(4, 1, cached_tokens=2))], True)
     last = json.loads(data[-2])
     assert last["choices"] == []
     assert last["usage"] == {
@@ -62,7 +62,7 @@ def test_tool_call_deltas_carry_indexes_ids_and_argument_fragments() -> None:
             ToolCallArgumentsDelta(0, "1}"),
             ToolCallStart(1, "call_b", "second"),
             ToolCallArgumentsDelta(1, "{}"),
-            Finish("tool_calls"),
+            Finish("tool_use"),
         ]
     )
     chunks = [ChatCompletionChunk.model_validate_json(d) for d in data[:-1]]

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from llm_gateway.api.schemas import ChatCompletionRequest
-from llm_gateway.domain.registry import ModelEntry, Target
+from llm_gateway.domain.conversation import ChatRequest, Completion, StreamEvent, TextBlock, TextDelta, Usage
+from llm_gateway.domain.registry import ModelEntry, ModelTraits, Target
 from llm_gateway.domain.routing import RetryPolicy, Router, RoutingError
 from llm_gateway.errors import (
     GatewayError,
@@ -19,10 +19,11 @@ from llm_gateway.errors import (
     ProviderTimeoutError,
     TargetMisconfiguredError,
 )
-from llm_gateway.providers.base import Completion, Deadline, Provider, StreamEvent, TextDelta, Usage
+from llm_gateway.providers.base import Deadline, Provider
+from tests.fakes.requests import openai_chat
 
-REQUEST = ChatCompletionRequest.model_validate({"model": "m", "messages": [{"role": "user", "content": "hi"}]})
-OK = Completion(content="ok", finish_reason="stop", usage=Usage(1, 1))
+REQUEST = openai_chat({"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+OK = Completion((TextBlock("ok"),), "end_turn", Usage(1, 1))
 
 
 class Scripted(Provider):
@@ -34,14 +35,18 @@ class Scripted(Provider):
         self.outcomes = list(outcomes)
         self.calls: list[str] = []
 
-    def complete(self, request: ChatCompletionRequest, target: Target, deadline: Deadline) -> Completion:
+    def complete(
+        self, request: ChatRequest, target: Target, deadline: Deadline, traits: ModelTraits | None = None
+    ) -> Completion:
         self.calls.append(target.model_id)
         outcome = self.outcomes.pop(0)
         if isinstance(outcome, GatewayError):
             raise outcome
         return outcome
 
-    def stream(self, request: ChatCompletionRequest, target: Target, deadline: Deadline) -> Iterator[StreamEvent]:
+    def stream(
+        self, request: ChatRequest, target: Target, deadline: Deadline, traits: ModelTraits | None = None
+    ) -> Iterator[StreamEvent]:
         self.calls.append(target.model_id)
         outcome = self.outcomes.pop(0)
 

@@ -16,9 +16,9 @@ import pytest
 
 from gatewayctl.local.webadapter import WebAdapterFunction, adapter_request
 from llm_gateway import gateway
-from llm_gateway.api.schemas import ChatCompletionRequest
-from llm_gateway.domain.registry import Target
-from llm_gateway.providers.base import Deadline, Finish, StreamEvent, TextDelta, Usage, UsageReport
+from llm_gateway.domain.conversation import ChatRequest, Finish, StreamEvent, TextDelta, Usage, UsageReport
+from llm_gateway.domain.registry import ModelTraits, Target
+from llm_gateway.providers.base import Deadline
 from llm_gateway.providers.echo import EchoProvider
 from tests.conftest import LogOutput, Stack
 from tests.fakes.asgi import App, AsgiReply, run_asgi
@@ -50,13 +50,15 @@ class Paced(EchoProvider):
     produced = 0
     closed = False
 
-    def stream(self, request: ChatCompletionRequest, target: Target, deadline: Deadline) -> Iterator[StreamEvent]:
+    def stream(
+        self, request: ChatRequest, target: Target, deadline: Deadline, traits: ModelTraits | None = None
+    ) -> Iterator[StreamEvent]:
         try:
             for number in range(Paced.count):
                 time.sleep(Paced.pause_before.get(number, Paced.interval))
                 Paced.produced += 1
                 yield TextDelta(f" word{number}")
-            yield Finish("stop")
+            yield Finish("end_turn")
             yield UsageReport(Usage(5, Paced.count))
         except GeneratorExit:
             Paced.closed = True

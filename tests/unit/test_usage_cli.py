@@ -13,15 +13,15 @@ import pytest
 from gatewayctl import cli
 from gatewayctl.deployment import Deployment
 from gatewayctl.lambda_context import LocalLambdaContext
-from llm_gateway.api.schemas import ChatCompletionRequest
 from llm_gateway.config import Settings
 from llm_gateway.domain.caller import Caller
+from llm_gateway.domain.conversation import Usage
 from llm_gateway.domain.keys import TokenLimits
 from llm_gateway.domain.registry import Prices
 from llm_gateway.metering import UsageMeter
-from llm_gateway.providers.base import Usage
 from llm_gateway.store.usage import UsageStore
 from tests.conftest import Handler, Stack
+from tests.fakes.requests import openai_chat
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "api"
 
@@ -40,9 +40,7 @@ def record(stack: Stack, key_id: str, tenant: str, at: datetime, usage: Usage | 
 
     meter = UsageMeter(UsageStore(stack.dynamodb, stack.outputs["UsageTableName"]), Settings(), Fixed())
     caller = Caller(tenant=tenant, key_id=key_id, plan="standard", limits=TokenLimits())
-    request = ChatCompletionRequest.model_validate(
-        {"model": "echo", "messages": [{"role": "user", "content": "x"}], "max_tokens": 5}
-    )
+    request = openai_chat({"model": "echo", "messages": [{"role": "user", "content": "x"}], "max_tokens": 5})
     meter.settle(meter.reserve(caller, "echo", prices, request), usage, failed=usage is None)
 
 

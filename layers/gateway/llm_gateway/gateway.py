@@ -1,28 +1,46 @@
-"""The gateway's use cases wired to their adapters: what each API route calls."""
+"""The gateway's use cases wired to their adapters: what each API surface calls, in the conversation model."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import TypeVar
 
-from llm_gateway.api.http import EVENT_STREAM, ApiRequest, Reply
-from llm_gateway.api.render import ChunkProducer, chat_completion, model_list, sse_events, usage_body
-from llm_gateway.api.schemas import ChatCompletionRequest, PromptRequest, PromptResponse, UserMessage
 from llm_gateway.config import Settings, get_registry, get_settings
+from llm_gateway.domain.caller import ApiRequest, Caller
 from llm_gateway.domain.chat import ChatService
+from llm_gateway.domain.conversation import ChatRequest, Completion, ContentBlock, StreamEvent, TextBlock
 from llm_gateway.domain.registry import ModelEntry
-from llm_gateway.domain.routing import Failure, Routed, RoutedCompletion, Router, RoutingError
+from llm_gateway.domain.routing import Failure, Routed, Router, RoutingError
 from llm_gateway.errors import ProviderRateLimitError
 from llm_gateway.metering import Metered, UsageMeter
 from llm_gateway.observability import current_request, logger
 from llm_gateway.providers.base import Deadline, Provider
 
 T = TypeVar("T", bound=Routed)
-TARGET_HEADER = "X-Gateway-Target"
 # Time kept back from the Lambda function's own timeout to answer and record usage after the model.
 RESPONSE_MARGIN_SECONDS = 3.0
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A whole answer: the completion, the target that gave it (provider/model id), and the settlement of its
+    usage, to run once the answer is out (the caller need not wait for the usage record)."""
+
+    completion: Completion
+    target: str
+    settle: Callable[[], None]
+
+
+@dataclass(frozen=True)
+class Streamed:
+    """A streamed answer: its events as the model produces them (usage settled when they end, however they
+    end) and the target that streams it."""
+
+    events: Iterator[StreamEvent]
+    target: str
 
 
 class Gateway:
@@ -32,57 +50,33 @@ class Gateway:
         self._chat = chat
         self._meter = meter
         self._settings = settings
-        self._clock = clock
+        self.clock = clock
 
-    def chat_completions(self, request: ChatCompletionRequest, api: ApiRequest) -> Reply:
-        completion_id, created = f"chatcmpl-{api.request_id}", int(self._clock())
-        if not request.stream:
-            routed, settle = self._complete(request, api)
-            assert routed.completion is not None
-            response = chat_completion(
-                routed.completion, completion_id=completion_id, created=created, model=request.model
-            )
-            return Reply(response.to_json(), headers={TARGET_HEADER: routed.target.label}, finish=settle)
-        entry, request, metered = self._admit(request, api)
-        deadline = self._deadline(api, streamed=True)
-        stream = self._route(lambda: self._chat.stream(entry, request, deadline), metered)
-        producer = ChunkProducer(
-            completion_id=completion_id, created=created, model=request.model, include_usage=request.wants_usage_chunk
-        )
-        frames = sse_events(producer.chunks(self._meter.metered_stream(stream.events, metered)))
-        return Reply(frames, EVENT_STREAM, {TARGET_HEADER: stream.target.label})
+    @property
+    def settings(self) -> Settings:
+        return self._settings
 
-    def prompt(self, request: PromptRequest, api: ApiRequest) -> Reply:
-        chat_request = ChatCompletionRequest(
-            model=request.model or self._settings.default_model,
-            messages=[UserMessage(role="user", content=request.prompt)],
-            max_tokens=request.max_tokens,
-            temperature=request.temperature,
-        )
-        routed, settle = self._complete(chat_request, api)
-        completion = routed.completion
-        assert completion is not None
-        response = PromptResponse(
-            completion=completion.content or "", model=chat_request.model, usage=usage_body(completion.usage)
-        )
-        return Reply(response.to_json(), headers={TARGET_HEADER: routed.target.label}, finish=settle)
-
-    def models(self, api: ApiRequest) -> Reply:
-        return Reply(model_list(self._chat.visible_models(api.caller)).to_json())
-
-    def _complete(self, request: ChatCompletionRequest, api: ApiRequest) -> tuple[RoutedCompletion, Callable[[], None]]:
-        """The routed completion, and the settlement of its usage: run once the answer is out, so that the caller
-        does not wait for the usage record (the response ends only after it)."""
+    def complete(self, request: ChatRequest, api: ApiRequest) -> Answer:
+        """Admit, reserve, route and answer a chat request; the reservation is released if it fails."""
         entry, request, metered = self._admit(request, api)
         deadline = self._deadline(api, streamed=False)
         routed = self._route(lambda: self._chat.complete(entry, request, deadline), metered)
         completion = routed.completion
         assert completion is not None
-        return routed, lambda: self._meter.settle(metered, completion.usage)
+        return Answer(completion, routed.target.label, lambda: self._meter.settle(metered, completion.usage))
 
-    def _admit(
-        self, request: ChatCompletionRequest, api: ApiRequest
-    ) -> tuple[ModelEntry, ChatCompletionRequest, Metered | None]:
+    def stream(self, request: ChatRequest, api: ApiRequest) -> Streamed:
+        """Admit, reserve and route a chat request up to its first event (retries and fallbacks happen before
+        it); the rest of the events follow as the model produces them."""
+        entry, request, metered = self._admit(request, api)
+        deadline = self._deadline(api, streamed=True)
+        routed = self._route(lambda: self._chat.stream(entry, request, deadline), metered)
+        return Streamed(self._meter.metered_stream(routed.events, metered), routed.target.label)
+
+    def models(self, caller: Caller) -> list[tuple[str, ModelEntry]]:
+        return self._chat.visible_models(caller)
+
+    def _admit(self, request: ChatRequest, api: ApiRequest) -> tuple[ModelEntry, ChatRequest, Metered | None]:
         """Model allowed? (404/403) -> fitted to the model (400) -> output capped by the plan and the model ->
         worst case reserved in the budget (429)."""
         caller = api.caller
@@ -91,8 +85,7 @@ class Gateway:
         record.plan = caller.plan
         logger.thread_safe_append_keys(tenant=caller.tenant, key_id=caller.key_id, plan=caller.plan)
         if self._settings.log_prompts:
-            messages = request.model_dump(mode="json", include={"messages"}, exclude_none=True)["messages"]
-            logger.info("prompt", extra={"messages": messages})
+            logger.info("prompt", extra={"system": "\n".join(_texts(request.system)), "messages": _logged(request)})
         entry = self._chat.resolve(request.model, caller)
         record.model = request.model
         request = self._meter.cap(self._chat.fit(entry, request), caller, entry.traits.limits)
@@ -137,6 +130,17 @@ class Gateway:
                     "retryable": failure.error.retryable,
                 },
             )
+
+
+def _texts(blocks: Iterable[ContentBlock]) -> Iterator[str]:
+    for block in blocks:
+        if isinstance(block, TextBlock):
+            yield block.text
+
+
+def _logged(request: ChatRequest) -> list[dict[str, object]]:
+    """The conversation's text as the prompt log shows it (only when an operator turned prompt logging on)."""
+    return [{"role": message.role, "content": "\n".join(_texts(message.content))} for message in request.messages]
 
 
 class LazyProviders(Mapping[str, Provider]):

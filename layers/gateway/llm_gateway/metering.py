@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from llm_gateway.api.schemas import ChatCompletionRequest
 from llm_gateway.config import Settings
 from llm_gateway.domain.budget import (
     Limits,
@@ -22,17 +21,19 @@ from llm_gateway.domain.budget import (
     plan_reservation,
 )
 from llm_gateway.domain.caller import Caller
-from llm_gateway.domain.keys import utcnow
-from llm_gateway.domain.registry import ContextLimits, Prices
-from llm_gateway.observability import current_request, logger
-from llm_gateway.providers.base import (
+from llm_gateway.domain.conversation import (
+    ChatRequest,
+    ReasoningDelta,
     StreamEvent,
     TextDelta,
     ToolCallArgumentsDelta,
     Usage,
     UsageReport,
-    closed_after,
 )
+from llm_gateway.domain.keys import utcnow
+from llm_gateway.domain.registry import ContextLimits, Prices
+from llm_gateway.observability import current_request, logger
+from llm_gateway.providers.base import closed_after
 from llm_gateway.store.usage import Refused, UsageStore
 
 
@@ -57,9 +58,7 @@ class UsageMeter:
         plan = self._settings.plan_limits.get(caller.plan)
         return Limits.of(caller.limits, plan.limits() if plan else None)
 
-    def cap(
-        self, request: ChatCompletionRequest, caller: Caller, model: ContextLimits | None = None
-    ) -> ChatCompletionRequest:
+    def cap(self, request: ChatRequest, caller: Caller, model: ContextLimits | None = None) -> ChatRequest:
         """The request with its output limited to what the plan allows and the model can produce and fit (see
         `output_cap`): the limit the reservation then counts."""
         cap = output_cap(
@@ -67,7 +66,7 @@ class UsageMeter:
         )
         return capped_request(request, cap)
 
-    def reserve(self, caller: Caller, model: str, prices: Prices, request: ChatCompletionRequest) -> Metered | None:
+    def reserve(self, caller: Caller, model: str, prices: Prices, request: ChatRequest) -> Metered | None:
         """Reserve the request's worst case in one conditional update; a refused window is a 429 (or 400)."""
         if self._store is None:
             return None
@@ -104,7 +103,7 @@ class UsageMeter:
         settlement = Settlement(
             reservation,
             usage,
-            metered.prices.cost(usage.prompt_tokens, usage.completion_tokens) if usage else Decimal(0),
+            cost(metered.prices, usage) if usage else Decimal(0),
             failed,
         )
         current_request().cost_usd = settlement.cost
@@ -149,7 +148,7 @@ class UsageMeter:
                 for event in events:
                     if isinstance(event, UsageReport):
                         usage = event.usage
-                    elif isinstance(event, TextDelta):
+                    elif isinstance(event, TextDelta | ReasoningDelta):
                         produced += len(event.text)
                     elif isinstance(event, ToolCallArgumentsDelta):
                         produced += len(event.arguments)
@@ -166,3 +165,13 @@ class UsageMeter:
                     extra={"estimated": True, "abandoned": abandoned},
                 )
             self.settle(metered, usage, failed=not (completed or abandoned))
+
+
+def cost(prices: Prices, usage: Usage) -> Decimal:
+    """USD for a call's usage at the model's prices, cache reads and writes at theirs."""
+    return prices.cost(
+        usage.prompt_tokens,
+        usage.completion_tokens,
+        cache_read_tokens=usage.cached_tokens,
+        cache_write_tokens=usage.cache_write_tokens,
+    )

@@ -12,7 +12,7 @@ from typing import Any, TypeVar, cast
 from pydantic import BaseModel, ValidationError
 
 from llm_gateway.config import get_settings
-from llm_gateway.domain.caller import ALL_MODELS, Caller, parse_allowed_models
+from llm_gateway.domain.caller import ALL_MODELS, ApiRequest, Caller, parse_allowed_models
 from llm_gateway.domain.keys import TokenLimits
 from llm_gateway.errors import (
     AuthenticationError,
@@ -30,6 +30,8 @@ EVENT_STREAM = "text/event-stream"
 # API Gateway request context, with the authorizer's context, and the Lambda invocation context.
 REQUEST_CONTEXT_HEADER = "x-amzn-request-context"
 LAMBDA_CONTEXT_HEADER = "x-amzn-lambda-context"
+# Request headers that a surface reads (Anthropic's API version and beta features).
+SURFACE_HEADERS = frozenset({"anthropic-version", "anthropic-beta"})
 # Time assumed left when no invocation context says otherwise (the function's longest timeout).
 DEFAULT_SECONDS_LEFT = 900.0
 # `curl -d` labels JSON as a form unless told otherwise; every body this API takes is JSON.
@@ -50,16 +52,6 @@ class Reply:
     # Work that must be done before the response ends, but that the caller need not wait for: it runs once
     # the whole body is written (a JSON answer carries its length, so clients have it all by then).
     finish: Callable[[], None] | None = None
-
-
-@dataclass(frozen=True)
-class ApiRequest:
-    """What the gateway needs to know about an API request besides its body."""
-
-    request_id: str
-    caller: Caller
-    # Time left before the Lambda function itself times out.
-    seconds_left: float
 
 
 def _json_header(headers: Mapping[str, str], name: str) -> dict[str, Any]:
@@ -99,6 +91,7 @@ def api_request(headers: Mapping[str, str], clock: Callable[[], float] = time.ti
         str(context.get("requestId") or ""),
         caller_of(authorizer if isinstance(authorizer, dict) else {}),
         seconds_left,
+        tuple((name, value) for name, value in headers.items() if name in SURFACE_HEADERS),
     )
 
 
@@ -126,8 +119,8 @@ def caller_of(authorizer: Mapping[str, Any]) -> Caller:
     raise AuthenticationError("The request carries no authorizer context: it did not pass the key check.")
 
 
-def parse_body(body: bytes, content_type: str | None, model: type[M]) -> M:
-    """The request body validated into `model` with Powertools' parser utility.
+def parse_body(body: bytes, content_type: str | None, model: type[M]) -> tuple[M, str]:
+    """The request body validated into `model` with Powertools' parser utility, and its JSON text.
 
     Raises PayloadTooLargeError (413) beyond the gateway's limit, UnsupportedMediaTypeError (415) for bodies
     not labelled as JSON, and InvalidRequestError (400) for anything that is not valid UTF-8 JSON of the
@@ -150,7 +143,7 @@ def parse_body(body: bytes, content_type: str | None, model: type[M]) -> M:
         parsed: M = parse(event=cast("dict[str, Any]", text or "null"), model=model)
     except ValidationError as error:
         raise validation_error(list(error.errors())) from None
-    return parsed
+    return parsed, text
 
 
 # Keys under which pydantic puts a discriminated union's tag in error locations: ("messages", 0, "user").

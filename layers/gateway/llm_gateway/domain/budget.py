@@ -7,6 +7,7 @@ UTC: a minute, a day, a month.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -14,12 +15,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 
-from llm_gateway.api.schemas import ChatCompletionRequest, ImagePart, UserMessage
+from llm_gateway.domain.conversation import ChatRequest, DocumentBlock, ImageBlock, OpaqueBlock, Usage
 from llm_gateway.domain.keys import TokenLimits
 from llm_gateway.domain.registry import ContextLimits, Prices
-from llm_gateway.domain.text import request_texts
 from llm_gateway.errors import ContextLengthExceededError, InvalidRequestError, RateLimitError
-from llm_gateway.providers.base import Usage
 
 Window = Literal["minute", "day", "month"]
 # Rough but safe: about four characters per token, plus each message's framing.
@@ -91,23 +90,27 @@ def seconds_until_reset(window: Window, now: datetime) -> float:
 
 # Request fields that are no model input: everything else (tools, response_format and its JSON schema,
 # vendor extras passed through to OpenAI-compatible upstreams) is read by the model and billed as prompt.
-_NOT_INPUT = {"messages", "model", "max_tokens", "max_completion_tokens", "stream", "stream_options", "n", "user"}
+_NOT_INPUT = frozenset({"user", "metadata", "n", "store", "service_tier", "prompt_cache_key", "safety_identifier"})
 
 
-def estimate_prompt_tokens(request: ChatCompletionRequest) -> int:
-    """An upper-leaning estimate of the prompt's tokens, without a tokenizer (cold start): the messages'
-    text and every other field the model reads, about four characters per token, plus allowances per
-    message and per image (whose base64 is not counted as text)."""
-    characters = sum(len(text) for text in request_texts(request))
-    characters += len(request.model_dump_json(exclude=_NOT_INPUT, exclude_none=True)) - 2  # without "{}"
-    images = sum(
-        1
-        for message in request.messages
-        if isinstance(message, UserMessage) and not isinstance(message.content, str)
-        for part in message.content
-        if isinstance(part, ImagePart)
-    )
-    messages = len(request.messages)
+def estimate_prompt_tokens(request: ChatRequest) -> int:
+    """An upper-leaning estimate of the prompt's tokens, without a tokenizer (cold start): the conversation's
+    text and every other field the model reads (tool definitions, response_format schemas, vendor extras,
+    content blocks of kinds the gateway does not interpret), about four characters per token, plus allowances
+    per message and per image (whose base64 is not counted as text); inline documents by their size."""
+    characters = sum(len(text) for text in request.texts())
+    tools = [{"name": t.name, "description": t.description, "parameters": t.parameters} for t in request.tools]
+    read = {name: value for name, value in request.extra.items() if name not in _NOT_INPUT and value is not None}
+    characters += sum(len(json.dumps(part, default=str)) for part in (tools, read, list(request.stop)) if part)
+    images = 0
+    for block in request.blocks():
+        if isinstance(block, ImageBlock):
+            images += 1
+        elif isinstance(block, DocumentBlock) and block.base64 is not None:
+            characters += len(block.base64)
+        elif isinstance(block, OpaqueBlock):
+            characters += len(json.dumps(block.data, default=str))
+    messages = len(request.messages) + (1 if request.system else 0)
     return math.ceil(characters / CHARS_PER_TOKEN) + TOKENS_PER_MESSAGE * messages + TOKENS_PER_IMAGE * images
 
 
@@ -139,23 +142,18 @@ def output_cap(
     return cap
 
 
-def capped_request(request: ChatCompletionRequest, cap: int) -> ChatCompletionRequest:
-    """The request with every output limit it names clamped to `cap` (or, naming none, given `cap`), so
-    whichever field a provider honours, it generates no more than the reservation counted.
-
-    A request naming neither gets max_completion_tokens, the field current OpenAI models require.
-    """
-    fields = {name: getattr(request, name) for name in ("max_tokens", "max_completion_tokens")}
-    named = {name: value for name, value in fields.items() if value is not None}
-    if not named:
-        return request.model_copy(update={"max_completion_tokens": cap})
-    clamped = {name: min(value, cap) for name, value in named.items()}
-    return request if clamped == named else request.model_copy(update=clamped)
+def capped_request(request: ChatRequest, cap: int) -> ChatRequest:
+    """The request with its output limit clamped to `cap` (or, naming none, given `cap`): every provider sends
+    the limit in each field its API has for it, so the model generates no more than the reservation counted."""
+    limit = request.max_output_tokens
+    if limit is not None and limit <= cap:
+        return request
+    return request.with_(max_output_tokens=cap)
 
 
-def reserved_output(request: ChatCompletionRequest) -> int | None:
-    """The largest output limit a request names: what any provider might generate up to."""
-    return max((v for v in (request.max_tokens, request.max_completion_tokens) if v is not None), default=None)
+def reserved_output(request: ChatRequest) -> int | None:
+    """The output limit a request carries: what any provider might generate up to."""
+    return request.max_output_tokens
 
 
 @dataclass(frozen=True)
@@ -217,7 +215,7 @@ def plan_reservation(
     tenant: str,
     plan: str,
     model: str,
-    request: ChatCompletionRequest,
+    request: ChatRequest,
     prices: Prices,
     limits: Limits,
     now: datetime,

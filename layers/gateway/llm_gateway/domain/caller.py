@@ -26,3 +26,15 @@ def parse_allowed_models(value: str) -> frozenset[str] | None:
     """Decode the comma-separated allowed-models list used in key records and authorizer context."""
     names = frozenset(name.strip() for name in value.split(",") if name.strip())
     return None if not names or ALL_MODELS in names else names
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    """What the gateway needs to know about an API request besides its body."""
+
+    request_id: str
+    caller: Caller
+    # Time left before the Lambda function itself times out, in seconds.
+    seconds_left: float
+    # Request headers a surface honours (lower-case names), e.g. anthropic-beta.
+    headers: tuple[tuple[str, str], ...] = ()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from llm_gateway.api.schemas import ChatCompletionRequest
 from llm_gateway.domain.caller import Caller
+from llm_gateway.domain.conversation import ChatRequest
 from llm_gateway.domain.fitting import fit_request
 from llm_gateway.domain.registry import ModelEntry, ModelRegistry
 from llm_gateway.domain.routing import RoutedCompletion, RoutedStream, Router
@@ -31,7 +31,7 @@ class ChatService:
         return self._registry().get(model)
 
     @staticmethod
-    def fit(entry: ModelEntry, request: ChatCompletionRequest) -> ChatCompletionRequest:
+    def fit(entry: ModelEntry, request: ChatRequest) -> ChatRequest:
         """The request as the model takes it, or a 400 naming what it cannot take (domain/fitting.py)."""
         return fit_request(request, entry.traits)
 
@@ -39,8 +39,8 @@ class ChatService:
         registry = self._registry()
         return [(name, registry.models[name]) for name in registry.names() if caller.may_use(name)]
 
-    def complete(self, entry: ModelEntry, request: ChatCompletionRequest, deadline: Deadline) -> RoutedCompletion:
+    def complete(self, entry: ModelEntry, request: ChatRequest, deadline: Deadline) -> RoutedCompletion:
         return self._router.complete(entry, request, deadline)
 
-    def stream(self, entry: ModelEntry, request: ChatCompletionRequest, deadline: Deadline) -> RoutedStream:
+    def stream(self, entry: ModelEntry, request: ChatRequest, deadline: Deadline) -> RoutedStream:
         return self._router.stream(entry, request, deadline)

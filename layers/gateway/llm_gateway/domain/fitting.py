@@ -7,7 +7,15 @@ for a request it would refuse anyway.
 
 from __future__ import annotations
 
-from llm_gateway.api.schemas import AssistantMessage, ChatCompletionRequest, ImagePart, ToolMessage, UserMessage
+from llm_gateway.domain.conversation import (
+    ChatRequest,
+    DocumentBlock,
+    ImageBlock,
+    ReasoningBlock,
+    TextBlock,
+    ToolCallBlock,
+    ToolResultBlock,
+)
 from llm_gateway.domain.registry import Capabilities, ModelTraits, Sampling, SamplingParameter
 from llm_gateway.errors import InvalidRequestError
 from llm_gateway.observability import logger
@@ -19,7 +27,7 @@ class UnsupportedParameterError(InvalidRequestError):
     default_code = "unsupported_parameter"
 
 
-def fit_request(request: ChatCompletionRequest, traits: ModelTraits) -> ChatCompletionRequest:
+def fit_request(request: ChatRequest, traits: ModelTraits) -> ChatRequest:
     """The request as the model takes it: sampling parameters reduced to what the model accepts, and a 400 for
     a value out of the model's range or for content the model cannot take."""
     request = _fit_sampling(request, traits.sampling)
@@ -27,7 +35,7 @@ def fit_request(request: ChatCompletionRequest, traits: ModelTraits) -> ChatComp
     return request
 
 
-def _fit_sampling(request: ChatCompletionRequest, sampling: Sampling) -> ChatCompletionRequest:
+def _fit_sampling(request: ChatRequest, sampling: Sampling) -> ChatRequest:
     drop: dict[SamplingParameter, str] = {}
     for name in sampling.unsupported:
         if getattr(request, name) is not None:
@@ -42,7 +50,7 @@ def _fit_sampling(request: ChatCompletionRequest, sampling: Sampling) -> ChatCom
         # log line keeps it from being silent.
         logger.info("sampling parameter not sent", extra={"parameter": name, "reason": reason})
     if drop:
-        request = request.model_copy(update=dict.fromkeys(drop))
+        request = request.with_(**dict.fromkeys(drop))
     for name, allowed in (("temperature", sampling.temperature), ("top_p", sampling.top_p)):
         value = getattr(request, name)
         if value is not None and allowed is not None and value not in allowed:
@@ -55,36 +63,39 @@ def _fit_sampling(request: ChatCompletionRequest, sampling: Sampling) -> ChatCom
     return request
 
 
-def _check_capabilities(request: ChatCompletionRequest, capabilities: Capabilities) -> None:
+def _check_capabilities(request: ChatRequest, capabilities: Capabilities) -> None:
     model = request.model
     if capabilities.tools is False:
         if request.tools:
             raise UnsupportedParameterError(f"The model '{model}' cannot call tools.", param="tools")
-        for position, message in enumerate(request.messages):
-            if isinstance(message, ToolMessage) or (isinstance(message, AssistantMessage) and message.tool_calls):
+        for message in request.messages:
+            if any(isinstance(block, ToolCallBlock | ToolResultBlock) for block in message.content):
                 raise UnsupportedParameterError(
                     f"The model '{model}' cannot call tools, so its history cannot hold tool calls or results.",
-                    param=f"messages[{position}]",
+                    param=message.path or "messages",
                 )
-    forced = request.tool_choice not in (None, "auto", "none")
+    forced = request.tool_choice is not None and request.tool_choice.mode in ("required", "tool")
     if capabilities.tool_choice is False and forced:
         raise UnsupportedParameterError(
             f"The model '{model}' chooses its tools itself: tool_choice may only be 'auto' or 'none'.",
             param="tool_choice",
         )
-    if capabilities.images is False:
-        for position, message in enumerate(request.messages):
-            if isinstance(message, UserMessage) and not isinstance(message.content, str):
-                for part_position, part in enumerate(message.content):
-                    if isinstance(part, ImagePart):
-                        raise UnsupportedParameterError(
-                            f"The model '{model}' does not take images.",
-                            param=f"messages[{position}].content[{part_position}]",
-                        )
-    last = len(request.messages) - 1
-    if capabilities.assistant_prefill is False and isinstance(request.messages[last], AssistantMessage):
+    if capabilities.reasoning is False and request.reasoning is not None and request.reasoning.enabled:
+        raise UnsupportedParameterError(f"The model '{model}' does not reason.", param="reasoning_effort")
+    for block in request.blocks():
+        if capabilities.images is False and isinstance(block, ImageBlock):
+            raise UnsupportedParameterError(f"The model '{model}' does not take images.", param=block.path or None)
+        if capabilities.documents is False and isinstance(block, DocumentBlock):
+            raise UnsupportedParameterError(f"The model '{model}' does not take documents.", param=block.path or None)
+    last = request.messages[-1] if request.messages else None
+    if (
+        capabilities.assistant_prefill is False
+        and last is not None
+        and last.role == "assistant"
+        and any(isinstance(block, TextBlock | ReasoningBlock) for block in last.content)
+    ):
         raise UnsupportedParameterError(
             f"The model '{model}' does not continue a final assistant message; end the conversation with a user "
             "or tool message.",
-            param=f"messages[{last}]",
+            param=last.path or "messages",
         )

@@ -23,16 +23,31 @@ def is_inference_profile_or_arn(model_id: str) -> bool:
 
 
 class Prices(BaseModel):
-    """USD per 1,000 tokens, with where the figures come from."""
+    """USD per 1,000 tokens, with where the figures come from. Input tokens read from or written to a prompt
+    cache have prices of their own where the provider charges them differently; unset, they cost as input."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     input_per_1k: Decimal = Field(Decimal(0), ge=0)
     output_per_1k: Decimal = Field(Decimal(0), ge=0)
+    cache_read_per_1k: Decimal | None = Field(None, ge=0)
+    cache_write_per_1k: Decimal | None = Field(None, ge=0)
     source: str | None = None
 
-    def cost(self, prompt_tokens: int, completion_tokens: int) -> Decimal:
-        return (self.input_per_1k * prompt_tokens + self.output_per_1k * completion_tokens) / 1000
+    def cost(
+        self, prompt_tokens: int, completion_tokens: int, *, cache_read_tokens: int = 0, cache_write_tokens: int = 0
+    ) -> Decimal:
+        """USD for a call; `prompt_tokens` counts every input token, the cache reads and writes included."""
+        uncached = max(0, prompt_tokens - cache_read_tokens - cache_write_tokens)
+        read = self.input_per_1k if self.cache_read_per_1k is None else self.cache_read_per_1k
+        write = self.input_per_1k if self.cache_write_per_1k is None else self.cache_write_per_1k
+        total = (
+            self.input_per_1k * uncached
+            + read * cache_read_tokens
+            + write * cache_write_tokens
+            + self.output_per_1k * completion_tokens
+        )
+        return total / 1000
 
 
 class Target(BaseModel):
@@ -147,9 +162,13 @@ class Capabilities(_Traits):
 
 
 class BedrockTraits(_Traits):
-    """inference_profile_required: Bedrock serves the model on demand only through an inference profile."""
+    """inference_profile_required: Bedrock serves the model on demand only through an inference profile.
+    anthropic_messages: the model is one of Anthropic's, which take Anthropic's Messages API body through
+    InvokeModel (requests of the Anthropic surface go that way, unchanged) and Anthropic's `thinking` and `top_k`
+    settings through Converse's additionalModelRequestFields."""
 
     inference_profile_required: bool = False
+    anthropic_messages: bool = False
     source: str | None = None
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from llm_gateway.api.schemas import ChatCompletionRequest
+from llm_gateway.domain.conversation import ChatRequest, Completion, StreamEvent
 from llm_gateway.domain.registry import ModelEntry, Target
 from llm_gateway.errors import (
     ConfigurationError,
@@ -22,7 +22,7 @@ from llm_gateway.errors import (
     ProviderRateLimitError,
     ProviderTimeoutError,
 )
-from llm_gateway.providers.base import Completion, Deadline, Provider, StreamEvent
+from llm_gateway.providers.base import Deadline, Provider
 
 T = TypeVar("T")
 
@@ -89,18 +89,18 @@ class Router:
         self._sleep = sleep
         self._jitter = jitter
 
-    def complete(self, entry: ModelEntry, request: ChatCompletionRequest, deadline: Deadline) -> RoutedCompletion:
+    def complete(self, entry: ModelEntry, request: ChatRequest, deadline: Deadline) -> RoutedCompletion:
         def attempt(provider: Provider, target: Target) -> Completion:
-            return provider.complete(request, target, deadline)
+            return provider.complete(request, target, deadline, entry.traits)
 
         target, completion, failures = self._route(entry, deadline, attempt)
         return RoutedCompletion(target, failures, completion)
 
-    def stream(self, entry: ModelEntry, request: ChatCompletionRequest, deadline: Deadline) -> RoutedStream:
+    def stream(self, entry: ModelEntry, request: ChatRequest, deadline: Deadline) -> RoutedStream:
         """Retries and fallbacks apply until the first event; after it the stream belongs to its target."""
 
         def attempt(provider: Provider, target: Target) -> Iterator[StreamEvent]:
-            events = iter(provider.stream(request, target, deadline))
+            events = iter(provider.stream(request, target, deadline, entry.traits))
             first = next(events, None)
             return events if first is None else itertools.chain([first], events)
 

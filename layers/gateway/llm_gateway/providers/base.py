@@ -1,4 +1,4 @@
-"""The provider port: what the gateway needs from a model backend, in provider-neutral types."""
+"""The provider port: what the gateway needs from a model backend, in the gateway's own conversation model."""
 
 from __future__ import annotations
 
@@ -8,65 +8,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from llm_gateway.api.schemas import ChatCompletionRequest, FinishReason
-from llm_gateway.domain.registry import Target
-
-
-@dataclass(frozen=True)
-class Usage:
-    prompt_tokens: int
-    completion_tokens: int
-    cached_tokens: int = 0
-
-    @property
-    def total_tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
-
-
-@dataclass(frozen=True)
-class ToolCallResult:
-    id: str
-    name: str
-    arguments: str
-
-
-@dataclass(frozen=True)
-class Completion:
-    content: str | None
-    finish_reason: FinishReason
-    usage: Usage
-    tool_calls: tuple[ToolCallResult, ...] = ()
-
-
-@dataclass(frozen=True)
-class TextDelta:
-    text: str
-
-
-@dataclass(frozen=True)
-class ToolCallStart:
-    index: int
-    id: str
-    name: str
-
-
-@dataclass(frozen=True)
-class ToolCallArgumentsDelta:
-    index: int
-    arguments: str
-
-
-@dataclass(frozen=True)
-class Finish:
-    reason: FinishReason
-
-
-@dataclass(frozen=True)
-class UsageReport:
-    usage: Usage
-
-
-StreamEvent = TextDelta | ToolCallStart | ToolCallArgumentsDelta | Finish | UsageReport
+from llm_gateway.domain.conversation import ChatRequest, Completion, StreamEvent, completion_events
+from llm_gateway.domain.registry import ModelTraits, Target
 
 
 @dataclass(frozen=True)
@@ -88,30 +31,23 @@ class Deadline:
 
 
 class Provider(ABC):
-    """A model backend. Implementations raise GatewayError subclasses for every failure."""
+    """A model backend. Implementations raise GatewayError subclasses for every failure; `traits` are the
+    registry's facts about the model the target serves."""
 
     name: str
 
     @abstractmethod
-    def complete(self, request: ChatCompletionRequest, target: Target, deadline: Deadline) -> Completion:
+    def complete(
+        self, request: ChatRequest, target: Target, deadline: Deadline, traits: ModelTraits | None = None
+    ) -> Completion:
         """Run one non-streamed chat completion."""
 
-    def stream(self, request: ChatCompletionRequest, target: Target, deadline: Deadline) -> Iterator[StreamEvent]:
+    def stream(
+        self, request: ChatRequest, target: Target, deadline: Deadline, traits: ModelTraits | None = None
+    ) -> Iterator[StreamEvent]:
         """Stream one chat completion; backends without native streaming replay their completion."""
-        completion = self.complete(request, target, deadline)
+        completion = self.complete(request, target, deadline, traits)
         yield from completion_events(completion)
-
-
-def completion_events(completion: Completion, text_pieces: Iterable[str] | None = None) -> Iterator[StreamEvent]:
-    """Replay a finished completion as stream events, its text split into `text_pieces` if given."""
-    for piece in [completion.content] if text_pieces is None else text_pieces:
-        if piece:
-            yield TextDelta(piece)
-    for index, call in enumerate(completion.tool_calls):
-        yield ToolCallStart(index, call.id, call.name)
-        yield ToolCallArgumentsDelta(index, call.arguments)
-    yield Finish(completion.finish_reason)
-    yield UsageReport(completion.usage)
 
 
 @contextmanager

@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterator
 
-from llm_gateway.api.schemas import ChatCompletionRequest, FinishReason, NamedToolChoice
-from llm_gateway.domain.registry import Target
-from llm_gateway.domain.text import last_user_text, request_texts
-from llm_gateway.providers.base import (
+from llm_gateway.domain.conversation import (
+    ChatRequest,
     Completion,
-    Deadline,
-    Provider,
+    ContentBlock,
+    ReasoningBlock,
+    StopReason,
     StreamEvent,
-    ToolCallResult,
+    TextBlock,
+    ToolCallBlock,
     Usage,
     completion_events,
 )
+from llm_gateway.domain.registry import ModelTraits, Target
+from llm_gateway.providers.base import Deadline, Provider
 
 _WORD = re.compile(r"\S+")
+REASONING_TEXT = "The answer repeats the last user message."
 
 
 def count_words(text: str) -> int:
@@ -36,40 +40,46 @@ def _truncate_words(text: str, limit: int) -> tuple[str, bool]:
 
 
 class EchoProvider(Provider):
-    """Replies with the text of the last user message, honouring stop sequences, max tokens and tools."""
+    """Replies with the text of the last user message, honouring stop sequences, max tokens, tools and
+    reasoning (a short fixed reasoning block, signed with a digest of itself, when reasoning is asked for)."""
 
     name = "echo"
 
-    def complete(self, request: ChatCompletionRequest, target: Target, deadline: Deadline) -> Completion:
-        prompt_tokens = sum(count_words(text) for text in request_texts(request))
-        reply = last_user_text(request)
-        tool = self._forced_tool(request)
+    def complete(
+        self, request: ChatRequest, target: Target, deadline: Deadline, traits: ModelTraits | None = None
+    ) -> Completion:
+        prompt_tokens = sum(count_words(text) for text in request.texts())
+        reply = request.last_user_text()
+        content: list[ContentBlock] = []
+        reasoning_tokens = 0
+        if request.reasoning is not None and request.reasoning.enabled:
+            signature = hashlib.sha256(REASONING_TEXT.encode()).hexdigest()
+            content.append(ReasoningBlock(REASONING_TEXT, signature=signature))
+            reasoning_tokens = count_words(REASONING_TEXT)
+        tool = request.forced_tool
         if tool is not None:
             arguments = json.dumps({"input": reply})
-            call = ToolCallResult(id="call_echo_0", name=tool, arguments=arguments)
-            usage = Usage(prompt_tokens, count_words(arguments))
-            return Completion(content=None, finish_reason="tool_calls", usage=usage, tool_calls=(call,))
-        finish: FinishReason = "stop"
-        for stop in request.stop_sequences:
+            content.append(ToolCallBlock(id="call_echo_0", name=tool, arguments=arguments))
+            usage = Usage(prompt_tokens, reasoning_tokens + count_words(arguments), reasoning_tokens=reasoning_tokens)
+            return Completion(tuple(content), "tool_use", usage)
+        stop_reason: StopReason = "end_turn"
+        stop_sequence: str | None = None
+        for stop in request.stop:
             if stop and stop in reply:
                 reply = reply[: reply.index(stop)]
-        limit = request.output_limit
+                stop_reason, stop_sequence = "stop_sequence", stop
+        limit = request.max_output_tokens
         if limit is not None:
             reply, cut = _truncate_words(reply, limit)
             if cut:
-                finish = "length"
-        return Completion(content=reply, finish_reason=finish, usage=Usage(prompt_tokens, count_words(reply)))
+                stop_reason, stop_sequence = "max_tokens", None
+        content.append(TextBlock(reply))
+        usage = Usage(prompt_tokens, reasoning_tokens + count_words(reply), reasoning_tokens=reasoning_tokens)
+        return Completion(tuple(content), stop_reason, usage, stop_sequence=stop_sequence)
 
-    def stream(self, request: ChatCompletionRequest, target: Target, deadline: Deadline) -> Iterator[StreamEvent]:
-        completion = self.complete(request, target, deadline)
+    def stream(
+        self, request: ChatRequest, target: Target, deadline: Deadline, traits: ModelTraits | None = None
+    ) -> Iterator[StreamEvent]:
+        completion = self.complete(request, target, deadline, traits)
         # One delta per word (with its leading whitespace) so clients see a real multi-chunk stream.
-        yield from completion_events(completion, re.findall(r"\s*\S+", completion.content or ""))
-
-    @staticmethod
-    def _forced_tool(request: ChatCompletionRequest) -> str | None:
-        """The tool echo calls: the named tool_choice, or the first tool when tool_choice is 'required'."""
-        if isinstance(request.tool_choice, NamedToolChoice):
-            return request.tool_choice.function.name
-        if request.tool_choice == "required" and request.tools:
-            return request.tools[0].function.name
-        return None
+        yield from completion_events(completion, re.findall(r"\s*\S+", completion.text))

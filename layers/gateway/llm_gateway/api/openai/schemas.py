@@ -1,4 +1,8 @@
-"""Request and response schemas of the OpenAI chat API and of the gateway's simple /model endpoint."""
+"""Request and response schemas of the OpenAI chat API and of the gateway's simple /model endpoint.
+
+Request models check what the gateway interprets and keep every other key as sent (`extra="allow"` at every
+level), so nothing the caller sends is lost on the way to a provider that understands it.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,10 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     SerializerFunctionWrapHandler,
+    Tag,
     field_validator,
     model_serializer,
     model_validator,
@@ -16,8 +22,8 @@ from pydantic import (
 
 
 class _Part(BaseModel):
-    # Unknown keys inside messages are ignored, as OpenAI-compatible servers do, so newer SDKs keep working.
-    model_config = ConfigDict(extra="ignore")
+    # Keys the gateway does not interpret are kept as sent, for upstreams that do.
+    model_config = ConfigDict(extra="allow")
 
 
 class TextPart(_Part):
@@ -40,8 +46,28 @@ class RefusalPart(_Part):
     refusal: str
 
 
-UserContentPart = Annotated[TextPart | ImagePart, Field(discriminator="type")]
-AssistantContentPart = Annotated[TextPart | RefusalPart, Field(discriminator="type")]
+class OtherPart(_Part):
+    """A content part of a kind the gateway does not interpret (input_audio, file...): kept whole."""
+
+    type: str = Field(min_length=1)
+
+
+def _part_kind(known: frozenset[str]) -> Any:
+    def kind(value: Any) -> str:
+        tag = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+        return tag if tag in known else "other"
+
+    return kind
+
+
+UserContentPart = Annotated[
+    Annotated[TextPart, Tag("text")] | Annotated[ImagePart, Tag("image_url")] | Annotated[OtherPart, Tag("other")],
+    Discriminator(_part_kind(frozenset({"text", "image_url"}))),
+]
+AssistantContentPart = Annotated[
+    Annotated[TextPart, Tag("text")] | Annotated[RefusalPart, Tag("refusal")] | Annotated[OtherPart, Tag("other")],
+    Discriminator(_part_kind(frozenset({"text", "refusal"}))),
+]
 
 
 class FunctionCall(_Part):
@@ -79,6 +105,8 @@ class AssistantMessage(_Part):
     tool_calls: list[ToolCall] | None = None
     refusal: str | None = None
     name: str | None = None
+    # The reasoning of an earlier turn, as vLLM and DeepSeek return it and clients send it back.
+    reasoning_content: str | None = None
 
 
 class ToolMessage(_Part):
@@ -137,6 +165,7 @@ class ChatCompletionRequest(BaseModel):
     tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
     parallel_tool_calls: bool | None = None
     user: str | None = None
+    reasoning_effort: Literal["minimal", "low", "medium", "high"] | None = None
 
     @field_validator("n")
     @classmethod
@@ -191,6 +220,7 @@ class UsageBody(BaseModel):
     completion_tokens: int
     total_tokens: int
     prompt_tokens_details: PromptTokensDetails | None = None
+    completion_tokens_details: CompletionTokensDetails | None = None
 
 
 class ResponseFunctionCall(BaseModel):
@@ -209,6 +239,8 @@ class ResponseMessage(BaseModel):
     content: str | None
     refusal: str | None = None
     tool_calls: list[ResponseToolCall] | None = None
+    # The model's reasoning, under the name vLLM and DeepSeek give it, which OpenAI-compatible clients read.
+    reasoning_content: str | None = None
 
     @model_serializer(mode="wrap")
     def _keep_content(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
