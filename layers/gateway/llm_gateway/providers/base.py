@@ -49,6 +49,13 @@ class Provider(ABC):
         completion = self.complete(request, target, deadline, traits)
         yield from completion_events(completion)
 
+    def count_tokens(
+        self, request: ChatRequest, target: Target, deadline: Deadline, traits: ModelTraits | None = None
+    ) -> int | None:
+        """The request's input tokens as the provider counts them, without generating; None when the provider
+        has no way to count (the gateway then answers with its own estimate)."""
+        return None
+
 
 @contextmanager
 def closed_after(stream: Iterable[object]) -> Iterator[None]:

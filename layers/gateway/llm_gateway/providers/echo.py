@@ -77,6 +77,12 @@ class EchoProvider(Provider):
         usage = Usage(prompt_tokens, reasoning_tokens + count_words(reply), reasoning_tokens=reasoning_tokens)
         return Completion(tuple(content), stop_reason, usage, stop_sequence=stop_sequence)
 
+    def count_tokens(
+        self, request: ChatRequest, target: Target, deadline: Deadline, traits: ModelTraits | None = None
+    ) -> int | None:
+        """One token per word of everything the model reads, as `complete` reports prompt tokens."""
+        return sum(count_words(text) for text in request.texts())
+
     def stream(
         self, request: ChatRequest, target: Target, deadline: Deadline, traits: ModelTraits | None = None
     ) -> Iterator[StreamEvent]:
