@@ -9,9 +9,14 @@ import pytest
 from pydantic import ValidationError
 
 from llm_gateway.config import shipped_registry_text
+from llm_gateway.domain.caller import Caller
+from llm_gateway.domain.chat import ChatService
 from llm_gateway.domain.registry import ModelEntry, ModelRegistry, is_inference_profile_or_arn
+from llm_gateway.domain.routing import Router
+from llm_gateway.errors import ModelNotFoundError, PermissionDeniedError
 
 SHIPPED = ModelRegistry.model_validate_json(shipped_registry_text())
+ECHO: dict[str, Any] = {"targets": [{"provider": "echo", "model_id": "echo"}]}
 CLAUDE_4 = re.compile(r"anthropic\.claude-(?:[a-z]+-4|4)")
 
 
@@ -88,3 +93,35 @@ def test_a_plain_model_id_is_refused_where_an_inference_profile_is_required(mode
 def test_malformed_traits_are_refused_when_the_registry_loads(sampling: dict[str, Any], error: str) -> None:
     with pytest.raises(ValidationError, match=error):
         ModelEntry.model_validate(entry("us.amazon.nova-lite-v1:0", sampling=sampling))
+
+
+def test_aliases_name_the_same_entry_and_unknown_names_are_a_404() -> None:
+    registry = SHIPPED
+    assert registry.canonical_name("claude-sonnet-4-5-20250929") == "claude-sonnet-4-5"
+    assert registry.get("claude-haiku-4-5-20251001") is registry.models["claude-haiku-4-5"]
+    assert registry.canonical_name("claude-sonnet-4-5") == "claude-sonnet-4-5"
+    with pytest.raises(ModelNotFoundError):
+        registry.get("claude-sonnet-4-5-20990101")
+
+
+@pytest.mark.parametrize(
+    "models",
+    [
+        pytest.param({"a": {**ECHO, "aliases": ["b"]}, "b": ECHO}, id="alias-is-another-models-name"),
+        pytest.param({"a": {**ECHO, "aliases": ["x"]}, "b": {**ECHO, "aliases": ["x"]}}, id="alias-given-twice"),
+        pytest.param({"a": {**ECHO, "aliases": [" x"]}}, id="alias-with-spaces"),
+    ],
+)
+def test_a_name_given_to_two_models_is_refused_when_the_registry_loads(models: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        ModelRegistry.model_validate({"models": models})
+
+
+def test_a_keys_allow_list_applies_to_the_model_an_alias_names() -> None:
+    chat = ChatService(lambda: SHIPPED, Router({}))
+    allowed = Caller(tenant="t", key_id="k", plan="p", allowed_models=frozenset({"claude-haiku-4-5"}))
+    assert chat.resolve("claude-haiku-4-5-20251001", allowed)[0] == "claude-haiku-4-5"
+    with pytest.raises(PermissionDeniedError):
+        chat.resolve("claude-sonnet-4-5-20250929", allowed)
+    with pytest.raises(PermissionDeniedError):
+        chat.resolve("no-such-model", allowed)

@@ -86,9 +86,9 @@ class Gateway:
         logger.thread_safe_append_keys(tenant=caller.tenant, key_id=caller.key_id, plan=caller.plan)
         if self._settings.log_prompts:
             logger.info("prompt", extra={"system": "\n".join(_texts(request.system)), "messages": _logged(request)})
-        entry = self._chat.resolve(request.model, caller)
-        record.model = request.model
-        request = self._meter.cap(self._chat.fit(entry, request), caller, entry.traits.limits)
+        name, entry = self._chat.resolve(request.model, caller)
+        record.model = name
+        request = self._meter.cap(self._chat.fit(entry, request.with_(model=name)), caller, entry.traits.limits)
         return entry, request, self._meter.reserve(caller, request.model, entry.prices, request)
 
     def _deadline(self, api: ApiRequest, *, streamed: bool) -> Deadline:

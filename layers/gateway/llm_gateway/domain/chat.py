@@ -18,17 +18,21 @@ class ChatService:
         self._registry = registry
         self._router = router
 
-    def resolve(self, model: str, caller: Caller) -> ModelEntry:
-        """The registry entry for `model`, if the caller may use it (403) and it exists (404).
+    def resolve(self, model: str, caller: Caller) -> tuple[str, ModelEntry]:
+        """The model that `model` (a public name or an alias) designates and its registry entry, if the caller
+        may use it (403) and it exists (404). The key's allow-list applies to the model, whatever name it was
+        called by.
 
         Permission comes first, so a key limited to some models learns nothing about the others.
         """
-        if not caller.may_use(model):
+        registry = self._registry()
+        name = registry.canonical_name(model) or model
+        if not caller.may_use(name):
             raise PermissionDeniedError(
                 f"This API key may not use the model '{model}'; GET /models lists the models it may use.",
                 param="model",
             )
-        return self._registry().get(model)
+        return name, registry.get(name)
 
     @staticmethod
     def fit(entry: ModelEntry, request: ChatRequest) -> ChatRequest:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import cached_property
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -189,6 +190,8 @@ class ModelEntry(BaseModel):
     description: str = ""
     owned_by: str = "llm-gateway"
     created: int = 0
+    # Other names callers may use for this model (e.g. the dated ids Claude Code and the Anthropic SDKs send).
+    aliases: tuple[str, ...] = ()
     targets: tuple[Target, ...] = Field(min_length=1)
     prices: Prices = Prices()
     traits: ModelTraits = ModelTraits()
@@ -213,16 +216,30 @@ class ModelRegistry(BaseModel):
     @field_validator("models")
     @classmethod
     def _names_are_usable(cls, models: dict[str, ModelEntry]) -> dict[str, ModelEntry]:
-        for name in models:
-            if not name or name != name.strip() or len(name) > 256:
-                raise ValueError(f"invalid public model name {name!r}")
+        taken: dict[str, str] = {}
+        for name, entry in models.items():
+            for alias in (name, *entry.aliases):
+                if not alias or alias != alias.strip() or len(alias) > 256:
+                    raise ValueError(f"invalid public model name {alias!r}")
+                if alias in taken:
+                    raise ValueError(f"the name {alias!r} is given to both {taken[alias]!r} and {name!r}")
+                taken[alias] = name
         return models
 
+    @cached_property
+    def _canonical(self) -> dict[str, str]:
+        return {alias: name for name, entry in self.models.items() for alias in (name, *entry.aliases)}
+
+    def canonical_name(self, name: str) -> str | None:
+        """The model a public name or alias designates, or None."""
+        return self._canonical.get(name)
+
     def get(self, name: str) -> ModelEntry:
-        try:
-            return self.models[name]
-        except KeyError:
-            raise ModelNotFoundError(name) from None
+        """The entry for a model's name or one of its aliases; ModelNotFoundError (404) for any other name."""
+        canonical = self.canonical_name(name)
+        if canonical is None:
+            raise ModelNotFoundError(name)
+        return self.models[canonical]
 
     def names(self) -> list[str]:
         return sorted(self.models)
