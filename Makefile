@@ -7,6 +7,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ENV ?= dev
 export SAM_CLI_TELEMETRY := 0
+# Claude Code, from npm, for the end-to-end tests that drive it against the local gateway.
+CLAUDE_CODE_VERSION ?= 2.1.332
+CLAUDE_CODE := .cache/claude-code/node_modules/.bin/claude
 
 .PHONY: help install run test lint format pytest build deploy bench events clean
 
@@ -20,7 +23,12 @@ $(BIN)/gatewayctl: pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	@touch $@
 
-install: $(BIN)/gatewayctl ## Create the virtualenv and install the gateway, gatewayctl and dev tools
+install: $(BIN)/gatewayctl $(CLAUDE_CODE) ## Create the virtualenv and install the gateway, gatewayctl and dev tools
+
+$(CLAUDE_CODE): Makefile
+	@if command -v npm >/dev/null; then \
+		npm install --silent --no-audit --no-fund --prefix .cache/claude-code @anthropic-ai/claude-code@$(CLAUDE_CODE_VERSION) && touch $@; \
+	else echo "npm not found: the Claude Code end-to-end tests will be skipped"; fi
 
 run: install ## Serve the whole gateway on http://127.0.0.1:3000/v1 (PORT=..., GATEWAY_DEMO_KEY=..., ARGS=...)
 	$(BIN)/gatewayctl serve $(ARGS)

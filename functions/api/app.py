@@ -1,5 +1,5 @@
-"""The API function: the OpenAI-compatible routes as an ASGI app, served by uvicorn behind AWS Lambda Web Adapter
-(run.sh) and, locally, by `gatewayctl serve`."""
+"""The API function: the OpenAI-compatible and Anthropic Messages routes as an ASGI app, served by uvicorn behind
+AWS Lambda Web Adapter (run.sh) and, locally, by `gatewayctl serve`."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from llm_gateway.api.anthropic import messages as anthropic
+from llm_gateway.api.anthropic.schemas import CountTokensRequest, MessagesRequest
 from llm_gateway.api.asgi import gateway_app, respond
 from llm_gateway.api.http import api_request, parse_body
 from llm_gateway.api.openai import chat as openai
@@ -26,14 +28,32 @@ async def prompt(request: Request) -> Response:
     return await respond(lambda: openai.prompt(get_gateway(), body, api))
 
 
-async def list_models(request: Request) -> Response:
+async def messages(request: Request) -> Response:
     api = api_request(request.headers)
+    body, text = parse_body(await request.body(), request.headers.get("content-type"), MessagesRequest)
+    return await respond(lambda: anthropic.messages(get_gateway(), body, text, api))
+
+
+async def count_tokens(request: Request) -> Response:
+    api = api_request(request.headers)
+    body, text = parse_body(await request.body(), request.headers.get("content-type"), CountTokensRequest)
+    return await respond(lambda: anthropic.count_tokens(get_gateway(), body, text, api))
+
+
+async def list_models(request: Request) -> Response:
+    """GET /models: Anthropic's list shape for clients that name an Anthropic API version, else OpenAI's."""
+    api = api_request(request.headers)
+    if "anthropic-version" in request.headers:
+        query = dict(request.query_params)
+        return await respond(lambda: anthropic.models(get_gateway(), api, query))
     return await respond(lambda: openai.models(get_gateway(), api))
 
 
 app = gateway_app(
     [
         Route("/chat/completions", chat_completions, methods=["POST"]),
+        Route("/messages", messages, methods=["POST"]),
+        Route("/messages/count_tokens", count_tokens, methods=["POST"]),
         Route("/model", prompt, methods=["POST"]),
         Route("/models", list_models, methods=["GET"]),
     ]

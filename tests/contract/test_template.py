@@ -13,7 +13,13 @@ import pytest
 from gatewayctl.template import Resolver, load_template, translate_template
 
 RUN_SH = Path(__file__).resolve().parents[2] / "functions" / "api" / "run.sh"
-ROUTES = {("post", "/chat/completions"), ("get", "/models"), ("post", "/model")}
+ROUTES = {
+    ("post", "/chat/completions"),
+    ("post", "/messages"),
+    ("post", "/messages/count_tokens"),
+    ("get", "/models"),
+    ("post", "/model"),
+}
 PLANS = {
     "free": {"RateLimit": 1, "BurstLimit": 2, "Limit": 100, "Period": "DAY"},
     "standard": {"RateLimit": 10, "BurstLimit": 20, "Limit": 1000, "Period": "DAY"},

@@ -36,6 +36,8 @@ def api() -> ApiDefinition:
 def test_routes_authorizer_and_key_source_come_from_the_template(api: ApiDefinition) -> None:
     assert {(r.method, r.resource, r.function) for r in api.routes} == {
         ("POST", "/chat/completions", "ApiFunction"),
+        ("POST", "/messages", "ApiFunction"),
+        ("POST", "/messages/count_tokens", "ApiFunction"),
         ("GET", "/models", "ApiFunction"),
         ("POST", "/model", "ApiFunction"),
     }

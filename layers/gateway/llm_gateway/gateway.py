@@ -9,6 +9,7 @@ from functools import lru_cache
 from typing import TypeVar
 
 from llm_gateway.config import Settings, get_registry, get_settings
+from llm_gateway.domain.budget import estimate_prompt_tokens
 from llm_gateway.domain.caller import ApiRequest, Caller
 from llm_gateway.domain.chat import ChatService
 from llm_gateway.domain.conversation import ChatRequest, Completion, ContentBlock, StreamEvent, TextBlock
@@ -72,6 +73,19 @@ class Gateway:
         deadline = self._deadline(api, streamed=True)
         routed = self._route(lambda: self._chat.stream(entry, request, deadline), metered)
         return Streamed(self._meter.metered_stream(routed.events, metered), routed.target.label)
+
+    def count_tokens(self, request: ChatRequest, api: ApiRequest) -> int:
+        """The request's input tokens: as the model's provider counts them, else the gateway's own estimate (the
+        one budgets reserve). Nothing is generated, reserved or billed; the key must still be allowed the model."""
+        name, entry = self._chat.resolve(request.model, api.caller)
+        current_request().model = name
+        request = self._chat.fit(entry, request.with_(model=name))
+        try:
+            counted = self._chat.count_tokens(entry, request, self._deadline(api, streamed=False))
+        except RoutingError as failed:
+            self._record_failures(failed.failures)
+            raise failed.error from None
+        return estimate_prompt_tokens(request) if counted is None else counted
 
     def models(self, caller: Caller) -> list[tuple[str, ModelEntry]]:
         return self._chat.visible_models(caller)

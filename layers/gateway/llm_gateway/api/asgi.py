@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Sequence
 from typing import Any, TypeVar
@@ -17,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
+from llm_gateway.api.anthropic.render import error_body as anthropic_error_body
 from llm_gateway.api.http import EVENT_STREAM, JSON, Reply, error_body, invocation_of, request_context
 from llm_gateway.config import get_settings
 from llm_gateway.errors import GatewayError, NotFoundError
@@ -29,6 +31,8 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 T = TypeVar("T")
 
+# Routes of Anthropic's Messages API, whose errors take Anthropic's shape.
+ANTHROPIC_PATHS = ("/messages", "/messages/count_tokens")
 # An SSE comment: clients ignore it, proxies and API Gateway's idle timer see bytes flowing.
 KEEPALIVE_FRAME = b": keep-alive\n\n"
 # Worker threads for the gateway's blocking work (boto3, urllib3). Lambda serves one request per
@@ -48,6 +52,23 @@ async def run_blocking(function: Callable[..., T], *args: Any) -> T:
 
 def json_response(error: GatewayError) -> Response:
     return Response(error_body(error), status_code=error.status, media_type=JSON, headers=error.headers)
+
+
+def speaks_anthropic(request: Request) -> bool:
+    """Whether a request gets Anthropic's error shape: the Messages routes, and any request of a client that
+    names an Anthropic API version (the Anthropic SDKs and Claude Code always do)."""
+    path = request.url.path.rstrip("/")
+    return path.endswith(ANTHROPIC_PATHS) or "anthropic-version" in request.headers
+
+
+def error_response(request: Request, error: GatewayError) -> Response:
+    """The error in the shape the caller's API defines: Anthropic's or OpenAI's."""
+    if not speaks_anthropic(request):
+        return json_response(error)
+    body = anthropic_error_body(error, str(request_context(request.headers).get("requestId") or ""))
+    return Response(
+        json.dumps(body, separators=(",", ":")), status_code=error.status, media_type=JSON, headers=error.headers
+    )
 
 
 async def respond(use_case: Callable[[], Reply]) -> Response:
@@ -161,18 +182,18 @@ async def deliver(frames: Iterator[str], receive: Receive, send: Send, keepalive
 
 
 def _not_found(request: Request, exc: Exception) -> Response:
-    return json_response(NotFoundError(f"No route for {request.method} {request.url.path}."))
+    return error_response(request, NotFoundError(f"No route for {request.method} {request.url.path}."))
 
 
 def _gateway_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, GatewayError)
     if exc.status >= 500:
         logger.error("Request failed", extra={"error_code": exc.code, "status": exc.status})
-    return json_response(exc)
+    return error_response(request, exc)
 
 
 def _unexpected(request: Request, exc: Exception) -> Response:
-    return json_response(GatewayError("The gateway failed to process this request; retry later."))
+    return error_response(request, GatewayError("The gateway failed to process this request; retry later."))
 
 
 class RequestObserver:

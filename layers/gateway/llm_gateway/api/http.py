@@ -146,8 +146,17 @@ def parse_body(body: bytes, content_type: str | None, model: type[M]) -> tuple[M
     return parsed, text
 
 
-# Keys under which pydantic puts a discriminated union's tag in error locations: ("messages", 0, "user").
+# Keys under which pydantic puts a discriminated union's tag in error locations: ("messages", 0, "user"), and
+# the tags themselves (OpenAI's message roles; OpenAI's and Anthropic's content kinds and sources).
 _TAGGED_LISTS = {"messages", "content"}
+_UNION_TAGS = frozenset(
+    {
+        "system", "developer", "user", "assistant", "tool", "other",
+        "text", "image_url", "refusal", "image", "document", "tool_use", "tool_result", "thinking",
+        "redacted_thinking", "base64", "url",
+    }
+)  # fmt: skip
+_SCALAR_MEMBERS = {"str", "int", "float", "bool"}
 
 
 def _location(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -155,8 +164,8 @@ def _location(loc: tuple[Any, ...] | list[Any]) -> str:
     parts = list(loc[1:] if loc and loc[0] == "body" else loc)
     path, previous, parent = "", None, None
     for part in parts:
-        skip_tag = isinstance(previous, int) and parent in _TAGGED_LISTS and isinstance(part, str)
-        union_member = isinstance(part, str) and (part in {"str", "int", "float", "bool"} or "[" in part)
+        skip_tag = isinstance(previous, int) and parent in _TAGGED_LISTS and part in _UNION_TAGS
+        union_member = isinstance(part, str) and (part in _SCALAR_MEMBERS or "[" in part)
         if isinstance(part, int):
             path += f"[{part}]"
         elif not skip_tag and not union_member:
@@ -167,8 +176,24 @@ def _location(loc: tuple[Any, ...] | list[Any]) -> str:
     return path
 
 
+def _other_member_failed(error: Any, errors: list[Any]) -> bool:
+    """Whether `error` is a scalar member's failure of a union (content: str | list) whose other member failed
+    deeper: the caller sent the list, so only the list's problem is worth naming."""
+    loc = tuple(error.get("loc", ()))
+    for position, part in enumerate(loc):
+        if part in _SCALAR_MEMBERS:
+            prefix = loc[:position]
+            return any(
+                tuple(other.get("loc", ()))[:position] == prefix and len(other.get("loc", ())) > position + 1
+                for other in errors
+                if other is not error
+            )
+    return False
+
+
 def validation_error(errors: list[Any]) -> InvalidRequestError:
     """A 400 naming every field that failed validation."""
+    errors = [error for error in errors if not _other_member_failed(error, errors)] or errors
     for error in errors:
         if error.get("type") == "json_invalid":
             detail = error.get("ctx", {}).get("error", "")

@@ -48,3 +48,6 @@ class ChatService:
 
     def stream(self, entry: ModelEntry, request: ChatRequest, deadline: Deadline) -> RoutedStream:
         return self._router.stream(entry, request, deadline)
+
+    def count_tokens(self, entry: ModelEntry, request: ChatRequest, deadline: Deadline) -> int | None:
+        return self._router.count_tokens(entry, request, deadline)[1]

@@ -23,6 +23,9 @@ Role = Literal["user", "assistant"]
 # own (OpenAI: stop, length, tool_calls, content_filter).
 StopReason = Literal["end_turn", "stop_sequence", "max_tokens", "tool_use", "content_filter", "refusal", "pause_turn"]
 ToolChoiceMode = Literal["auto", "none", "required", "tool"]
+# How agent harnesses (Claude Code) mark instructions they add to a user turn, and how the Anthropic surface
+# passes on a system turn given mid-conversation to models that take none there.
+SYSTEM_REMINDER = "<system-reminder>"
 
 
 def _no_extra() -> Mapping[str, Any]:
@@ -232,12 +235,13 @@ class ChatRequest:
                 yield block.text
 
     def last_user_text(self) -> str:
-        """The text of the last user turn that has any (tool results count as text)."""
+        """The words of the last user turn that has any (tool results count as text), without the
+        `<system-reminder>` blocks that agent harnesses such as Claude Code add to the user's turns."""
         for message in reversed(self.messages):
             if message.role != "user":
                 continue
             pieces = [_block_text(block) for block in message.content]
-            text = "\n".join(piece for piece in pieces if piece)
+            text = "\n".join(piece for piece in pieces if piece and not piece.lstrip().startswith(SYSTEM_REMINDER))
             if text:
                 return text
         return ""

@@ -107,6 +107,15 @@ class Router:
         target, events, failures = self._route(entry, deadline, attempt)
         return RoutedStream(target, failures, events)
 
+    def count_tokens(self, entry: ModelEntry, request: ChatRequest, deadline: Deadline) -> tuple[Target, int | None]:
+        """The request's input tokens as the first target that answers counts them (None: it cannot count)."""
+
+        def attempt(provider: Provider, target: Target) -> int | None:
+            return provider.count_tokens(request, target, deadline, entry.traits)
+
+        target, count, _ = self._route(entry, deadline, attempt)
+        return target, count
+
     def _route(
         self, entry: ModelEntry, deadline: Deadline, attempt: Callable[[Provider, Target], T]
     ) -> tuple[Target, T, list[Failure]]:
