@@ -12,6 +12,7 @@ are made up.
 
 from __future__ import annotations
 
+import base64
 import binascii
 import json
 import struct
@@ -54,6 +55,13 @@ def stream_event(event_type: str, payload: dict[str, Any]) -> bytes:
     return encode_message(headers, json.dumps(payload).encode())
 
 
+def invoke_chunk(data: dict[str, Any]) -> bytes:
+    """An InvokeModelWithResponseStream `chunk` event carrying one of the model's own stream events (Anthropic's
+    message_start, content_block_delta...): its JSON, base64-encoded in the event's `bytes` member."""
+    encoded = base64.b64encode(json.dumps(data).encode()).decode()
+    return stream_event("chunk", {"bytes": encoded})
+
+
 def stream_exception(exception_type: str, message: str) -> bytes:
     """A modeled error inside the stream (throttlingException, modelStreamErrorException, ...)."""
     headers = {":message-type": "exception", ":exception-type": exception_type, ":content-type": "application/json"}
@@ -61,7 +69,8 @@ def stream_exception(exception_type: str, message: str) -> bytes:
 
 
 class FakeHttpBody:
-    """The raw urllib3 body botocore reads: `stream()` hands out the bytes in small, message-splitting chunks."""
+    """The raw urllib3 body botocore reads: `stream()` hands out the bytes in small, message-splitting chunks (event
+    streams), `read()` all of them or the next `amt` (answers read whole)."""
 
     def __init__(
         self,
@@ -75,6 +84,7 @@ class FakeHttpBody:
         self._chunk_size = chunk_size
         self._failure = failure
         self._on_chunk = on_chunk
+        self._position = 0
         self.closed = False
 
     def stream(self, amt: int | None = None, decode_content: bool | None = None) -> Iterator[bytes]:
@@ -84,6 +94,12 @@ class FakeHttpBody:
             yield self._data[start : start + self._chunk_size]
         if self._failure is not None:
             raise self._failure
+
+    def read(self, amt: int | None = None, decode_content: bool | None = None) -> bytes:
+        """The next bytes, as a non-streamed answer's StreamingBody reads them (InvokeModel's `body`)."""
+        end = len(self._data) if amt is None else self._position + amt
+        data, self._position = self._data[self._position : end], min(end, len(self._data))
+        return data
 
     def close(self) -> None:
         self.closed = True
@@ -97,7 +113,8 @@ class SentRequest:
 
     @property
     def model_id(self) -> str:
-        """The modelId, which Converse carries in the URL path (/model/{modelId}/converse[-stream])."""
+        """The modelId, which every bedrock-runtime call carries in the URL path (/model/{modelId}/converse,
+        /converse-stream, /invoke, /invoke-with-response-stream, /count-tokens)."""
         return unquote(self.url.split("/model/", 1)[1].rsplit("/", 1)[0])
 
     def json(self) -> Any:

@@ -166,10 +166,16 @@ class BedrockTraits(_Traits):
     """inference_profile_required: Bedrock serves the model on demand only through an inference profile.
     anthropic_messages: the model is one of Anthropic's, which take Anthropic's Messages API body through
     InvokeModel (requests of the Anthropic surface go that way, unchanged) and Anthropic's `thinking` and `top_k`
-    settings through Converse's additionalModelRequestFields."""
+    settings through Converse's additionalModelRequestFields.
+    adaptive_thinking: the model takes `thinking: {"type": "adaptive"}` (Claude 4.6 and later); without it, such a
+    request is sent with a thinking budget instead.
+    output_config: the model takes Anthropic's `output_config` in its InvokeModel body without a beta; without it,
+    the field is sent only with the effort-2025-11-24 beta."""
 
     inference_profile_required: bool = False
     anthropic_messages: bool = False
+    adaptive_thinking: bool = False
+    output_config: bool = False
     source: str | None = None
 
 

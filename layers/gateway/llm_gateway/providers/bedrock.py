@@ -1,22 +1,34 @@
-"""Amazon Bedrock provider: chat requests served through the Converse and ConverseStream APIs."""
+"""Amazon Bedrock provider: chat requests served through the Converse and ConverseStream APIs, and requests in
+Anthropic's dialect for Anthropic's models through InvokeModel, InvokeModelWithResponseStream and CountTokens."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, cast
 
-from llm_gateway.domain.conversation import ChatRequest, Completion, StreamEvent, UsageReport
+from llm_gateway.domain.conversation import ChatRequest, Completion, Finish, StreamEvent, UsageReport
 from llm_gateway.domain.registry import ModelTraits, Target
 from llm_gateway.errors import (
     GatewayError,
+    InvalidRequestError,
     ProviderError,
     ProviderTimeoutError,
     TargetMisconfiguredError,
 )
+from llm_gateway.observability import logger
 from llm_gateway.providers.base import Deadline, Provider
+from llm_gateway.providers.bedrock_anthropic import (
+    StreamReader,
+    completion_of,
+    encode_body,
+    foundation_model_id,
+    invoke_model_body,
+    speaks_anthropic,
+)
 from llm_gateway.providers.bedrock_converse import StreamTranslator, completion, converse_request, malformed_output
 from llm_gateway.providers.error_table import bedrock_rule
 
@@ -24,7 +36,11 @@ if TYPE_CHECKING:
     from botocore.eventstream import EventStream
     from botocore.exceptions import ClientError
     from mypy_boto3_bedrock_runtime import BedrockRuntimeClient
-    from mypy_boto3_bedrock_runtime.type_defs import ConverseStreamOutputTypeDef, ConverseStreamRequestTypeDef
+    from mypy_boto3_bedrock_runtime.type_defs import (
+        ConverseStreamOutputTypeDef,
+        ConverseStreamRequestTypeDef,
+        ResponseStreamTypeDef,
+    )
 
 ClientFactory = Callable[[str | None, float], "BedrockRuntimeClient"]
 """Builds a bedrock-runtime client for (region, read timeout in seconds); region None is the function's own."""
@@ -84,6 +100,9 @@ class BedrockProvider(Provider):
     def complete(
         self, request: ChatRequest, target: Target, deadline: Deadline, traits: ModelTraits | None = None
     ) -> Completion:
+        if speaks_anthropic(request, traits):
+            assert traits is not None
+            return self._invoke_model(request, target, deadline, traits)
         params = converse_request(request, target.model_id, traits or ModelTraits())
         _ensure_time_left(deadline, target)
         client = self._client(target, deadline)
@@ -96,6 +115,9 @@ class BedrockProvider(Provider):
     ) -> Iterator[StreamEvent]:
         # Not a generator: invalid requests and failures before Bedrock's 200 raise here, at call time,
         # so the caller gets a plain HTTP error; only failures inside the stream come from the iterator.
+        if speaks_anthropic(request, traits):
+            assert traits is not None
+            return self._invoke_model_with_response_stream(request, target, deadline, traits)
         # The two request shapes differ only in guardrail settings, which the gateway never sends.
         params = cast(
             "ConverseStreamRequestTypeDef", converse_request(request, target.model_id, traits or ModelTraits())
@@ -105,6 +127,72 @@ class BedrockProvider(Provider):
         with _bedrock_errors(target):
             response = client.converse_stream(**params)
         return _stream_events(response["stream"], target, deadline)
+
+    def count_tokens(
+        self, request: ChatRequest, target: Target, deadline: Deadline, traits: ModelTraits | None = None
+    ) -> int | None:
+        """The input tokens of a request in Anthropic's dialect for one of Anthropic's models, as Bedrock's
+        CountTokens counts them for the InvokeModel body the request would send. CountTokens takes the foundation
+        model id, not an inference profile (https://docs.aws.amazon.com/bedrock/latest/userguide/count-tokens.html).
+
+        None, for the gateway to estimate instead, when Bedrock has no count to give: a request of another dialect
+        or model, a target naming no foundation model, or a refusal that the same call would meet again (access
+        denied, a model or region without CountTokens, a body it refuses). Throttling, timeouts and Bedrock's own
+        failures raise as for any call, so that the router retries or falls over to another target.
+        """
+        if not speaks_anthropic(request, traits):
+            return None
+        assert traits is not None
+        model_id = foundation_model_id(target.model_id)
+        if model_id is None:
+            return None
+        body = encode_body(invoke_model_body(request, traits, counting=True))
+        _ensure_time_left(deadline, target)
+        client = self._client(target, deadline)
+        try:
+            with _bedrock_errors(target):
+                response = client.count_tokens(modelId=model_id, input={"invokeModel": {"body": body}})
+        except (InvalidRequestError, TargetMisconfiguredError) as error:
+            logger.info(
+                "Bedrock did not count the tokens; the gateway estimates them",
+                extra={"target": target.label, "code": error.code},
+            )
+            return None
+        return response["inputTokens"]
+
+    def _invoke_model(
+        self, request: ChatRequest, target: Target, deadline: Deadline, traits: ModelTraits
+    ) -> Completion:
+        body = encode_body(invoke_model_body(request, traits))
+        _ensure_time_left(deadline, target)
+        client = self._client(target, deadline)
+        with _bedrock_errors(target):
+            response = client.invoke_model(
+                modelId=target.model_id, body=body, contentType="application/json", accept="application/json"
+            )
+            answer = response["body"]
+            try:
+                # The answer's bytes arrive while they are read: a stalled read is a timeout like any other.
+                data = answer.read()
+            finally:
+                answer.close()
+        try:
+            payload = json.loads(data)
+        except ValueError:
+            raise ProviderError(f"Bedrock model '{target.model_id}' answered with a body that is not JSON.") from None
+        return completion_of(payload, target.model_id)
+
+    def _invoke_model_with_response_stream(
+        self, request: ChatRequest, target: Target, deadline: Deadline, traits: ModelTraits
+    ) -> Iterator[StreamEvent]:
+        body = encode_body(invoke_model_body(request, traits))
+        _ensure_time_left(deadline, target)
+        client = self._client(target, deadline)
+        with _bedrock_errors(target):
+            response = client.invoke_model_with_response_stream(
+                modelId=target.model_id, body=body, contentType="application/json", accept="application/json"
+            )
+        return _anthropic_stream_events(response["body"], target, deadline)
 
     def _client(self, target: Target, deadline: Deadline) -> BedrockRuntimeClient:
         # botocore fixes the read timeout per client, so the deadline caps it by choosing the client.
@@ -149,6 +237,46 @@ def _stream_events(
             )
         # Usage is the last thing Bedrock sends, so it is reported once the stream is complete.
         yield UsageReport(translator.usage)
+    finally:
+        stream.close()
+
+
+# --- InvokeModelWithResponseStream chunks -> StreamEvents ---------------------------------------------------
+
+
+def _anthropic_stream_events(
+    stream: EventStream[ResponseStreamTypeDef], target: Target, deadline: Deadline
+) -> Iterator[StreamEvent]:
+    """Anthropic's stream events as Bedrock sends them, each passed on whole and read; usage once it has ended."""
+    reader = StreamReader(target.model_id)
+    events = iter(stream)
+    try:
+        while True:
+            with _bedrock_errors(target):
+                event = next(events, None)
+            if event is None:
+                break
+            # Exception events raise from the iterator (EventStreamError); a chunk is the only other event.
+            chunk = event.get("chunk")
+            if chunk is not None:
+                yield from reader.read(chunk.get("bytes", b""))
+            # message_stop comes last: once it is in, nothing is left to wait for.
+            if not reader.finished and deadline.expired:
+                raise ProviderTimeoutError(
+                    f"Bedrock model '{target.model_id}' was still streaming when the gateway's time budget ran out."
+                )
+        if not reader.finished:
+            raise ProviderError(f"Bedrock's stream from model '{target.model_id}' ended before the model finished.")
+        usage = reader.usage
+        if usage is None:
+            raise ProviderError(
+                f"Bedrock's stream from model '{target.model_id}' ended without token usage, "
+                "so the call cannot be metered."
+            )
+        if reader.stop_reason is None:
+            # message_stop without a stop reason in any message_delta: the answer is whole, its reason unsaid.
+            yield Finish("end_turn")
+        yield UsageReport(usage)
     finally:
         stream.close()
 
