@@ -37,12 +37,12 @@ DEFAULT_STATUS = {
     "AUTHORIZER_FAILURE": 500,
     "BAD_REQUEST_BODY": 400,
     "BAD_REQUEST_PARAMETERS": 400,
-    "EXPIRED_TOKEN": 403,
+    "EXPIRED_TOKEN": 403,  # nosec B105 # a gateway response type and its status, not a password
     "INTEGRATION_FAILURE": 504,
     "INTEGRATION_TIMEOUT": 504,
     "INVALID_API_KEY": 403,
     "INVALID_SIGNATURE": 403,
-    "MISSING_AUTHENTICATION_TOKEN": 403,
+    "MISSING_AUTHENTICATION_TOKEN": 403,  # nosec B105 # a gateway response type and its status
     "QUOTA_EXCEEDED": 429,
     "REQUEST_TOO_LARGE": 413,
     "RESOURCE_NOT_FOUND": 404,
@@ -58,7 +58,7 @@ DEFAULT_MESSAGE = {
     "AUTHORIZER_FAILURE": "Internal server error",
     "INTEGRATION_TIMEOUT": "Endpoint request timed out",
     "INVALID_API_KEY": "Forbidden",
-    "MISSING_AUTHENTICATION_TOKEN": "Missing Authentication Token",
+    "MISSING_AUTHENTICATION_TOKEN": "Missing Authentication Token",  # nosec B105 # API Gateway's message
     "QUOTA_EXCEEDED": "Limit Exceeded",
     "REQUEST_TOO_LARGE": "Request Too Long",
     "THROTTLED": "Too Many Requests",

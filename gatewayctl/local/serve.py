@@ -59,7 +59,7 @@ def _client(service: str, endpoint: str, region: str) -> Any:
         region_name=region,
         endpoint_url=endpoint,
         aws_access_key_id="local",
-        aws_secret_access_key="local",  # noqa: S106 - a placeholder; the local endpoints accept any
+        aws_secret_access_key="local",  # noqa: S106 # nosec B106 # a placeholder; the local endpoints accept any
     )
 
 
@@ -76,7 +76,7 @@ def _process_environment(env: dict[str, str], dynamodb_endpoint: str, region: st
     if not os.environ.get("AWS_ACCESS_KEY_ID") and not os.environ.get("AWS_PROFILE"):
         # The local DynamoDB needs signed requests but accepts any credentials.
         os.environ["AWS_ACCESS_KEY_ID"] = "local"
-        os.environ["AWS_SECRET_ACCESS_KEY"] = "local"  # noqa: S105 - a placeholder, as above
+        os.environ["AWS_SECRET_ACCESS_KEY"] = "local"  # noqa: S105 # nosec B105 # a placeholder, as above
 
 
 def sdk_snippet(base_url: str, key: str, model: str) -> str:

@@ -330,7 +330,8 @@ class LocalApiGateway:
         self, name: str, request: IncomingRequest, context: dict[str, str]
     ) -> HttpReply | tuple[dict[str, Any], str | None]:
         function = self._functions[self.api.authorizers[name].function]
-        assert isinstance(function, LambdaFunction), "a REQUEST authorizer is a plain Lambda handler"
+        if not isinstance(function, LambdaFunction):
+            raise TypeError(f"authorizer {name}: a REQUEST authorizer is a plain Lambda handler, not a web app")
         started = time.perf_counter()
         try:
             result = await _blocking(function.invoke, authorizer_event(self.stage, request))

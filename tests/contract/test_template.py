@@ -371,3 +371,13 @@ def test_saved_queries_and_dashboard_widgets_read_the_access_log(cfn: dict[str, 
     assert sorted(w["query"] for w in widgets) == sorted(
         f"SOURCE '{group}' | {q['QueryString']}" for q in queries.values()
     )
+
+
+@pytest.mark.parametrize(
+    ("function", "parameter"),
+    [("ApiFunction", "ApiReservedConcurrency"), ("KeyAuthorizerFunction", "AuthorizerReservedConcurrency")],
+)
+def test_reserved_concurrency_is_an_optional_parameter(cfn: dict[str, Any], function: str, parameter: str) -> None:
+    setting = cfn["Resources"][function]["Properties"]["ReservedConcurrentExecutions"]
+    assert Resolver(cfn).resolve(setting) is None, "none reserved unless asked (AWS::NoValue)"
+    assert Resolver(cfn, {parameter: "25"}).resolve(setting) == "25"
