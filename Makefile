@@ -64,8 +64,9 @@ build: install ## sam build (needs a Python 3.13 on PATH or under pyenv)
 deploy: build ## sam deploy to ENV=dev|prod|default (samconfig.toml)
 	$(BIN)/sam deploy --config-env $(ENV)
 
-bench: install ## Benchmarks (cold start); prints figures
+bench: install ## Benchmarks (cold start, memory per request kind); prints figures
 	$(BIN)/python bench/coldstart.py
+	$(BIN)/python bench/memory.py
 
 events: install ## Regenerate events/ from `sam local generate-event`
 	$(BIN)/python scripts/generate_events.py

@@ -108,15 +108,18 @@ Ctrl-C stops the gateway and everything it started.
 """
 
 
-def local_functions(template: dict[str, Any]) -> dict[str, LambdaFunction | WebAdapterFunction]:
+def local_functions(
+    template: dict[str, Any], resolver: Resolver | None = None
+) -> dict[str, LambdaFunction | WebAdapterFunction]:
     """Every function of the template, loaded the way Lambda would run it: a plain handler, or the ASGI app
-    that Lambda Web Adapter forwards to."""
+    that Lambda Web Adapter forwards to. `resolver` gives parameter values (MemorySize may be one)."""
+    resolver = resolver or Resolver(template)
     handlers_lock = threading.Lock()
     loaded: dict[str, LambdaFunction | WebAdapterFunction] = {}
     for name in functions(template):
         timeout = float(function_setting(template, name, "Timeout") or 3)
         if is_web_adapter_function(template, name):
-            memory = int(function_setting(template, name, "MemorySize") or 128)
+            memory = int(resolver.resolve(function_setting(template, name, "MemorySize")) or 128)
             loaded[name] = WebAdapterFunction(name, load_web_app(name, template), timeout, memory)
         else:
             loaded[name] = LambdaFunction(name, load_handler(name, template), timeout, handlers_lock)
@@ -157,7 +160,7 @@ def _serve(options: ServeOptions, server: GatewayServer, moto: MotoProcess) -> i
     environment["GATEWAY_MODELS_JSON"] = json.dumps(local_registry(os.environ, options.models_file))
     _process_environment(environment, dynamodb_url, region)
 
-    lambdas = local_functions(template)
+    lambdas = local_functions(template, resolver)
     admin = KeyAdmin(KeyStore(dynamodb, outputs["KeysTableName"]), apigateway, plans_from_outputs(outputs))
     reattached = admin.reattach()
     if reattached:

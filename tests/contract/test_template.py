@@ -381,3 +381,14 @@ def test_reserved_concurrency_is_an_optional_parameter(cfn: dict[str, Any], func
     setting = cfn["Resources"][function]["Properties"]["ReservedConcurrentExecutions"]
     assert Resolver(cfn).resolve(setting) is None, "none reserved unless asked (AWS::NoValue)"
     assert Resolver(cfn, {parameter: "25"}).resolve(setting) == "25"
+
+
+# Peak resident set of the API function at its largest request body, MiB (bench/memory.py, docs/benchmarks.md).
+MEASURED_PEAK_MIB = 137
+
+
+def test_the_api_functions_memory_is_a_parameter_with_room_above_the_measured_peak(cfn: dict[str, Any]) -> None:
+    memory = cfn["Resources"]["ApiFunction"]["Properties"]["MemorySize"]
+    assert memory == {"Ref": "ApiMemorySize"}
+    default = int(cfn["Parameters"]["ApiMemorySize"]["Default"])
+    assert default >= 1.5 * MEASURED_PEAK_MIB, "less than half again the measured peak: a large body may not fit"
