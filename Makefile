@@ -11,7 +11,7 @@ SCAN_BIN := $(SCAN_VENV)/bin
 ENV ?= dev
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help install run test lint scan format pytest build deploy bench events clean
+.PHONY: help install run test lint scan format pytest build deploy bench cost events clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -67,6 +67,9 @@ deploy: build ## sam deploy to ENV=dev|prod|default (samconfig.toml)
 bench: install ## Benchmarks (cold start, memory per request kind); prints figures
 	$(BIN)/python bench/coldstart.py
 	$(BIN)/python bench/memory.py
+
+cost: install ## Monthly AWS cost for a workload vs LiteLLM on Fargate (ARGS="--requests 10M --latency 5", --table)
+	$(BIN)/gatewayctl cost $(ARGS)
 
 events: install ## Regenerate events/ from `sam local generate-event`
 	$(BIN)/python scripts/generate_events.py
