@@ -134,9 +134,10 @@ def parse_body(body: bytes, content_type: str | None, model: type[M]) -> M:
     model's shape (numbers too large to parse, nesting too deep and unpaired surrogates included), whichever
     decoder finds the fault: pydantic's (a ValidationError of type json_invalid) or the standard library's,
     which Powertools falls back to when pydantic cannot validate a model from JSON text directly
-    (`_parse_and_validate_event`, powertools-lambda-python#5303) and which raises plain ValueErrors: a
-    malformed document, or an integer literal longer than the interpreter's int/str conversion limit
-    (4,300 digits by default, lower under PYTHONINTMAXSTRDIGITS).
+    (`_parse_and_validate_event`, powertools-lambda-python#5303) and which raises plain ValueErrors (a
+    malformed document, an integer literal longer than the interpreter's int/str conversion limit: 4,300
+    digits by default, fewer under PYTHONINTMAXSTRDIGITS) or a RecursionError (nesting beyond the
+    interpreter's recursion limit).
     """
     from aws_lambda_powertools.utilities.parser import parse
 
