@@ -5,13 +5,16 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# checkov and bandit live in a virtualenv of their own: checkov pins many of the project's packages differently.
+SCAN_VENV ?= .venv-scan
+SCAN_BIN := $(SCAN_VENV)/bin
 ENV ?= dev
 export SAM_CLI_TELEMETRY := 0
 # Claude Code, from npm, for the end-to-end tests that drive it against the local gateway.
 CLAUDE_CODE_VERSION ?= 2.1.332
 CLAUDE_CODE := .cache/claude-code/node_modules/.bin/claude
 
-.PHONY: help install run test lint format pytest build deploy bench events clean
+.PHONY: help install run test lint scan format pytest build deploy bench cost events clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -30,12 +33,18 @@ $(CLAUDE_CODE): Makefile
 		npm install --silent --no-audit --no-fund --prefix .cache/claude-code @anthropic-ai/claude-code@$(CLAUDE_CODE_VERSION) && touch $@; \
 	else echo "npm not found: the Claude Code end-to-end tests will be skipped"; fi
 
+$(SCAN_BIN)/checkov: scan-constraints.txt
+	$(PYTHON) -m venv $(SCAN_VENV)
+	$(SCAN_BIN)/python -m pip install --quiet --upgrade pip
+	$(SCAN_BIN)/python -m pip install --quiet -c scan-constraints.txt checkov bandit
+	@touch $@
+
 run: install ## Serve the whole gateway on http://127.0.0.1:3000/v1 (PORT=..., GATEWAY_DEMO_KEY=..., ARGS=...)
 	$(BIN)/gatewayctl serve $(ARGS)
 
 test: lint pytest ## Every check: lint, template checks, sam build, unit/contract/e2e tests
 
-lint: install ## ruff, mypy, cfn-lint, sam validate --lint
+lint: install $(SCAN_BIN)/checkov ## ruff, mypy, cfn-lint, sam validate --lint, security scans (checkov, bandit)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy
@@ -43,6 +52,10 @@ lint: install ## ruff, mypy, cfn-lint, sam validate --lint
 	for handler in functions/*/app.py; do $(BIN)/mypy "$$handler" || exit 1; done
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/sam validate --lint --template template.yaml --region us-east-1
+	$(BIN)/python scripts/security_scan.py --tools $(SCAN_BIN)
+
+scan: install $(SCAN_BIN)/checkov ## Security scans alone: checkov on template.yaml, bandit on the code; prints counts
+	$(BIN)/python scripts/security_scan.py --tools $(SCAN_BIN)
 
 format: install ## Apply ruff formatting and safe fixes
 	$(BIN)/ruff format .
@@ -59,11 +72,15 @@ build: install ## sam build (needs a Python 3.13 on PATH or under pyenv)
 deploy: build ## sam deploy to ENV=dev|prod|default (samconfig.toml)
 	$(BIN)/sam deploy --config-env $(ENV)
 
-bench: install ## Benchmarks (cold start); prints figures
+bench: install ## Benchmarks (cold start, memory per request kind); prints figures
 	$(BIN)/python bench/coldstart.py
+	$(BIN)/python bench/memory.py
+
+cost: install ## Monthly AWS cost for a workload vs LiteLLM on Fargate (ARGS="--requests 10M --latency 5", --table)
+	$(BIN)/gatewayctl cost $(ARGS)
 
 events: install ## Regenerate events/ from `sam local generate-event`
 	$(BIN)/python scripts/generate_events.py
 
 clean: ## Remove build output and the virtualenv
-	rm -rf .aws-sam $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .aws-sam $(VENV) $(SCAN_VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -224,6 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--write", action="store_true", help="write the result (default: only report differences)")
     seed.set_defaults(handler=_models_import)
 
+    _add_cost_parser(commands)
+
     for name, handler, summary in (
         ("show", _keys_show, "show one key"),
         ("revoke", _keys_revoke, "revoke a key (refused within the authorizer cache time, 30 s by default)"),
@@ -235,6 +237,25 @@ def build_parser() -> argparse.ArgumentParser:
         action.add_argument("key_id", metavar="KEY_ID", help="the key's id (key_...)")
         action.set_defaults(handler=handler)
     return parser
+
+
+def _add_cost_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    cost = commands.add_parser(
+        "cost",
+        help="monthly AWS cost of the stack for a workload, next to LiteLLM on Fargate (offline)",
+        description="The monthly AWS cost of this stack (API Gateway, both Lambda functions, DynamoDB, CloudWatch, "
+        "data transfer) for a workload, next to a LiteLLM proxy on two Fargate tasks behind an ALB, from the list "
+        "prices in gatewayctl/prices.json. Model tokens are not included: both pay the same provider.",
+    )
+    cost.add_argument("--requests", type=_count, default=10_000_000, help="chat requests a month: 1M, 2.5M... (10M)")
+    cost.add_argument("--latency", type=float, default=5.0, help="seconds a request waits for its model (5)")
+    cost.add_argument("--prompt-tokens", type=int, default=1000, help="prompt tokens a request (1000)")
+    cost.add_argument("--completion-tokens", type=int, default=500, help="completion tokens a request (500)")
+    cost.add_argument("--stream-share", type=float, default=0.5, help="share of requests streamed, 0-1 (0.5)")
+    cost.add_argument("--memory", type=int, default=256, help="API function memory in MB (ApiMemorySize, 256)")
+    cost.add_argument("--fargate-arm", action="store_true", help="price LiteLLM's tasks on ARM instead of x86")
+    cost.add_argument("--table", action="store_true", help="the docs/cost.md table (1M/10M/100M at 5 s and 20 s)")
+    cost.set_defaults(handler=_cost)
 
 
 def deployment_of(args: argparse.Namespace) -> Deployment:
@@ -376,6 +397,32 @@ def _models_import(args: argparse.Namespace) -> int:
         ModelRegistry.model_validate(updated)  # never write a registry the gateway would refuse to load
         path.write_text(json.dumps(updated, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         print(f"Wrote {path}.")
+    return 0
+
+
+def _count(value: str) -> int:
+    from gatewayctl.cost import parse_count
+
+    try:
+        return parse_count(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{value}' is not a count such as 1000, 10k, 2.5M") from None
+
+
+def _cost(args: argparse.Namespace) -> int:
+    from gatewayctl.cost import Prices, Workload, markdown_table, report
+
+    workload = Workload(
+        requests=args.requests,
+        latency_seconds=args.latency,
+        prompt_tokens=args.prompt_tokens,
+        completion_tokens=args.completion_tokens,
+        stream_share=args.stream_share,
+        memory_mb=args.memory,
+        fargate_arm=args.fargate_arm,
+    )
+    prices = Prices.load()
+    print(markdown_table(workload, prices) if args.table else report(workload, prices), end="\n")
     return 0
 
 

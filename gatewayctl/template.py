@@ -41,7 +41,7 @@ _CfnLoader.add_multi_constructor("!", _construct_tag)
 
 def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
     with path.open(encoding="utf-8") as stream:
-        document = yaml.load(stream, Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
+        document = yaml.load(stream, Loader=_CfnLoader)  # noqa: S506 # nosec B506 # a SafeLoader subclass
     if not isinstance(document, dict):
         raise ValueError(f"{path} is not a CloudFormation template")
     return document

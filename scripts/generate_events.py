@@ -48,6 +48,8 @@ AUTHORIZER_CONTEXT = {
 }
 
 # name -> (method, resource, body or None, extra headers, plain (not base64) body)
+# What the Anthropic SDKs and Claude Code send with every request.
+ANTHROPIC_HEADERS = {"anthropic-version": "2023-06-01", "User-Agent": "claude-cli/2.1.332 (external, sdk-cli)"}
 CASES: dict[str, tuple[str, str, Any, dict[str, str], bool]] = {
     "chat-completions": ("POST", "/chat/completions", CHAT, {}, False),
     "chat-completions-system-and-limits": (
@@ -84,6 +86,43 @@ CASES: dict[str, tuple[str, str, Any, dict[str, str], bool]] = {
         {},
         False,
     ),
+    "messages": (
+        "POST",
+        "/messages",
+        {
+            "model": "echo",
+            "max_tokens": 256,
+            "system": [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}],
+            "messages": [{"role": "user", "content": "Say hello to the gateway"}],
+        },
+        ANTHROPIC_HEADERS,
+        False,
+    ),
+    "messages-stream-thinking-tools": (
+        "POST",
+        "/messages",
+        {
+            "model": "echo",
+            "max_tokens": 2048,
+            "stream": True,
+            "thinking": {"type": "enabled", "budget_tokens": 1024},
+            "tools": [
+                {"name": "get_weather", "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}
+            ],
+            "tool_choice": {"type": "auto"},
+            "messages": [{"role": "user", "content": [{"type": "text", "text": "Weather in Paris?"}]}],
+        },
+        {**ANTHROPIC_HEADERS, "anthropic-beta": "interleaved-thinking-2025-05-14"},
+        False,
+    ),
+    "messages-count-tokens": (
+        "POST",
+        "/messages/count_tokens",
+        {"model": "echo", "messages": [{"role": "user", "content": "How many tokens is this?"}]},
+        ANTHROPIC_HEADERS,
+        False,
+    ),
+    "models-anthropic": ("GET", "/models", None, ANTHROPIC_HEADERS, False),
     "models": ("GET", "/models", None, {}, False),
     "model-prompt": ("POST", "/model", {"prompt": "What is an API gateway?", "max_tokens": 64}, {}, False),
     "error-malformed-json": ("POST", "/chat/completions", '{"model": "echo", "messages": [', {}, False),

@@ -37,12 +37,12 @@ DEFAULT_STATUS = {
     "AUTHORIZER_FAILURE": 500,
     "BAD_REQUEST_BODY": 400,
     "BAD_REQUEST_PARAMETERS": 400,
-    "EXPIRED_TOKEN": 403,
+    "EXPIRED_TOKEN": 403,  # nosec B105 # a gateway response type and its status, not a password
     "INTEGRATION_FAILURE": 504,
     "INTEGRATION_TIMEOUT": 504,
     "INVALID_API_KEY": 403,
     "INVALID_SIGNATURE": 403,
-    "MISSING_AUTHENTICATION_TOKEN": 403,
+    "MISSING_AUTHENTICATION_TOKEN": 403,  # nosec B105 # a gateway response type and its status
     "QUOTA_EXCEEDED": 429,
     "REQUEST_TOO_LARGE": 413,
     "RESOURCE_NOT_FOUND": 404,
@@ -58,7 +58,7 @@ DEFAULT_MESSAGE = {
     "AUTHORIZER_FAILURE": "Internal server error",
     "INTEGRATION_TIMEOUT": "Endpoint request timed out",
     "INVALID_API_KEY": "Forbidden",
-    "MISSING_AUTHENTICATION_TOKEN": "Missing Authentication Token",
+    "MISSING_AUTHENTICATION_TOKEN": "Missing Authentication Token",  # nosec B105 # API Gateway's message
     "QUOTA_EXCEEDED": "Limit Exceeded",
     "REQUEST_TOO_LARGE": "Request Too Long",
     "THROTTLED": "Too Many Requests",
@@ -94,6 +94,9 @@ class HttpReply:
     status: int
     headers: dict[str, str]
     body: bytes
+    # For a gateway response: its type and message ($context.error.responseType, $context.error.message).
+    response_type: str | None = None
+    error_message: str | None = None
 
 
 _FUNCTION_IN_URI = re.compile(r"\$\{(\w+)\.Arn\}")
@@ -116,6 +119,8 @@ class ApiDefinition:
     api_key_source: str
     gateway_responses: dict[str, dict[str, Any]]
     endpoint_type: str = "EDGE"
+    # The stage's access log format (AccessLogSetting.Format): $context variables in a line of text.
+    access_log_format: str | None = None
 
     @property
     def stream_idle_seconds(self) -> float:
@@ -150,12 +155,16 @@ class ApiDefinition:
                 )
         endpoint = api["Properties"].get("EndpointConfiguration") or {}
         types = endpoint.get("Types") or [endpoint.get("Type") or "EDGE"]
+        stages = [r for r in cfn["Resources"].values() if r["Type"] == "AWS::ApiGateway::Stage"]
+        access_log = (stages[0]["Properties"].get("AccessLogSetting") or {}) if stages else {}
+        log_format = access_log.get("Format")
         return cls(
             routes=routes,
             authorizers=authorizers,
             api_key_source=str(api["Properties"].get("ApiKeySourceType", "HEADER")),
             gateway_responses=dict(body.get("x-amazon-apigateway-gateway-responses", {})),
             endpoint_type=str(types[0]),
+            access_log_format=log_format if isinstance(log_format, str) else None,
         )
 
     def route(self, method: str, resource: str) -> Route | None:
@@ -186,11 +195,23 @@ class ApiDefinition:
         for name, value in spec.get("responseParameters", {}).items():
             if name.startswith("gatewayresponse.header."):
                 headers[name.removeprefix("gatewayresponse.header.")] = str(value).strip("'")
-        return HttpReply(status, headers, body.encode("utf-8"))
+        return HttpReply(status, headers, body.encode("utf-8"), response_type=response_type, error_message=text)
+
+
+_CONTEXT_VARIABLE = re.compile(r"\$context\.([A-Za-z][A-Za-z0-9.]*[A-Za-z0-9])")
 
 
 def _substitute(template: str, variables: Mapping[str, str]) -> str:
-    return re.sub(r"\$context\.([A-Za-z][A-Za-z0-9.]*[A-Za-z0-9])", lambda m: variables.get(m.group(1), ""), template)
+    return _CONTEXT_VARIABLE.sub(lambda m: variables.get(m.group(1), ""), template)
+
+
+def access_log_line(log_format: str, values: Mapping[str, str]) -> str:
+    """The stage's access log line for one request: each $context variable replaced by its value, or by "-"
+    when the request has none (as API Gateway writes an absent value), unescaped as API Gateway writes it.
+
+    `values` are keyed by variable name without the `$context.` prefix (`status`, `authorizer.keyId`).
+    """
+    return _CONTEXT_VARIABLE.sub(lambda m: values.get(m.group(1)) or "-", log_format)
 
 
 def policy_allows(policy: Mapping[str, Any], method_arn: str) -> bool:
@@ -403,7 +424,9 @@ def authorizer_event(stage: Stage, request: IncomingRequest) -> dict[str, Any]:
     }
 
 
-def _stringify(value: Any) -> str:
+def context_value(value: Any) -> str:
+    """An authorizer context value as REST APIs hand it on (to the integration, to the access log): a string,
+    booleans as true/false."""
     return json.dumps(value) if isinstance(value, bool) else str(value)
 
 
@@ -420,7 +443,7 @@ def proxy_event(
         context["identity"]["apiKeyId"], context["identity"]["apiKey"] = api_key
     if authorizer is not None:
         # REST APIs pass authorizer context values to the integration as strings.
-        context["authorizer"] = {key: _stringify(value) for key, value in authorizer.items()}
+        context["authorizer"] = {key: context_value(value) for key, value in authorizer.items()}
     try:
         body: str | None = request.body.decode("utf-8") if request.body else None
         encoded = False

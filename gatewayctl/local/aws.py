@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import signal
 import socket
-import subprocess
+import subprocess  # nosec B404 # starts moto's server from this interpreter, with a fixed argv
 import sys
 import threading
 import time
@@ -71,7 +71,7 @@ class MotoProcess:
 
     def __init__(self) -> None:
         self.port = free_port()
-        self._process = subprocess.Popen(  # noqa: S603 - this interpreter running this module
+        self._process = subprocess.Popen(  # noqa: S603 # nosec B603 # this interpreter running this module
             [sys.executable, "-m", "gatewayctl.local.aws", str(self.port)],
             stdout=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
@@ -87,7 +87,8 @@ class MotoProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def _wait(self) -> None:
-        assert self._process.stdout is not None
+        if self._process.stdout is None:
+            raise RuntimeError("moto's process was started without a pipe for its output")
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         line = ""
         while time.monotonic() < deadline and self._process.poll() is None:

@@ -59,7 +59,7 @@ def _client(service: str, endpoint: str, region: str) -> Any:
         region_name=region,
         endpoint_url=endpoint,
         aws_access_key_id="local",
-        aws_secret_access_key="local",  # noqa: S106 - a placeholder; the local endpoints accept any
+        aws_secret_access_key="local",  # noqa: S106 # nosec B106 # a placeholder; the local endpoints accept any
     )
 
 
@@ -76,7 +76,7 @@ def _process_environment(env: dict[str, str], dynamodb_endpoint: str, region: st
     if not os.environ.get("AWS_ACCESS_KEY_ID") and not os.environ.get("AWS_PROFILE"):
         # The local DynamoDB needs signed requests but accepts any credentials.
         os.environ["AWS_ACCESS_KEY_ID"] = "local"
-        os.environ["AWS_SECRET_ACCESS_KEY"] = "local"  # noqa: S105 - a placeholder, as above
+        os.environ["AWS_SECRET_ACCESS_KEY"] = "local"  # noqa: S105 # nosec B105 # a placeholder, as above
 
 
 def sdk_snippet(base_url: str, key: str, model: str) -> str:
@@ -108,15 +108,18 @@ Ctrl-C stops the gateway and everything it started.
 """
 
 
-def local_functions(template: dict[str, Any]) -> dict[str, LambdaFunction | WebAdapterFunction]:
+def local_functions(
+    template: dict[str, Any], resolver: Resolver | None = None
+) -> dict[str, LambdaFunction | WebAdapterFunction]:
     """Every function of the template, loaded the way Lambda would run it: a plain handler, or the ASGI app
-    that Lambda Web Adapter forwards to."""
+    that Lambda Web Adapter forwards to. `resolver` gives parameter values (MemorySize may be one)."""
+    resolver = resolver or Resolver(template)
     handlers_lock = threading.Lock()
     loaded: dict[str, LambdaFunction | WebAdapterFunction] = {}
     for name in functions(template):
         timeout = float(function_setting(template, name, "Timeout") or 3)
         if is_web_adapter_function(template, name):
-            memory = int(function_setting(template, name, "MemorySize") or 128)
+            memory = int(resolver.resolve(function_setting(template, name, "MemorySize")) or 128)
             loaded[name] = WebAdapterFunction(name, load_web_app(name, template), timeout, memory)
         else:
             loaded[name] = LambdaFunction(name, load_handler(name, template), timeout, handlers_lock)
@@ -157,7 +160,7 @@ def _serve(options: ServeOptions, server: GatewayServer, moto: MotoProcess) -> i
     environment["GATEWAY_MODELS_JSON"] = json.dumps(local_registry(os.environ, options.models_file))
     _process_environment(environment, dynamodb_url, region)
 
-    lambdas = local_functions(template)
+    lambdas = local_functions(template, resolver)
     admin = KeyAdmin(KeyStore(dynamodb, outputs["KeysTableName"]), apigateway, plans_from_outputs(outputs))
     reattached = admin.reattach()
     if reattached:

@@ -30,12 +30,15 @@ from gatewayctl.local.apigateway import (
     Stage,
     UsagePlan,
     UsagePlanEnforcer,
+    access_log_line,
     authorizer_event,
+    context_value,
     method_arn,
     new_request_id,
     policy_allows,
     proxy_event,
     proxy_reply,
+    request_time,
 )
 from gatewayctl.local.webadapter import Relay, StreamLimits, WebAdapterFunction, adapter_request
 
@@ -192,24 +195,47 @@ class LocalApiGateway:
         if scope["type"] != "http":
             return
         started = time.perf_counter()
+        received_at = datetime.now(UTC)
         request_id = new_request_id()
         method = str(scope["method"])
         path = str(scope["path"])
         query = bytes(scope.get("query_string", b"")).decode("latin-1")
         headers = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in scope["headers"]]
         client = scope.get("client") or ("127.0.0.1", 0)
+        # The request's $context variables for the access log, filled in as it goes through API Gateway's steps.
+        log = {
+            "requestId": request_id,
+            "extendedRequestId": request_id[:16],
+            "requestTime": request_time(received_at),
+            "requestTimeEpoch": str(int(received_at.timestamp() * 1000)),
+            "httpMethod": method,
+            "resourcePath": path,
+            "protocol": "HTTP/1.1",
+            "identity.sourceIp": str(client[0]),
+        }
+        sent = _Meter(send)
         body = await read_body(receive, MAX_PAYLOAD_BYTES)
         outcome = await self.handle(
-            method, path, query=query, headers=headers, body=body, source_ip=str(client[0]), request_id=request_id
+            method,
+            path,
+            query=query,
+            headers=headers,
+            body=body,
+            source_ip=str(client[0]),
+            request_id=request_id,
+            log=log,
         )
         if isinstance(outcome, WebIntegration):
-            status, note = await self._stream(outcome, receive, send, request_id)
+            await self._stream(outcome, receive, sent.send, request_id, log)
         else:
-            status, note = outcome.status, ""
-            await self._send(outcome, method, send, request_id)
+            _log_error(log, outcome)
+            await self._send(outcome, method, sent.send, request_id)
+        log["status"] = str(sent.status)
+        log["responseLength"] = str(sent.length)
+        log["responseLatency"] = str(_ms_since(started))
         if self._access_log:
-            elapsed = (time.perf_counter() - started) * 1000
-            self._access_log(f"{method} {path} {status} {elapsed:.0f}ms {request_id}{note}")
+            line = access_log_line(self.api.access_log_format, log) if self.api.access_log_format else None
+            self._access_log(line or f"{method} {path} {sent.status} {log['responseLatency']}ms {request_id}")
 
     @staticmethod
     def _request_id_headers(request_id: str) -> dict[str, str]:
@@ -239,9 +265,12 @@ class LocalApiGateway:
         body: bytes | None,
         source_ip: str,
         request_id: str,
+        log: dict[str, str] | None = None,
     ) -> HttpReply | WebIntegration:
         """Take one request through API Gateway's checks to its integration: a whole reply, or the streamed
-        integration still to run. `body` None means it was larger than API Gateway accepts (and not kept)."""
+        integration still to run. `body` None means it was larger than API Gateway accepts (and not kept).
+        `log` receives the request's access log variables (resource path, authorizer's context, integration)."""
+        log = {} if log is None else log
         context = {"requestId": request_id, "httpMethod": method, "resourcePath": path}
         if method == "GET" and path == LOCAL_STACK_PATH and self._local_stack is not None:
             return HttpReply(200, {"Content-Type": "application/json"}, json.dumps(self._local_stack).encode())
@@ -251,7 +280,7 @@ class LocalApiGateway:
         if route is None:
             # API Gateway answers an unknown resource or method with MISSING_AUTHENTICATION_TOKEN.
             return self.api.render("MISSING_AUTHENTICATION_TOKEN", context)
-        context["resourcePath"] = route.resource
+        context["resourcePath"] = log["resourcePath"] = route.resource
         if body is None or len(body) > MAX_PAYLOAD_BYTES:
             return self.api.render("REQUEST_TOO_LARGE", context)
         request = IncomingRequest(
@@ -272,6 +301,9 @@ class LocalApiGateway:
             if isinstance(outcome, HttpReply):
                 return outcome
             authorizer_context, usage_identifier = outcome
+            for key, value in authorizer_context.items():
+                log[f"authorizer.{key}"] = context_value(value)
+            log["authorizer.latency"] = str(authorizer_context["integrationLatency"])
         api_key: tuple[str, str] | None = None
         if route.api_key_required:
             value = (
@@ -292,13 +324,14 @@ class LocalApiGateway:
         function = self._functions[route.function]
         if isinstance(function, WebAdapterFunction):
             return WebIntegration(route, function, event, context)
-        return await self._invoke(function, route, event, context)
+        return await self._invoke(function, route, event, context, log)
 
     async def _authorize(
         self, name: str, request: IncomingRequest, context: dict[str, str]
     ) -> HttpReply | tuple[dict[str, Any], str | None]:
         function = self._functions[self.api.authorizers[name].function]
-        assert isinstance(function, LambdaFunction), "a REQUEST authorizer is a plain Lambda handler"
+        if not isinstance(function, LambdaFunction):
+            raise TypeError(f"authorizer {name}: a REQUEST authorizer is a plain Lambda handler, not a web app")
         started = time.perf_counter()
         try:
             result = await _blocking(function.invoke, authorizer_event(self.stage, request))
@@ -322,9 +355,16 @@ class LocalApiGateway:
         return self._integration_timeout if self._integration_timeout is not None else route.timeout_seconds
 
     async def _invoke(
-        self, function: LambdaFunction, route: Route, event: dict[str, Any], context: dict[str, str]
+        self,
+        function: LambdaFunction,
+        route: Route,
+        event: dict[str, Any],
+        context: dict[str, str],
+        log: dict[str, str],
     ) -> HttpReply:
         """A buffered Lambda proxy integration: the whole response, within the integration timeout."""
+        started = time.perf_counter()
+        log["integration.responseTransferMode"] = "BUFFERED"
         try:
             # At the timeout API Gateway gives up on the invocation; the function itself runs on.
             with anyio.fail_after(self._timeout(route)):
@@ -334,18 +374,23 @@ class LocalApiGateway:
         except Exception as error:
             print(f"function {function.name} failed: {error!r}", file=sys.stderr)
             return self.api.render("DEFAULT_5XX", context, "Internal server error", status=502)
+        finally:
+            log["integration.latency"] = str(_ms_since(started))
         reply = proxy_reply(response)
         if reply is None:
             print(f"function {function.name} returned a malformed proxy response", file=sys.stderr)
             return self.api.render("DEFAULT_5XX", context, "Internal server error", status=502)
+        log["integration.status"] = str(reply.status)
         return reply
 
     async def _stream(
-        self, integration: WebIntegration, receive: Receive, send: Send, request_id: str
-    ) -> tuple[int, str]:
+        self, integration: WebIntegration, receive: Receive, send: Send, request_id: str, log: dict[str, str]
+    ) -> None:
         """Relay the app's response as it is produced (STREAM) or once complete (BUFFERED), under API
-        Gateway's limits; returns the status sent and a note for the access log."""
+        Gateway's limits, noting the integration's variables in `log`."""
         route, function = integration.route, integration.function
+        started = time.perf_counter()
+        log["integration.responseTransferMode"] = "STREAMED" if route.streamed else "BUFFERED"
         timeout = self._timeout(route)
         if route.streamed:
             total = min(timeout, STREAM_MAX_SECONDS, function.timeout_seconds)
@@ -354,18 +399,52 @@ class LocalApiGateway:
             limits = StreamLimits(first_byte=timeout, idle=timeout, total=timeout)
         scope, body = adapter_request(integration.event, function.lambda_context())
         buffered = _Buffer() if not route.streamed else None
-        client_send = buffered.send if buffered is not None else send
-        relay = Relay(receive, client_send, limits, self._request_id_headers(request_id))
+        relayed = _Meter(buffered.send if buffered is not None else send)
+        relay = Relay(receive, relayed.send, limits, self._request_id_headers(request_id))
         outcome = await relay.run(function.app, scope, body)
+        log["integration.latency"] = str(_ms_since(started))
+        if relayed.first_content_at is not None:
+            log["integration.timeToFirstContent"] = str(round((relayed.first_content_at - started) * 1000))
         if outcome.gateway_response is not None:
             reply = self.api.render(
                 outcome.gateway_response, integration.context, "Internal server error", status=outcome.status
             )
+            _log_error(log, reply)
             await self._send(reply, integration.event["httpMethod"], send, request_id)
-            return reply.status, ""
+            return
+        log["integration.status"] = str(outcome.status)
         if buffered is not None:
             await self._send(buffered.reply(), integration.event["httpMethod"], send, request_id)
-        return outcome.status, " (cut by API Gateway's stream limits)" if outcome.cut else ""
+
+
+def _ms_since(started: float) -> int:
+    return round((time.perf_counter() - started) * 1000)
+
+
+def _log_error(log: dict[str, str], reply: HttpReply) -> None:
+    if reply.response_type is not None:
+        log["error.responseType"] = reply.response_type
+        log["error.message"] = reply.error_message or ""
+
+
+class _Meter:
+    """An ASGI send that notes what went through it: the status, the body's length, when content began."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.status = 0
+        self.length = 0
+        self.first_content_at: float | None = None
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = int(message["status"])
+        else:
+            piece = len(message.get("body", b""))
+            if piece and self.first_content_at is None:
+                self.first_content_at = time.perf_counter()
+            self.length += piece
+        await self._send(message)
 
 
 class _Buffer:

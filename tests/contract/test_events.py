@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from anthropic.types import Message as AnthropicMessage
+from anthropic.types import MessageTokensCount, ModelInfo
 from openai.types import Model
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
@@ -24,6 +26,10 @@ EXPECTED: dict[str, tuple[int, str | None]] = {
     "chat-completions-tools.json": (200, None),
     "models.json": (200, None),
     "model-prompt.json": (200, None),
+    "messages.json": (200, None),
+    "messages-stream-thinking-tools.json": (200, None),
+    "messages-count-tokens.json": (200, None),
+    "models-anthropic.json": (200, None),
     "error-malformed-json.json": (400, "invalid_json"),
     "error-wrong-types.json": (400, "invalid_request"),
     "error-missing-messages.json": (400, "invalid_request"),
@@ -72,6 +78,20 @@ def test_event_gives_expected_status_and_openai_shape(api_handler: Handler, name
     assert set(error) == {"message", "type", "param", "code"}
     assert error["code"] == code
     assert error["message"]
+
+
+def test_anthropic_events_are_parsed_by_the_anthropic_sdk_types(api_handler: Handler) -> None:
+    message = AnthropicMessage.model_validate_json(invoke(api_handler, "messages.json")["body"])
+    assert (message.content[0].text, message.usage.input_tokens) == ("Say hello to the gateway", 7)  # type: ignore[union-attr]
+    streamed = invoke(api_handler, "messages-stream-thinking-tools.json")
+    assert header(streamed, "Content-Type").startswith("text/event-stream")
+    names = [line.removeprefix("event: ") for line in streamed["body"].splitlines() if line.startswith("event: ")]
+    assert names[:2] == ["message_start", "ping"] and names[-2:] == ["message_delta", "message_stop"]
+    assert "thinking_delta" in streamed["body"] and "signature_delta" in streamed["body"]
+    counted = MessageTokensCount.model_validate_json(invoke(api_handler, "messages-count-tokens.json")["body"])
+    assert counted.input_tokens == 5
+    models = json.loads(invoke(api_handler, "models-anthropic.json")["body"])
+    assert "echo" in [ModelInfo.model_validate(model).id for model in models["data"]]
 
 
 def test_chat_completion_is_parsed_by_the_openai_sdk_types(api_handler: Handler) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -241,8 +242,8 @@ def test_dashboard_and_alarms_watch_what_matters(cfn: dict[str, Any]) -> None:
     assert alarms["TimeToFirstByte"]["ExtendedStatistic"] == "p99"
     assert alarms["UsageRecordFailures"]["Threshold"] == 0, "one lost usage record is already an alarm"
     assert all(a["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms.values())
-    body = Resolver(cfn).resolve(cfn["Resources"]["Dashboard"]["Properties"]["DashboardBody"])
-    widgets = json.loads(body)["widgets"]
+    resolver = Resolver(cfn, None, {"ApiAccessLogGroup": "/aws/apigateway/stack-access"})
+    widgets = json.loads(resolver.resolve(cfn["Resources"]["Dashboard"]["Properties"]["DashboardBody"]))["widgets"]
     titles = " ".join(w["properties"]["title"] for w in widgets)
     for topic in ("latency", "Tokens by model", "Cost (USD) by model and plan", "throttles", "Budgets"):
         assert topic in titles
@@ -273,3 +274,127 @@ def test_the_web_adapter_layer_is_awss_arm64_layer_unless_overridden(cfn: dict[s
     assert default == "arn:aws:lambda:eu-west-1:753240598075:layer:LambdaAdapterLayerArm64:26"
     own = "arn:aws:lambda:eu-west-1:123456789012:layer:MyAdapter:3"
     assert Resolver(cfn, {"WebAdapterLayerArn": own}).resolve(layers[1]) == own
+
+
+# REST API access-log variables used by the format, as the API Gateway developer guide lists them ("Variables for
+# access logging for API Gateway"; the integration's streaming ones in "Troubleshoot issues with response
+# streaming in API Gateway"). $context.authorizer.<key> is one of the authorizer's own context keys.
+ACCESS_LOG_VARIABLES = {
+    "requestId",
+    "extendedRequestId",
+    "requestTime",
+    "requestTimeEpoch",
+    "httpMethod",
+    "resourcePath",
+    "status",
+    "responseLength",
+    "responseLatency",
+    "integration.latency",
+    "integration.status",
+    "integration.timeToFirstContent",
+    "integration.timeToAllHeaders",
+    "integration.responseTransferMode",
+    "authorizer.latency",
+    "authorizer.integrationLatency",
+    "authorizer.principalId",
+    "error.message",
+    "error.responseType",
+    "identity.sourceIp",
+}
+# What an operator must find in every line: field -> the $context variable it holds.
+ACCESS_LOG_FIELDS = {
+    "requestId": "requestId",
+    "requestTime": "requestTime",
+    "httpMethod": "httpMethod",
+    "resourcePath": "resourcePath",
+    "status": "status",
+    "responseLength": "responseLength",
+    "responseLatency": "responseLatency",
+    "integrationLatency": "integration.latency",
+    "keyId": "authorizer.keyId",
+    "tenant": "authorizer.tenant",
+    "plan": "authorizer.plan",
+    "errorMessage": "error.message",
+    "errorType": "error.responseType",
+}
+
+
+def access_log_fields(log_format: str) -> dict[str, str]:
+    """field -> $context variable of a JSON access-log format whose values are each one quoted variable."""
+    marked = re.sub(r"\$context\.([A-Za-z.]+)", r"@\1", log_format)
+    fields = json.loads(marked)
+    assert all(isinstance(v, str) and re.fullmatch(r"@[A-Za-z.]+", v) for v in fields.values()), fields
+    return {field: value.removeprefix("@") for field, value in fields.items()}
+
+
+def test_api_gateway_writes_a_json_access_log_of_every_request_to_its_own_log_group(cfn: dict[str, Any]) -> None:
+    from llm_gateway.authorizer import caller_context
+    from llm_gateway.domain.keys import KeyRecord
+
+    (stage,) = of_type(cfn, "AWS::ApiGateway::Stage").values()
+    setting = stage["Properties"]["AccessLogSetting"]
+    arn = setting["DestinationArn"]["Fn::Sub"]
+    assert arn == "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:${ApiAccessLogGroup}"
+    group = cfn["Resources"]["ApiAccessLogGroup"]
+    assert group["Properties"]["RetentionInDays"] == {"Ref": "AccessLogRetentionDays"}
+    assert cfn["Parameters"]["AccessLogRetentionDays"]["Default"] == 90
+
+    fields = access_log_fields(setting["Format"])
+    assert ACCESS_LOG_FIELDS.items() <= fields.items()
+    record = KeyRecord("key_1", "hash", "hint", "acme", "standard", None, "active", datetime.now(UTC), "id", "usage")
+    authorizer_keys = {f"authorizer.{key}" for key in caller_context(record)}
+    assert set(fields.values()) <= ACCESS_LOG_VARIABLES | authorizer_keys, "a variable API Gateway does not set"
+    # Never the key: $context.identity.apiKey is the API key's value (usage plans meter it).
+    assert "apiKey" not in setting["Format"]
+    # Nothing a caller controls, since API Gateway writes values unescaped into the JSON line.
+    assert not {"identity.userAgent", "path", "identity.caller"} & set(fields.values())
+
+
+def test_the_api_is_created_after_the_account_setting_that_lets_it_log(cfn: dict[str, Any]) -> None:
+    assert cfn["Resources"]["GatewayApi"]["DependsOn"] == "AccessLogPrerequisites"
+    handle = cfn["Resources"]["AccessLogPrerequisites"]["Metadata"]["ApiGatewayAccount"]
+    assert handle == {"Fn::If": ["ConfiguresApiGatewayAccount", {"Ref": "ApiGatewayAccount"}, ""]}
+    account = cfn["Resources"]["ApiGatewayAccount"]
+    assert account["Properties"]["CloudWatchRoleArn"] == {"Fn::GetAtt": ["ApiGatewayCloudWatchRole", "Arn"]}
+    role = cfn["Resources"]["ApiGatewayCloudWatchRole"]
+    assert (role["Condition"], role["DeletionPolicy"]) == ("ConfiguresApiGatewayAccount", "Retain")
+    assert "AmazonAPIGatewayPushToCloudWatchLogs" in json.dumps(role["Properties"]["ManagedPolicyArns"])
+
+
+def test_saved_queries_and_dashboard_widgets_read_the_access_log(cfn: dict[str, Any]) -> None:
+    queries = {name: r["Properties"] for name, r in of_type(cfn, "AWS::Logs::QueryDefinition").items()}
+    assert set(queries) == {"TopCallersQuery", "ErrorsByTypeQuery", "ThrottledByKeyQuery"}
+    (stage,) = of_type(cfn, "AWS::ApiGateway::Stage").values()
+    fields = set(access_log_fields(stage["Properties"]["AccessLogSetting"]["Format"]))
+    for query in queries.values():
+        assert query["LogGroupNames"] == [{"Ref": "ApiAccessLogGroup"}]
+        used = set(re.findall(r"\b(keyId|tenant|plan|status|errorType|errorMessage)\b", query["QueryString"]))
+        assert used and used <= fields
+    assert "429" in queries["ThrottledByKeyQuery"]["QueryString"]
+    group = "/aws/apigateway/stack-access"
+    body = Resolver(cfn, None, {"ApiAccessLogGroup": group}).resolve(cfn["Resources"]["Dashboard"]["Properties"])
+    widgets = [w["properties"] for w in json.loads(body["DashboardBody"])["widgets"] if w["type"] == "log"]
+    assert sorted(w["query"] for w in widgets) == sorted(
+        f"SOURCE '{group}' | {q['QueryString']}" for q in queries.values()
+    )
+
+
+@pytest.mark.parametrize(
+    ("function", "parameter"),
+    [("ApiFunction", "ApiReservedConcurrency"), ("KeyAuthorizerFunction", "AuthorizerReservedConcurrency")],
+)
+def test_reserved_concurrency_is_an_optional_parameter(cfn: dict[str, Any], function: str, parameter: str) -> None:
+    setting = cfn["Resources"][function]["Properties"]["ReservedConcurrentExecutions"]
+    assert Resolver(cfn).resolve(setting) is None, "none reserved unless asked (AWS::NoValue)"
+    assert Resolver(cfn, {parameter: "25"}).resolve(setting) == "25"
+
+
+# Peak resident set of the API function at its largest request body, MiB (bench/memory.py, docs/benchmarks.md).
+MEASURED_PEAK_MIB = 137
+
+
+def test_the_api_functions_memory_is_a_parameter_with_room_above_the_measured_peak(cfn: dict[str, Any]) -> None:
+    memory = cfn["Resources"]["ApiFunction"]["Properties"]["MemorySize"]
+    assert memory == {"Ref": "ApiMemorySize"}
+    default = int(cfn["Parameters"]["ApiMemorySize"]["Default"])
+    assert default >= 1.5 * MEASURED_PEAK_MIB, "less than half again the measured peak: a large body may not fit"

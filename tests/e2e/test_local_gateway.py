@@ -256,3 +256,32 @@ def test_ctrl_c_stops_everything_and_frees_the_port() -> None:
             probe.connect(("127.0.0.1", port))
     for pid in child_pids:
         assert not Path(f"/proc/{pid}").exists(), f"process {pid} outlived the gateway"
+
+
+def access_log(gateway: LocalGateway, request_id: str) -> dict[str, str]:
+    """The access log record `gatewayctl serve` printed for one request (it prints once the response ends)."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        for line in list(gateway.output):
+            if line.startswith('{"requestId":"' + request_id):
+                record: dict[str, str] = json.loads(line)
+                return record
+        time.sleep(0.05)
+    raise AssertionError(f"no access log record for {request_id}")
+
+
+def test_each_request_prints_the_deployed_stages_access_log_record(local_gateway: LocalGateway) -> None:
+    key = local_gateway.key
+    status, received, _ = call(local_gateway, "POST", "/chat/completions", {**CHAT, "stream": True}, {"x-api-key": key})
+    assert status == 200
+    record = access_log(local_gateway, received["x-amzn-requestid"])
+    assert (record["status"], record["httpMethod"], record["resourcePath"]) == ("200", "POST", "/chat/completions")
+    assert (record["tenant"], record["plan"], record["transferMode"]) == ("demo", "standard", "STREAMED")
+    assert record["keyId"].startswith("key_")
+    assert int(record["responseLength"]) > 0 and int(record["timeToFirstContent"]) >= 0
+    status, received, _ = call(local_gateway, "GET", "/models", headers={"x-api-key": "sk-llmgw-not-a-key"})
+    assert status == 401
+    refused = access_log(local_gateway, received["x-amzn-requestid"])
+    assert (refused["status"], refused["errorType"], refused["keyId"]) == ("401", "ACCESS_DENIED", "-")
+    records = [line for line in local_gateway.output if line.startswith('{"requestId"')]
+    assert records and not any(key in line for line in records)

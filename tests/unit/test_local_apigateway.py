@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -171,13 +172,15 @@ def allow(event: dict[str, Any], context: Any) -> dict[str, Any]:
     }
 
 
-def gateway_with(api: ApiDefinition, handler: Any, **options: Any) -> LocalApiGateway:
+def gateway_with(
+    api: ApiDefinition, handler: Any, *, authorizer: Any = allow, plan: UsagePlan | None = None, **options: Any
+) -> LocalApiGateway:
     lock = threading.Lock()
     functions = {
         "ApiFunction": LambdaFunction("ApiFunction", handler, 30, lock),
-        "KeyAuthorizerFunction": LambdaFunction("KeyAuthorizerFunction", allow, 10, lock),
+        "KeyAuthorizerFunction": LambdaFunction("KeyAuthorizerFunction", authorizer, 10, lock),
     }
-    plan = UsagePlan("p", "standard", rate_limit=100, burst_limit=100, quota_limit=None, quota_period=None)
+    plan = plan or UsagePlan("p", "standard", rate_limit=100, burst_limit=100, quota_limit=None, quota_period=None)
     stage = Stage("api1", "v1", "us-east-1", "000000000000", "127.0.0.1:3000")
     return LocalApiGateway(api, stage, functions, FakeKeys(plan), **options)  # type: ignore[arg-type]
 
@@ -249,6 +252,62 @@ def test_unknown_paths_are_the_missing_token_response(api: ApiDefinition) -> Non
     missing = asgi_call(gateway, "GET", "/v2/models", headers={"x-api-key": "good"})
     assert (missing.status, missing.json()["error"]["code"]) == (404, "not_found")
     assert missing.headers["x-amzn-requestid"]
+
+
+def access_records(lines: list[str]) -> list[dict[str, str]]:
+    return [json.loads(line) for line in lines]
+
+
+def keyed(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """An authorizer that allows "good" with the context the real one returns."""
+    response = allow(event, context)
+    response["context"] = {"tenant": "acme", "keyId": "key_1", "plan": "standard", "models": "*"}
+    return response
+
+
+def test_the_access_log_is_the_templates_format_with_the_requests_values(api: ApiDefinition) -> None:
+    lines: list[str] = []
+    created = {"statusCode": 201, "body": "created"}
+    gateway = gateway_with(api, lambda e, c: created, authorizer=keyed, access_log=lines.append)
+    reply = asgi_call(gateway, "POST", "/v1/chat/completions", headers={"x-api-key": "good"}, body=b"{}")
+    (record,) = access_records(lines)
+    assert api.access_log_format is not None
+    assert set(record) == set(json.loads(re.sub(r"\$context\.[A-Za-z.]+", "x", api.access_log_format)))
+    assert record["requestId"] == reply.headers["x-amzn-requestid"]
+    assert (record["httpMethod"], record["resourcePath"], record["status"]) == ("POST", "/chat/completions", "201")
+    assert record["responseLength"] == str(len(b"created"))
+    assert (record["keyId"], record["tenant"], record["plan"]) == ("key_1", "acme", "standard")
+    assert (record["integrationStatus"], record["transferMode"]) == ("201", "BUFFERED")
+    assert int(record["responseLatency"]) >= int(record["integrationLatency"]) >= 0
+    assert (record["errorType"], record["errorMessage"]) == ("-", "-")
+    assert datetime.strptime(record["requestTime"], "%d/%b/%Y:%H:%M:%S %z")
+
+
+def test_the_access_log_names_api_gateways_own_errors_and_never_the_key(api: ApiDefinition) -> None:
+    lines: list[str] = []
+    gateway = gateway_with(api, lambda e, c: {"statusCode": 200, "body": ""}, access_log=lines.append)
+    asgi_call(gateway, "GET", "/v1/models", headers={"x-api-key": "bad"})
+    asgi_call(gateway, "GET", "/v1/models")
+    asgi_call(gateway, "GET", "/v1/nowhere", headers={"x-api-key": "good"})
+    denied, missing, unknown = access_records(lines)
+    assert (denied["status"], denied["errorType"], denied["keyId"]) == ("401", "ACCESS_DENIED", "-")
+    assert denied["errorMessage"] == "User is not authorized to access this resource with an explicit deny"
+    assert (missing["status"], missing["errorType"]) == ("401", "UNAUTHORIZED")
+    assert (unknown["status"], unknown["errorType"]) == ("404", "MISSING_AUTHENTICATION_TOKEN")
+    assert all(r["integrationLatency"] == "-" for r in (denied, missing, unknown))
+    assert not any("good" in line or "usage-id" in line for line in lines)
+
+
+def test_a_throttled_request_is_logged_with_the_callers_key_id(api: ApiDefinition) -> None:
+    lines: list[str] = []
+    one_request = UsagePlan("p", "free", rate_limit=0, burst_limit=1, quota_limit=None, quota_period=None)
+    ok = {"statusCode": 200, "body": ""}
+    gateway = gateway_with(api, lambda e, c: ok, authorizer=keyed, plan=one_request, access_log=lines.append)
+    for _ in range(2):
+        asgi_call(gateway, "GET", "/v1/models", headers={"x-api-key": "good"})
+    admitted, throttled = access_records(lines)
+    assert admitted["status"] == "200"
+    assert (throttled["status"], throttled["errorType"], throttled["keyId"]) == ("429", "THROTTLED", "key_1")
 
 
 @pytest.fixture

@@ -186,7 +186,8 @@ def _not_found(request: Request, exc: Exception) -> Response:
 
 
 def _gateway_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, GatewayError)
+    if not isinstance(exc, GatewayError):
+        return _unexpected(request, exc)
     if exc.status >= 500:
         logger.error("Request failed", extra={"error_code": exc.code, "status": exc.status})
     return error_response(request, exc)

@@ -124,7 +124,13 @@ def parse_body(body: bytes, content_type: str | None, model: type[M]) -> tuple[M
 
     Raises PayloadTooLargeError (413) beyond the gateway's limit, UnsupportedMediaTypeError (415) for bodies
     not labelled as JSON, and InvalidRequestError (400) for anything that is not valid UTF-8 JSON of the
-    model's shape (numbers too large to parse, nesting too deep and unpaired surrogates included).
+    model's shape (numbers too large to parse, nesting too deep and unpaired surrogates included), whichever
+    decoder finds the fault: pydantic's (a ValidationError of type json_invalid) or the standard library's,
+    which Powertools falls back to when pydantic cannot validate a model from JSON text directly
+    (`_parse_and_validate_event`, powertools-lambda-python#5303) and which raises plain ValueErrors (a
+    malformed document, an integer literal longer than the interpreter's int/str conversion limit: 4,300
+    digits by default, fewer under PYTHONINTMAXSTRDIGITS) or a RecursionError (nesting beyond the
+    interpreter's recursion limit).
     """
     from aws_lambda_powertools.utilities.parser import parse
 
@@ -143,6 +149,12 @@ def parse_body(body: bytes, content_type: str | None, model: type[M]) -> tuple[M
         parsed: M = parse(event=cast("dict[str, Any]", text or "null"), model=model)
     except ValidationError as error:
         raise validation_error(list(error.errors())) from None
+    except (ValueError, RecursionError):
+        raise InvalidRequestError(
+            "The request body is not valid JSON: it is malformed, a number has too many digits, "
+            "or the nesting is too deep.",
+            code="invalid_json",
+        ) from None
     return parsed, text
 
 

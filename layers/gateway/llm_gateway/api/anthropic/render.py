@@ -287,6 +287,8 @@ def model_info(name: str, entry: ModelEntry) -> dict[str, Any]:
         "id": name,
         "display_name": name,
         "created_at": _created_at(entry),
+        # Every model the registry serves can be called.
+        "lifecycle": "active",
     }
     limits = entry.traits.limits
     if limits.context_window is not None:
