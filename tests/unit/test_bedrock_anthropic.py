@@ -54,10 +54,10 @@ from llm_gateway.providers.base import Deadline
 from llm_gateway.providers.bedrock import BedrockProvider, default_client
 from llm_gateway.providers.bedrock_anthropic import (
     ANTHROPIC_VERSION,
+    anthropic_traits,
     encode_body,
     foundation_model_id,
     invoke_model_body,
-    speaks_anthropic,
 )
 from tests.conftest import LogOutput
 from tests.fakes.bedrock_transport import FakeBedrockTransport, invoke_chunk, stream_event, stream_exception
@@ -1312,7 +1312,7 @@ def converse_response(value: str) -> dict[str, Any]:
 def test_converse_serves_every_other_request(
     provider: BedrockProvider, stubber: Stubber, request_: ChatRequest, traits: ModelTraits | None
 ) -> None:
-    assert not speaks_anthropic(request_, traits)
+    assert anthropic_traits(request_, traits) is None
     stubber.add_response("converse", converse_response("ok"))
     completion = provider.complete(request_, TARGET, Deadline.after(10), traits)
     assert completion.text == "ok" and completion.native is None

@@ -15,7 +15,7 @@ from llm_gateway.domain.chat import ChatService
 from llm_gateway.domain.conversation import ChatRequest, Completion, ContentBlock, StreamEvent, TextBlock
 from llm_gateway.domain.registry import ModelEntry
 from llm_gateway.domain.routing import Failure, Routed, Router, RoutingError
-from llm_gateway.errors import ProviderRateLimitError
+from llm_gateway.errors import GatewayError, ProviderRateLimitError
 from llm_gateway.metering import Metered, UsageMeter
 from llm_gateway.observability import current_request, logger
 from llm_gateway.providers.base import Deadline, Provider
@@ -63,7 +63,8 @@ class Gateway:
         deadline = self._deadline(api, streamed=False)
         routed = self._route(lambda: self._chat.complete(entry, request, deadline), metered)
         completion = routed.completion
-        assert completion is not None
+        if completion is None:
+            raise GatewayError("The provider gave no completion.")
         return Answer(completion, routed.target.label, lambda: self._meter.settle(metered, completion.usage))
 
     def stream(self, request: ChatRequest, api: ApiRequest) -> Streamed:

@@ -107,9 +107,12 @@ class UsageMeter:
             failed,
         )
         current_request().cost_usd = settlement.cost
-        assert self._store is not None
+        store = self._store
+        if store is None:
+            # Nothing was reserved without a store; there is nothing to settle.
+            return
         try:
-            self._store.settle(settlement, metered.stale)
+            store.settle(settlement, metered.stale)
         except Exception:
             current_request().usage_record_failures += 1
             logger.exception(

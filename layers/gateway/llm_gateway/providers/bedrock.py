@@ -23,11 +23,11 @@ from llm_gateway.observability import logger
 from llm_gateway.providers.base import Deadline, Provider
 from llm_gateway.providers.bedrock_anthropic import (
     StreamReader,
+    anthropic_traits,
     completion_of,
     encode_body,
     foundation_model_id,
     invoke_model_body,
-    speaks_anthropic,
 )
 from llm_gateway.providers.bedrock_converse import StreamTranslator, completion, converse_request, malformed_output
 from llm_gateway.providers.error_table import bedrock_rule
@@ -100,9 +100,9 @@ class BedrockProvider(Provider):
     def complete(
         self, request: ChatRequest, target: Target, deadline: Deadline, traits: ModelTraits | None = None
     ) -> Completion:
-        if speaks_anthropic(request, traits):
-            assert traits is not None
-            return self._invoke_model(request, target, deadline, traits)
+        anthropic = anthropic_traits(request, traits)
+        if anthropic is not None:
+            return self._invoke_model(request, target, deadline, anthropic)
         params = converse_request(request, target.model_id, traits or ModelTraits())
         _ensure_time_left(deadline, target)
         client = self._client(target, deadline)
@@ -115,9 +115,9 @@ class BedrockProvider(Provider):
     ) -> Iterator[StreamEvent]:
         # Not a generator: invalid requests and failures before Bedrock's 200 raise here, at call time,
         # so the caller gets a plain HTTP error; only failures inside the stream come from the iterator.
-        if speaks_anthropic(request, traits):
-            assert traits is not None
-            return self._invoke_model_with_response_stream(request, target, deadline, traits)
+        anthropic = anthropic_traits(request, traits)
+        if anthropic is not None:
+            return self._invoke_model_with_response_stream(request, target, deadline, anthropic)
         # The two request shapes differ only in guardrail settings, which the gateway never sends.
         params = cast(
             "ConverseStreamRequestTypeDef", converse_request(request, target.model_id, traits or ModelTraits())
@@ -140,9 +140,10 @@ class BedrockProvider(Provider):
         denied, a model or region without CountTokens, a body it refuses). Throttling, timeouts and Bedrock's own
         failures raise as for any call, so that the router retries or falls over to another target.
         """
-        if not speaks_anthropic(request, traits):
+        anthropic = anthropic_traits(request, traits)
+        if anthropic is None:
             return None
-        assert traits is not None
+        traits = anthropic
         model_id = foundation_model_id(target.model_id)
         if model_id is None:
             return None

@@ -119,16 +119,12 @@ _METRIC_COUNTS: Mapping[str, str] = {
 _USAGE_FIELDS = tuple(_METRIC_COUNTS)
 
 
-def speaks_anthropic(request: ChatRequest, traits: ModelTraits | None) -> bool:
-    """Whether the request goes to Bedrock as Anthropic's own body: it came in Anthropic's dialect and the model
-    is one of Anthropic's."""
+def anthropic_traits(request: ChatRequest, traits: ModelTraits | None) -> ModelTraits | None:
+    """The model's traits when the request goes to Bedrock as Anthropic's own body (it came in Anthropic's dialect
+    and the model is one of Anthropic's), else None."""
     native = request.native
-    return (
-        native is not None
-        and native.dialect == "anthropic"
-        and traits is not None
-        and traits.bedrock.anthropic_messages
-    )
+    speaks = native is not None and native.dialect == "anthropic"
+    return traits if speaks and traits is not None and traits.bedrock.anthropic_messages else None
 
 
 def foundation_model_id(model_id: str) -> str | None:
@@ -171,8 +167,8 @@ def invoke_model_body(request: ChatRequest, traits: ModelTraits, *, counting: bo
     Raises ProviderRequestError (400 `output_cap_too_small_for_reasoning`, param max_tokens) when the output cap
     leaves no room for the minimum thinking budget of 1,024 tokens.
     """
-    assert request.native is not None
-    body: dict[str, Any] = copy.deepcopy(dict(request.native.body))
+    native = request.native
+    body: dict[str, Any] = copy.deepcopy(dict(native.body)) if native is not None else {}
     body.pop("model", None)
     body.pop("stream", None)
     removed: list[str] = []

@@ -73,7 +73,8 @@ def is_native(request: ChatRequest) -> bool:
 
 def request_body(request: ChatRequest, model_id: str, *, stream: bool) -> dict[str, Any]:
     """The JSON body for an upstream's /chat/completions."""
-    body = native_body(request) if is_native(request) else rendered_body(request)
+    native = request.native
+    body = native_body(request, native) if native is not None and native.dialect == "openai" else rendered_body(request)
     body["model"] = model_id
     body["stream"] = stream
     if stream:
@@ -86,12 +87,11 @@ def request_body(request: ChatRequest, model_id: str, *, stream: bool) -> dict[s
     return body
 
 
-def native_body(request: ChatRequest) -> dict[str, Any]:
+def native_body(request: ChatRequest, native: Native) -> dict[str, Any]:
     """The caller's own body, every field and explicit null as sent, with the gateway's decisions applied: the
     output cap (in the fields the caller used, else max_completion_tokens) and the sampling parameters the
     model does not take (which the conversation model no longer carries) removed."""
-    assert request.native is not None
-    body = copy.deepcopy(dict(request.native.body))
+    body = copy.deepcopy(dict(native.body))
     cap = request.max_output_tokens
     if cap is not None:
         named = [name for name in ("max_completion_tokens", "max_tokens") if body.get(name) is not None]

@@ -53,7 +53,7 @@ class OtherSource(_Block):
 def _kind(known: frozenset[str]) -> Any:
     def kind(value: Any) -> str:
         tag = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
-        return tag if tag in known else "other"
+        return tag if isinstance(tag, str) and tag in known else "other"
 
     return kind
 
