@@ -26,8 +26,11 @@ def count_words(text: str) -> int:
     return len(_WORD.findall(text))
 
 
-def _truncate_words(text: str, limit: int) -> tuple[str, bool]:
-    """Keep the first `limit` words (with the whitespace between them); report whether anything was cut."""
+def _truncate_words(text: str, limit: int | None) -> tuple[str, bool]:
+    """Keep the first `limit` words (with the whitespace between them; all of them when `limit` is None); report
+    whether anything was cut."""
+    if limit is None:
+        return text, False
     for number, match in enumerate(_WORD.finditer(text), start=1):
         if number == limit:
             kept = text[: match.end()]
@@ -36,28 +39,31 @@ def _truncate_words(text: str, limit: int) -> tuple[str, bool]:
 
 
 class EchoProvider(Provider):
-    """Replies with the text of the last user message, honouring stop sequences, max tokens and tools."""
+    """Replies with the text of the last user message, honouring stop sequences, tools and the output limit (in text,
+    tool calls and streams alike: a stream replays the completion)."""
 
     name = "echo"
 
     def complete(self, request: ChatCompletionRequest, target: Target, deadline: Deadline) -> Completion:
         prompt_tokens = sum(count_words(text) for text in request_texts(request))
         reply = last_user_text(request)
+        limit = request.output_limit
         tool = self._forced_tool(request)
         if tool is not None:
-            arguments = json.dumps({"input": reply})
+            # A model cut off by its output limit mid-call returns the arguments it had written (invalid JSON)
+            # and finish_reason "length", as OpenAI's and Bedrock's do; echo cuts its arguments the same way.
+            arguments, cut = _truncate_words(json.dumps({"input": reply}), limit)
             call = ToolCallResult(id="call_echo_0", name=tool, arguments=arguments)
             usage = Usage(prompt_tokens, count_words(arguments))
-            return Completion(content=None, finish_reason="tool_calls", usage=usage, tool_calls=(call,))
-        finish: FinishReason = "stop"
+            finish: FinishReason = "length" if cut else "tool_calls"
+            return Completion(content=None, finish_reason=finish, usage=usage, tool_calls=(call,))
+        finish = "stop"
         for stop in request.stop_sequences:
             if stop and stop in reply:
                 reply = reply[: reply.index(stop)]
-        limit = request.output_limit
-        if limit is not None:
-            reply, cut = _truncate_words(reply, limit)
-            if cut:
-                finish = "length"
+        reply, cut = _truncate_words(reply, limit)
+        if cut:
+            finish = "length"
         return Completion(content=reply, finish_reason=finish, usage=Usage(prompt_tokens, count_words(reply)))
 
     def stream(self, request: ChatCompletionRequest, target: Target, deadline: Deadline) -> Iterator[StreamEvent]:
