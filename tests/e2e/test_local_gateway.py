@@ -184,14 +184,14 @@ def test_a_key_hits_its_token_budget_before_its_request_quota(local_gateway: Loc
         "keys", "create", "--tenant", "budget", "--plan", "premium", "--tokens-per-day", "100", "--json"
     )
     issued = json.loads(created.stdout)
-    body = {**CHAT, "max_tokens": 10}  # reserves 4 (prompt estimate) + 4 (message) + 10 = 18; uses 3 + 3
+    body = {**CHAT, "max_tokens": 10}  # reserves 6 (prompt estimate) + 4 (message) + 10 = 20; uses 3 + 3
     statuses = []
     for _ in range(20):
         status, headers, answer = call(local_gateway, "POST", "/chat/completions", body, {"x-api-key": issued["key"]})
         statuses.append(status)
         if status != 200:
             break
-    # 14 answers use 84 tokens; a 15th would need 84 + 18 > 100. The premium quota (100000) is far away.
+    # 14 answers use 84 tokens; a 15th would need 84 + 20 > 100. The premium quota (100000) is far away.
     assert statuses == [200] * 14 + [429]
     assert_openai_error(answer, "token_budget_exceeded")
     assert 0 < int(headers["retry-after"]) <= 86400

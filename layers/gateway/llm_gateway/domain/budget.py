@@ -7,6 +7,7 @@ UTC: a minute, a day, a month.
 
 from __future__ import annotations
 
+import base64
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -18,15 +19,17 @@ from llm_gateway.api.schemas import ChatCompletionRequest, ImagePart, UserMessag
 from llm_gateway.domain.keys import TokenLimits
 from llm_gateway.domain.registry import ContextLimits, Prices
 from llm_gateway.domain.text import request_texts
+from llm_gateway.domain.tokens import estimate_text_tokens, image_tokens
 from llm_gateway.errors import ContextLengthExceededError, InvalidRequestError, RateLimitError
 from llm_gateway.providers.base import Usage
 
 Window = Literal["minute", "day", "month"]
-# Rough but safe: about four characters per token, plus each message's framing.
-CHARS_PER_TOKEN = 4
+# Each message's framing (role and separators): 3 tokens in OpenAI's chat format, plus 3 that prime the reply
+# (https://github.com/openai/openai-cookbook, "How to count tokens with tiktoken"); 4 per message covers both
+# from the second message on, and the first message's text is never shorter than one token.
 TOKENS_PER_MESSAGE = 4
-# Vision models bill an image by its size; without decoding it the gateway assumes a large one.
-TOKENS_PER_IMAGE = 1600
+# Enough of a data URL's base64 to reach the image's dimensions (a JPEG's frame header follows its metadata).
+IMAGE_HEADER_BASE64_CHARS = 65536
 # Room kept free in the context window beyond the prompt estimate: chat templates add tokens the estimate does
 # not see (Llama 3.1's default system header alone is about 25), and servers such as vLLM refuse any request
 # whose prompt plus max_tokens exceeds the window (--max-model-len).
@@ -95,20 +98,32 @@ _NOT_INPUT = {"messages", "model", "max_tokens", "max_completion_tokens", "strea
 
 
 def estimate_prompt_tokens(request: ChatCompletionRequest) -> int:
-    """An upper-leaning estimate of the prompt's tokens, without a tokenizer (cold start): the messages'
-    text and every other field the model reads, about four characters per token, plus allowances per
-    message and per image (whose base64 is not counted as text)."""
-    characters = sum(len(text) for text in request_texts(request))
-    characters += len(request.model_dump_json(exclude=_NOT_INPUT, exclude_none=True)) - 2  # without "{}"
-    images = sum(
-        1
-        for message in request.messages
-        if isinstance(message, UserMessage) and not isinstance(message.content, str)
-        for part in message.content
-        if isinstance(part, ImagePart)
-    )
-    messages = len(request.messages)
-    return math.ceil(characters / CHARS_PER_TOKEN) + TOKENS_PER_MESSAGE * messages + TOKENS_PER_IMAGE * images
+    """An upper bound of the prompt's tokens (see `domain/tokens.py` for the bound and how it is measured): the
+    messages' text and every other field the model reads, plus TOKENS_PER_MESSAGE per message and each image by
+    its size (read from its header; a remote or unreadable image counts as the largest)."""
+    texts = list(request_texts(request))
+    texts.append(request.model_dump_json(exclude=_NOT_INPUT, exclude_none=True)[1:-1])  # without "{}"
+    tokens = sum(estimate_text_tokens(text) for text in texts)
+    for message in request.messages:
+        if isinstance(message, UserMessage) and not isinstance(message.content, str):
+            for part in message.content:
+                if isinstance(part, ImagePart):
+                    tokens += image_tokens(_image_size(part.image_url.url), part.image_url.detail)
+    return tokens + TOKENS_PER_MESSAGE * len(request.messages)
+
+
+def _image_size(url: str) -> tuple[int, int] | None:
+    """(width, height) of a data-URL image from its header, None for a remote URL or an unknown format."""
+    from llm_gateway.providers.images import image_dimensions
+
+    if not url.startswith("data:") or ";base64," not in url:
+        return None
+    encoded = url.split(";base64,", 1)[1][:IMAGE_HEADER_BASE64_CHARS]
+    try:
+        header = base64.b64decode(encoded[: len(encoded) // 4 * 4])
+    except ValueError:
+        return None
+    return image_dimensions(header)
 
 
 def output_cap(
