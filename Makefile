@@ -51,8 +51,9 @@ build: install ## sam build (needs a Python 3.13 on PATH or under pyenv)
 deploy: build ## sam deploy to ENV=dev|prod|default (samconfig.toml)
 	$(BIN)/sam deploy --config-env $(ENV)
 
-bench: install ## Benchmarks (cold start); prints figures
+bench: install ## Benchmarks (cold start, the prompt estimate's cost); prints figures
 	$(BIN)/python bench/coldstart.py
+	$(BIN)/python bench/estimate.py --timing
 
 events: install ## Regenerate events/ from `sam local generate-event`
 	$(BIN)/python scripts/generate_events.py
