@@ -256,3 +256,26 @@ def test_ctrl_c_stops_everything_and_frees_the_port() -> None:
             probe.connect(("127.0.0.1", port))
     for pid in child_pids:
         assert not Path(f"/proc/{pid}").exists(), f"process {pid} outlived the gateway"
+
+
+def test_the_issues_inputs_hold_the_budget_and_the_output_limit(local_gateway: LocalGateway) -> None:
+    """Issue #16: 190 one-letter words once went through a 100-token day (estimated at 100, used 191); a forced
+    tool call with max_tokens 1 once answered 61 completion tokens."""
+    created = local_gateway.gatewayctl(
+        "keys", "create", "--tenant", "issue16", "--plan", "premium", "--tokens-per-day", "100", "--json"
+    )
+    key = json.loads(created.stdout)["key"]
+    words = {"model": "echo", "max_tokens": 1, "messages": [{"role": "user", "content": " ".join(["a"] * 190)}]}
+    status, _, answer = call(local_gateway, "POST", "/chat/completions", words, {"x-api-key": key})
+    assert status == 400
+    assert_openai_error(answer, "request_exceeds_budget")
+    tool = {
+        "model": "echo",
+        "max_tokens": 1,
+        "tool_choice": "required",
+        "tools": [{"type": "function", "function": {"name": "f"}}],
+        "messages": [{"role": "user", "content": " ".join(f"w{i}" for i in range(60))}],
+    }
+    status, _, answer = call(local_gateway, "POST", "/chat/completions", tool, {"x-api-key": local_gateway.key})
+    assert status == 200, answer
+    assert answer["usage"]["completion_tokens"] <= 1
