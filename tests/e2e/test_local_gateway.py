@@ -184,15 +184,15 @@ def test_a_key_hits_its_token_budget_before_its_request_quota(local_gateway: Loc
         "keys", "create", "--tenant", "budget", "--plan", "premium", "--tokens-per-day", "100", "--json"
     )
     issued = json.loads(created.stdout)
-    body = {**CHAT, "max_tokens": 10}  # reserves 6 (prompt estimate) + 4 (message) + 10 = 20; uses 3 + 3
+    body = {**CHAT, "max_tokens": 10}  # reserves 6 (text) + 4 (message) + 3 (reply) + 10 = 23; uses 3 + 3
     statuses = []
     for _ in range(20):
         status, headers, answer = call(local_gateway, "POST", "/chat/completions", body, {"x-api-key": issued["key"]})
         statuses.append(status)
         if status != 200:
             break
-    # 14 answers use 84 tokens; a 15th would need 84 + 20 > 100. The premium quota (100000) is far away.
-    assert statuses == [200] * 14 + [429]
+    # 13 answers use 78 tokens; a 14th would need 78 + 23 > 100. The premium quota (100000) is far away.
+    assert statuses == [200] * 13 + [429]
     assert_openai_error(answer, "token_budget_exceeded")
     assert 0 < int(headers["retry-after"]) <= 86400
     with pytest.raises(openai.RateLimitError) as limited:
@@ -201,7 +201,7 @@ def test_a_key_hits_its_token_budget_before_its_request_quota(local_gateway: Loc
     report = local_gateway.gatewayctl("usage", "--key", issued["key_id"], "--json")
     assert report.returncode == 0, report.stderr
     (day,) = json.loads(report.stdout)
-    assert (day["requests"], day["prompt_tokens"], day["completion_tokens"], day["tenant"]) == (14, 42, 42, "budget")
+    assert (day["requests"], day["prompt_tokens"], day["completion_tokens"], day["tenant"]) == (13, 39, 39, "budget")
 
 
 def test_bodies_over_10_mb_are_refused_with_413(local_gateway: LocalGateway) -> None:

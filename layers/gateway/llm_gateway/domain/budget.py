@@ -24,10 +24,11 @@ from llm_gateway.errors import ContextLengthExceededError, InvalidRequestError, 
 from llm_gateway.providers.base import Usage
 
 Window = Literal["minute", "day", "month"]
-# Each message's framing (role and separators): 3 tokens in OpenAI's chat format, plus 3 that prime the reply
-# (https://github.com/openai/openai-cookbook, "How to count tokens with tiktoken"); 4 per message covers both
-# from the second message on, and the first message's text is never shorter than one token.
+# The chat format's framing: 3 tokens per message (role and separators) and 1 more for a `name`, plus 3 that
+# prime the reply (OpenAI's cookbook, "How to count tokens with tiktoken":
+# https://cookbook.openai.com/examples/how_to_count_tokens_with_tiktoken).
 TOKENS_PER_MESSAGE = 4
+REPLY_PRIMING_TOKENS = 3
 # Enough of a data URL's base64 to reach the image's dimensions (a JPEG's frame header follows its metadata).
 IMAGE_HEADER_BASE64_CHARS = 65536
 # Room kept free in the context window beyond the prompt estimate: chat templates add tokens the estimate does
@@ -99,8 +100,9 @@ _NOT_INPUT = {"messages", "model", "max_tokens", "max_completion_tokens", "strea
 
 def estimate_prompt_tokens(request: ChatCompletionRequest) -> int:
     """An upper bound of the prompt's tokens (see `domain/tokens.py` for the bound and how it is measured): the
-    messages' text and every other field the model reads, plus TOKENS_PER_MESSAGE per message and each image by
-    its size (read from its header; a remote or unreadable image counts as the largest)."""
+    messages' text and every other field the model reads, plus TOKENS_PER_MESSAGE per message and
+    REPLY_PRIMING_TOKENS, and each image by its size (read from its header; a remote or unreadable image counts as
+    the largest)."""
     texts = list(request_texts(request))
     texts.append(request.model_dump_json(exclude=_NOT_INPUT, exclude_none=True)[1:-1])  # without "{}"
     tokens = sum(estimate_text_tokens(text) for text in texts)
@@ -109,7 +111,7 @@ def estimate_prompt_tokens(request: ChatCompletionRequest) -> int:
             for part in message.content:
                 if isinstance(part, ImagePart):
                     tokens += image_tokens(_image_size(part.image_url.url), part.image_url.detail)
-    return tokens + TOKENS_PER_MESSAGE * len(request.messages)
+    return tokens + TOKENS_PER_MESSAGE * len(request.messages) + REPLY_PRIMING_TOKENS
 
 
 def _image_size(url: str) -> tuple[int, int] | None:
