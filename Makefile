@@ -72,9 +72,10 @@ build: install ## sam build (needs a Python 3.13 on PATH or under pyenv)
 deploy: build ## sam deploy to ENV=dev|prod|default (samconfig.toml)
 	$(BIN)/sam deploy --config-env $(ENV)
 
-bench: install ## Benchmarks (cold start, memory per request kind); prints figures
+bench: install ## Benchmarks (cold start, memory per request kind, the prompt estimate's cost); prints figures
 	$(BIN)/python bench/coldstart.py
 	$(BIN)/python bench/memory.py
+	$(BIN)/python bench/estimate.py --timing
 
 cost: install ## Monthly AWS cost for a workload vs LiteLLM on Fargate (ARGS="--requests 10M --latency 5", --table)
 	$(BIN)/gatewayctl cost $(ARGS)

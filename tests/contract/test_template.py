@@ -133,7 +133,7 @@ def test_gateway_responses_are_openai_shaped_json(cfn: dict[str, Any]) -> None:
 
 def test_functions_run_python313_on_arm64_with_the_shared_layer(template: dict[str, Any], cfn: dict[str, Any]) -> None:
     functions = of_type(cfn, "AWS::Lambda::Function")
-    assert set(functions) == {"ApiFunction", "KeyAuthorizerFunction"}
+    assert set(functions) == {"ApiFunction", "KeyAuthorizerFunction", "UsageRollupFunction"}
     (layer_id,) = of_type(cfn, "AWS::Lambda::LayerVersion")
     for function in functions.values():
         properties = function["Properties"]
@@ -217,6 +217,26 @@ def test_usage_table_has_ttl_and_the_function_may_only_update_it(cfn: dict[str, 
     assert statement["Resource"] == {"Fn::GetAtt": ["UsageTable", "Arn"]}
 
 
+def test_the_rollup_runs_daily_and_may_only_scan_and_update_the_usage_table(cfn: dict[str, Any]) -> None:
+    policies = Resolver(cfn).resolve(cfn["Resources"]["UsageRollupFunctionRole"]["Properties"]["Policies"])
+    statements = [s for policy in policies for s in policy["PolicyDocument"]["Statement"]]
+    (statement,) = [s for s in statements if "dynamodb" in json.dumps(s)]
+    assert statement["Action"] == ["dynamodb:Scan", "dynamodb:UpdateItem"]
+    assert statement["Resource"] == {"Fn::GetAtt": ["UsageTable", "Arn"]}
+    (rule,) = of_type(cfn, "AWS::Events::Rule").values()
+    assert rule["Properties"]["ScheduleExpression"] == "cron(30 0 * * ? *)"
+
+
+def test_the_tenant_index_holds_only_rollups_and_what_reports_show(cfn: dict[str, Any]) -> None:
+    """Budget items carry no `day`, so a chat request's writes never reach the index."""
+    (index,) = cfn["Resources"]["UsageTable"]["Properties"]["GlobalSecondaryIndexes"]
+    assert index["KeySchema"] == [
+        {"AttributeName": "tenant", "KeyType": "HASH"},
+        {"AttributeName": "day", "KeyType": "RANGE"},
+    ]
+    assert index["Projection"]["ProjectionType"] == "INCLUDE"
+
+
 def test_plan_limits_reach_the_function_as_the_settings_json(cfn: dict[str, Any]) -> None:
     from llm_gateway.config import Settings
 
@@ -238,6 +258,7 @@ def test_dashboard_and_alarms_watch_what_matters(cfn: dict[str, Any]) -> None:
         "ProviderThrottles",
         "BudgetRejections",
         "UsageRecordFailures",
+        "Errors",
     }
     assert alarms["TimeToFirstByte"]["ExtendedStatistic"] == "p99"
     assert alarms["UsageRecordFailures"]["Threshold"] == 0, "one lost usage record is already an alarm"

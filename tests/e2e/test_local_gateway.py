@@ -184,15 +184,15 @@ def test_a_key_hits_its_token_budget_before_its_request_quota(local_gateway: Loc
         "keys", "create", "--tenant", "budget", "--plan", "premium", "--tokens-per-day", "100", "--json"
     )
     issued = json.loads(created.stdout)
-    body = {**CHAT, "max_tokens": 10}  # reserves 4 (prompt estimate) + 4 (message) + 10 = 18; uses 3 + 3
+    body = {**CHAT, "max_tokens": 10}  # reserves 6 (text) + 4 (message) + 3 (reply) + 10 = 23; uses 3 + 3
     statuses = []
     for _ in range(20):
         status, headers, answer = call(local_gateway, "POST", "/chat/completions", body, {"x-api-key": issued["key"]})
         statuses.append(status)
         if status != 200:
             break
-    # 14 answers use 84 tokens; a 15th would need 84 + 18 > 100. The premium quota (100000) is far away.
-    assert statuses == [200] * 14 + [429]
+    # 13 answers use 78 tokens; a 14th would need 78 + 23 > 100. The premium quota (100000) is far away.
+    assert statuses == [200] * 13 + [429]
     assert_openai_error(answer, "token_budget_exceeded")
     assert 0 < int(headers["retry-after"]) <= 86400
     with pytest.raises(openai.RateLimitError) as limited:
@@ -201,7 +201,7 @@ def test_a_key_hits_its_token_budget_before_its_request_quota(local_gateway: Loc
     report = local_gateway.gatewayctl("usage", "--key", issued["key_id"], "--json")
     assert report.returncode == 0, report.stderr
     (day,) = json.loads(report.stdout)
-    assert (day["requests"], day["prompt_tokens"], day["completion_tokens"], day["tenant"]) == (14, 42, 42, "budget")
+    assert (day["requests"], day["prompt_tokens"], day["completion_tokens"], day["tenant"]) == (13, 39, 39, "budget")
 
 
 def test_bodies_over_10_mb_are_refused_with_413(local_gateway: LocalGateway) -> None:
@@ -285,3 +285,26 @@ def test_each_request_prints_the_deployed_stages_access_log_record(local_gateway
     assert (refused["status"], refused["errorType"], refused["keyId"]) == ("401", "ACCESS_DENIED", "-")
     records = [line for line in local_gateway.output if line.startswith('{"requestId"')]
     assert records and not any(key in line for line in records)
+
+
+def test_the_issues_inputs_hold_the_budget_and_the_output_limit(local_gateway: LocalGateway) -> None:
+    """Issue #16: 190 one-letter words once went through a 100-token day (estimated at 100, used 191); a forced
+    tool call with max_tokens 1 once answered 61 completion tokens."""
+    created = local_gateway.gatewayctl(
+        "keys", "create", "--tenant", "issue16", "--plan", "premium", "--tokens-per-day", "100", "--json"
+    )
+    key = json.loads(created.stdout)["key"]
+    words = {"model": "echo", "max_tokens": 1, "messages": [{"role": "user", "content": " ".join(["a"] * 190)}]}
+    status, _, answer = call(local_gateway, "POST", "/chat/completions", words, {"x-api-key": key})
+    assert status == 400
+    assert_openai_error(answer, "request_exceeds_budget")
+    tool = {
+        "model": "echo",
+        "max_tokens": 1,
+        "tool_choice": "required",
+        "tools": [{"type": "function", "function": {"name": "f"}}],
+        "messages": [{"role": "user", "content": " ".join(f"w{i}" for i in range(60))}],
+    }
+    status, _, answer = call(local_gateway, "POST", "/chat/completions", tool, {"x-api-key": local_gateway.key})
+    assert status == 200, answer
+    assert answer["usage"]["completion_tokens"] <= 1

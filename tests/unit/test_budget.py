@@ -64,8 +64,8 @@ def test_key_limits_override_the_plan_and_the_output_cap_is_the_plans() -> None:
 
 
 def test_prompt_estimate_counts_characters_messages_and_images() -> None:
-    assert estimate_prompt_tokens(request()) == 100 + 4
-    assert estimate_prompt_tokens(request(max_tokens=5, stream=True, user="u", n=1)) == 100 + 4
+    assert estimate_prompt_tokens(request()) == 100 + 7
+    assert estimate_prompt_tokens(request(max_tokens=5, stream=True, user="u", n=1)) == 100 + 7
     with_image = openai_chat(
         {
             "model": "m",
@@ -80,33 +80,33 @@ def test_prompt_estimate_counts_characters_messages_and_images() -> None:
             ],
         }
     )
-    assert estimate_prompt_tokens(with_image) == 1 + 4 + 1600
+    assert estimate_prompt_tokens(with_image) == 1 + 7 + 1600
 
 
 def test_everything_else_the_model_reads_is_estimated_too() -> None:
     """Tools, response_format schemas and vendor fields are billed as prompt by upstreams."""
     schema = {"type": "object", "properties": {f"field_{i}": {"type": "string"} for i in range(500)}}
     with_schema = request(response_format={"type": "json_schema", "json_schema": {"name": "s", "schema": schema}})
-    assert estimate_prompt_tokens(with_schema) > 100 + 4 + len(str(schema)) // 5
+    assert estimate_prompt_tokens(with_schema) > 100 + 7 + len(str(schema)) // 5
     tool = {"type": "function", "function": {"name": "f", "description": "d" * 4000}}
-    assert estimate_prompt_tokens(request(tools=[tool])) >= 100 + 4 + 1000
-    assert estimate_prompt_tokens(request(vendor_context="c" * 8000)) >= 100 + 4 + 2000
+    assert estimate_prompt_tokens(request(tools=[tool])) >= 100 + 7 + 1000
+    assert estimate_prompt_tokens(request(vendor_context="c" * 8000)) >= 100 + 7 + 2000
 
 
 def test_reservation_is_prompt_estimate_plus_output_cap_priced_from_the_registry() -> None:
     reservation, caps = reserve(
         request(max_tokens=96), limits(tokens_per_minute=1000, tokens_per_day=10_000, usd_per_month=Decimal(1))
     )
-    assert (reservation.prompt_estimate, reservation.tokens) == (104, 200)
-    assert reservation.usd == Decimal("0.003") * 104 / 1000 + Decimal("0.015") * 96 / 1000
-    assert caps == Caps(minute=800, day=9800, usd=Decimal(1) - reservation.usd)
+    assert (reservation.prompt_estimate, reservation.tokens) == (107, 203)
+    assert reservation.usd == Decimal("0.003") * 107 / 1000 + Decimal("0.015") * 96 / 1000
+    assert caps == Caps(minute=797, day=9797, usd=Decimal(1) - reservation.usd)
     assert reservation.windows == Windows(month="2026-11", day="22", minute="221504")
 
 
 def test_without_max_tokens_the_plan_cap_or_the_default_is_reserved() -> None:
     capped, _ = reserve(request(), limits(max_output_tokens=500))
     uncapped, caps = reserve(request(), limits())
-    assert (capped.tokens, uncapped.tokens) == (604, 4200)
+    assert (capped.tokens, uncapped.tokens) == (607, 4203)
     assert caps == Caps(None, None, None)
 
 
@@ -156,11 +156,11 @@ def test_a_prompt_estimated_beyond_the_window_is_a_context_length_error() -> Non
 
 def test_the_reservation_counts_exactly_the_injected_cap() -> None:
     unnamed = request()
-    cap = output_cap(limits(max_output_tokens=4096), 4096, ContextLimits(context_window=4096), 104)
+    cap = output_cap(limits(max_output_tokens=4096), 4096, ContextLimits(context_window=4096), 107)
     capped = capped_request(unnamed, cap)
     reservation, _ = reserve(capped, limits(max_output_tokens=4096))
-    assert capped.max_output_tokens == cap == 4096 - 104 - CONTEXT_HEADROOM_TOKENS
-    assert reservation.tokens == reservation.prompt_estimate + cap == 104 + cap
+    assert capped.max_output_tokens == cap == 4096 - 107 - CONTEXT_HEADROOM_TOKENS
+    assert reservation.tokens == reservation.prompt_estimate + cap == 107 + cap
     named = capped_request(
         request(max_tokens=64_000), output_cap(limits(), 4096, ContextLimits(max_output_tokens=5000))
     )
@@ -170,7 +170,7 @@ def test_the_reservation_counts_exactly_the_injected_cap() -> None:
 def test_the_reservation_counts_the_limit_the_provider_is_sent() -> None:
     both = capped_request(request(max_tokens=100_000, max_completion_tokens=10), 500)
     reservation, _ = reserve(both, limits(max_output_tokens=500))
-    assert reservation.tokens == 104 + 10
+    assert reservation.tokens == 107 + 10
 
 
 @pytest.mark.parametrize(

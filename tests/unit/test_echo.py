@@ -101,3 +101,43 @@ def test_reasoning_asked_for_comes_first_signed_and_counted_in_the_output() -> N
     assert result.usage.reasoning_tokens == len(reasoning.text.split())
     assert result.usage.completion_tokens == result.usage.reasoning_tokens + 2
     assert complete(messages=[{"role": "user", "content": "one two"}]).reasoning == ()
+
+
+SIXTY_WORDS = " ".join(f"word{i}" for i in range(60))
+FORCED_TOOL = {
+    "tool_choice": "required",
+    "tools": [{"type": "function", "function": {"name": "f"}}],
+    "messages": [{"role": "user", "content": SIXTY_WORDS}],
+}
+
+
+def test_a_tool_call_is_cut_at_the_output_limit_like_a_real_models() -> None:
+    """Issue #16's input: max_tokens 1 on a forced tool call once answered 61 completion tokens."""
+    result = complete(max_tokens=1, **FORCED_TOOL)
+    (call,) = result.tool_calls
+    assert result.usage.completion_tokens == 1
+    assert (result.stop_reason, call.arguments) == ("max_tokens", '{"input":')
+    whole = complete(max_tokens=61, **FORCED_TOOL)
+    assert (whole.stop_reason, whole.usage.completion_tokens) == ("tool_use", 61)
+    assert json.loads(whole.tool_calls[0].arguments) == {"input": SIXTY_WORDS}
+
+
+def test_a_streamed_tool_call_keeps_the_output_limit() -> None:
+    events = list(EchoProvider().stream(request(max_completion_tokens=3, **FORCED_TOOL), TARGET, Deadline.after(5)))
+    arguments = "".join(e.arguments for e in events if isinstance(e, ToolCallArgumentsDelta))
+    assert arguments == '{"input": "word0 word1'
+    assert [e.reason for e in events if isinstance(e, Finish)] == ["max_tokens"]
+    assert isinstance(events[-1], UsageReport) and events[-1].usage.completion_tokens == 3
+
+
+def test_a_streamed_answer_keeps_the_output_limit() -> None:
+    messages = [{"role": "user", "content": SIXTY_WORDS}]
+    events = list(EchoProvider().stream(request(messages=messages, max_tokens=2), TARGET, Deadline.after(5)))
+    assert [e.text for e in events if isinstance(e, TextDelta)] == ["word0", " word1"]
+    assert isinstance(events[-1], UsageReport) and events[-1].usage.completion_tokens == 2
+
+
+def test_the_output_limit_counts_the_reasoning_too() -> None:
+    result = complete(messages=[{"role": "user", "content": SIXTY_WORDS}], reasoning_effort="low", max_tokens=10)
+    assert result.usage.completion_tokens == 10 and result.stop_reason == "max_tokens"
+    assert result.text == "word0 word1 word2"

@@ -67,7 +67,8 @@ def test_reserve_then_settle_leaves_exactly_the_real_usage(stack: Stack) -> None
     metered = meter.reserve(caller(tokens_per_day=1000), "echo", PRICES, chat())
     assert metered is not None
     reserved = metered.reservation.tokens
-    assert reserved == 4 + 4 + 10  # ceil(13 chars / 4) + one message + max_tokens
+    assert reserved == 4 + 4 + 3 + 10  # one two three (a token per started four letters), the message, the reply's
+    # priming, max_tokens
     item = usage_item(stack)
     assert (item["budget_day_22"], item["budget_min_222358"], item["tenant"], item["plan"]) == (
         str(reserved),
@@ -97,35 +98,35 @@ def test_a_failed_call_releases_its_reservation_and_counts_as_failed(stack: Stac
 def test_minute_window_rolls_over_while_the_day_window_keeps_counting(stack: Stack) -> None:
     clock = Clock(START)
     meter = meter_for(stack, clock)
-    key = caller(tokens_per_minute=40, tokens_per_day=80)
+    key = caller(tokens_per_minute=45, tokens_per_day=90)
     for _ in range(2):
-        meter.reserve(key, "echo", PRICES, chat())  # 18 tokens each, left unsettled: 36 in 23:58
+        meter.reserve(key, "echo", PRICES, chat())  # 21 tokens each, left unsettled: 42 in 23:58
     with pytest.raises(BudgetExceededError) as refused:
         meter.reserve(key, "echo", PRICES, chat())
-    assert "tokens per minute (40)" in refused.value.message
+    assert "tokens per minute (45)" in refused.value.message
     assert "per day" not in refused.value.message
     assert refused.value.headers["Retry-After"] == "10"  # the minute ends at 23:59:00
-    clock.now = START + timedelta(seconds=10)  # 23:59:00, a new minute: 72 of the day's 80 after two more
+    clock.now = START + timedelta(seconds=10)  # 23:59:00, a new minute: 84 of the day's 90 after two more
     for _ in range(2):
         meter.reserve(key, "echo", PRICES, chat())
     clock.now = START + timedelta(seconds=69)  # 23:59:59
     with pytest.raises(BudgetExceededError) as day_refused:
         meter.reserve(key, "echo", PRICES, chat())
-    assert "tokens per day (80)" in day_refused.value.message
+    assert "tokens per day (90)" in day_refused.value.message
     assert day_refused.value.headers["Retry-After"] == "1"
     clock.now = START + timedelta(seconds=71)  # 00:00:01 on the 23rd: a new day and a new minute
     assert meter.reserve(key, "echo", PRICES, chat()) is not None
     item = usage_item(stack)
-    assert (item["budget_day_22"], item["budget_day_23"], item["budget_min_230000"]) == ("72", "18", "18")
+    assert (item["budget_day_22"], item["budget_day_23"], item["budget_min_230000"]) == ("84", "21", "21")
 
 
 def test_the_monthly_spend_limit_refuses_with_its_own_code(stack: Stack) -> None:
     meter = meter_for(stack)
     expensive = Prices(input_per_1k=Decimal(1), output_per_1k=Decimal(1))
-    key = caller(usd_per_month=Decimal("0.04"))
+    key = caller(usd_per_month=Decimal("0.045"))
     metered = meter.reserve(key, "echo", expensive, chat())
     meter.settle(metered, Usage(10, 10))  # $0.02 spent
-    meter.reserve(key, "echo", expensive, chat())  # $0.018 reserved
+    meter.reserve(key, "echo", expensive, chat())  # $0.021 reserved
     with pytest.raises(BudgetExceededError) as refused:
         meter.reserve(key, "echo", expensive, chat())
     assert refused.value.code == "spend_limit_exceeded"
@@ -180,7 +181,7 @@ def test_fifty_threads_against_a_budget_for_ten_requests(stack: Stack) -> None:
     meter = UsageMeter(store, Settings(), Clock(START))
     provider, target = EchoProvider(), Target(provider="echo", model_id="echo")
     request = chat("alpha beta gamma delta")
-    reservation_size = 6 + 4 + 10
+    reservation_size = 7 + 4 + 3 + 10
     key = caller(tokens_per_day=10 * reservation_size)
     served: list[Usage] = []
     refused: list[BudgetExceededError] = []
@@ -267,8 +268,9 @@ def test_plan_defaults_apply_and_a_refusal_is_a_429_without_a_provider_call(
 ) -> None:
     plans = {"standard": {"tokens_per_minute": 0, "tokens_per_day": 45, "usd_per_month": 0, "max_output_tokens": 16}}
     monkeypatch.setenv("GATEWAY_PLAN_LIMITS", json.dumps(plans))
-    # "Say hello to the gateway": 24 chars -> 6 + 4 per message, plus the plan's 16-token output cap = 26
-    # reserved; each answer really uses 10. Day use 0 -> 10 -> 20: the third reservation (20 + 26) is over 45.
+    # "Say hello to the gateway": 7 estimated (a token per started four letters) + 4 for the message + 3 priming
+    # the reply, plus the plan's 16-token output cap = 30 reserved; each answer really uses 10. Day use 0 -> 10 ->
+    # 20: the third reservation (20 + 30) is over 45.
     responses = [call(api_handler, api_event()) for _ in range(3)]
     assert [r["statusCode"] for r in responses] == [200, 200, 429]
     assert counting_echo.calls == 2
@@ -356,3 +358,38 @@ def test_a_failed_usage_record_is_logged_whole_and_metered_not_swallowed(
     assert "DynamoDB unreachable" in failure["exception"]
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     assert [m["UsageRecordFailures"] for m in emf if "UsageRecordFailures" in m] == [[1.0]]
+
+
+def chat_event(body: dict[str, Any], **authorizer: Any) -> dict[str, Any]:
+    event = api_event(**authorizer)
+    event["body"], event["isBase64Encoded"] = json.dumps(body), False
+    return event
+
+
+def test_one_letter_words_past_the_budget_are_refused_before_the_model(
+    stack: Stack, api_handler: Handler, counting_echo: type[CountingEcho]
+) -> None:
+    """Issue #16, input 1: 190 one-letter words with max_tokens 1 on a key with 100 tokens per day were admitted
+    (estimated at 99 + 1 by four characters per token) and took the day to 191."""
+    body = {"model": "echo", "max_tokens": 1, "messages": [{"role": "user", "content": " ".join(["a"] * 190)}]}
+    response = call(api_handler, chat_event(body, tokensPerDay=100))
+    error = json.loads(response["body"])["error"]
+    assert (response["statusCode"], error["code"]) == (400, "request_exceeds_budget")
+    assert counting_echo.calls == 0
+    assert usage_item(stack, "key_5f1c2a9b7e3d", "2026-11") == {}
+
+
+def test_a_forced_tool_call_keeps_to_max_tokens_through_the_handler(stack: Stack, api_handler: Handler) -> None:
+    """Issue #16, input 2: a forced tool call with max_tokens 1 answered 61 completion tokens."""
+    body = {
+        "model": "echo",
+        "max_tokens": 1,
+        "tool_choice": "required",
+        "tools": [{"type": "function", "function": {"name": "f"}}],
+        "messages": [{"role": "user", "content": " ".join(f"w{i}" for i in range(60))}],
+    }
+    response = call(api_handler, chat_event(body, tokensPerDay=100_000))
+    answer = json.loads(response["body"])
+    assert response["statusCode"] == 200
+    assert answer["usage"]["completion_tokens"] <= 1
+    assert answer["choices"][0]["finish_reason"] == "length"

@@ -30,8 +30,13 @@ def count_words(text: str) -> int:
     return len(_WORD.findall(text))
 
 
-def _truncate_words(text: str, limit: int) -> tuple[str, bool]:
-    """Keep the first `limit` words (with the whitespace between them); report whether anything was cut."""
+def _truncate_words(text: str, limit: int | None) -> tuple[str, bool]:
+    """Keep the first `limit` words (with the whitespace between them; all of them when `limit` is None); report
+    whether anything was cut."""
+    if limit is None:
+        return text, False
+    if limit <= 0:
+        return "", bool(_WORD.search(text))
     for number, match in enumerate(_WORD.finditer(text), start=1):
         if number == limit:
             kept = text[: match.end()]
@@ -40,8 +45,9 @@ def _truncate_words(text: str, limit: int) -> tuple[str, bool]:
 
 
 class EchoProvider(Provider):
-    """Replies with the text of the last user message, honouring stop sequences, max tokens, tools and
-    reasoning (a short fixed reasoning block, signed with a digest of itself, when reasoning is asked for)."""
+    """Replies with the text of the last user message, honouring stop sequences, tools, reasoning (a short fixed
+    reasoning block, signed with a digest of itself, when reasoning is asked for) and the output limit, which counts
+    the reasoning too and holds in text, tool calls and streams alike (a stream replays the completion)."""
 
     name = "echo"
 
@@ -56,23 +62,25 @@ class EchoProvider(Provider):
             signature = hashlib.sha256(REASONING_TEXT.encode()).hexdigest()
             content.append(ReasoningBlock(REASONING_TEXT, signature=signature))
             reasoning_tokens = count_words(REASONING_TEXT)
+        limit = request.max_output_tokens
+        left = None if limit is None else max(0, limit - reasoning_tokens)
         tool = request.forced_tool
         if tool is not None:
-            arguments = json.dumps({"input": reply})
+            # A model cut off by its output limit mid-call returns the arguments it had written (invalid JSON)
+            # and stops for max_tokens, as OpenAI's and Bedrock's do; echo cuts its arguments the same way.
+            arguments, cut = _truncate_words(json.dumps({"input": reply}), left)
             content.append(ToolCallBlock(id="call_echo_0", name=tool, arguments=arguments))
             usage = Usage(prompt_tokens, reasoning_tokens + count_words(arguments), reasoning_tokens=reasoning_tokens)
-            return Completion(tuple(content), "tool_use", usage)
+            return Completion(tuple(content), "max_tokens" if cut else "tool_use", usage)
         stop_reason: StopReason = "end_turn"
         stop_sequence: str | None = None
         for stop in request.stop:
             if stop and stop in reply:
                 reply = reply[: reply.index(stop)]
                 stop_reason, stop_sequence = "stop_sequence", stop
-        limit = request.max_output_tokens
-        if limit is not None:
-            reply, cut = _truncate_words(reply, limit)
-            if cut:
-                stop_reason, stop_sequence = "max_tokens", None
+        reply, cut = _truncate_words(reply, left)
+        if cut:
+            stop_reason, stop_sequence = "max_tokens", None
         content.append(TextBlock(reply))
         usage = Usage(prompt_tokens, reasoning_tokens + count_words(reply), reasoning_tokens=reasoning_tokens)
         return Completion(tuple(content), stop_reason, usage, stop_sequence=stop_sequence)

@@ -1,15 +1,20 @@
-"""Usage and budget counters in the DynamoDB usage table: one item per key and month.
+"""Usage and budget counters in the DynamoDB usage table: a budget item per key and month, a rollup per key and day.
 
-The item holds the key's budget counters (tokens per day and per minute, USD per month, reservations
-included) and its exact usage per day (requests, failed requests, prompt and completion tokens, cost).
-A request touches it twice: one conditional update reserves, one update settles. Minute counters are
-pruned at settlement, so an item stays small; the item itself expires by TTL after the retention period.
+The budget item (sort key `2026-11`) holds the key's current windows (tokens this minute and the last, today and
+yesterday, USD this month; reservations included) and the exact usage of the days not yet rolled up (requests,
+failed requests, prompt and completion tokens, cost). A chat request touches it twice, and nothing else: one
+conditional update reserves, one update settles. Past windows are pruned at settlement, and once a day the rollup
+function moves each finished day's usage into a rollup item (sort key `2026-11-22`) in one transaction, so the
+budget item stays far under 1 KB: one write unit per update
+(https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/read-write-operations.html). Only rollup items
+carry `day`, the sort key of the tenant index, so the index never sees a chat request's writes. Every item
+expires by TTL `retention_days` after its month ends.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -22,10 +27,13 @@ from llm_gateway.store.dynamo import from_item
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-TENANT_INDEX = "tenant-index"
+TENANT_INDEX = "tenant-day-index"
 MINUTE_PREFIX = "budget_min_"
 DAY_PREFIX = "budget_day_"
 USAGE_FIELDS = ("requests", "failed", "prompt_tokens", "completion_tokens", "cost_usd")
+# A day is rolled up once no request can settle into it any more: the API function runs at most 15 minutes
+# (its timeout), so 20 minutes after the day ends.
+SETTLEMENT_WINDOW = timedelta(minutes=20)
 
 
 def _n(value: int | Decimal) -> dict[str, str]:
@@ -157,11 +165,102 @@ class UsageStore:
             ExpressionAttributeValues=values,
         )
 
+    def roll_up_finished_days(self, now: datetime) -> int:
+        """Move the usage of every day that ended at least SETTLEMENT_WINDOW before `now` out of the keys'
+        budget items into rollup items, one transaction per key and day; returns how many were moved.
+
+        Each transaction adds the day's figures to its rollup and removes them from the budget item on the
+        condition that they are still what was read, so a settlement landing in between cancels it (the next
+        run moves the day) and no figure is counted twice or lost.
+        """
+        moved = 0
+        pages = self._client.get_paginator("scan").paginate(
+            TableName=self._table,
+            FilterExpression="attribute_not_exists(#day)",
+            ExpressionAttributeNames={"#day": "day"},
+        )
+        for page in pages:
+            for raw in page.get("Items", []):
+                item = from_item(raw)
+                for row in _days(item):
+                    ended = datetime(row.day.year, row.day.month, row.day.day, tzinfo=UTC) + timedelta(days=1)
+                    if ended + SETTLEMENT_WINDOW <= now and self._move(item, row):
+                        moved += 1
+        return moved
+
+    def _move(self, item: dict[str, Any], row: DailyUsage) -> bool:
+        suffix = row.day.strftime("%d")
+        figures: dict[str, int | Decimal] = {
+            "requests": row.requests,
+            "failed": row.failed,
+            "prompt_tokens": row.prompt_tokens,
+            "completion_tokens": row.completion_tokens,
+            "cost_usd": row.cost_usd,
+        }
+        names = {f"#{field}": f"{field}_{suffix}" for field in USAGE_FIELDS}
+        values = {f":{field}": _n(value) for field, value in figures.items()}
+        unchanged = [
+            f"#{field} = :{field}" if f"{field}_{suffix}" in item else f"attribute_not_exists(#{field})"
+            for field in USAGE_FIELDS
+        ]
+        rollup_key = {"key_id": {"S": row.key_id}, "period": {"S": row.day.isoformat()}}
+        day_start = datetime(row.day.year, row.day.month, row.day.day, tzinfo=UTC)
+        try:
+            self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": rollup_key,
+                            "UpdateExpression": (
+                                "SET tenant = :tenant, #plan = :plan, #day = :day, "
+                                "expires_at = if_not_exists(expires_at, :expires) "
+                                "ADD requests :requests, failed :failed, prompt_tokens :prompt_tokens, "
+                                "completion_tokens :completion_tokens, cost_usd :cost_usd"
+                            ),
+                            "ExpressionAttributeNames": {"#plan": "plan", "#day": "day"},
+                            "ExpressionAttributeValues": {
+                                **values,
+                                ":tenant": {"S": row.tenant},
+                                ":plan": {"S": row.plan},
+                                ":day": {"S": row.day.isoformat()},
+                                ":expires": _n(self._expiry(day_start)),
+                            },
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": {"key_id": {"S": row.key_id}, "period": {"S": str(item["period"])}},
+                            "UpdateExpression": "REMOVE " + ", ".join(names),
+                            "ConditionExpression": " AND ".join(unchanged),
+                            "ExpressionAttributeNames": names,
+                            "ExpressionAttributeValues": {
+                                name: value for name, value in values.items() if f"{name[1:]}_{suffix}" in item
+                            },
+                        }
+                    },
+                ]
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise
+            return False
+        return True
+
     def daily_usage(
         self, *, key_id: str | None = None, tenant: str | None = None, since: date | None = None
     ) -> list[DailyUsage]:
-        """Usage per key and day (operator reports), oldest first; every given filter applies."""
-        rows = [row for item in self._items(key_id, tenant, since) for row in _days(item)]
+        """Usage per key and day (operator reports), oldest first; every given filter applies. A day's figures
+        are its rollup's plus what its key's budget item still holds (a day not rolled up yet, or a settlement
+        that came after the roll-up)."""
+        totals: dict[tuple[str, date], DailyUsage] = {}
+        for item in self._items(key_id, tenant, since):
+            rows = [_rollup(item)] if "day" in item else list(_days(item))
+            for row in rows:
+                earlier = totals.get((row.key_id, row.day))
+                totals[(row.key_id, row.day)] = row if earlier is None else _added(earlier, row)
+        rows = list(totals.values())
         if since is not None:
             rows = [row for row in rows if row.day >= since]
         if tenant is not None:
@@ -170,28 +269,41 @@ class UsageStore:
 
     def _items(self, key_id: str | None, tenant: str | None, since: date | None) -> Iterator[dict[str, Any]]:
         first = since.strftime("%Y-%m") if since else "0000-00"
+        names = {"#period": "period"}
         if key_id is not None:
-            pages = self._client.get_paginator("query").paginate(
-                TableName=self._table,
-                KeyConditionExpression="key_id = :key AND #period >= :first",
-                ExpressionAttributeNames={"#period": "period"},
-                ExpressionAttributeValues={":key": {"S": key_id}, ":first": {"S": first}},
-            )
+            pages = [
+                self._client.get_paginator("query").paginate(
+                    TableName=self._table,
+                    KeyConditionExpression="key_id = :key AND #period >= :first",
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues={":key": {"S": key_id}, ":first": {"S": first}},
+                )
+            ]
         elif tenant is not None:
-            pages = self._client.get_paginator("query").paginate(
-                TableName=self._table,
-                IndexName=TENANT_INDEX,
-                KeyConditionExpression="tenant = :tenant AND #period >= :first",
-                ExpressionAttributeNames={"#period": "period"},
-                ExpressionAttributeValues={":tenant": {"S": tenant}, ":first": {"S": first}},
-            )
+            # Rollups through the tenant index; budget items (not in the index) by a filtered scan.
+            pages = [
+                self._client.get_paginator("query").paginate(
+                    TableName=self._table,
+                    IndexName=TENANT_INDEX,
+                    KeyConditionExpression="tenant = :tenant AND #day >= :first",
+                    ExpressionAttributeNames={"#day": "day"},
+                    ExpressionAttributeValues={":tenant": {"S": tenant}, ":first": {"S": first}},
+                ),
+                self._client.get_paginator("scan").paginate(
+                    TableName=self._table,
+                    FilterExpression="tenant = :tenant AND #period >= :first AND attribute_not_exists(#day)",
+                    ExpressionAttributeNames={**names, "#day": "day"},
+                    ExpressionAttributeValues={":tenant": {"S": tenant}, ":first": {"S": first}},
+                ),
+            ]
         else:
-            pages = self._client.get_paginator("scan").paginate(TableName=self._table)
-        for page in pages:
-            for item in page.get("Items", []):
-                values = from_item(item)
-                if str(values["period"]) >= first:
-                    yield values
+            pages = [self._client.get_paginator("scan").paginate(TableName=self._table)]
+        for paginator in pages:
+            for page in paginator:
+                for item in page.get("Items", []):
+                    values = from_item(item)
+                    if str(values["period"]) >= first:
+                        yield values
 
     @staticmethod
     def _key(reservation: Reservation) -> dict[str, Any]:
@@ -219,7 +331,33 @@ class UsageStore:
         return tuple(sorted(stale))
 
 
+def _rollup(item: dict[str, Any]) -> DailyUsage:
+    return DailyUsage(
+        key_id=str(item["key_id"]),
+        tenant=str(item.get("tenant", "")),
+        plan=str(item.get("plan", "")),
+        day=date.fromisoformat(str(item["day"])),
+        requests=int(item.get("requests", 0)),
+        failed=int(item.get("failed", 0)),
+        prompt_tokens=int(item.get("prompt_tokens", 0)),
+        completion_tokens=int(item.get("completion_tokens", 0)),
+        cost_usd=Decimal(item.get("cost_usd", 0)),
+    )
+
+
+def _added(a: DailyUsage, b: DailyUsage) -> DailyUsage:
+    return replace(
+        a,
+        requests=a.requests + b.requests,
+        failed=a.failed + b.failed,
+        prompt_tokens=a.prompt_tokens + b.prompt_tokens,
+        completion_tokens=a.completion_tokens + b.completion_tokens,
+        cost_usd=a.cost_usd + b.cost_usd,
+    )
+
+
 def _days(item: dict[str, Any]) -> Iterator[DailyUsage]:
+    """The usage a budget item holds, per day."""
     year, month = (int(part) for part in str(item["period"]).split("-"))
     days = {name.rsplit("_", 1)[1] for name in item if name.startswith(("requests_", "failed_"))}
     for day in sorted(days):
