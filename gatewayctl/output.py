@@ -74,7 +74,21 @@ def print_details(record: KeyRecord, stream: TextIO | None = None) -> None:
         print(f"{name.ljust(width)}  {shown}", file=stream or sys.stdout)
 
 
-USAGE_COLUMNS = ("DAY", "TENANT", "KEY ID", "PLAN", "REQUESTS", "FAILED", "PROMPT", "COMPLETION", "COST USD")
+# PROMPT counts every input token; CACHE READ and CACHE WRITE are the parts of it read from and written to a
+# prompt cache (billed at the model's cache prices).
+USAGE_COLUMNS = (
+    "DAY",
+    "TENANT",
+    "KEY ID",
+    "PLAN",
+    "REQUESTS",
+    "FAILED",
+    "PROMPT",
+    "CACHE READ",
+    "CACHE WRITE",
+    "COMPLETION",
+    "COST USD",
+)
 
 
 def usage_row(row: DailyUsage) -> list[Any]:
@@ -86,6 +100,8 @@ def usage_row(row: DailyUsage) -> list[Any]:
         row.requests,
         row.failed,
         row.prompt_tokens,
+        row.cached_tokens,
+        row.cache_write_tokens,
         row.completion_tokens,
         f"{row.cost_usd:.6f}",
     ]
@@ -100,6 +116,8 @@ def usage_total(rows: Sequence[DailyUsage]) -> list[Any]:
         sum(r.requests for r in rows),
         sum(r.failed for r in rows),
         sum(r.prompt_tokens for r in rows),
+        sum(r.cached_tokens for r in rows),
+        sum(r.cache_write_tokens for r in rows),
         sum(r.completion_tokens for r in rows),
         f"{sum((r.cost_usd for r in rows), Decimal(0)):.6f}",
     ]
@@ -114,6 +132,8 @@ def usage_dict(row: DailyUsage) -> dict[str, Any]:
         "requests": row.requests,
         "failed": row.failed,
         "prompt_tokens": row.prompt_tokens,
+        "cached_tokens": row.cached_tokens,
+        "cache_write_tokens": row.cache_write_tokens,
         "completion_tokens": row.completion_tokens,
         "cost_usd": str(row.cost_usd),
     }

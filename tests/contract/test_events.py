@@ -137,7 +137,10 @@ def test_models_lists_the_registry(api_handler: Handler) -> None:
     assert body["object"] == "list"
     assert [Model.model_validate(m).id for m in body["data"]] == [
         "claude-haiku-4-5",
+        "claude-haiku-5-5",
+        "claude-opus-5-5",
         "claude-sonnet-4-5",
+        "claude-sonnet-5-5",
         "echo",
         "nova-lite",
     ]

@@ -180,7 +180,11 @@ def test_bedrock_access_covers_exactly_the_registrys_models(cfn: dict[str, Any])
     registry = ModelRegistry.model_validate_json(shipped_registry_text())
     served = {t.model_id for entry in registry.models.values() for t in entry.targets if t.provider == "bedrock"}
     (statement,) = [s for s in function_statements(cfn) if "bedrock:InvokeModel" in s["Action"]]
-    assert statement["Action"] == ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"]
+    assert statement["Action"] == [
+        "bedrock:InvokeModel",
+        "bedrock:InvokeModelWithResponseStream",
+        "bedrock:CountTokens",
+    ]
     allowed = set(statement["Resource"])
     expected = set()
     for model_id in served:

@@ -139,7 +139,15 @@ class FakeBedrockTransport:
 
     def install(self, client: BedrockRuntimeClient) -> BedrockRuntimeClient:
         # The stubs type event handlers as returning None; a before-send handler's return value replaces the call.
-        client.meta.events.register("before-send.bedrock-runtime", self._send)  # type: ignore[arg-type]
+        client.meta.events.register_first("before-send.bedrock-runtime", self._send)  # type: ignore[arg-type]
+        # Inside moto's mock_aws (tests that also need DynamoDB) every before-send handler runs, and moto's would
+        # refuse the Bedrock operations it does not implement: this client's calls are this fake's alone.
+        from moto.core.botocore_stubber import BotocoreStubber
+
+        events = client.meta.events
+        for handler in list(events._emitter._handlers.prefix_search("before-send.bedrock-runtime")):  # type: ignore[attr-defined]
+            if isinstance(handler, BotocoreStubber):
+                events.unregister("before-send", handler)
         return client
 
     def reply_stream(

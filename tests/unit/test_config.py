@@ -22,7 +22,17 @@ REGISTRY = {
 
 
 def test_defaults_ship_echo_and_the_bedrock_models_the_template_allows() -> None:
-    assert get_registry().names() == ["claude-haiku-4-5", "claude-sonnet-4-5", "echo", "nova-lite"]
+    assert get_registry().names() == (
+        [
+            "claude-haiku-4-5",
+            "claude-haiku-5-5",
+            "claude-opus-5-5",
+            "claude-sonnet-4-5",
+            "claude-sonnet-5-5",
+            "echo",
+            "nova-lite",
+        ]
+    )
     assert get_settings().default_model == "echo"
     assert get_settings().log_prompts is False
 

@@ -15,7 +15,17 @@ def test_echo_only_by_default() -> None:
 
 def test_bedrock_models_when_asked() -> None:
     models = local_registry({"GATEWAY_LOCAL_BEDROCK": "1"})["models"]
-    assert sorted(models) == ["claude-haiku-4-5", "claude-sonnet-4-5", "echo", "nova-lite"]
+    assert sorted(models) == (
+        [
+            "claude-haiku-4-5",
+            "claude-haiku-5-5",
+            "claude-opus-5-5",
+            "claude-sonnet-4-5",
+            "claude-sonnet-5-5",
+            "echo",
+            "nova-lite",
+        ]
+    )
 
 
 def test_openai_compatible_models_from_the_environment() -> None:

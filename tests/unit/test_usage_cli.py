@@ -75,12 +75,16 @@ def test_usage_per_key_and_day_with_totals(stack: Stack, capsys: pytest.CaptureF
         "REQUESTS",
         "FAILED",
         "PROMPT",
+        "CACHE",
+        "READ",
+        "CACHE",
+        "WRITE",
         "COMPLETION",
         "COST",
         "USD",
     ]
     assert len(lines) == 4, "two days of acme and a total"
-    assert lines[-1].split() == ["TOTAL", "3", "1", "111", "56", "0.223000"]
+    assert lines[-1].split() == ["TOTAL", "3", "1", "111", "0", "0", "56", "0.223000"]
     code, out, _ = run(stack, capsys, "usage", "--key", "key_b")
     assert "beta" in out and "acme" not in out
     _, out, _ = run(stack, capsys, "usage", "--key", "key_b", "--tenant", "acme", "--json")
@@ -105,3 +109,28 @@ def test_the_handlers_usage_is_what_the_report_shows(
         10,
         10,
     )
+
+
+def test_cache_reads_and_writes_are_reported_and_priced_at_the_caches_prices(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    today = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    prices = Prices(
+        input_per_1k=Decimal(3),
+        output_per_1k=Decimal(15),
+        cache_read_per_1k=Decimal("0.3"),
+        cache_write_per_1k=Decimal("3.75"),
+    )
+    record(stack, "key_c", "acme", today, Usage(1300, 40, cached_tokens=1000, cache_write_tokens=200), prices)
+    record(stack, "key_c", "acme", today, Usage(500, 10, cached_tokens=400), prices)
+    code, out, _ = run(stack, capsys, "usage", "--key", "key_c", "--json")
+    assert code == 0
+    (row,) = json.loads(out)
+    assert (row["prompt_tokens"], row["cached_tokens"], row["cache_write_tokens"], row["completion_tokens"]) == (
+        1800,
+        1400,
+        200,
+        50,
+    )
+    # 100 uncached x 3 + 1000 read x 0.3 + 200 written x 3.75 + 40 x 15, then 100 x 3 + 400 x 0.3 + 10 x 15 (per 1K)
+    assert Decimal(row["cost_usd"]) == Decimal("1.95") + Decimal("0.57")

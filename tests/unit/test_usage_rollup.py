@@ -50,20 +50,30 @@ def item(stack: Stack, period: str, key_id: str = "key_a") -> dict[str, Any]:
     return {name: (value.get("N") or value.get("S")) for name, value in found.items()}
 
 
-def report(stack: Stack, **filters: Any) -> list[tuple[str, date, int, int, int, int, Decimal]]:
+def report(stack: Stack, **filters: Any) -> list[tuple[str, date, int, int, int, int, Decimal, int, int]]:
     return [
-        (r.key_id, r.day, r.requests, r.failed, r.prompt_tokens, r.completion_tokens, r.cost_usd)
+        (
+            r.key_id,
+            r.day,
+            r.requests,
+            r.failed,
+            r.prompt_tokens,
+            r.completion_tokens,
+            r.cost_usd,
+            r.cached_tokens,
+            r.cache_write_tokens,
+        )
         for r in store(stack).daily_usage(**filters)
     ]
 
 
 def test_a_finished_day_moves_into_its_rollup_and_the_report_is_unchanged(stack: Stack) -> None:
-    serve(stack, NOON_22, Usage(100, 50))
+    serve(stack, NOON_22, Usage(100, 50, cached_tokens=60, cache_write_tokens=30))
     serve(stack, NOON_22, Usage(10, 5))
     serve(stack, NOON_22, None)
     serve(stack, NOON_22 + timedelta(days=1), Usage(1, 1))
     before = report(stack)
-    assert before[0] == ("key_a", date(2026, 11, 22), 2, 1, 110, 55, Decimal("0.22") / 1000)
+    assert before[0] == ("key_a", date(2026, 11, 22), 2, 1, 110, 55, Decimal("0.22") / 1000, 60, 30)
     moved = store(stack).roll_up_finished_days(datetime(2026, 11, 23, 0, 0, tzinfo=UTC) + SETTLEMENT_WINDOW)
     assert moved == 1, "the 23rd is not over"
     assert report(stack) == before
@@ -78,6 +88,7 @@ def test_a_finished_day_moves_into_its_rollup_and_the_report_is_unchanged(stack:
         "1",
         "110",
     )
+    assert (rollup["cached_tokens"], rollup["cache_write_tokens"]) == ("60", "30")
     assert int(rollup["expires_at"]) == int(budget["expires_at"]), "kept as long as its month's budget item"
     assert store(stack).roll_up_finished_days(datetime(2026, 11, 24, 1, 0, tzinfo=UTC)) == 1, "the 23rd, once"
     assert report(stack) == before

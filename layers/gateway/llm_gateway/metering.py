@@ -97,6 +97,8 @@ class UsageMeter:
         record = current_request()
         if usage is not None:
             record.prompt_tokens, record.completion_tokens = usage.prompt_tokens, usage.completion_tokens
+            record.cached_tokens, record.cache_write_tokens = usage.cached_tokens, usage.cache_write_tokens
+            record.reasoning_tokens = usage.reasoning_tokens
         if metered is None:
             return
         reservation = metered.reservation

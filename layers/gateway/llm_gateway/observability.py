@@ -106,6 +106,10 @@ class RequestRecord:
     key_id: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # Parts of prompt_tokens read from and written to a prompt cache; part of completion_tokens spent reasoning.
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
     cost_usd: Decimal = Decimal(0)
     target: str | None = None
     provider_errors: int = 0
@@ -196,6 +200,9 @@ def end_request(record: RequestRecord, sent_status: int, latency_ms: float, firs
         "ClientDisconnects": int(record.client_disconnected),
         "PromptTokens": record.prompt_tokens,
         "CompletionTokens": record.completion_tokens,
+        "CacheReadTokens": record.cached_tokens,
+        "CacheWriteTokens": record.cache_write_tokens,
+        "ReasoningTokens": record.reasoning_tokens,
     }
     for name, value in counts.items():
         emf.add_metric(name=name, unit=MetricUnit.Count, value=value)
@@ -229,6 +236,9 @@ def end_request(record: RequestRecord, sent_status: int, latency_ms: float, firs
             "provider_errors": record.provider_errors,
             "prompt_tokens": record.prompt_tokens,
             "completion_tokens": record.completion_tokens,
+            "cached_tokens": record.cached_tokens,
+            "cache_write_tokens": record.cache_write_tokens,
+            "reasoning_tokens": record.reasoning_tokens,
             "cost_usd": str(record.cost_usd),
         },
     )

@@ -30,7 +30,17 @@ if TYPE_CHECKING:
 TENANT_INDEX = "tenant-day-index"
 MINUTE_PREFIX = "budget_min_"
 DAY_PREFIX = "budget_day_"
-USAGE_FIELDS = ("requests", "failed", "prompt_tokens", "completion_tokens", "cost_usd")
+# prompt_tokens counts every input token; cached_tokens (read from a prompt cache) and cache_write_tokens (written
+# to one) are the parts of it billed at the cache's prices.
+USAGE_FIELDS = (
+    "requests",
+    "failed",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "cache_write_tokens",
+    "cost_usd",
+)
 # A day is rolled up once no request can settle into it any more: the API function runs at most 15 minutes
 # (its timeout), so 20 minutes after the day ends.
 SETTLEMENT_WINDOW = timedelta(minutes=20)
@@ -65,6 +75,12 @@ class DailyUsage:
     prompt_tokens: int
     completion_tokens: int
     cost_usd: Decimal
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+
+    def figures(self) -> dict[str, int | Decimal]:
+        """The day's figures by field name (USAGE_FIELDS)."""
+        return {field: getattr(self, field) for field in USAGE_FIELDS}
 
 
 class UsageStore:
@@ -152,6 +168,12 @@ class UsageStore:
                 }
             )
             additions += ["#prompt :prompt", "#completion :completion", "#cost :cost"]
+            # Cache figures only when there are any: most calls have none, and items stay small.
+            for field, count in (("cached", usage.cached_tokens), ("cache_write", usage.cache_write_tokens)):
+                if count:
+                    names[f"#{field}"] = f"{field}_tokens_{windows.day}"
+                    values[f":{field}"] = _n(count)
+                    additions.append(f"#{field} :{field}")
         expression = "ADD " + ", ".join(additions)
         if stale:
             removals = {f"#stale{i}": name for i, name in enumerate(stale)}
@@ -190,13 +212,7 @@ class UsageStore:
 
     def _move(self, item: dict[str, Any], row: DailyUsage) -> bool:
         suffix = row.day.strftime("%d")
-        figures: dict[str, int | Decimal] = {
-            "requests": row.requests,
-            "failed": row.failed,
-            "prompt_tokens": row.prompt_tokens,
-            "completion_tokens": row.completion_tokens,
-            "cost_usd": row.cost_usd,
-        }
+        figures = row.figures()
         names = {f"#{field}": f"{field}_{suffix}" for field in USAGE_FIELDS}
         values = {f":{field}": _n(value) for field, value in figures.items()}
         unchanged = [
@@ -215,8 +231,7 @@ class UsageStore:
                             "UpdateExpression": (
                                 "SET tenant = :tenant, #plan = :plan, #day = :day, "
                                 "expires_at = if_not_exists(expires_at, :expires) "
-                                "ADD requests :requests, failed :failed, prompt_tokens :prompt_tokens, "
-                                "completion_tokens :completion_tokens, cost_usd :cost_usd"
+                                "ADD " + ", ".join(f"{field} :{field}" for field in USAGE_FIELDS)
                             ),
                             "ExpressionAttributeNames": {"#plan": "plan", "#day": "day"},
                             "ExpressionAttributeValues": {
@@ -342,6 +357,8 @@ def _rollup(item: dict[str, Any]) -> DailyUsage:
         prompt_tokens=int(item.get("prompt_tokens", 0)),
         completion_tokens=int(item.get("completion_tokens", 0)),
         cost_usd=Decimal(item.get("cost_usd", 0)),
+        cached_tokens=int(item.get("cached_tokens", 0)),
+        cache_write_tokens=int(item.get("cache_write_tokens", 0)),
     )
 
 
@@ -353,6 +370,8 @@ def _added(a: DailyUsage, b: DailyUsage) -> DailyUsage:
         prompt_tokens=a.prompt_tokens + b.prompt_tokens,
         completion_tokens=a.completion_tokens + b.completion_tokens,
         cost_usd=a.cost_usd + b.cost_usd,
+        cached_tokens=a.cached_tokens + b.cached_tokens,
+        cache_write_tokens=a.cache_write_tokens + b.cache_write_tokens,
     )
 
 
@@ -371,4 +390,6 @@ def _days(item: dict[str, Any]) -> Iterator[DailyUsage]:
             prompt_tokens=int(item.get(f"prompt_tokens_{day}", 0)),
             completion_tokens=int(item.get(f"completion_tokens_{day}", 0)),
             cost_usd=Decimal(item.get(f"cost_usd_{day}", 0)),
+            cached_tokens=int(item.get(f"cached_tokens_{day}", 0)),
+            cache_write_tokens=int(item.get(f"cache_write_tokens_{day}", 0)),
         )
