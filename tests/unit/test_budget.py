@@ -120,7 +120,10 @@ def test_the_cap_clamps_the_callers_output_limit_or_sets_one() -> None:
         "max_completion_tokens wins over the legacy max_tokens, as at OpenAI"
     )
     assert output_cap(limits(max_output_tokens=500), 4096) == 500
-    assert output_cap(limits(), 4096) == 4096, "a plan without a cap still bounds generation"
+    assert output_cap(limits(), 4096) == 4096, "a plan without a cap still bounds a request that names no limit"
+    assert output_cap(limits(), 4096, requested=32_000) == 32_000, "without a plan cap the caller's limit holds"
+    assert output_cap(limits(max_output_tokens=500), 4096, requested=32_000) == 500
+    assert output_cap(limits(), 4096, ContextLimits(max_output_tokens=5000), requested=32_000) == 5000
 
 
 @pytest.mark.parametrize(

@@ -82,7 +82,7 @@ class Settings(BaseModel):
         default_factory=dict, description="Token and spend defaults per plan, as JSON (the template builds it)."
     )
     default_output_tokens: int = Field(
-        4096, ge=1, description="Output reserved for a request that sets no max_tokens on a plan without a cap."
+        4096, ge=1, description="Output allowed a request that names no limit on a plan without a cap."
     )
     log_prompts: bool = Field(False, description="Log prompt and completion text (off: never logged).")
     tracing_enabled: bool = Field(False, description="Create the X-Ray tracer (the template sets this).")

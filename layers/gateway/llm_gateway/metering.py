@@ -62,7 +62,11 @@ class UsageMeter:
         """The request with its output limited to what the plan allows and the model can produce and fit (see
         `output_cap`): the limit the reservation then counts."""
         cap = output_cap(
-            self.limits(caller), self._settings.default_output_tokens, model, estimate_prompt_tokens(request)
+            self.limits(caller),
+            self._settings.default_output_tokens,
+            model,
+            estimate_prompt_tokens(request),
+            request.max_output_tokens,
         )
         return capped_request(request, cap)
 

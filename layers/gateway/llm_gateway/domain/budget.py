@@ -179,15 +179,16 @@ def output_cap(
     default_output_tokens: int,
     model: ContextLimits | None = None,
     prompt_estimate: int = 0,
+    requested: int | None = None,
 ) -> int:
-    """The most a request may generate, in tokens: the plan's cap (or the gateway's default where the plan has
-    none), at most the model's maximum output, and at most what the context window leaves after the prompt
-    estimate and CONTEXT_HEADROOM_TOKENS (never below 1: the estimate is not exact, so a nearly full window is
-    left for the provider to judge).
+    """The most a request may generate, in tokens: the plan's cap; on a plan without one, the caller's own limit
+    (`requested`), else the gateway's default; at most the model's maximum output, and at most what the context
+    window leaves after the prompt estimate and CONTEXT_HEADROOM_TOKENS (never below 1: the estimate is not
+    exact, so a nearly full window is left for the provider to judge).
 
     Raises ContextLengthExceededError (400) when the prompt estimate alone fills the model's context window.
     """
-    cap = limits.max_output_tokens or default_output_tokens
+    cap = limits.max_output_tokens or requested or default_output_tokens
     if model is None:
         return cap
     if model.max_output_tokens is not None:
