@@ -103,6 +103,8 @@ curl {base_url}/chat/completions -H "x-api-key: {key}" -H "content-type: applica
 
 {sdk_snippet(base_url, key, model)}
 
+ANTHROPIC_BASE_URL={base_url.removesuffix("/v1")} ANTHROPIC_API_KEY={key} claude -p "Hello, gateway" --model {model}
+
 {keys_hint}
 Ctrl-C stops the gateway and everything it started.
 """

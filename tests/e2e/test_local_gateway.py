@@ -240,6 +240,19 @@ def test_what_the_banner_prints_works_when_pasted(local_gateway: LocalGateway) -
     python[0] = str(Path(os.sys.executable))
     ran = subprocess.run(python, capture_output=True, text=True, timeout=60, check=True, env=child_environment())
     assert ran.stdout.strip() == "Hello, gateway"
+    claude_code = next(line for line in lines if line.startswith("ANTHROPIC_BASE_URL="))
+    installed = ROOT / ".cache" / "claude-code" / "node_modules" / ".bin" / "claude"
+    if installed.exists():
+        command = claude_code.replace(" claude -p ", f" {installed} -p ", 1)
+        environment = {
+            **child_environment(),
+            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+            "HOME": str(ROOT / ".cache"),
+        }
+        ran = subprocess.run(
+            ["bash", "-c", command], capture_output=True, text=True, timeout=120, check=True, env=environment
+        )
+        assert ran.stdout.strip() == "Hello, gateway"
 
 
 def test_ctrl_c_stops_everything_and_frees_the_port() -> None:

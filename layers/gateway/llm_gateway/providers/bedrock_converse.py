@@ -83,6 +83,9 @@ MAX_IMAGE_SIDE_PIXELS = 8000
 # https://docs.anthropic.com/en/docs/build-with-claude/extended-thinking
 MIN_THINKING_BUDGET = 1024
 THINKING_BUDGETS = {"minimal": 1024, "low": 1024, "medium": 2048, "high": 4096}
+# OpenAI's reasoning efforts as output_config.effort for models with adaptive thinking (Claude 4.6 and later),
+# https://docs.aws.amazon.com/bedrock/latest/userguide/claude-messages-adaptive-thinking.html
+ADAPTIVE_EFFORTS = {"minimal": "low", "low": "low", "medium": "medium", "high": "high"}
 
 # Request parameters that Converse has no place for. A value with an effect is refused (400 naming the
 # parameter) rather than answered without it; the values listed here change nothing, so they pass. None: any
@@ -498,9 +501,15 @@ def _additional_fields(request: ChatRequest, traits: ModelTraits) -> dict[str, A
                 "unsupported_parameter",
             )
         return fields
-    budget = thinking_budget(request)
-    if budget is not None:
-        fields["thinking"] = {"type": "enabled", "budget_tokens": budget}
+    reasoning = request.reasoning
+    if traits.bedrock.adaptive_thinking and reasoning is not None and reasoning.enabled:
+        # Claude 4.6 and later decide how much to think; the effort level guides them.
+        fields["thinking"] = {"type": "adaptive"}
+        fields["output_config"] = {"effort": ADAPTIVE_EFFORTS.get(reasoning.effort or "high", "high")}
+    else:
+        budget = thinking_budget(request)
+        if budget is not None:
+            fields["thinking"] = {"type": "enabled", "budget_tokens": budget}
     if request.top_k is not None:
         fields["top_k"] = request.top_k
     return fields
