@@ -8,7 +8,6 @@ Bedrock is offline: the production botocore client with its HTTP exchanges answe
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -16,8 +15,6 @@ import anthropic
 import httpx2
 import pytest
 
-from llm_gateway import gateway
-from llm_gateway.providers.bedrock import BedrockProvider, default_client
 from tests.conftest import Handler, Stack
 from tests.fakes.bedrock_transport import FakeBedrockTransport, invoke_chunk
 from tests.fakes.handler_client import CALLER, STAGE, HandlerTransport
@@ -28,15 +25,6 @@ THINKING = {"type": "thinking", "thinking": "The user asks about Paris.", "signa
 REDACTED = {"type": "redacted_thinking", "data": "EmwKAhgBEgy3va3p"}
 TOOL = {"name": "get_weather", "description": "Weather now", "input_schema": {"type": "object"}}
 USAGE = {"input_tokens": 12, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 1500, "output_tokens": 40}
-
-
-@pytest.fixture
-def bedrock(monkeypatch: pytest.MonkeyPatch, stack: Stack) -> Iterator[FakeBedrockTransport]:
-    transport = FakeBedrockTransport()
-    client = transport.install(default_client("us-east-1", 30.0))
-    monkeypatch.setattr(gateway, "_bedrock", lambda: BedrockProvider(client_factory=lambda region, timeout: client))
-    yield transport
-    transport.assert_no_pending_replies()
 
 
 def sdk(handler: Handler) -> anthropic.Anthropic:

@@ -4,27 +4,13 @@ becomes Claude's thinking on Bedrock (shipped registry, Converse offline) and th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
-from llm_gateway import gateway
-from llm_gateway.providers.bedrock import BedrockProvider, default_client
 from tests.conftest import Handler
 from tests.fakes.bedrock_transport import FakeBedrockTransport, stream_event
 from tests.fakes.handler_client import handler_client
 
 QUESTION = [{"role": "user", "content": "Is 91 prime?"}]
-
-
-@pytest.fixture
-def bedrock(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeBedrockTransport]:
-    transport = FakeBedrockTransport()
-    client = transport.install(default_client("us-east-1", 30.0))
-    monkeypatch.setattr(gateway, "_bedrock", lambda: BedrockProvider(client_factory=lambda region, timeout: client))
-    yield transport
-    transport.assert_no_pending_replies()
 
 
 def extra(model: Any, name: str) -> Any:

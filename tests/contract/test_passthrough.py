@@ -20,8 +20,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from llm_gateway import gateway
-from llm_gateway.providers.bedrock import BedrockProvider, default_client
 from tests.conftest import Handler
 from tests.fakes.bedrock_transport import FakeBedrockTransport
 from tests.fakes.handler_client import CALLER, STAGE, HandlerTransport, handler_client
@@ -55,15 +53,6 @@ def upstream(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAIServer]:
         }
         monkeypatch.setenv("GATEWAY_MODELS_JSON", json.dumps({"models": models}))
         yield server
-
-
-@pytest.fixture
-def bedrock(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeBedrockTransport]:
-    transport = FakeBedrockTransport()
-    client = transport.install(default_client("us-east-1", 30.0))
-    monkeypatch.setattr(gateway, "_bedrock", lambda: BedrockProvider(client_factory=lambda region, timeout: client))
-    yield transport
-    transport.assert_no_pending_replies()
 
 
 def raw_client(handler: Handler) -> httpx2.Client:

@@ -13,8 +13,6 @@ from typing import Any
 import openai
 import pytest
 
-from llm_gateway import gateway
-from llm_gateway.providers.bedrock import BedrockProvider, default_client
 from tests.conftest import Handler
 from tests.fakes.bedrock_transport import FakeBedrockTransport, stream_event
 from tests.fakes.handler_client import HandlerTransport, handler_client
@@ -51,16 +49,6 @@ def registry(monkeypatch: pytest.MonkeyPatch, upstreams: tuple[FakeOpenAIServer,
         "claude": {"targets": [{"provider": "bedrock", "model_id": "us.anthropic.claude-sonnet-4-5-v1:0"}]},
     }
     monkeypatch.setenv("GATEWAY_MODELS_JSON", json.dumps({"models": models}))
-
-
-@pytest.fixture
-def bedrock(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeBedrockTransport]:
-    """The gateway's Bedrock provider with the production client, its HTTP exchanges served offline."""
-    transport = FakeBedrockTransport()
-    client = transport.install(default_client("us-east-1", 30.0))
-    monkeypatch.setattr(gateway, "_bedrock", lambda: BedrockProvider(client_factory=lambda region, timeout: client))
-    yield transport
-    transport.assert_no_pending_replies()
 
 
 def header(transport: HandlerTransport, name: str) -> str:

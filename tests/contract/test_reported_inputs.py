@@ -14,10 +14,8 @@ from typing import Any
 import openai
 import pytest
 
-from llm_gateway import gateway
 from llm_gateway.config import shipped_registry_text
 from llm_gateway.domain.budget import CONTEXT_HEADROOM_TOKENS, estimate_prompt_tokens
-from llm_gateway.providers.bedrock import BedrockProvider, default_client
 from tests.conftest import Handler
 from tests.fakes.bedrock_transport import FakeBedrockTransport, stream_event, stream_exception
 from tests.fakes.handler_client import HandlerTransport, handler_client
@@ -59,15 +57,6 @@ def registry(monkeypatch: pytest.MonkeyPatch, vllm: FakeOpenAIServer) -> None:
         "llama-without-traits": {"targets": [llama_target]},
     }
     monkeypatch.setenv("GATEWAY_MODELS_JSON", json.dumps({"models": models}))
-
-
-@pytest.fixture
-def bedrock(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeBedrockTransport]:
-    transport = FakeBedrockTransport()
-    client = transport.install(default_client("us-east-1", 30.0))
-    monkeypatch.setattr(gateway, "_bedrock", lambda: BedrockProvider(client_factory=lambda region, timeout: client))
-    yield transport
-    transport.assert_no_pending_replies()
 
 
 def error_body(transport: HandlerTransport) -> dict[str, Any]:

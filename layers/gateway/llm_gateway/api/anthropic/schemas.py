@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
+from llm_gateway.api.tagged import kind_of
+
 
 class _Block(BaseModel):
     # Keys the gateway does not interpret (citations, cache_control's ttl...) are kept as sent.
@@ -50,24 +52,16 @@ class OtherSource(_Block):
     type: str = Field(min_length=1)
 
 
-def _kind(known: frozenset[str]) -> Any:
-    def kind(value: Any) -> str:
-        tag = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
-        return tag if isinstance(tag, str) and tag in known else "other"
-
-    return kind
-
-
 ImageSource = Annotated[
     Annotated[Base64Source, Tag("base64")] | Annotated[URLSource, Tag("url")] | Annotated[OtherSource, Tag("other")],
-    Discriminator(_kind(frozenset({"base64", "url"}))),
+    Discriminator(kind_of(frozenset({"base64", "url"}))),
 ]
 DocumentSource = Annotated[
     Annotated[Base64Source, Tag("base64")]
     | Annotated[URLSource, Tag("url")]
     | Annotated[PlainTextSource, Tag("text")]
     | Annotated[OtherSource, Tag("other")],
-    Discriminator(_kind(frozenset({"base64", "url", "text"}))),
+    Discriminator(kind_of(frozenset({"base64", "url", "text"}))),
 ]
 
 
@@ -103,7 +97,7 @@ ToolResultContent = Annotated[
     | Annotated[ImageBlockParam, Tag("image")]
     | Annotated[DocumentBlockParam, Tag("document")]
     | Annotated[OtherBlockParam, Tag("other")],
-    Discriminator(_kind(frozenset({"text", "image", "document"}))),
+    Discriminator(kind_of(frozenset({"text", "image", "document"}))),
 ]
 
 
@@ -136,7 +130,7 @@ ContentBlockParam = Annotated[
     | Annotated[RedactedThinkingBlockParam, Tag("redacted_thinking")]
     | Annotated[OtherBlockParam, Tag("other")],
     Discriminator(
-        _kind(frozenset({"text", "image", "document", "tool_use", "tool_result", "thinking", "redacted_thinking"}))
+        kind_of(frozenset({"text", "image", "document", "tool_use", "tool_result", "thinking", "redacted_thinking"}))
     ),
 ]
 

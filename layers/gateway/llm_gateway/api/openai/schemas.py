@@ -20,6 +20,8 @@ from pydantic import (
     model_validator,
 )
 
+from llm_gateway.api.tagged import kind_of
+
 
 class _Part(BaseModel):
     # Keys the gateway does not interpret are kept as sent, for upstreams that do.
@@ -52,21 +54,13 @@ class OtherPart(_Part):
     type: str = Field(min_length=1)
 
 
-def _part_kind(known: frozenset[str]) -> Any:
-    def kind(value: Any) -> str:
-        tag = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
-        return tag if isinstance(tag, str) and tag in known else "other"
-
-    return kind
-
-
 UserContentPart = Annotated[
     Annotated[TextPart, Tag("text")] | Annotated[ImagePart, Tag("image_url")] | Annotated[OtherPart, Tag("other")],
-    Discriminator(_part_kind(frozenset({"text", "image_url"}))),
+    Discriminator(kind_of(frozenset({"text", "image_url"}))),
 ]
 AssistantContentPart = Annotated[
     Annotated[TextPart, Tag("text")] | Annotated[RefusalPart, Tag("refusal")] | Annotated[OtherPart, Tag("other")],
-    Discriminator(_part_kind(frozenset({"text", "refusal"}))),
+    Discriminator(kind_of(frozenset({"text", "refusal"}))),
 ]
 
 
