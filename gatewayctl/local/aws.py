@@ -2,21 +2,22 @@
 
 A process of its own, so that moto's request handling (CPU-bound Python) runs beside the gateway on another
 core instead of taking turns with it for one interpreter lock. Calls are applied one at a time, as DynamoDB
-applies the updates of one item atomically; connections stay open between calls (HTTP/1.1, Nagle off).
+applies the updates of one item atomically; connections stay open between calls (HTTP/1.1, Nagle off), so a
+DynamoDB call costs no new connection and no new server thread.
 
     python -m gatewayctl.local.aws PORT    # serves until terminated; prints "ready" once it listens
 """
 
 from __future__ import annotations
 
-import logging
+import re
 import signal
 import socket
 import subprocess  # nosec B404 # starts moto's server from this interpreter, with a fixed argv
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 READY = "ready"
@@ -29,28 +30,68 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def serve(port: int) -> None:
-    """Serve moto's endpoint on 127.0.0.1:`port` until the process is terminated."""
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-    from werkzeug.serving import make_server
+# The request's signing scope names its service and region (SigV4: Credential=KEY/DATE/REGION/SERVICE/aws4_request).
+_SCOPE = re.compile(r"Credential=[^/,]+/\d{8}/(?P<region>[a-z0-9-]+)/(?P<service>[a-z0-9-]+)/aws4_request")
 
-    # Its per-request log would drown the gateway's own access log.
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    app = DomainDispatcherApplication(create_backend_app)
+
+def aws_url(authorization: str, path: str) -> str:
+    """The AWS URL a signed request to the local endpoint stands for: the service's regional endpoint (what
+    moto's URL patterns match), from the request's signing scope."""
+    scope = _SCOPE.search(authorization)
+    service, region = (scope["service"], scope["region"]) if scope else ("dynamodb", "us-east-1")
+    return f"https://{service}.{region}.amazonaws.com{path}"
+
+
+def serve(port: int) -> None:
+    """Serve moto's endpoint on 127.0.0.1:`port` until the process is terminated.
+
+    Each request goes straight to moto's backends (what moto's in-process mock does with a botocore request),
+    not through its Flask app, and connections stay open between requests (HTTP/1.1 with Content-Length; the
+    werkzeug server moto ships closes every connection).
+    """
+    from botocore.awsrequest import AWSPreparedRequest
+    from botocore.compat import HTTPHeaders
+    from moto import mock_aws
+    from moto.core.models import botocore_stubber
+
+    mock_aws().start()
     one_at_a_time = threading.Lock()
 
-    def serialized(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        with one_at_a_time:
-            return list(app(environ, start_response))
-
-    class Handler(MotoRequestHandler):
+    class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
         def setup(self) -> None:
             super().setup()
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    server = make_server("127.0.0.1", port, serialized, threaded=True, request_handler=Handler)
+        def log_message(self, format: str, *args: Any) -> None:
+            """No per-request log: it would drown the gateway's own access log."""
+
+        def handle_one(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            url = aws_url(self.headers.get("Authorization", ""), self.path)
+            headers = HTTPHeaders()
+            for name, value in self.headers.items():
+                headers[name] = value
+            request = AWSPreparedRequest(self.command, url, headers, body, stream_output=False)
+            with one_at_a_time:
+                answer = botocore_stubber.process_request(request)
+            status, answered, payload = answer if answer is not None else (404, {}, b"")
+            data = payload.encode("utf-8") if isinstance(payload, str) else bytes(payload or b"")
+            self.send_response(int(status))
+            for name, value in answered.items():
+                if name.lower() not in {"content-length", "status", "connection", "server", "date"}:
+                    self.send_header(name, str(value))
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = handle_one
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.daemon_threads = True
     print(READY, flush=True)
     server.serve_forever()
 
