@@ -59,6 +59,8 @@ def serve(port: int) -> None:
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body leave in one write: http.server flushes after each response.
+        wbufsize = 1 << 16
 
         def setup(self) -> None:
             super().setup()
