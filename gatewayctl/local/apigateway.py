@@ -82,6 +82,30 @@ class Route:
     def streamed(self) -> bool:
         return self.transfer_mode == "STREAM"
 
+    def match(self, path: str) -> dict[str, str] | None:
+        """The path parameters when `path` (without the stage) falls under this resource, else None. A `{name}`
+        segment takes one non-empty segment, a final `{name+}` (greedy) the rest of the path, as API Gateway
+        matches them; a literal segment must be equal."""
+        wanted = self.resource.strip("/").split("/")
+        given = path.strip("/").split("/")
+        found: dict[str, str] = {}
+        for position, segment in enumerate(wanted):
+            if segment.startswith("{") and segment.endswith("+}"):
+                rest = given[position:]
+                if not rest or not all(rest):
+                    return None
+                found[segment[1:-2]] = "/".join(rest)
+                return found
+            if position >= len(given):
+                return None
+            if segment.startswith("{") and segment.endswith("}"):
+                if not given[position]:
+                    return None
+                found[segment[1:-1]] = given[position]
+            elif segment != given[position]:
+                return None
+        return found if len(given) == len(wanted) else None
+
 
 @dataclass(frozen=True)
 class Authorizer:
@@ -169,6 +193,19 @@ class ApiDefinition:
 
     def route(self, method: str, resource: str) -> Route | None:
         return next((r for r in self.routes if r.method == method and r.resource == resource), None)
+
+    def find(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+        """The route serving `method` `path` (the path without the stage) and its path parameters. As API Gateway
+        does, a resource of literal segments wins over one with parameters (/models over /models/{model+})."""
+        exact = self.route(method, path)
+        if exact is not None:
+            return exact, {}
+        for route in self.routes:
+            if route.method == method and "{" in route.resource:
+                found = route.match(path)
+                if found is not None:
+                    return route, found
+        return None
 
     def render(
         self, response_type: str, context: Mapping[str, str], message: str | None = None, status: int | None = None
@@ -344,6 +381,8 @@ class IncomingRequest:
     source_ip: str
     request_id: str
     received_at: datetime
+    # Values of the resource's {name} segments (API Gateway URL-decodes them).
+    path_parameters: dict[str, str] = field(default_factory=dict)
 
     def header_map(self) -> dict[str, str]:
         """API Gateway's single-value headers: the last value of each header wins."""
@@ -418,7 +457,7 @@ def authorizer_event(stage: Stage, request: IncomingRequest) -> dict[str, Any]:
         "multiValueHeaders": request.multi_value_headers(),
         "queryStringParameters": query or {},
         "multiValueQueryStringParameters": multi_query or {},
-        "pathParameters": {},
+        "pathParameters": dict(request.path_parameters),
         "stageVariables": {},
         "requestContext": _request_context(stage, request),
     }
@@ -459,7 +498,7 @@ def proxy_event(
         "multiValueHeaders": request.multi_value_headers() or None,
         "queryStringParameters": query,
         "multiValueQueryStringParameters": multi_query,
-        "pathParameters": None,
+        "pathParameters": dict(request.path_parameters) or None,
         "stageVariables": None,
         "requestContext": context,
         "body": body,

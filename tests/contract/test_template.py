@@ -16,6 +16,8 @@ from gatewayctl.template import Resolver, load_template, translate_template
 RUN_SH = Path(__file__).resolve().parents[2] / "functions" / "api" / "run.sh"
 ROUTES = {
     ("post", "/chat/completions"),
+    ("post", "/embeddings"),
+    ("get", "/models/{model+}"),
     ("post", "/messages"),
     ("post", "/messages/count_tokens"),
     ("get", "/models"),
@@ -178,8 +180,14 @@ def test_bedrock_access_covers_exactly_the_registrys_models(cfn: dict[str, Any])
     from llm_gateway.domain.registry import ModelRegistry
 
     registry = ModelRegistry.model_validate_json(shipped_registry_text())
-    served = {t.model_id for entry in registry.models.values() for t in entry.targets if t.provider == "bedrock"}
-    (statement,) = [s for s in function_statements(cfn) if "bedrock:InvokeModel" in s["Action"]]
+    served = {
+        t.model_id
+        for entry in registry.models.values()
+        if entry.kind == "chat"
+        for t in entry.targets
+        if t.provider == "bedrock"
+    }
+    (statement,) = [s for s in function_statements(cfn) if s.get("Sid") == "InvokeRegistryModels"]
     assert statement["Action"] == [
         "bedrock:InvokeModel",
         "bedrock:InvokeModelWithResponseStream",
@@ -194,11 +202,24 @@ def test_bedrock_access_covers_exactly_the_registrys_models(cfn: dict[str, Any])
             foundation = model_id.split(".", 1)[1]
         expected.add(f"arn:aws:bedrock:*::foundation-model/{foundation}")
     assert allowed == expected, "template parameters and the shipped registry disagree"
+    # Embedding models: InvokeModel alone, on exactly the registry's embedding models.
+    embedders = {
+        t.model_id
+        for entry in registry.models.values()
+        if entry.kind == "embedding"
+        for t in entry.targets
+        if t.provider == "bedrock"
+    }
+    (embedding,) = [s for s in function_statements(cfn) if s.get("Sid") == "InvokeRegistryEmbeddingModels"]
+    assert embedding["Action"] == "bedrock:InvokeModel"
+    assert set(embedding["Resource"]) == {f"arn:aws:bedrock:*::foundation-model/{m}" for m in embedders}
 
 
 def test_no_bedrock_models_means_no_bedrock_access_and_the_secret_is_opt_in(cfn: dict[str, Any]) -> None:
     assert not [s for s in function_statements(cfn) if "secretsmanager" in json.dumps(s)]
-    none = function_statements(cfn, {"BedrockFoundationModelIds": "", "BedrockInferenceProfileIds": ""})
+    none = function_statements(
+        cfn, {"BedrockFoundationModelIds": "", "BedrockInferenceProfileIds": "", "BedrockEmbeddingModelIds": ""}
+    )
     assert not [s for s in none if "bedrock" in json.dumps(s)]
     secret = "arn:aws:secretsmanager:us-east-1:123456789012:secret:llm-gateway/providers-AbCdEf"
     (statement,) = [
@@ -270,7 +291,7 @@ def test_dashboard_and_alarms_watch_what_matters(cfn: dict[str, Any]) -> None:
     resolver = Resolver(cfn, None, {"ApiAccessLogGroup": "/aws/apigateway/stack-access"})
     widgets = json.loads(resolver.resolve(cfn["Resources"]["Dashboard"]["Properties"]["DashboardBody"]))["widgets"]
     titles = " ".join(w["properties"]["title"] for w in widgets)
-    for topic in ("latency", "Tokens by model", "Cost (USD) by model and plan", "throttles", "Budgets"):
+    for topic in ("latency", "Tokens by model", "Cost (USD) by model and plan", "throttles", "Budgets", "Embeddings"):
         assert topic in titles
 
 

@@ -37,6 +37,8 @@ def api() -> ApiDefinition:
 def test_routes_authorizer_and_key_source_come_from_the_template(api: ApiDefinition) -> None:
     assert {(r.method, r.resource, r.function) for r in api.routes} == {
         ("POST", "/chat/completions", "ApiFunction"),
+        ("POST", "/embeddings", "ApiFunction"),
+        ("GET", "/models/{model+}", "ApiFunction"),
         ("POST", "/messages", "ApiFunction"),
         ("POST", "/messages/count_tokens", "ApiFunction"),
         ("GET", "/models", "ApiFunction"),
@@ -45,6 +47,17 @@ def test_routes_authorizer_and_key_source_come_from_the_template(api: ApiDefinit
     assert all(r.authorizer == "KeyAuthorizer" and r.api_key_required for r in api.routes)
     assert api.authorizers["KeyAuthorizer"].function == "KeyAuthorizerFunction"
     assert api.api_key_source == "AUTHORIZER"
+
+
+def test_paths_find_their_resource_and_path_parameters_as_api_gateway_matches_them(api: ApiDefinition) -> None:
+    assert api.find("GET", "/models") == (api.route("GET", "/models"), {})
+    model = api.route("GET", "/models/{model+}")
+    assert api.find("GET", "/models/echo") == (model, {"model": "echo"})
+    # Greedy: the rest of the path, slashes included (vLLM's model names).
+    assert api.find("GET", "/models/meta-llama/Llama-3.1-8B") == (model, {"model": "meta-llama/Llama-3.1-8B"})
+    assert api.find("GET", "/models/") is None
+    assert api.find("POST", "/models/echo") is None
+    assert api.find("GET", "/nothing/here") is None
 
 
 def test_gateway_responses_render_the_templates_with_context(api: ApiDefinition) -> None:

@@ -10,11 +10,13 @@ from decimal import Decimal
 
 from llm_gateway.config import Settings
 from llm_gateway.domain.budget import (
+    Demand,
     Limits,
     Reservation,
     Settlement,
     budget_exceeded,
     capped_request,
+    chat_demand,
     estimate_prompt_tokens,
     exceeded_windows,
     output_cap,
@@ -71,7 +73,14 @@ class UsageMeter:
         return capped_request(request, cap)
 
     def reserve(self, caller: Caller, model: str, prices: Prices, request: ChatRequest) -> Metered | None:
-        """Reserve the request's worst case in one conditional update; a refused window is a 429 (or 400)."""
+        """Reserve a chat request's worst case (prompt estimate + output limit); see `reserve_demand`."""
+        if self._store is None:
+            return None
+        demand = chat_demand(request, self.limits(caller), self._settings.default_output_tokens)
+        return self.reserve_demand(caller, model, prices, demand)
+
+    def reserve_demand(self, caller: Caller, model: str, prices: Prices, demand: Demand) -> Metered | None:
+        """Reserve a request's worst case in one conditional update; a refused window is a 429 (or 400)."""
         if self._store is None:
             return None
         limits = self.limits(caller)
@@ -81,11 +90,10 @@ class UsageMeter:
             tenant=caller.tenant,
             plan=caller.plan,
             model=model,
-            request=request,
+            demand=demand,
             prices=prices,
             limits=limits,
             now=now,
-            default_output_tokens=self._settings.default_output_tokens,
         )
         outcome = self._store.reserve(reservation, caps)
         if isinstance(outcome, Refused):

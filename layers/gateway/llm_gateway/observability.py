@@ -110,6 +110,8 @@ class RequestRecord:
     cached_tokens: int = 0
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
+    # Inputs of an embedding request (texts or token arrays) that were sent to a model.
+    embedding_inputs: int = 0
     cost_usd: Decimal = Decimal(0)
     target: str | None = None
     provider_errors: int = 0
@@ -203,6 +205,7 @@ def end_request(record: RequestRecord, sent_status: int, latency_ms: float, firs
         "CacheReadTokens": record.cached_tokens,
         "CacheWriteTokens": record.cache_write_tokens,
         "ReasoningTokens": record.reasoning_tokens,
+        "EmbeddingInputs": record.embedding_inputs,
     }
     for name, value in counts.items():
         emf.add_metric(name=name, unit=MetricUnit.Count, value=value)
@@ -239,6 +242,7 @@ def end_request(record: RequestRecord, sent_status: int, latency_ms: float, firs
             "cached_tokens": record.cached_tokens,
             "cache_write_tokens": record.cache_write_tokens,
             "reasoning_tokens": record.reasoning_tokens,
+            "embedding_inputs": record.embedding_inputs,
             "cost_usd": str(record.cost_usd),
         },
     )

@@ -270,35 +270,51 @@ class ReservationTooLargeError(InvalidRequestError):
     default_code = "request_exceeds_budget"
 
 
+@dataclass(frozen=True)
+class Demand:
+    """What a request may use at most: its estimated prompt (input) tokens and the output it may generate, and how
+    to tell the caller to ask for less when that is more than a whole window (advice, and the parameter to change)."""
+
+    prompt_tokens: int
+    output_tokens: int
+    advice: str = "lower max_tokens or shorten the prompt"
+    param: str = "max_tokens"
+
+
+def chat_demand(request: ChatRequest, limits: Limits, default_output_tokens: int) -> Demand:
+    """A chat request's worst case: the prompt estimate plus its output limit (else the plan's cap)."""
+    return Demand(
+        estimate_prompt_tokens(request), reserved_output(request) or output_cap(limits, default_output_tokens)
+    )
+
+
 def plan_reservation(
     *,
     key_id: str,
     tenant: str,
     plan: str,
     model: str,
-    request: ChatRequest,
+    demand: Demand,
     prices: Prices,
     limits: Limits,
     now: datetime,
-    default_output_tokens: int,
 ) -> tuple[Reservation, Caps]:
-    """The reservation for a request, and the caps the usage store must check it against."""
-    prompt = estimate_prompt_tokens(request)
-    output = reserved_output(request) or output_cap(limits, default_output_tokens)
+    """The reservation for a request's demand, and the caps the usage store must check it against."""
+    prompt, output = demand.prompt_tokens, demand.output_tokens
     tokens = prompt + output
     usd = prices.cost(prompt, output)
     for name, limit in (("per-minute", limits.tokens_per_minute), ("per-day", limits.tokens_per_day)):
         if limit is not None and tokens > limit:
             raise ReservationTooLargeError(
                 f"This request may use up to {tokens} tokens ({prompt} estimated prompt + {output} output), more "
-                f"than this API key's {name} budget of {limit}; lower max_tokens or shorten the prompt.",
-                param="max_tokens",
+                f"than this API key's {name} budget of {limit}; {demand.advice}.",
+                param=demand.param,
             )
     if limits.usd_per_month is not None and usd > limits.usd_per_month:
         raise ReservationTooLargeError(
             f"This request may cost up to ${usd:.6f}, more than this API key's monthly limit of "
-            f"${limits.usd_per_month}; lower max_tokens or shorten the prompt.",
-            param="max_tokens",
+            f"${limits.usd_per_month}; {demand.advice}.",
+            param=demand.param,
         )
     reservation = Reservation(
         key_id=key_id,
