@@ -272,6 +272,9 @@ def test_plan_limits_reach_the_function_as_the_settings_json(cfn: dict[str, Any]
     assert limits["standard"].limits().tokens_per_day == 2_000_000
     assert limits["premium"].limits().usd_per_month == 250
     assert limits["free"].limits().max_output_tokens == 1024
+    # The usage plans' quotas, which the rate-limit headers report.
+    assert (limits["free"].requests_per_period, limits["free"].quota_period) == (100, "DAY")
+    assert limits["premium"].limits().requests_per_period == 100_000
 
 
 def test_dashboard_and_alarms_watch_what_matters(cfn: dict[str, Any]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
@@ -14,6 +14,7 @@ from llm_gateway.domain.budget import (
     Limits,
     Reservation,
     Settlement,
+    WindowTotals,
     budget_exceeded,
     capped_request,
     chat_demand,
@@ -46,6 +47,7 @@ class Metered:
     reservation: Reservation
     prices: Prices
     stale: tuple[str, ...]
+    totals: WindowTotals = field(default_factory=WindowTotals)
 
 
 class UsageMeter:
@@ -96,12 +98,14 @@ class UsageMeter:
             now=now,
         )
         outcome = self._store.reserve(reservation, caps)
+        # The windows as the reservation's own answer holds them: the rate-limit headers read them.
+        current_request().window_totals = outcome.totals
         if isinstance(outcome, Refused):
             current_request().budget_rejected = True
             windows = exceeded_windows(caps, outcome.current)
             logger.info("token budget exceeded", extra={"windows": windows, "reserved_tokens": reservation.tokens})
             raise budget_exceeded(windows, limits, now)
-        return Metered(reservation, prices, outcome.stale)
+        return Metered(reservation, prices, outcome.stale, outcome.totals)
 
     def settle(self, metered: Metered | None, usage: Usage | None, *, failed: bool = False) -> None:
         """Record what the call used. A failure here is logged with the whole record and metered, not raised:

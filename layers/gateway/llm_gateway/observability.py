@@ -15,6 +15,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 from llm_gateway.config import get_settings
+from llm_gateway.domain.budget import WindowTotals
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Tracer
@@ -118,6 +119,8 @@ class RequestRecord:
     provider_throttles: int = 0
     fell_back: bool = False
     budget_rejected: bool = False
+    # The key's budget windows as the reservation's answer held them (None: nothing was reserved).
+    window_totals: WindowTotals | None = None
     usage_record_failures: int = 0
     streamed: bool = False
     # The caller hung up before the answer was complete.
