@@ -77,6 +77,8 @@ class Route:
     # The integration's responseTransferMode: BUFFERED (the default) or STREAM.
     transfer_mode: str = "BUFFERED"
     timeout_seconds: float = INTEGRATION_TIMEOUT_SECONDS
+    # A MOCK integration (the CORS preflights): its default integration response, answered by API Gateway itself.
+    mock: dict[str, Any] | None = None
 
     @property
     def streamed(self) -> bool:
@@ -151,8 +153,11 @@ class ApiDefinition:
         return STREAM_IDLE_SECONDS.get(self.endpoint_type, STREAM_IDLE_SECONDS["EDGE"])
 
     @classmethod
-    def from_template(cls, cfn: dict[str, Any]) -> ApiDefinition:
+    def from_template(cls, cfn: dict[str, Any], resolve: Callable[[Any], Any] | None = None) -> ApiDefinition:
+        """The API of a translated template; `resolve` evaluates the intrinsic functions left in its body (parameter
+        values and conditions: the CORS origin in preflights and gateway responses) as CloudFormation would."""
         (api,) = [r for r in cfn["Resources"].values() if r["Type"] == "AWS::ApiGateway::RestApi"]
+        resolve = resolve or (lambda value: value)
         body = api["Properties"]["Body"]
         schemes = body.get("components", {}).get("securitySchemes", {}) or body.get("securityDefinitions", {})
         authorizers = {
@@ -165,6 +170,18 @@ class ApiDefinition:
             for method, operation in methods.items():
                 names = {name for requirement in operation.get("security", []) for name in requirement}
                 integration = operation["x-amazon-apigateway-integration"]
+                if str(integration.get("type", "")).lower() == "mock":
+                    routes.append(
+                        Route(
+                            method=method.upper(),
+                            resource=resource,
+                            function="",
+                            authorizer=next((n for n in names if n in authorizers), None),
+                            api_key_required="api_key" in names,
+                            mock=dict(resolve(integration.get("responses", {}).get("default", {}))),
+                        )
+                    )
+                    continue
                 timeout_ms = integration.get("timeoutInMillis")
                 routes.append(
                     Route(
@@ -186,7 +203,7 @@ class ApiDefinition:
             routes=routes,
             authorizers=authorizers,
             api_key_source=str(api["Properties"].get("ApiKeySourceType", "HEADER")),
-            gateway_responses=dict(body.get("x-amazon-apigateway-gateway-responses", {})),
+            gateway_responses=dict(resolve(body.get("x-amazon-apigateway-gateway-responses", {}))),
             endpoint_type=str(types[0]),
             access_log_format=log_format if isinstance(log_format, str) else None,
         )
@@ -206,6 +223,18 @@ class ApiDefinition:
                 if found is not None:
                     return route, found
         return None
+
+    @staticmethod
+    def mock_reply(route: Route) -> HttpReply:
+        """A MOCK integration's answer: its default integration response's status, its static header mappings
+        ('value' in single quotes; a mapping CloudFormation removed is no header) and its JSON template."""
+        spec = route.mock or {}
+        headers = {"Content-Type": "application/json"}
+        for name, value in (spec.get("responseParameters") or {}).items():
+            if name.startswith("method.response.header.") and isinstance(value, str):
+                headers[name.removeprefix("method.response.header.")] = value.strip("'")
+        body = str((spec.get("responseTemplates") or {}).get("application/json", ""))
+        return HttpReply(int(spec.get("statusCode", 200)), headers, body.encode("utf-8"))
 
     def render(
         self, response_type: str, context: Mapping[str, str], message: str | None = None, status: int | None = None
@@ -230,8 +259,8 @@ class ApiDefinition:
         body = _substitute(template, variables) if template else json.dumps({"message": text})
         headers = {"Content-Type": "application/json"}
         for name, value in spec.get("responseParameters", {}).items():
-            if name.startswith("gatewayresponse.header."):
-                headers[name.removeprefix("gatewayresponse.header.")] = str(value).strip("'")
+            if name.startswith("gatewayresponse.header.") and isinstance(value, str):
+                headers[name.removeprefix("gatewayresponse.header.")] = value.strip("'")
         return HttpReply(status, headers, body.encode("utf-8"), response_type=response_type, error_message=text)
 
 

@@ -282,6 +282,10 @@ class LocalApiGateway:
             return self.api.render("MISSING_AUTHENTICATION_TOKEN", context)
         route, path_parameters = found
         context["resourcePath"] = log["resourcePath"] = route.resource
+        if route.mock is not None and not route.authorizer and not route.api_key_required:
+            # A CORS preflight: API Gateway answers it itself, calling neither the authorizer nor a function.
+            log["integration.responseTransferMode"] = "BUFFERED"
+            return self.api.mock_reply(route)
         if body is None or len(body) > MAX_PAYLOAD_BYTES:
             return self.api.render("REQUEST_TOO_LARGE", context)
         request = IncomingRequest(
