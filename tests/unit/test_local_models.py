@@ -60,3 +60,14 @@ def test_a_models_file_is_merged_and_validated(tmp_path: Path) -> None:
     path.write_text(json.dumps({"models": {"bad": {"targets": [{"provider": "openai", "model_id": "x"}]}}}))
     with pytest.raises(ValidationError, match="base_url"):
         local_registry({"GATEWAY_LOCAL_MODELS_FILE": str(path)})
+
+
+def test_openai_compatible_embedding_models_from_the_environment() -> None:
+    models = local_registry(
+        {
+            "GATEWAY_LOCAL_OPENAI_BASE_URL": "http://127.0.0.1:11434/v1",
+            "GATEWAY_LOCAL_OPENAI_EMBEDDING_MODELS": "nomic=nomic-embed-text",
+        }
+    )["models"]
+    assert models["nomic"]["kind"] == "embedding"
+    assert models["nomic"]["targets"][0]["model_id"] == "nomic-embed-text"
