@@ -4,6 +4,7 @@ models.retrieve, the rate-limit headers through with_raw_response, and LangChain
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import openai
 import pytest
@@ -76,28 +77,27 @@ def test_with_raw_response_reads_the_rate_limit_headers(local_gateway: LocalGate
     assert listed.headers["x-ratelimit-limit-requests"] == "1000"
 
 
+def langchain(gateway: LocalGateway, **settings: Any) -> OpenAIEmbeddings:
+    return OpenAIEmbeddings(
+        model="echo-embedding",
+        base_url=gateway.base_url,
+        api_key=gateway.key,  # type: ignore[arg-type]
+        check_embedding_ctx_length=False,
+        max_retries=0,
+        **settings,
+    )
+
+
 def test_langchain_embeds_documents_and_queries(local_gateway: LocalGateway) -> None:
     # LangChain counts tokens with tiktoken before sending unless told not to; tiktoken downloads its vocabulary,
     # which this machine cannot, and Bedrock's models take text only: texts are sent as they are.
-    embeddings = OpenAIEmbeddings(
-        model="echo-embedding",
-        base_url=local_gateway.base_url,
-        api_key=local_gateway.key,  # type: ignore[arg-type]
-        check_embedding_ctx_length=False,
-        max_retries=0,
-    )
+    embeddings = langchain(local_gateway)
     vectors = embeddings.embed_documents(DOCUMENTS)
     assert [len(vector) for vector in vectors] == [256, 256, 256]
     query = embeddings.embed_query(DOCUMENTS[1])
     nearest = max(range(len(vectors)), key=lambda i: sum(a * b for a, b in zip(vectors[i], query, strict=True)))
     assert nearest == 1, "the same text embeds to the same vector"
-    sized = OpenAIEmbeddings(
-        model="echo-embedding",
-        base_url=local_gateway.base_url,
-        api_key=local_gateway.key,  # type: ignore[arg-type]
-        check_embedding_ctx_length=False,
-        dimensions=128,
-    )
+    sized = langchain(local_gateway, dimensions=128)
     assert len(sized.embed_query("short")) == 128
 
 

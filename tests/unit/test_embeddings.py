@@ -41,6 +41,7 @@ from llm_gateway.providers.echo import EchoProvider
 from llm_gateway.providers.openai_compat import OpenAICompatProvider
 from llm_gateway.store import dynamo
 from tests.conftest import Handler, Stack
+from tests.fakes.bedrock_transport import JsonBody
 from tests.fakes.handler_client import handler_client
 from tests.fakes.openai_server import FakeOpenAIServer, error_json
 
@@ -195,21 +196,6 @@ def stubber(client: BedrockRuntimeClient) -> Iterator[Stubber]:
     with Stubber(client) as stubbed:
         yield stubbed
         stubbed.assert_no_pending_responses()
-
-
-class JsonBody:
-    """Equal to any bytes holding this JSON (Stubber compares the body InvokeModel is given)."""
-
-    def __init__(self, expected: dict[str, Any]) -> None:
-        self.expected = expected
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, bytes) and json.loads(other) == self.expected
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"JsonBody({self.expected!r})"
 
 
 def invoked(model_id: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from llm_gateway.domain.conversation import ChatRequest, Completion, Finish, StreamEvent, Usage, UsageReport
 from llm_gateway.domain.embeddings import EmbeddingRequest, EmbeddingResult
@@ -184,23 +184,7 @@ class BedrockProvider(Provider):
         client = self._client(target, deadline)
 
         def call(batch: Batch) -> tuple[list[tuple[float, ...]], int]:
-            _ensure_time_left(deadline, target)
-            with _bedrock_errors(target):
-                response = client.invoke_model(
-                    modelId=target.model_id, body=encode_body(batch.body), contentType=JSON, accept=JSON
-                )
-                answer = response["body"]
-                try:
-                    data = answer.read()
-                finally:
-                    answer.close()
-            try:
-                payload = json.loads(data)
-            except ValueError:
-                raise ProviderError(
-                    f"Bedrock model '{target.model_id}' answered with a body that is not JSON."
-                ) from None
-            headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+            payload, headers = _invoke_json(client, target, deadline, encode_body(batch.body))
             return vectors_of(payload, batch, schema, target.model_id), input_tokens(payload, headers, batch)
 
         if len(calls) == 1:
@@ -215,22 +199,7 @@ class BedrockProvider(Provider):
         self, request: ChatRequest, target: Target, deadline: Deadline, traits: ModelTraits
     ) -> Completion:
         body = encode_body(invoke_model_body(request, traits))
-        _ensure_time_left(deadline, target)
-        client = self._client(target, deadline)
-        with _bedrock_errors(target):
-            response = client.invoke_model(
-                modelId=target.model_id, body=body, contentType="application/json", accept="application/json"
-            )
-            answer = response["body"]
-            try:
-                # The answer's bytes arrive while they are read: a stalled read is a timeout like any other.
-                data = answer.read()
-            finally:
-                answer.close()
-        try:
-            payload = json.loads(data)
-        except ValueError:
-            raise ProviderError(f"Bedrock model '{target.model_id}' answered with a body that is not JSON.") from None
+        payload, _ = _invoke_json(self._client(target, deadline), target, deadline, body)
         return completion_of(payload, target.model_id)
 
     def _invoke_model_with_response_stream(
@@ -252,6 +221,26 @@ class BedrockProvider(Provider):
         if client is None:
             client = self._clients[key] = self._client_factory(*key)
         return client
+
+
+def _invoke_json(
+    client: BedrockRuntimeClient, target: Target, deadline: Deadline, body: bytes
+) -> tuple[Any, dict[str, str]]:
+    """One InvokeModel call with a JSON body: the parsed answer and the response's HTTP headers (lower-case names)."""
+    _ensure_time_left(deadline, target)
+    with _bedrock_errors(target):
+        response = client.invoke_model(modelId=target.model_id, body=body, contentType=JSON, accept=JSON)
+        answer = response["body"]
+        try:
+            # The answer's bytes arrive while they are read: a stalled read is a timeout like any other.
+            data = answer.read()
+        finally:
+            answer.close()
+    try:
+        payload = json.loads(data)
+    except ValueError:
+        raise ProviderError(f"Bedrock model '{target.model_id}' answered with a body that is not JSON.") from None
+    return payload, dict(response.get("ResponseMetadata", {}).get("HTTPHeaders", {}))
 
 
 # --- ConverseStream events -> StreamEvents ----------------------------------------------------------------
