@@ -3,6 +3,7 @@ models.retrieve, the rate-limit headers through with_raw_response, and LangChain
 
 from __future__ import annotations
 
+import array
 import math
 from typing import Any
 
@@ -28,7 +29,11 @@ def test_the_sdk_embeds_in_floats_and_in_base64_with_the_same_numbers(local_gate
     decoded = sdk.embeddings.create(model="echo-embedding", input=DOCUMENTS)  # base64 on the wire, the SDK's default
     floats = sdk.embeddings.create(model="echo-embedding", input=DOCUMENTS, encoding_format="float")
     assert [item.index for item in floats.data] == [0, 1, 2]
-    assert [item.embedding for item in decoded.data] == [item.embedding for item in floats.data]
+    # The same float32 numbers: base64 carries them bit for bit, floats in 9 significant digits, which read back
+    # as a float32 give the same value.
+    assert [array.array("f", item.embedding) for item in decoded.data] == [
+        array.array("f", item.embedding) for item in floats.data
+    ]
     assert all(math.isclose(sum(x * x for x in item.embedding), 1.0, rel_tol=1e-5) for item in floats.data)
     assert floats.usage.prompt_tokens == floats.usage.total_tokens == 14  # echo: a token per word
     small = sdk.embeddings.create(model="echo-embedding", input=[[9906, 1917]], dimensions=64)

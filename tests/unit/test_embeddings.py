@@ -153,6 +153,16 @@ def test_echo_embeds_deterministically_in_unit_float32_vectors() -> None:
     assert (len(sized.vectors[0]), sized.usage.prompt_tokens) == (64, 3)
 
 
+def test_floats_are_written_as_few_digits_as_a_float32_needs() -> None:
+    vector = tuple(array.array("f", [0.06392259895801544, -1e-7, 3.0, 0.1]))
+    text = embedding_list(EmbeddingResult((vector,), Usage(1, 0)), model="m", encoding="float")
+    written = json.loads(text)["data"][0]["embedding"]
+    assert '"embedding":[0.063922599,-1.00000001e-07,3.0,0.100000001]' in text
+    assert array.array("f", written) == array.array("f", vector), "each reads back as the same float32"
+    with pytest.raises(ProviderError):
+        embedding_list(EmbeddingResult(((math.nan,),), Usage(1, 0)), model="m", encoding="float")
+
+
 def test_the_answer_is_openais_list_in_floats_or_base64() -> None:
     result = EmbeddingResult(((0.5, -0.25),), Usage(3, 0))
     floats = json.loads(embedding_list(result, model="m", encoding="float"))
@@ -393,7 +403,11 @@ def test_the_openai_sdk_gets_the_same_vectors_as_floats_and_as_base64(api_handle
     decoded = client.embeddings.create(model="echo-embedding", input=texts)  # the SDK asks for base64
     assert json.loads(transport.responses[-1]["body"])["data"][0]["embedding"][:4].isascii()
     floats = client.embeddings.create(model="echo-embedding", input=texts, encoding_format="float")
-    assert [item.embedding for item in decoded.data] == [item.embedding for item in floats.data]
+    # The same float32 numbers: base64 carries them bit for bit, floats in 9 significant digits, which read back
+    # as a float32 give the same value.
+    assert [array.array("f", item.embedding) for item in decoded.data] == [
+        array.array("f", item.embedding) for item in floats.data
+    ]
     assert decoded.usage.prompt_tokens == 7
     sized = client.embeddings.create(model="echo-embedding", input="short", dimensions=64)
     assert len(sized.data[0].embedding) == 64
