@@ -22,8 +22,10 @@ CATALOG_FILE = "model_prices_and_context_window_backup.json"
 CATALOG_URL = "https://github.com/BerriAI/litellm/blob/main/model_prices_and_context_window.json"
 GROUPS = ("limits", "capabilities", "prices")
 
-# registry group -> registry field -> catalog field
+# registry group -> registry field -> catalog field (embedding: for entries of kind "embedding", the catalog's
+# mode "embedding"; chat entries take limits and capabilities)
 _TRAIT_FIELDS: dict[str, dict[str, str]] = {
+    "embedding": {"max_input_tokens": "max_input_tokens", "dimensions": "output_vector_size"},
     "limits": {"context_window": "max_input_tokens", "max_output_tokens": "max_output_tokens"},
     "capabilities": {
         "tools": "supports_function_calling",
@@ -78,14 +80,15 @@ def _litellm_version(path: Path) -> str | None:
 
 
 def catalog_entry(
-    catalog: Mapping[str, Any], targets: Iterable[Mapping[str, Any]]
+    catalog: Mapping[str, Any], targets: Iterable[Mapping[str, Any]], kind: str = "chat"
 ) -> tuple[str, dict[str, Any]] | None:
-    """The catalog key and entry of the first target the catalog knows."""
+    """The catalog key and entry of the first target the catalog knows as a model of the same kind (the
+    catalog's `mode`: chat, embedding)."""
     for target in targets:
         model_id = str(target.get("model_id", ""))
         for prefix in ("", *_CATALOG_PREFIXES.get(str(target.get("provider")), ())):
             entry = catalog.get(prefix + model_id)
-            if isinstance(entry, dict) and entry.get("mode", "chat") == "chat":
+            if isinstance(entry, dict) and entry.get("mode", "chat") == kind:
                 return prefix + model_id, entry
     return None
 
@@ -104,13 +107,15 @@ def import_catalog(
     changes: list[Change] = []
     wanted = set(groups)
     for name, entry in updated.get("models", {}).items():
-        found = catalog_entry(catalog, entry.get("targets", []))
+        kind = str(entry.get("kind", "chat"))
+        found = catalog_entry(catalog, entry.get("targets", []), kind)
         if found is None:
             continue
         key, item = found
         source = f"{label}: {key}" + (f" (its source: {item['source']})" if item.get("source") else "")
-        for group in ("limits", "capabilities"):
-            if group in wanted:
+        trait_groups = ("embedding",) if kind == "embedding" else ("limits", "capabilities")
+        for group in trait_groups:
+            if group in wanted or (group == "embedding" and "limits" in wanted):
                 section = entry.setdefault("traits", {}).setdefault(group, {})
                 changes += _merge(
                     name,

@@ -218,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_groups,
         default=list(CATALOG_GROUPS),
         metavar="GROUPS",
-        help="comma-separated: limits, capabilities, prices (default: all)",
+        help="comma-separated: limits (embedding limits included), capabilities, prices (default: all)",
     )
     seed.add_argument("--overwrite", action="store_true", help="replace values the registry already states")
     seed.add_argument("--write", action="store_true", help="write the result (default: only report differences)")

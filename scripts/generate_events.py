@@ -122,6 +122,34 @@ CASES: dict[str, tuple[str, str, Any, dict[str, str], bool]] = {
         ANTHROPIC_HEADERS,
         False,
     ),
+    "embeddings": (
+        "POST",
+        "/embeddings",
+        {"model": "echo-embedding", "input": ["Say hello", "to the gateway"]},
+        {},
+        False,
+    ),
+    # What the openai SDK sends by default: base64, decoded on the client.
+    "embeddings-base64-dimensions": (
+        "POST",
+        "/embeddings",
+        {"model": "echo-embedding", "input": "Say hello to the gateway", "encoding_format": "base64", "dimensions": 64},
+        {"User-Agent": "OpenAI/Python 3.54.0"},
+        False,
+    ),
+    "embeddings-token-arrays": (
+        "POST",
+        "/embeddings",
+        {"model": "echo-embedding", "input": [[9906, 11, 1917], [42, 43]]},
+        {},
+        False,
+    ),
+    "model-retrieve": ("GET", "/models/{model+}", None, {}, False),
+    "model-retrieve-anthropic": ("GET", "/models/{model+}", None, ANTHROPIC_HEADERS, False),
+    "error-model-retrieve-unknown": ("GET", "/models/{model+}", None, {}, False),
+    "error-embeddings-chat-model": ("POST", "/embeddings", {"model": "echo", "input": "hello"}, {}, False),
+    "error-embeddings-empty-input": ("POST", "/embeddings", {"model": "echo-embedding", "input": []}, {}, False),
+    "error-chat-embedding-model": ("POST", "/chat/completions", {**CHAT, "model": "echo-embedding"}, {}, False),
     "models-anthropic": ("GET", "/models", None, ANTHROPIC_HEADERS, False),
     "models": ("GET", "/models", None, {}, False),
     "model-prompt": ("POST", "/model", {"prompt": "What is an API gateway?", "max_tokens": 64}, {}, False),
@@ -195,8 +223,8 @@ def sam_event(*arguments: str) -> dict[str, Any]:
     return dict(json.loads(out[: out.rindex("}") + 1]))
 
 
-def generate(method: str, resource: str, body: str) -> dict[str, Any]:
-    path = resource.lstrip("/")
+def generate(method: str, resource: str, body: str, path: str) -> dict[str, Any]:
+    path = path.lstrip("/")
     return sam_event(
         "aws-proxy", "--method", method, "--path", path, "--resource", resource, "--stage", STAGE, "--body", body
     )
@@ -227,13 +255,15 @@ def realistic(
     if body is None:
         del base_headers["Content-Type"]
     base_headers.update(headers)
+    path, parameters = PATHS.get(name, (resource, {}))
     event.update(
-        path=resource,
+        resource=resource,
+        path=path,
         headers=base_headers,
         multiValueHeaders={k: [v] for k, v in base_headers.items()},
         queryStringParameters=None,
         multiValueQueryStringParameters=None,
-        pathParameters=None,
+        pathParameters=parameters or None,
         stageVariables=None,
     )
     if body is None:
@@ -245,7 +275,7 @@ def realistic(
     context = event["requestContext"]
     context.update(
         requestId=f"evt-{name}",
-        path=f"/{STAGE}{resource}",
+        path=f"/{STAGE}{path}",
         resourcePath=resource,
         httpMethod=method,
         apiId="a1b2c3d4e5",
@@ -262,6 +292,14 @@ def realistic(
         apiKeyId=API_KEY_ID,
     )
     return event
+
+
+# Events of resources with path parameters: name -> (the path called, its path parameters).
+PATHS: dict[str, tuple[str, dict[str, str]]] = {
+    "model-retrieve": ("/models/echo-embedding", {"model": "echo-embedding"}),
+    "model-retrieve-anthropic": ("/models/claude-sonnet-4-5-20250929", {"model": "claude-sonnet-4-5-20250929"}),
+    "error-model-retrieve-unknown": ("/models/gpt-17-ultra", {"model": "gpt-17-ultra"}),
+}
 
 
 # name -> headers carrying (or not carrying) the key
@@ -320,7 +358,8 @@ def main() -> None:
     for name, (method, resource, payload, headers, plain) in CASES.items():
         body = None if payload is None else (payload if isinstance(payload, str | bytes) else json.dumps(payload))
         # Big or binary bodies are passed to sam as a placeholder and put back afterwards.
-        event = generate(method, resource, body if isinstance(body, str) and not plain else "{}")
+        path = PATHS.get(name, (resource, {}))[0]
+        event = generate(method, resource, body if isinstance(body, str) and not plain else "{}", path)
         write(EVENTS / "api" / f"{name}.json", realistic(event, name, method, resource, body, headers, plain))
     for name, headers in AUTHORIZER_CASES.items():
         write(EVENTS / "authorizer" / f"{name}.json", authorizer_event(name, headers))

@@ -1,5 +1,5 @@
-"""The API function: the OpenAI-compatible and Anthropic Messages routes as an ASGI app, served by uvicorn behind
-AWS Lambda Web Adapter (run.sh) and, locally, by `gatewayctl serve`."""
+"""The API function: the OpenAI-compatible (chat, embeddings, models) and Anthropic Messages routes as an ASGI app,
+served by uvicorn behind AWS Lambda Web Adapter (run.sh) and, locally, by `gatewayctl serve`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from llm_gateway.api.anthropic.schemas import CountTokensRequest, MessagesReques
 from llm_gateway.api.asgi import gateway_app, respond
 from llm_gateway.api.http import api_request, parse_body
 from llm_gateway.api.openai import chat as openai
-from llm_gateway.api.openai.schemas import ChatCompletionRequest, PromptRequest
+from llm_gateway.api.openai import embeddings as openai_embeddings
+from llm_gateway.api.openai.schemas import ChatCompletionRequest, EmbeddingsRequest, PromptRequest
 from llm_gateway.gateway import get_gateway
 
 
@@ -20,6 +21,12 @@ async def chat_completions(request: Request) -> Response:
     api = api_request(request.headers)
     body, text = parse_body(await request.body(), request.headers.get("content-type"), ChatCompletionRequest)
     return await respond(lambda: openai.chat_completions(get_gateway(), body, text, api))
+
+
+async def embeddings(request: Request) -> Response:
+    api = api_request(request.headers)
+    body, text = parse_body(await request.body(), request.headers.get("content-type"), EmbeddingsRequest)
+    return await respond(lambda: openai_embeddings.embeddings(get_gateway(), body, text, api))
 
 
 async def prompt(request: Request) -> Response:
@@ -49,12 +56,24 @@ async def list_models(request: Request) -> Response:
     return await respond(lambda: openai.models(get_gateway(), api))
 
 
+async def retrieve_model(request: Request) -> Response:
+    """GET /models/{model}: one model, in Anthropic's shape for clients that name an Anthropic API version."""
+    api = api_request(request.headers)
+    name = str(request.path_params["model"])
+    if "anthropic-version" in request.headers:
+        return await respond(lambda: anthropic.model(get_gateway(), api, name))
+    return await respond(lambda: openai.model(get_gateway(), api, name))
+
+
 app = gateway_app(
     [
         Route("/chat/completions", chat_completions, methods=["POST"]),
+        Route("/embeddings", embeddings, methods=["POST"]),
         Route("/messages", messages, methods=["POST"]),
         Route("/messages/count_tokens", count_tokens, methods=["POST"]),
         Route("/model", prompt, methods=["POST"]),
         Route("/models", list_models, methods=["GET"]),
+        # Model names may hold slashes (vLLM's meta-llama/...): the rest of the path is the name.
+        Route("/models/{model:path}", retrieve_model, methods=["GET"]),
     ]
 )

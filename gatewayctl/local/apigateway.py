@@ -77,10 +77,36 @@ class Route:
     # The integration's responseTransferMode: BUFFERED (the default) or STREAM.
     transfer_mode: str = "BUFFERED"
     timeout_seconds: float = INTEGRATION_TIMEOUT_SECONDS
+    # A MOCK integration (the CORS preflights): its default integration response, answered by API Gateway itself.
+    mock: dict[str, Any] | None = None
 
     @property
     def streamed(self) -> bool:
         return self.transfer_mode == "STREAM"
+
+    def match(self, path: str) -> dict[str, str] | None:
+        """The path parameters when `path` (without the stage) falls under this resource, else None. A `{name}`
+        segment takes one non-empty segment, a final `{name+}` (greedy) the rest of the path, as API Gateway
+        matches them; a literal segment must be equal."""
+        wanted = self.resource.strip("/").split("/")
+        given = path.strip("/").split("/")
+        found: dict[str, str] = {}
+        for position, segment in enumerate(wanted):
+            if segment.startswith("{") and segment.endswith("+}"):
+                rest = given[position:]
+                if not rest or not all(rest):
+                    return None
+                found[segment[1:-2]] = "/".join(rest)
+                return found
+            if position >= len(given):
+                return None
+            if segment.startswith("{") and segment.endswith("}"):
+                if not given[position]:
+                    return None
+                found[segment[1:-1]] = given[position]
+            elif segment != given[position]:
+                return None
+        return found if len(given) == len(wanted) else None
 
 
 @dataclass(frozen=True)
@@ -127,8 +153,11 @@ class ApiDefinition:
         return STREAM_IDLE_SECONDS.get(self.endpoint_type, STREAM_IDLE_SECONDS["EDGE"])
 
     @classmethod
-    def from_template(cls, cfn: dict[str, Any]) -> ApiDefinition:
+    def from_template(cls, cfn: dict[str, Any], resolve: Callable[[Any], Any] | None = None) -> ApiDefinition:
+        """The API of a translated template; `resolve` evaluates the intrinsic functions left in its body (parameter
+        values and conditions: the CORS origin in preflights and gateway responses) as CloudFormation would."""
         (api,) = [r for r in cfn["Resources"].values() if r["Type"] == "AWS::ApiGateway::RestApi"]
+        resolve = resolve or (lambda value: value)
         body = api["Properties"]["Body"]
         schemes = body.get("components", {}).get("securitySchemes", {}) or body.get("securityDefinitions", {})
         authorizers = {
@@ -141,6 +170,18 @@ class ApiDefinition:
             for method, operation in methods.items():
                 names = {name for requirement in operation.get("security", []) for name in requirement}
                 integration = operation["x-amazon-apigateway-integration"]
+                if str(integration.get("type", "")).lower() == "mock":
+                    routes.append(
+                        Route(
+                            method=method.upper(),
+                            resource=resource,
+                            function="",
+                            authorizer=next((n for n in names if n in authorizers), None),
+                            api_key_required="api_key" in names,
+                            mock=dict(resolve(integration.get("responses", {}).get("default", {}))),
+                        )
+                    )
+                    continue
                 timeout_ms = integration.get("timeoutInMillis")
                 routes.append(
                     Route(
@@ -162,13 +203,38 @@ class ApiDefinition:
             routes=routes,
             authorizers=authorizers,
             api_key_source=str(api["Properties"].get("ApiKeySourceType", "HEADER")),
-            gateway_responses=dict(body.get("x-amazon-apigateway-gateway-responses", {})),
+            gateway_responses=dict(resolve(body.get("x-amazon-apigateway-gateway-responses", {}))),
             endpoint_type=str(types[0]),
             access_log_format=log_format if isinstance(log_format, str) else None,
         )
 
     def route(self, method: str, resource: str) -> Route | None:
         return next((r for r in self.routes if r.method == method and r.resource == resource), None)
+
+    def find(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+        """The route serving `method` `path` (the path without the stage) and its path parameters. As API Gateway
+        does, a resource of literal segments wins over one with parameters (/models over /models/{model+})."""
+        exact = self.route(method, path)
+        if exact is not None:
+            return exact, {}
+        for route in self.routes:
+            if route.method == method and "{" in route.resource:
+                found = route.match(path)
+                if found is not None:
+                    return route, found
+        return None
+
+    @staticmethod
+    def mock_reply(route: Route) -> HttpReply:
+        """A MOCK integration's answer: its default integration response's status, its static header mappings
+        ('value' in single quotes; a mapping CloudFormation removed is no header) and its JSON template."""
+        spec = route.mock or {}
+        headers = {"Content-Type": "application/json"}
+        for name, value in (spec.get("responseParameters") or {}).items():
+            if name.startswith("method.response.header.") and isinstance(value, str):
+                headers[name.removeprefix("method.response.header.")] = value.strip("'")
+        body = str((spec.get("responseTemplates") or {}).get("application/json", ""))
+        return HttpReply(int(spec.get("statusCode", 200)), headers, body.encode("utf-8"))
 
     def render(
         self, response_type: str, context: Mapping[str, str], message: str | None = None, status: int | None = None
@@ -193,8 +259,8 @@ class ApiDefinition:
         body = _substitute(template, variables) if template else json.dumps({"message": text})
         headers = {"Content-Type": "application/json"}
         for name, value in spec.get("responseParameters", {}).items():
-            if name.startswith("gatewayresponse.header."):
-                headers[name.removeprefix("gatewayresponse.header.")] = str(value).strip("'")
+            if name.startswith("gatewayresponse.header.") and isinstance(value, str):
+                headers[name.removeprefix("gatewayresponse.header.")] = value.strip("'")
         return HttpReply(status, headers, body.encode("utf-8"), response_type=response_type, error_message=text)
 
 
@@ -344,6 +410,8 @@ class IncomingRequest:
     source_ip: str
     request_id: str
     received_at: datetime
+    # Values of the resource's {name} segments (API Gateway URL-decodes them).
+    path_parameters: dict[str, str] = field(default_factory=dict)
 
     def header_map(self) -> dict[str, str]:
         """API Gateway's single-value headers: the last value of each header wins."""
@@ -418,7 +486,7 @@ def authorizer_event(stage: Stage, request: IncomingRequest) -> dict[str, Any]:
         "multiValueHeaders": request.multi_value_headers(),
         "queryStringParameters": query or {},
         "multiValueQueryStringParameters": multi_query or {},
-        "pathParameters": {},
+        "pathParameters": dict(request.path_parameters),
         "stageVariables": {},
         "requestContext": _request_context(stage, request),
     }
@@ -459,7 +527,7 @@ def proxy_event(
         "multiValueHeaders": request.multi_value_headers() or None,
         "queryStringParameters": query,
         "multiValueQueryStringParameters": multi_query,
-        "pathParameters": None,
+        "pathParameters": dict(request.path_parameters) or None,
         "stageVariables": None,
         "requestContext": context,
         "body": body,

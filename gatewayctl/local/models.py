@@ -5,7 +5,8 @@ need AWS credentials and model access, so they are opt-in:
 
 - GATEWAY_LOCAL_BEDROCK=1: add the shipped registry's Bedrock models (your AWS credentials and region).
 - GATEWAY_LOCAL_OPENAI_BASE_URL=https://host/v1 and GATEWAY_LOCAL_OPENAI_MODELS=name[=upstream-model],...:
-  add models served by that OpenAI-compatible endpoint, with the key in GATEWAY_LOCAL_OPENAI_API_KEY if set.
+  add models served by that OpenAI-compatible endpoint, with the key in GATEWAY_LOCAL_OPENAI_API_KEY if set;
+  GATEWAY_LOCAL_OPENAI_EMBEDDING_MODELS=name[=upstream-model],... adds its embedding models (POST /embeddings).
 - --models FILE (or GATEWAY_LOCAL_MODELS_FILE): a registry file in the models.json format, merged last.
 """
 
@@ -30,14 +31,20 @@ def local_registry(environ: Mapping[str, str], models_file: Path | None = None) 
         models.update(shipped)
     base_url = environ.get("GATEWAY_LOCAL_OPENAI_BASE_URL")
     if base_url:
-        for spec in environ.get("GATEWAY_LOCAL_OPENAI_MODELS", "").split(","):
-            name, _, upstream = spec.strip().partition("=")
-            if not name:
-                continue
-            target: dict[str, Any] = {"provider": "openai", "model_id": upstream or name, "base_url": base_url}
-            if environ.get(OPENAI_KEY_VARIABLE):
-                target["api_key_env"] = OPENAI_KEY_VARIABLE
-            models[name] = {"owned_by": "openai-compatible", "targets": [target]}
+        for variable, kind in (
+            ("GATEWAY_LOCAL_OPENAI_MODELS", "chat"),
+            ("GATEWAY_LOCAL_OPENAI_EMBEDDING_MODELS", "embedding"),
+        ):
+            for spec in environ.get(variable, "").split(","):
+                name, _, upstream = spec.strip().partition("=")
+                if not name:
+                    continue
+                target: dict[str, Any] = {"provider": "openai", "model_id": upstream or name, "base_url": base_url}
+                if environ.get(OPENAI_KEY_VARIABLE):
+                    target["api_key_env"] = OPENAI_KEY_VARIABLE
+                models[name] = {"owned_by": "openai-compatible", "targets": [target]}
+                if kind == "embedding":
+                    models[name]["kind"] = kind
     path = models_file or (
         Path(environ["GATEWAY_LOCAL_MODELS_FILE"]) if environ.get("GATEWAY_LOCAL_MODELS_FILE") else None
     )

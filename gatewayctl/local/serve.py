@@ -176,7 +176,7 @@ def _serve(options: ServeOptions, server: GatewayServer, moto: MotoProcess) -> i
         "outputs": outputs,
     }
     gateway = LocalApiGateway(
-        ApiDefinition.from_template(cfn),
+        ApiDefinition.from_template(cfn, Resolver(cfn, options.parameter_overrides).resolve),
         stage,
         lambdas,
         ApiKeys(apigateway, stage.api_id, stage.name),

@@ -276,23 +276,29 @@ class LocalApiGateway:
             return HttpReply(200, {"Content-Type": "application/json"}, json.dumps(self._local_stack).encode())
         prefix = f"/{self.stage.name}"
         resource = path[len(prefix) :] if path.startswith(prefix + "/") else None
-        route = self.api.route(method, resource) if resource else None
-        if route is None:
+        found = self.api.find(method, resource) if resource else None
+        if found is None or resource is None:
             # API Gateway answers an unknown resource or method with MISSING_AUTHENTICATION_TOKEN.
             return self.api.render("MISSING_AUTHENTICATION_TOKEN", context)
+        route, path_parameters = found
         context["resourcePath"] = log["resourcePath"] = route.resource
+        if route.mock is not None and not route.authorizer and not route.api_key_required:
+            # A CORS preflight: API Gateway answers it itself, calling neither the authorizer nor a function.
+            log["integration.responseTransferMode"] = "BUFFERED"
+            return self.api.mock_reply(route)
         if body is None or len(body) > MAX_PAYLOAD_BYTES:
             return self.api.render("REQUEST_TOO_LARGE", context)
         request = IncomingRequest(
             method=method,
             resource=route.resource,
-            path=route.resource,
+            path=resource,
             headers=headers,
             query=parse_qsl(query, keep_blank_values=True),
             body=body,
             source_ip=source_ip,
             request_id=request_id,
             received_at=datetime.now(UTC),
+            path_parameters=path_parameters,
         )
         authorizer_context: dict[str, Any] | None = None
         usage_identifier: str | None = None

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import array
 import base64
 import json
+import math
 from pathlib import Path
 from typing import Any
 
 import pytest
 from anthropic.types import Message as AnthropicMessage
 from anthropic.types import MessageTokensCount, ModelInfo
-from openai.types import Model
+from openai.types import CreateEmbeddingResponse, Model
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from gatewayctl.lambda_context import LocalLambdaContext
@@ -30,6 +32,15 @@ EXPECTED: dict[str, tuple[int, str | None]] = {
     "messages-stream-thinking-tools.json": (200, None),
     "messages-count-tokens.json": (200, None),
     "models-anthropic.json": (200, None),
+    "embeddings.json": (200, None),
+    "embeddings-base64-dimensions.json": (200, None),
+    "embeddings-token-arrays.json": (200, None),
+    "model-retrieve.json": (200, None),
+    "model-retrieve-anthropic.json": (200, None),
+    "error-model-retrieve-unknown.json": (404, "model_not_found"),
+    "error-embeddings-chat-model.json": (400, "unsupported_model"),
+    "error-embeddings-empty-input.json": (400, "invalid_request"),
+    "error-chat-embedding-model.json": (400, "unsupported_model"),
     "error-malformed-json.json": (400, "invalid_json"),
     "error-wrong-types.json": (400, "invalid_request"),
     "error-missing-messages.json": (400, "invalid_request"),
@@ -141,13 +152,42 @@ def test_models_lists_the_registry(api_handler: Handler) -> None:
         "claude-opus-5-5",
         "claude-sonnet-4-5",
         "claude-sonnet-5-5",
+        "cohere-embed-english-v3",
+        "cohere-embed-multilingual-v3",
         "echo",
+        "echo-embedding",
         "nova-lite",
+        "titan-embed-text-v2",
     ]
+    kinds = {m["id"]: m["kind"] for m in body["data"]}
+    assert (kinds["echo"], kinds["titan-embed-text-v2"]) == ("chat", "embedding")
+    titan = next(m for m in body["data"] if m["id"] == "titan-embed-text-v2")
+    assert titan["dimensions"] == 1024
     sonnet = next(m for m in body["data"] if m["id"] == "claude-sonnet-4-5")
     assert (sonnet["context_window"], sonnet["max_output_tokens"]) == (200000, 64000)
     assert sonnet["capabilities"]["tools"] is True and sonnet["capabilities"]["images"] is True
     assert "source" not in sonnet["capabilities"]
+
+
+def test_embeddings_are_parsed_by_the_openai_sdk_types(api_handler: Handler) -> None:
+    listed = CreateEmbeddingResponse.model_validate_json(invoke(api_handler, "embeddings.json")["body"])
+    assert [item.index for item in listed.data] == [0, 1]
+    assert all(len(item.embedding) == 256 for item in listed.data)
+    assert math.isclose(sum(value * value for value in listed.data[0].embedding), 1.0, rel_tol=1e-5)
+    assert listed.usage.prompt_tokens == listed.usage.total_tokens == 5  # one token per word, echo's count
+    assert listed.model == "echo-embedding"
+    encoded = json.loads(invoke(api_handler, "embeddings-base64-dimensions.json")["body"])
+    vector = array.array("f", base64.b64decode(encoded["data"][0]["embedding"]))
+    assert len(vector) == 64
+    tokens = CreateEmbeddingResponse.model_validate_json(invoke(api_handler, "embeddings-token-arrays.json")["body"])
+    assert tokens.usage.prompt_tokens == 5, "a token array counts its ids"
+
+
+def test_one_model_in_either_api_shape(api_handler: Handler) -> None:
+    model = Model.model_validate_json(invoke(api_handler, "model-retrieve.json")["body"])
+    assert (model.id, model.object, model.owned_by) == ("echo-embedding", "model", "llm-gateway")
+    info = ModelInfo.model_validate_json(invoke(api_handler, "model-retrieve-anthropic.json")["body"])
+    assert info.id == "claude-sonnet-4-5", "an alias names its model"
 
 
 def test_model_prompt_endpoint(api_handler: Handler) -> None:
@@ -173,6 +213,9 @@ def test_model_prompt_endpoint(api_handler: Handler) -> None:
         ("error-malformed-json.json", None, "not valid JSON"),
         ("error-oversized-body.json", None, "exceeds the gateway's limit of 5000000 bytes"),
         ("error-model-prompt-empty.json", "prompt", "prompt: String should have at least 1 character"),
+        ("error-embeddings-chat-model.json", "model", "'echo' is a chat model: call it with POST /chat/completions"),
+        ("error-chat-embedding-model.json", "model", "'echo-embedding' is an embedding model: call it with POST"),
+        ("error-model-retrieve-unknown.json", "model", "'gpt-17-ultra' does not exist"),
     ],
 )
 def test_errors_name_the_problem(api_handler: Handler, name: str, param: str | None, fragment: str) -> None:

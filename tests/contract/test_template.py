@@ -16,6 +16,8 @@ from gatewayctl.template import Resolver, load_template, translate_template
 RUN_SH = Path(__file__).resolve().parents[2] / "functions" / "api" / "run.sh"
 ROUTES = {
     ("post", "/chat/completions"),
+    ("post", "/embeddings"),
+    ("get", "/models/{model+}"),
     ("post", "/messages"),
     ("post", "/messages/count_tokens"),
     ("get", "/models"),
@@ -69,13 +71,54 @@ def test_stage_v1_is_the_openai_base_url(template: dict[str, Any], cfn: dict[str
 
 def test_routes_are_exactly_the_openai_ones_and_every_route_needs_a_key(cfn: dict[str, Any]) -> None:
     body = api_body(cfn)
-    routes = {(method, path) for path, methods in body["paths"].items() for method in methods}
+    routes = {(method, path) for path, methods in body["paths"].items() for method in methods if method != "options"}
     assert routes == ROUTES
     for path, methods in body["paths"].items():
         for method, operation in methods.items():
+            if method == "options":
+                continue  # CORS preflights: test_cors_preflights_are_answered_by_api_gateway_without_a_key
             schemes = {name for requirement in operation["security"] for name in requirement}
             assert schemes == {"api_key", "KeyAuthorizer"}, f"{method} {path} is not keyed and authorized"
             assert operation["x-amazon-apigateway-integration"]["type"] == "aws_proxy"
+
+
+ORIGIN = "https://app.example.com"
+
+
+def test_cors_preflights_are_answered_by_api_gateway_without_a_key(cfn: dict[str, Any]) -> None:
+    """Every route has an OPTIONS method: a mock integration, no authorizer, no API key; it names the allowed origin
+    only when CorsAllowOrigin is set, so an API deployed without it answers no browser."""
+    for allowed in (ORIGIN, "*", ""):
+        body = Resolver(cfn, {"CorsAllowOrigin": allowed}).resolve(api_body(cfn))
+        for path, methods in body["paths"].items():
+            preflight = methods["options"]
+            assert "security" not in preflight, f"the preflight of {path} needs no key"
+            integration = preflight["x-amazon-apigateway-integration"]
+            assert integration["type"] == "mock"
+            headers = integration["responses"]["default"]["responseParameters"]
+            assert headers.get("method.response.header.Access-Control-Allow-Origin") == (
+                f"'{allowed}'" if allowed else None
+            )
+            allowed_headers = headers["method.response.header.Access-Control-Allow-Headers"].strip("'").split(",")
+            assert {"authorization", "content-type", "x-api-key", "anthropic-version"} <= set(allowed_headers)
+            assert set(headers["method.response.header.Access-Control-Allow-Methods"].strip("'").split(",")) >= {
+                method.upper() for method in methods if method != "options"
+            }
+
+
+def test_gateway_responses_and_the_function_carry_the_same_cors_headers(cfn: dict[str, Any]) -> None:
+    from llm_gateway.api.headers import EXPOSED
+
+    resolved = Resolver(cfn, {"CorsAllowOrigin": ORIGIN}).resolve(api_body(cfn))
+    for kind, response in resolved["x-amazon-apigateway-gateway-responses"].items():
+        headers = response["responseParameters"]
+        assert headers["gatewayresponse.header.Access-Control-Allow-Origin"] == f"'{ORIGIN}'", kind
+        exposed = headers["gatewayresponse.header.Access-Control-Expose-Headers"].strip("'").split(", ")
+        assert exposed == list(EXPOSED), kind
+    off = Resolver(cfn, {}).resolve(api_body(cfn))["x-amazon-apigateway-gateway-responses"]
+    assert not any(v for r in off.values() for n, v in r["responseParameters"].items() if "Access-Control" in n)
+    variables = cfn["Resources"]["ApiFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["GATEWAY_CORS_ALLOW_ORIGIN"] == {"Ref": "CorsAllowOrigin"}
 
 
 def test_request_authorizer_accepts_either_header_and_meters_the_key(cfn: dict[str, Any]) -> None:
@@ -178,8 +221,14 @@ def test_bedrock_access_covers_exactly_the_registrys_models(cfn: dict[str, Any])
     from llm_gateway.domain.registry import ModelRegistry
 
     registry = ModelRegistry.model_validate_json(shipped_registry_text())
-    served = {t.model_id for entry in registry.models.values() for t in entry.targets if t.provider == "bedrock"}
-    (statement,) = [s for s in function_statements(cfn) if "bedrock:InvokeModel" in s["Action"]]
+    served = {
+        t.model_id
+        for entry in registry.models.values()
+        if entry.kind == "chat"
+        for t in entry.targets
+        if t.provider == "bedrock"
+    }
+    (statement,) = [s for s in function_statements(cfn) if s.get("Sid") == "InvokeRegistryModels"]
     assert statement["Action"] == [
         "bedrock:InvokeModel",
         "bedrock:InvokeModelWithResponseStream",
@@ -194,11 +243,24 @@ def test_bedrock_access_covers_exactly_the_registrys_models(cfn: dict[str, Any])
             foundation = model_id.split(".", 1)[1]
         expected.add(f"arn:aws:bedrock:*::foundation-model/{foundation}")
     assert allowed == expected, "template parameters and the shipped registry disagree"
+    # Embedding models: InvokeModel alone, on exactly the registry's embedding models.
+    embedders = {
+        t.model_id
+        for entry in registry.models.values()
+        if entry.kind == "embedding"
+        for t in entry.targets
+        if t.provider == "bedrock"
+    }
+    (embedding,) = [s for s in function_statements(cfn) if s.get("Sid") == "InvokeRegistryEmbeddingModels"]
+    assert embedding["Action"] == "bedrock:InvokeModel"
+    assert set(embedding["Resource"]) == {f"arn:aws:bedrock:*::foundation-model/{m}" for m in embedders}
 
 
 def test_no_bedrock_models_means_no_bedrock_access_and_the_secret_is_opt_in(cfn: dict[str, Any]) -> None:
     assert not [s for s in function_statements(cfn) if "secretsmanager" in json.dumps(s)]
-    none = function_statements(cfn, {"BedrockFoundationModelIds": "", "BedrockInferenceProfileIds": ""})
+    none = function_statements(
+        cfn, {"BedrockFoundationModelIds": "", "BedrockInferenceProfileIds": "", "BedrockEmbeddingModelIds": ""}
+    )
     assert not [s for s in none if "bedrock" in json.dumps(s)]
     secret = "arn:aws:secretsmanager:us-east-1:123456789012:secret:llm-gateway/providers-AbCdEf"
     (statement,) = [
@@ -251,6 +313,9 @@ def test_plan_limits_reach_the_function_as_the_settings_json(cfn: dict[str, Any]
     assert limits["standard"].limits().tokens_per_day == 2_000_000
     assert limits["premium"].limits().usd_per_month == 250
     assert limits["free"].limits().max_output_tokens == 1024
+    # The usage plans' quotas, which the rate-limit headers report.
+    assert (limits["free"].requests_per_period, limits["free"].quota_period) == (100, "DAY")
+    assert limits["premium"].limits().requests_per_period == 100_000
 
 
 def test_dashboard_and_alarms_watch_what_matters(cfn: dict[str, Any]) -> None:
@@ -270,13 +335,15 @@ def test_dashboard_and_alarms_watch_what_matters(cfn: dict[str, Any]) -> None:
     resolver = Resolver(cfn, None, {"ApiAccessLogGroup": "/aws/apigateway/stack-access"})
     widgets = json.loads(resolver.resolve(cfn["Resources"]["Dashboard"]["Properties"]["DashboardBody"]))["widgets"]
     titles = " ".join(w["properties"]["title"] for w in widgets)
-    for topic in ("latency", "Tokens by model", "Cost (USD) by model and plan", "throttles", "Budgets"):
+    for topic in ("latency", "Tokens by model", "Cost (USD) by model and plan", "throttles", "Budgets", "Embeddings"):
         assert topic in titles
 
 
 def test_every_route_streams_from_the_api_function_behind_lambda_web_adapter(cfn: dict[str, Any]) -> None:
     for path, methods in api_body(cfn)["paths"].items():
         for method, operation in methods.items():
+            if method == "options":
+                continue
             integration = operation["x-amazon-apigateway-integration"]
             assert integration["responseTransferMode"] == "STREAM", f"{method} {path}"
             # InvokeWithResponseStream (API version 2021-11-15), up to API Gateway's 15-minute stream limit.

@@ -106,11 +106,13 @@ def upstream() -> Iterator[FakeOpenAIServer]:
 
 @pytest.fixture(scope="module")
 def local_gateway(upstream: FakeOpenAIServer) -> Iterator[LocalGateway]:
-    """The gateway with echo and one OpenAI-compatible model configured as a user would (env variables)."""
+    """The gateway with echo and an OpenAI-compatible chat model and embedding model configured as a user would
+    (env variables)."""
     gateway = start_gateway(
         env_extra={
             "GATEWAY_LOCAL_OPENAI_BASE_URL": upstream.base_url,
             "GATEWAY_LOCAL_OPENAI_MODELS": "fake-upstream=gpt-fake",
+            "GATEWAY_LOCAL_OPENAI_EMBEDDING_MODELS": "fake-embedding=text-embedding-fake",
             "GATEWAY_LOCAL_OPENAI_API_KEY": "sk-upstream-secret-for-e2e",
         }
     )

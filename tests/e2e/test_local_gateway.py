@@ -61,7 +61,10 @@ def test_every_route_with_either_header(local_gateway: LocalGateway, auth: str) 
     key = local_gateway.key
     headers = {"x-api-key": key} if auth == "x-api-key" else {"Authorization": f"Bearer {key}"}
     status, received, body = call(local_gateway, "GET", "/models", headers=headers)
-    assert (status, [m["id"] for m in body["data"]]) == (200, ["echo", "fake-upstream"])
+    assert (status, [m["id"] for m in body["data"]]) == (
+        200,
+        ["echo", "echo-embedding", "fake-embedding", "fake-upstream"],
+    )
     assert received["x-amzn-requestid"]
     status, received, body = call(local_gateway, "POST", "/chat/completions", CHAT, headers)
     assert status == 200
@@ -74,7 +77,7 @@ def test_every_route_with_either_header(local_gateway: LocalGateway, auth: str) 
 
 def test_openai_sdk_chat_stream_tools_and_models(local_gateway: LocalGateway) -> None:
     sdk = client(local_gateway)
-    assert [m.id for m in sdk.models.list()] == ["echo", "fake-upstream"]
+    assert [m.id for m in sdk.models.list()] == ["echo", "echo-embedding", "fake-embedding", "fake-upstream"]
     completion = sdk.chat.completions.create(model="echo", messages=[{"role": "user", "content": "plain answer"}])
     assert completion.choices[0].message.content == "plain answer"
     assert completion.usage is not None and completion.usage.completion_tokens == 2
@@ -131,7 +134,12 @@ def test_missing_unknown_and_revoked_keys_are_refused(local_gateway: LocalGatewa
     created = local_gateway.gatewayctl("keys", "create", "--tenant", "e2e", "--plan", "premium", "--json")
     assert created.returncode == 0, created.stderr
     issued = json.loads(created.stdout)
-    assert [m.id for m in client(local_gateway, issued["key"]).models.list()] == ["echo", "fake-upstream"]
+    assert [m.id for m in client(local_gateway, issued["key"]).models.list()] == [
+        "echo",
+        "echo-embedding",
+        "fake-embedding",
+        "fake-upstream",
+    ]
     revoked = local_gateway.gatewayctl("keys", "revoke", issued["key_id"])
     assert revoked.returncode == 0, revoked.stderr
     status, _, body = call(local_gateway, "GET", "/models", headers={"x-api-key": issued["key"]})

@@ -188,3 +188,18 @@ class FakeBedrockTransport:
         self.sent.append(SentRequest(request.method, request.url, body))
         assert self.replies, f"unexpected Bedrock request {request.method} {request.url}"
         return self.replies.popleft()(request)
+
+
+class JsonBody:
+    """Stands for a JSON body in Stubber's expected parameters: equal to any bytes holding this JSON."""
+
+    def __init__(self, expected: dict[str, Any]) -> None:
+        self.expected = expected
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, bytes) and json.loads(other) == self.expected
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"JsonBody({self.expected!r})"

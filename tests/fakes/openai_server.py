@@ -1,10 +1,11 @@
 """A scriptable fake OpenAI-compatible server on 127.0.0.1 for provider, routing and end-to-end tests.
 
-By default it answers like OpenAI: POST .../chat/completions returns a deterministic completion that
-echoes the last user message (streamed when the request says `stream`, with a usage chunk when it asks
-for `stream_options.include_usage`, and a tool call when `tool_choice` is "required" or names a tool);
-GET .../models lists `models`. Tests script particular answers with `enqueue()`, consumed in order by
-the next chat completion requests, and inspect every request the server received in `requests`.
+By default it answers like OpenAI: POST .../embeddings returns deterministic vectors (`embeddings_json`), POST
+.../chat/completions returns a deterministic completion that echoes the last user message (streamed when the
+request says `stream`, with a usage chunk when it asks for `stream_options.include_usage`, and a tool call when
+`tool_choice` is "required" or names a tool); GET .../models lists `models`. Tests script particular answers with
+`enqueue()`, consumed in order by the next chat completion or embeddings requests, and inspect every request the
+server received in `requests`.
 
     with FakeOpenAIServer() as server:
         server.enqueue(status=429, headers={"Retry-After": "3"}, json=error_json("slow down"))
@@ -198,6 +199,31 @@ def default_response(body: Any) -> ScriptedResponse:
     return ScriptedResponse(stream=frames)
 
 
+def embeddings_json(body: Any) -> dict[str, Any]:
+    """OpenAI's embeddings answer for a request: per input, `dimensions` (default 8) values from the input's
+    position and length, as floats or (encoding_format base64) little-endian float32; a token per word or id."""
+    import base64
+    import struct
+
+    raw = body.get("input") if isinstance(body, dict) else None
+    inputs = [raw] if isinstance(raw, str) or (isinstance(raw, list) and raw and isinstance(raw[0], int)) else raw
+    size = int(body.get("dimensions") or 8) if isinstance(body, dict) else 8
+    data, tokens = [], 0
+    for index, item in enumerate(inputs or []):
+        vector = [round((index + 1) / (position + 2), 4) for position in range(size)]
+        tokens += len(item.split()) if isinstance(item, str) else len(item)
+        encoded: Any = vector
+        if body.get("encoding_format") == "base64":
+            encoded = base64.b64encode(struct.pack(f"<{size}f", *vector)).decode()
+        data.append({"object": "embedding", "index": index, "embedding": encoded})
+    return {
+        "object": "list",
+        "data": data,
+        "model": body.get("model") if isinstance(body, dict) else None,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
+
+
 def _forced_tool(request: Mapping[str, Any]) -> str | None:
     choice = request.get("tool_choice")
     tools = [t.get("function", {}).get("name") for t in request.get("tools") or [] if isinstance(t, dict)]
@@ -272,6 +298,8 @@ class _Handler(BaseHTTPRequestHandler):
             response = ScriptedResponse(json={"object": "list", "data": models})
         elif self.command == "POST" and url.path.endswith("/chat/completions"):
             response = owner._next_response() or owner.context_overflow(body) or default_response(body)
+        elif self.command == "POST" and url.path.endswith("/embeddings"):
+            response = owner._next_response() or ScriptedResponse(json=embeddings_json(body))
         else:
             response = ScriptedResponse(status=404, json=error_json(f"no route {self.command} {url.path}"))
         try:

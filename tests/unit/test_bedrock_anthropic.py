@@ -60,7 +60,13 @@ from llm_gateway.providers.bedrock_anthropic import (
     invoke_model_body,
 )
 from tests.conftest import LogOutput
-from tests.fakes.bedrock_transport import FakeBedrockTransport, invoke_chunk, stream_event, stream_exception
+from tests.fakes.bedrock_transport import (
+    FakeBedrockTransport,
+    JsonBody,
+    invoke_chunk,
+    stream_event,
+    stream_exception,
+)
 from tests.fakes.requests import openai_chat
 
 if TYPE_CHECKING:
@@ -159,21 +165,6 @@ def messages_body(messages: list[dict[str, Any]] | None = None, **fields: Any) -
 def bedrock_body(messages: list[dict[str, Any]] | None = None, **fields: Any) -> dict[str, Any]:
     """What Bedrock gets for messages_body(messages, **fields) when no rule changes anything else."""
     return {"max_tokens": 1024, "messages": messages or USER_HI, **fields, "anthropic_version": ANTHROPIC_VERSION}
-
-
-class JsonBody:
-    """Stands for a JSON body in Stubber's expected parameters: equal to any bytes holding this JSON."""
-
-    def __init__(self, expected: dict[str, Any]) -> None:
-        self.expected = expected
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, bytes) and json.loads(other) == self.expected
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"JsonBody({self.expected!r})"
 
 
 def expected_invoke(body: dict[str, Any], model_id: str = SONNET_PROFILE) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from llm_gateway.domain.budget import (
     Windows,
     budget_exceeded,
     capped_request,
+    chat_demand,
     estimate_prompt_tokens,
     exceeded_windows,
     output_cap,
@@ -44,11 +45,10 @@ def reserve(request: ChatRequest, limits: Limits) -> tuple[Reservation, Caps]:
         tenant="t",
         plan="standard",
         model="m",
-        request=request,
+        demand=chat_demand(request, limits, 4096),
         prices=PRICES,
         limits=limits,
         now=NOW,
-        default_output_tokens=4096,
     )
 
 

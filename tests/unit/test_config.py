@@ -29,8 +29,12 @@ def test_defaults_ship_echo_and_the_bedrock_models_the_template_allows() -> None
             "claude-opus-5-5",
             "claude-sonnet-4-5",
             "claude-sonnet-5-5",
+            "cohere-embed-english-v3",
+            "cohere-embed-multilingual-v3",
             "echo",
+            "echo-embedding",
             "nova-lite",
+            "titan-embed-text-v2",
         ]
     )
     assert get_settings().default_model == "echo"

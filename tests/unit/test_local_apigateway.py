@@ -22,7 +22,7 @@ from gatewayctl.local.apigateway import (
     quota_window,
 )
 from gatewayctl.local.server import GatewayServer, LambdaFunction, LocalApiGateway
-from gatewayctl.template import translate_template
+from gatewayctl.template import Resolver, translate_template
 from tests.fakes.asgi import asgi_call
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -35,16 +35,44 @@ def api() -> ApiDefinition:
 
 
 def test_routes_authorizer_and_key_source_come_from_the_template(api: ApiDefinition) -> None:
-    assert {(r.method, r.resource, r.function) for r in api.routes} == {
+    assert {(r.method, r.resource, r.function) for r in api.routes if r.mock is None} == {
         ("POST", "/chat/completions", "ApiFunction"),
+        ("POST", "/embeddings", "ApiFunction"),
+        ("GET", "/models/{model+}", "ApiFunction"),
         ("POST", "/messages", "ApiFunction"),
         ("POST", "/messages/count_tokens", "ApiFunction"),
         ("GET", "/models", "ApiFunction"),
         ("POST", "/model", "ApiFunction"),
     }
-    assert all(r.authorizer == "KeyAuthorizer" and r.api_key_required for r in api.routes)
+    assert all(r.authorizer == "KeyAuthorizer" and r.api_key_required for r in api.routes if r.mock is None)
     assert api.authorizers["KeyAuthorizer"].function == "KeyAuthorizerFunction"
     assert api.api_key_source == "AUTHORIZER"
+
+
+def test_cors_preflights_are_mock_routes_rendered_with_the_deployments_origin() -> None:
+    cfn = translate_template()
+    allowed = ApiDefinition.from_template(cfn, Resolver(cfn, {"CorsAllowOrigin": "https://app.example.com"}).resolve)
+    preflights = [r for r in allowed.routes if r.method == "OPTIONS"]
+    assert {r.resource for r in preflights} == {r.resource for r in allowed.routes if r.method != "OPTIONS"}
+    assert all(r.mock is not None and r.authorizer is None and not r.api_key_required for r in preflights)
+    reply = allowed.mock_reply(preflights[0])
+    assert (reply.status, reply.headers["Access-Control-Allow-Origin"]) == (200, "https://app.example.com")
+    assert allowed.render("THROTTLED", {}).headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+    closed = ApiDefinition.from_template(cfn, Resolver(cfn).resolve)
+    (preflight,) = [r for r in closed.routes if r.method == "OPTIONS" and r.resource == "/embeddings"]
+    assert "Access-Control-Allow-Origin" not in closed.mock_reply(preflight).headers
+    assert "Access-Control-Allow-Origin" not in closed.render("THROTTLED", {}).headers
+
+
+def test_paths_find_their_resource_and_path_parameters_as_api_gateway_matches_them(api: ApiDefinition) -> None:
+    assert api.find("GET", "/models") == (api.route("GET", "/models"), {})
+    model = api.route("GET", "/models/{model+}")
+    assert api.find("GET", "/models/echo") == (model, {"model": "echo"})
+    # Greedy: the rest of the path, slashes included (vLLM's model names).
+    assert api.find("GET", "/models/meta-llama/Llama-3.1-8B") == (model, {"model": "meta-llama/Llama-3.1-8B"})
+    assert api.find("GET", "/models/") is None
+    assert api.find("POST", "/models/echo") is None
+    assert api.find("GET", "/nothing/here") is None
 
 
 def test_gateway_responses_render_the_templates_with_context(api: ApiDefinition) -> None:

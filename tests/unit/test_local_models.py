@@ -10,7 +10,7 @@ from gatewayctl.local.models import local_registry
 
 
 def test_echo_only_by_default() -> None:
-    assert list(local_registry({})["models"]) == ["echo"]
+    assert list(local_registry({})["models"]) == ["echo", "echo-embedding"]
 
 
 def test_bedrock_models_when_asked() -> None:
@@ -22,8 +22,12 @@ def test_bedrock_models_when_asked() -> None:
             "claude-opus-5-5",
             "claude-sonnet-4-5",
             "claude-sonnet-5-5",
+            "cohere-embed-english-v3",
+            "cohere-embed-multilingual-v3",
             "echo",
+            "echo-embedding",
             "nova-lite",
+            "titan-embed-text-v2",
         ]
     )
 
@@ -52,7 +56,18 @@ def test_openai_compatible_models_from_the_environment() -> None:
 def test_a_models_file_is_merged_and_validated(tmp_path: Path) -> None:
     path = tmp_path / "models.json"
     path.write_text(json.dumps({"models": {"mine": {"targets": [{"provider": "echo", "model_id": "echo"}]}}}))
-    assert sorted(local_registry({}, path)["models"]) == ["echo", "mine"]
+    assert sorted(local_registry({}, path)["models"]) == ["echo", "echo-embedding", "mine"]
     path.write_text(json.dumps({"models": {"bad": {"targets": [{"provider": "openai", "model_id": "x"}]}}}))
     with pytest.raises(ValidationError, match="base_url"):
         local_registry({"GATEWAY_LOCAL_MODELS_FILE": str(path)})
+
+
+def test_openai_compatible_embedding_models_from_the_environment() -> None:
+    models = local_registry(
+        {
+            "GATEWAY_LOCAL_OPENAI_BASE_URL": "http://127.0.0.1:11434/v1",
+            "GATEWAY_LOCAL_OPENAI_EMBEDDING_MODELS": "nomic=nomic-embed-text",
+        }
+    )["models"]
+    assert models["nomic"]["kind"] == "embedding"
+    assert models["nomic"]["targets"][0]["model_id"] == "nomic-embed-text"

@@ -41,7 +41,11 @@ def test_there_are_claude_4_targets_to_check() -> None:
     assert sum(bool(CLAUDE_4.search(p.values[1])) for p in bedrock_targets()) >= 3
 
 
-@pytest.mark.parametrize("name", sorted(set(SHIPPED.models) - {"echo"}))
+CHAT_MODELS = sorted(name for name, entry in SHIPPED.models.items() if entry.kind == "chat")
+EMBEDDING_MODELS = sorted(name for name, entry in SHIPPED.models.items() if entry.kind == "embedding")
+
+
+@pytest.mark.parametrize("name", sorted(set(CHAT_MODELS) - {"echo"}))
 def test_every_shipped_model_states_its_traits_with_sources(name: str) -> None:
     traits = SHIPPED.models[name].traits
     assert traits.limits.context_window and traits.limits.max_output_tokens
@@ -54,6 +58,28 @@ def test_every_shipped_model_states_its_traits_with_sources(name: str) -> None:
     assert None not in capabilities.values(), "every capability is stated for a shipped model"
     for group in (traits.limits, traits.sampling, traits.capabilities, traits.bedrock):
         assert group.source and "https://" in group.source, "every group names where it comes from"
+
+
+@pytest.mark.parametrize("name", EMBEDDING_MODELS)
+def test_every_shipped_embedding_model_states_its_sizes_limits_and_prices_with_sources(name: str) -> None:
+    entry = SHIPPED.models[name]
+    embedding = entry.traits.embedding
+    assert embedding.dimensions and embedding.max_inputs, "the vector size and the inputs per request are stated"
+    assert not embedding.supported_dimensions or embedding.dimensions in embedding.supported_dimensions
+    assert embedding.source
+    if any(target.provider == "bedrock" for target in entry.targets):
+        assert entry.traits.bedrock.embedding_schema, "the InvokeModel body the model takes"
+        assert embedding.batch_size and embedding.max_input_characters and embedding.max_input_tokens
+        assert entry.prices.input_per_1k > 0 and entry.prices.output_per_1k == 0
+        for group in (embedding, entry.traits.bedrock, entry.prices):
+            assert group.source and "https://" in group.source, "every group names where it comes from"
+
+
+def test_a_bedrock_embedding_model_must_name_its_body() -> None:
+    with pytest.raises(ValueError, match="embedding_schema"):
+        ModelRegistry.model_validate(
+            {"models": {"e": {"kind": "embedding", "targets": [{"provider": "bedrock", "model_id": "amazon.x"}]}}}
+        )
 
 
 def test_claude_4_5_models_keep_temperature_when_top_p_is_sent_too() -> None:

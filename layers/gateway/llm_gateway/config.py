@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, Json, ValidationError
 
-from llm_gateway.domain.budget import PlanLimits
+from llm_gateway.domain.budget import PlanLimits, QuotaPeriod
 from llm_gateway.domain.registry import ModelRegistry
 from llm_gateway.errors import ConfigurationError
 
@@ -28,6 +28,9 @@ class PlanLimitSettings(BaseModel):
     tokens_per_day: int = Field(0, ge=0)
     usd_per_month: Decimal = Field(Decimal(0), ge=0)
     max_output_tokens: int = Field(0, ge=0)
+    # The plan's usage-plan quota, as the template gives it to API Gateway: requests per period.
+    requests_per_period: int = Field(0, ge=0)
+    quota_period: QuotaPeriod = "DAY"
 
     def limits(self) -> PlanLimits:
         return PlanLimits(
@@ -35,6 +38,8 @@ class PlanLimitSettings(BaseModel):
             tokens_per_day=self.tokens_per_day or None,
             usd_per_month=self.usd_per_month or None,
             max_output_tokens=self.max_output_tokens or None,
+            requests_per_period=self.requests_per_period or None,
+            quota_period=self.quota_period,
         )
 
 
@@ -85,6 +90,11 @@ class Settings(BaseModel):
         4096, ge=1, description="Output allowed a request that names no limit on a plan without a cap."
     )
     log_prompts: bool = Field(False, description="Log prompt and completion text (off: never logged).")
+    cors_allow_origin: str | None = Field(
+        None,
+        description="The browser origin (https://app.example.com, or *) whose pages may read the API's answers; "
+        "unset: no CORS headers (the template's CorsAllowOrigin).",
+    )
     tracing_enabled: bool = Field(False, description="Create the X-Ray tracer (the template sets this).")
 
     @classmethod

@@ -9,10 +9,16 @@ from functools import lru_cache
 from typing import TypeVar
 
 from llm_gateway.config import Settings, get_registry, get_settings
-from llm_gateway.domain.budget import estimate_prompt_tokens
+from llm_gateway.domain.budget import Demand, estimate_prompt_tokens
 from llm_gateway.domain.caller import ApiRequest, Caller
 from llm_gateway.domain.chat import ChatService
 from llm_gateway.domain.conversation import ChatRequest, Completion, ContentBlock, StreamEvent, TextBlock
+from llm_gateway.domain.embeddings import (
+    EmbeddingRequest,
+    EmbeddingResult,
+    estimate_input_tokens,
+    fit_embedding_request,
+)
 from llm_gateway.domain.registry import ModelEntry
 from llm_gateway.domain.routing import Failure, Routed, Router, RoutingError
 from llm_gateway.errors import GatewayError, ProviderRateLimitError
@@ -31,6 +37,15 @@ class Answer:
     usage, to run once the answer is out (the caller need not wait for the usage record)."""
 
     completion: Completion
+    target: str
+    settle: Callable[[], None]
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """The vectors of an embedding request, the target that gave them, and the settlement of their usage."""
+
+    result: EmbeddingResult
     target: str
     settle: Callable[[], None]
 
@@ -78,7 +93,7 @@ class Gateway:
     def count_tokens(self, request: ChatRequest, api: ApiRequest) -> int:
         """The request's input tokens: as the model's provider counts them, else the gateway's own estimate (the
         one budgets reserve). Nothing is generated, reserved or billed; the key must still be allowed the model."""
-        name, entry = self._chat.resolve(request.model, api.caller)
+        name, entry = self._chat.resolve_kind(request.model, api.caller, "chat")
         current_request().model = name
         request = self._chat.fit(entry, request.with_(model=name))
         try:
@@ -88,8 +103,35 @@ class Gateway:
             raise failed.error from None
         return estimate_prompt_tokens(request) if counted is None else counted
 
+    def embed(self, request: EmbeddingRequest, api: ApiRequest) -> Embedded:
+        """Embed a batch: model allowed? (403/404) -> an embedding model? (400) -> fitted to its input limits (400)
+        -> its input estimate reserved in the key's budget (429) -> routed over its targets. Embeddings use input
+        tokens only; the usage is settled once the answer is out (`Embedded.settle`)."""
+        caller = api.caller
+        record = current_request()
+        record.model_requested, record.tenant, record.key_id = request.model, caller.tenant, caller.key_id
+        record.plan = caller.plan
+        logger.thread_safe_append_keys(tenant=caller.tenant, key_id=caller.key_id, plan=caller.plan)
+        name, entry = self._chat.resolve_kind(request.model, caller, "embedding")
+        record.model = name
+        request = fit_embedding_request(request.with_(model=name), entry.traits.embedding)
+        record.embedding_inputs = len(request.inputs)
+        demand = Demand(estimate_input_tokens(request), 0, "send fewer or shorter inputs", "input")
+        metered = self._meter.reserve_demand(caller, name, entry.prices, demand)
+        deadline = self._deadline(api, streamed=False)
+        routed = self._route(lambda: self._chat.embed(entry, request, deadline), metered)
+        result = routed.result
+        if result is None or len(result.vectors) != len(request.inputs):
+            self._meter.settle(metered, result.usage if result else None, failed=True)
+            raise GatewayError("The provider gave no vector for every input.")
+        return Embedded(result, routed.target.label, lambda: self._meter.settle(metered, result.usage))
+
     def models(self, caller: Caller) -> list[tuple[str, ModelEntry]]:
         return self._chat.visible_models(caller)
+
+    def model(self, model: str, caller: Caller) -> tuple[str, ModelEntry]:
+        """One model the key may use, by any of its names (404 otherwise)."""
+        return self._chat.visible_model(model, caller)
 
     def _admit(self, request: ChatRequest, api: ApiRequest) -> tuple[ModelEntry, ChatRequest, Metered | None]:
         """Model allowed? (404/403) -> fitted to the model (400) -> output capped by the plan and the model ->
@@ -101,7 +143,7 @@ class Gateway:
         logger.thread_safe_append_keys(tenant=caller.tenant, key_id=caller.key_id, plan=caller.plan)
         if self._settings.log_prompts:
             logger.info("prompt", extra={"system": "\n".join(_texts(request.system)), "messages": _logged(request)})
-        name, entry = self._chat.resolve(request.model, caller)
+        name, entry = self._chat.resolve_kind(request.model, caller, "chat")
         record.model = name
         request = self._meter.cap(self._chat.fit(entry, request.with_(model=name)), caller, entry.traits.limits)
         return entry, request, self._meter.reserve(caller, request.model, entry.prices, request)

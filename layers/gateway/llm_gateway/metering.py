@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
 from llm_gateway.config import Settings
 from llm_gateway.domain.budget import (
+    Demand,
     Limits,
     Reservation,
     Settlement,
+    WindowTotals,
     budget_exceeded,
     capped_request,
+    chat_demand,
     estimate_prompt_tokens,
     exceeded_windows,
     output_cap,
@@ -44,6 +47,7 @@ class Metered:
     reservation: Reservation
     prices: Prices
     stale: tuple[str, ...]
+    totals: WindowTotals = field(default_factory=WindowTotals)
 
 
 class UsageMeter:
@@ -71,7 +75,14 @@ class UsageMeter:
         return capped_request(request, cap)
 
     def reserve(self, caller: Caller, model: str, prices: Prices, request: ChatRequest) -> Metered | None:
-        """Reserve the request's worst case in one conditional update; a refused window is a 429 (or 400)."""
+        """Reserve a chat request's worst case (prompt estimate + output limit); see `reserve_demand`."""
+        if self._store is None:
+            return None
+        demand = chat_demand(request, self.limits(caller), self._settings.default_output_tokens)
+        return self.reserve_demand(caller, model, prices, demand)
+
+    def reserve_demand(self, caller: Caller, model: str, prices: Prices, demand: Demand) -> Metered | None:
+        """Reserve a request's worst case in one conditional update; a refused window is a 429 (or 400)."""
         if self._store is None:
             return None
         limits = self.limits(caller)
@@ -81,19 +92,20 @@ class UsageMeter:
             tenant=caller.tenant,
             plan=caller.plan,
             model=model,
-            request=request,
+            demand=demand,
             prices=prices,
             limits=limits,
             now=now,
-            default_output_tokens=self._settings.default_output_tokens,
         )
         outcome = self._store.reserve(reservation, caps)
+        # The windows as the reservation's own answer holds them: the rate-limit headers read them.
+        current_request().window_totals = outcome.totals
         if isinstance(outcome, Refused):
             current_request().budget_rejected = True
             windows = exceeded_windows(caps, outcome.current)
             logger.info("token budget exceeded", extra={"windows": windows, "reserved_tokens": reservation.tokens})
             raise budget_exceeded(windows, limits, now)
-        return Metered(reservation, prices, outcome.stale)
+        return Metered(reservation, prices, outcome.stale, outcome.totals)
 
     def settle(self, metered: Metered | None, usage: Usage | None, *, failed: bool = False) -> None:
         """Record what the call used. A failure here is logged with the whole record and metered, not raised:

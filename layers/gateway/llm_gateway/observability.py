@@ -15,6 +15,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 from llm_gateway.config import get_settings
+from llm_gateway.domain.budget import WindowTotals
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Tracer
@@ -110,12 +111,16 @@ class RequestRecord:
     cached_tokens: int = 0
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
+    # Inputs of an embedding request (texts or token arrays) that were sent to a model.
+    embedding_inputs: int = 0
     cost_usd: Decimal = Decimal(0)
     target: str | None = None
     provider_errors: int = 0
     provider_throttles: int = 0
     fell_back: bool = False
     budget_rejected: bool = False
+    # The key's budget windows as the reservation's answer held them (None: nothing was reserved).
+    window_totals: WindowTotals | None = None
     usage_record_failures: int = 0
     streamed: bool = False
     # The caller hung up before the answer was complete.
@@ -203,6 +208,7 @@ def end_request(record: RequestRecord, sent_status: int, latency_ms: float, firs
         "CacheReadTokens": record.cached_tokens,
         "CacheWriteTokens": record.cache_write_tokens,
         "ReasoningTokens": record.reasoning_tokens,
+        "EmbeddingInputs": record.embedding_inputs,
     }
     for name, value in counts.items():
         emf.add_metric(name=name, unit=MetricUnit.Count, value=value)
@@ -239,6 +245,7 @@ def end_request(record: RequestRecord, sent_status: int, latency_ms: float, firs
             "cached_tokens": record.cached_tokens,
             "cache_write_tokens": record.cache_write_tokens,
             "reasoning_tokens": record.reasoning_tokens,
+            "embedding_inputs": record.embedding_inputs,
             "cost_usd": str(record.cost_usd),
         },
     )

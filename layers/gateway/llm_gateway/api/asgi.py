@@ -19,10 +19,18 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from llm_gateway.api.anthropic.render import error_body as anthropic_error_body
+from llm_gateway.api.headers import answer_headers
 from llm_gateway.api.http import EVENT_STREAM, JSON, Reply, error_body, invocation_of, request_context
 from llm_gateway.config import get_settings
 from llm_gateway.errors import GatewayError, NotFoundError
-from llm_gateway.observability import begin_request, current_request, end_request, get_tracer, logger
+from llm_gateway.observability import (
+    RequestRecord,
+    begin_request,
+    current_request,
+    end_request,
+    get_tracer,
+    logger,
+)
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -221,11 +229,14 @@ class RequestObserver:
         status = 500
         first_byte_ms: float | None = None
 
+        authorizer = context.get("authorizer")
+
         async def observed(message: Message) -> None:
             nonlocal status, first_byte_ms
             if message["type"] == "http.response.start":
                 status = int(message["status"])
                 first_byte_ms = round((time.perf_counter() - started) * 1000, 3)
+                message = {**message, "headers": _with_answer_headers(message, authorizer, record)}
             await send(message)
 
         try:
@@ -235,6 +246,22 @@ class RequestObserver:
             logger.exception("Unhandled error")
         finally:
             end_request(record, status, round((time.perf_counter() - started) * 1000, 3), first_byte_ms)
+
+
+def _with_answer_headers(message: Message, authorizer: Any, record: RequestRecord) -> list[tuple[bytes, bytes]]:
+    """The response's headers and those every answer carries (api/headers.py), unless the response set them."""
+    headers = list(message.get("headers", []))
+    present = {name.lower() for name, _ in headers}
+    try:
+        extra = answer_headers(authorizer if isinstance(authorizer, dict) else None, record, get_settings())
+    except Exception:
+        # Headers are a courtesy; an answer goes out without them rather than not at all.
+        logger.exception("answer headers failed")
+        return headers
+    for name, value in extra.items():
+        if name.lower().encode("latin-1") not in present:
+            headers.append((name.encode("latin-1"), value.encode("latin-1")))
+    return headers
 
 
 def gateway_app(routes: Sequence[BaseRoute]) -> ASGIApp:

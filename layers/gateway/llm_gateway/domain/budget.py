@@ -24,6 +24,10 @@ from llm_gateway.domain.tokens import document_tokens, estimate_text_tokens, ima
 from llm_gateway.errors import ContextLengthExceededError, InvalidRequestError, RateLimitError
 
 Window = Literal["minute", "day", "month"]
+# The usage item's per-period request counters (quota_2026-11-22) begin with this.
+QUOTA_PREFIX = "quota_"
+# API Gateway's usage-plan quota periods (https://docs.aws.amazon.com/apigateway/latest/api/API_QuotaSettings.html).
+QuotaPeriod = Literal["DAY", "WEEK", "MONTH"]
 # The chat format's framing: 3 tokens per message (role and separators) and 1 more for a `name`, plus 3 that
 # prime the reply (OpenAI's cookbook, "How to count tokens with tiktoken":
 # https://cookbook.openai.com/examples/how_to_count_tokens_with_tiktoken).
@@ -51,6 +55,9 @@ class PlanLimits:
     tokens_per_day: int | None = None
     usd_per_month: Decimal | None = None
     max_output_tokens: int | None = None
+    # The plan's usage-plan quota (API Gateway enforces it; the gateway reports it in x-ratelimit-*-requests).
+    requests_per_period: int | None = None
+    quota_period: QuotaPeriod = "DAY"
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,8 @@ class Limits:
     tokens_per_day: int | None
     usd_per_month: Decimal | None
     max_output_tokens: int | None
+    requests_per_period: int | None = None
+    quota_period: QuotaPeriod = "DAY"
 
     @classmethod
     def of(cls, key: TokenLimits, plan: PlanLimits | None) -> Limits:
@@ -70,6 +79,8 @@ class Limits:
             tokens_per_day=key.tokens_per_day if key.tokens_per_day is not None else plan.tokens_per_day,
             usd_per_month=key.usd_per_month if key.usd_per_month is not None else plan.usd_per_month,
             max_output_tokens=plan.max_output_tokens,
+            requests_per_period=plan.requests_per_period,
+            quota_period=plan.quota_period,
         )
 
 
@@ -97,6 +108,33 @@ def seconds_until_reset(window: Window, now: datetime) -> float:
         first = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         reset = (first + timedelta(days=32)).replace(day=1)
     return max(1.0, (reset - now).total_seconds())
+
+
+def quota_period_start(period: QuotaPeriod, now: datetime) -> datetime:
+    """The start of the usage-plan quota period holding `now`, as API Gateway counts periods with offset 0 (the
+    template's): UTC days, weeks from Sunday, calendar months."""
+    day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == "DAY":
+        return day
+    if period == "WEEK":
+        return day - timedelta(days=(day.weekday() + 1) % 7)
+    return day.replace(day=1)
+
+
+def seconds_until_quota_reset(period: QuotaPeriod, now: datetime) -> float:
+    start = quota_period_start(period, now)
+    if period == "DAY":
+        end = start + timedelta(days=1)
+    elif period == "WEEK":
+        end = start + timedelta(days=7)
+    else:
+        end = (start + timedelta(days=32)).replace(day=1)
+    return max(1.0, (end - now.astimezone(UTC)).total_seconds())
+
+
+def quota_counter(period: QuotaPeriod, now: datetime) -> str:
+    """The usage item's count of the key's requests in the quota period holding `now`: quota_2026-11-22."""
+    return QUOTA_PREFIX + quota_period_start(period, now).date().isoformat()
 
 
 # Request fields that are no model input: everything else (tools, response_format and its JSON schema,
@@ -228,6 +266,19 @@ class Reservation:
     tokens: int
     usd: Decimal
     prompt_estimate: int
+    # The counter of the key's requests in its plan's quota period, counted by the reservation (None: no quota).
+    quota_counter: str | None = None
+
+
+@dataclass(frozen=True)
+class WindowTotals:
+    """A key's budget windows as its usage item held them at the reservation (this request's reservation included
+    when it was made; as refused when it was not): tokens this minute and this UTC day, requests this quota period.
+    None: not known."""
+
+    minute_tokens: int | None = None
+    day_tokens: int | None = None
+    period_requests: int | None = None
 
 
 @dataclass(frozen=True)
@@ -270,35 +321,51 @@ class ReservationTooLargeError(InvalidRequestError):
     default_code = "request_exceeds_budget"
 
 
+@dataclass(frozen=True)
+class Demand:
+    """What a request may use at most: its estimated prompt (input) tokens and the output it may generate, and how
+    to tell the caller to ask for less when that is more than a whole window (advice, and the parameter to change)."""
+
+    prompt_tokens: int
+    output_tokens: int
+    advice: str = "lower max_tokens or shorten the prompt"
+    param: str = "max_tokens"
+
+
+def chat_demand(request: ChatRequest, limits: Limits, default_output_tokens: int) -> Demand:
+    """A chat request's worst case: the prompt estimate plus its output limit (else the plan's cap)."""
+    return Demand(
+        estimate_prompt_tokens(request), reserved_output(request) or output_cap(limits, default_output_tokens)
+    )
+
+
 def plan_reservation(
     *,
     key_id: str,
     tenant: str,
     plan: str,
     model: str,
-    request: ChatRequest,
+    demand: Demand,
     prices: Prices,
     limits: Limits,
     now: datetime,
-    default_output_tokens: int,
 ) -> tuple[Reservation, Caps]:
-    """The reservation for a request, and the caps the usage store must check it against."""
-    prompt = estimate_prompt_tokens(request)
-    output = reserved_output(request) or output_cap(limits, default_output_tokens)
+    """The reservation for a request's demand, and the caps the usage store must check it against."""
+    prompt, output = demand.prompt_tokens, demand.output_tokens
     tokens = prompt + output
     usd = prices.cost(prompt, output)
     for name, limit in (("per-minute", limits.tokens_per_minute), ("per-day", limits.tokens_per_day)):
         if limit is not None and tokens > limit:
             raise ReservationTooLargeError(
                 f"This request may use up to {tokens} tokens ({prompt} estimated prompt + {output} output), more "
-                f"than this API key's {name} budget of {limit}; lower max_tokens or shorten the prompt.",
-                param="max_tokens",
+                f"than this API key's {name} budget of {limit}; {demand.advice}.",
+                param=demand.param,
             )
     if limits.usd_per_month is not None and usd > limits.usd_per_month:
         raise ReservationTooLargeError(
             f"This request may cost up to ${usd:.6f}, more than this API key's monthly limit of "
-            f"${limits.usd_per_month}; lower max_tokens or shorten the prompt.",
-            param="max_tokens",
+            f"${limits.usd_per_month}; {demand.advice}.",
+            param=demand.param,
         )
     reservation = Reservation(
         key_id=key_id,
@@ -310,6 +377,7 @@ def plan_reservation(
         tokens=tokens,
         usd=usd,
         prompt_estimate=prompt,
+        quota_counter=quota_counter(limits.quota_period, now) if limits.requests_per_period else None,
     )
     caps = Caps(
         minute=None if limits.tokens_per_minute is None else limits.tokens_per_minute - tokens,

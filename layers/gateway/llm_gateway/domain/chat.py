@@ -1,4 +1,4 @@
-"""Chat orchestration: resolve the public model for a caller, then route the request over its targets."""
+"""Model calls: resolve the public model for a caller, then route a chat or embedding request over its targets."""
 
 from __future__ import annotations
 
@@ -6,11 +6,25 @@ from collections.abc import Callable
 
 from llm_gateway.domain.caller import Caller
 from llm_gateway.domain.conversation import ChatRequest
+from llm_gateway.domain.embeddings import EmbeddingRequest
 from llm_gateway.domain.fitting import fit_request
-from llm_gateway.domain.registry import ModelEntry, ModelRegistry
-from llm_gateway.domain.routing import RoutedCompletion, RoutedStream, Router
-from llm_gateway.errors import PermissionDeniedError
+from llm_gateway.domain.registry import ModelEntry, ModelKind, ModelRegistry
+from llm_gateway.domain.routing import RoutedCompletion, RoutedEmbedding, RoutedStream, Router
+from llm_gateway.errors import InvalidRequestError, ModelNotFoundError, PermissionDeniedError
 from llm_gateway.providers.base import Deadline
+
+# What each kind of model is called for, for the 400 that names the right route.
+_ROUTES: dict[ModelKind, str] = {
+    "chat": "POST /chat/completions (or /messages)",
+    "embedding": "POST /embeddings",
+}
+
+
+class WrongModelKindError(InvalidRequestError):
+    """400: the model exists and the key may use it, but it does another job (an embedding model asked to chat, a
+    chat model asked to embed)."""
+
+    default_code = "unsupported_model"
 
 
 class ChatService:
@@ -34,6 +48,26 @@ class ChatService:
             )
         return name, registry.get(name)
 
+    def resolve_kind(self, model: str, caller: Caller, kind: ModelKind) -> tuple[str, ModelEntry]:
+        """As `resolve`, and a 400 when the model does another job than `kind`."""
+        name, entry = self.resolve(model, caller)
+        if entry.kind != kind:
+            raise WrongModelKindError(
+                f"The model '{model}' is {'an embedding' if entry.kind == 'embedding' else 'a chat'} model: call it "
+                f"with {_ROUTES[entry.kind]}, not here.",
+                param="model",
+            )
+        return name, entry
+
+    def visible_model(self, model: str, caller: Caller) -> tuple[str, ModelEntry]:
+        """A model the key may use, by any of its names; 404 for an unknown model and for one the key may not use,
+        so that a key limited to some models learns nothing about the others (GET /models/{model})."""
+        registry = self._registry()
+        name = registry.canonical_name(model)
+        if name is None or not caller.may_use(name):
+            raise ModelNotFoundError(model)
+        return name, registry.models[name]
+
     @staticmethod
     def fit(entry: ModelEntry, request: ChatRequest) -> ChatRequest:
         """The request as the model takes it, or a 400 naming what it cannot take (domain/fitting.py)."""
@@ -48,6 +82,9 @@ class ChatService:
 
     def stream(self, entry: ModelEntry, request: ChatRequest, deadline: Deadline) -> RoutedStream:
         return self._router.stream(entry, request, deadline)
+
+    def embed(self, entry: ModelEntry, request: EmbeddingRequest, deadline: Deadline) -> RoutedEmbedding:
+        return self._router.embed(entry, request, deadline)
 
     def count_tokens(self, entry: ModelEntry, request: ChatRequest, deadline: Deadline) -> int | None:
         return self._router.count_tokens(entry, request, deadline)[1]

@@ -12,6 +12,13 @@ from llm_gateway.errors import ModelNotFoundError
 
 ProviderName = Literal["echo", "bedrock", "openai"]
 SamplingParameter = Literal["temperature", "top_p"]
+# What a model does: chat (POST /chat/completions, /messages, /model) or embeddings (POST /embeddings). litellm's
+# catalog calls it `mode`, with the same values.
+ModelKind = Literal["chat", "embedding"]
+# The InvokeModel body an embedding model on Bedrock takes (each provider's documented schema):
+# titan-embed-text-v2: https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-titan-embed-text.html
+# cohere-embed-v3: https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-embed-v3.html
+BedrockEmbeddingSchema = Literal["titan-embed-text-v2", "cohere-embed-v3"]
 
 # Bedrock's system-defined cross-Region inference profiles are the model id behind a geography prefix.
 # https://docs.aws.amazon.com/bedrock/latest/userguide/inference-profiles-support.html
@@ -170,12 +177,32 @@ class BedrockTraits(_Traits):
     adaptive_thinking: the model takes `thinking: {"type": "adaptive"}` (Claude 4.6 and later); without it, such a
     request is sent with a thinking budget instead.
     output_config: the model takes Anthropic's `output_config` in its InvokeModel body without a beta; without it,
-    the field is sent only with the effort-2025-11-24 beta."""
+    the field is sent only with the effort-2025-11-24 beta.
+    embedding_schema: for an embedding model, the InvokeModel body it takes (BedrockEmbeddingSchema)."""
 
     inference_profile_required: bool = False
     anthropic_messages: bool = False
     adaptive_thinking: bool = False
     output_config: bool = False
+    embedding_schema: BedrockEmbeddingSchema | None = None
+    source: str | None = None
+
+
+class EmbeddingTraits(_Traits):
+    """What an embedding model takes and gives; None is unknown and not enforced.
+
+    dimensions: the length of its vectors by default; supported_dimensions: the lengths `dimensions` may ask for
+    (empty: only `dimensions`); max_inputs: inputs per request the gateway accepts for it; batch_size: inputs one
+    provider call takes (the provider splits a request into calls of at most this many); max_input_characters and
+    max_input_tokens: the longest input (a text, or a token array).
+    """
+
+    dimensions: int | None = Field(None, gt=0)
+    supported_dimensions: tuple[int, ...] = ()
+    max_inputs: int | None = Field(None, gt=0)
+    batch_size: int | None = Field(None, gt=0)
+    max_input_characters: int | None = Field(None, gt=0)
+    max_input_tokens: int | None = Field(None, gt=0)
     source: str | None = None
 
 
@@ -186,13 +213,16 @@ class ModelTraits(_Traits):
     sampling: Sampling = Sampling()
     capabilities: Capabilities = Capabilities()
     bedrock: BedrockTraits = BedrockTraits()
+    embedding: EmbeddingTraits = EmbeddingTraits()
 
 
 class ModelEntry(BaseModel):
-    """A public model: its targets (tried in order, all serving the same model), prices and traits."""
+    """A public model: what it does (`kind`), its targets (tried in order, all serving the same model), prices and
+    traits. An embedding model's prices are per 1K input tokens (`input_per_1k`); it produces no output tokens."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    kind: ModelKind = "chat"
     description: str = ""
     owned_by: str = "llm-gateway"
     created: int = 0
@@ -210,6 +240,13 @@ class ModelEntry(BaseModel):
                     raise ValueError(
                         f"Bedrock serves '{target.model_id}' on demand only through an inference profile: name "
                         f"the profile ({', '.join(INFERENCE_PROFILE_PREFIXES)} + the id) or its ARN"
+                    )
+        if self.kind == "embedding":
+            for target in self.targets:
+                if target.provider == "bedrock" and self.traits.bedrock.embedding_schema is None:
+                    raise ValueError(
+                        f"the Bedrock embedding target '{target.model_id}' needs traits.bedrock.embedding_schema "
+                        "(the InvokeModel body the model takes)"
                     )
         return self
 

@@ -1,4 +1,4 @@
-"""Routing a chat request over a model's ordered targets: retries with jittered backoff, then fallbacks.
+"""Routing a chat or embedding request over a model's ordered targets: retries with jittered backoff, then fallbacks.
 
 Everything happens inside one deadline that ends before API Gateway's limits (the streamed or non-streamed time
 budget), so the caller always gets a clean answer from the gateway (502/504/429) rather than a cut connection.
@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from llm_gateway.domain.conversation import ChatRequest, Completion, StreamEvent
+from llm_gateway.domain.embeddings import EmbeddingRequest, EmbeddingResult
 from llm_gateway.domain.registry import ModelEntry, Target
 from llm_gateway.errors import (
     ConfigurationError,
@@ -60,6 +61,11 @@ class Routed:
 @dataclass
 class RoutedCompletion(Routed):
     completion: Completion | None = None
+
+
+@dataclass
+class RoutedEmbedding(Routed):
+    result: EmbeddingResult | None = None
 
 
 @dataclass
@@ -115,6 +121,15 @@ class Router:
 
         target, count, _ = self._route(entry, deadline, attempt)
         return target, count
+
+    def embed(self, entry: ModelEntry, request: EmbeddingRequest, deadline: Deadline) -> RoutedEmbedding:
+        """The request's vectors from the first target that answers, with the same retries and fallbacks as chat."""
+
+        def attempt(provider: Provider, target: Target) -> EmbeddingResult:
+            return provider.embed(request, target, deadline, entry.traits)
+
+        target, result, failures = self._route(entry, deadline, attempt)
+        return RoutedEmbedding(target, failures, result)
 
     def _route(
         self, entry: ModelEntry, deadline: Deadline, attempt: Callable[[Provider, Target], T]

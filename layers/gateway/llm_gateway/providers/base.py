@@ -9,7 +9,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from llm_gateway.domain.conversation import ChatRequest, Completion, StreamEvent, completion_events
+from llm_gateway.domain.embeddings import EmbeddingRequest, EmbeddingResult
 from llm_gateway.domain.registry import ModelTraits, Target
+from llm_gateway.errors import TargetMisconfiguredError
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,16 @@ class Provider(ABC):
         """The request's input tokens as the provider counts them, without generating; None when the provider
         has no way to count (the gateway then answers with its own estimate)."""
         return None
+
+    def embed(
+        self, request: EmbeddingRequest, target: Target, deadline: Deadline, traits: ModelTraits | None = None
+    ) -> EmbeddingResult:
+        """One vector per input, in order, and the input tokens billed. A provider without embeddings refuses as a
+        misconfigured target (the registry named it for an embedding model): 502, never the caller's fault."""
+        raise TargetMisconfiguredError(
+            f"The provider '{self.name}' serves no embeddings; the registry names it for '{request.model}'.",
+            code="upstream_embeddings_unsupported",
+        )
 
 
 @contextmanager

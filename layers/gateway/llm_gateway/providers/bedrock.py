@@ -1,5 +1,6 @@
-"""Amazon Bedrock provider: chat requests served through the Converse and ConverseStream APIs, and requests in
-Anthropic's dialect for Anthropic's models through InvokeModel, InvokeModelWithResponseStream and CountTokens."""
+"""Amazon Bedrock provider: chat requests served through the Converse and ConverseStream APIs, requests in
+Anthropic's dialect for Anthropic's models through InvokeModel, InvokeModelWithResponseStream and CountTokens, and
+embeddings through InvokeModel in each embedding model's own body."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ import json
 import math
 import re
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from llm_gateway.domain.conversation import ChatRequest, Completion, Finish, StreamEvent, UsageReport
+from llm_gateway.domain.conversation import ChatRequest, Completion, Finish, StreamEvent, Usage, UsageReport
+from llm_gateway.domain.embeddings import EmbeddingRequest, EmbeddingResult
 from llm_gateway.domain.registry import ModelTraits, Target
 from llm_gateway.errors import (
     GatewayError,
@@ -30,6 +33,7 @@ from llm_gateway.providers.bedrock_anthropic import (
     invoke_model_body,
 )
 from llm_gateway.providers.bedrock_converse import StreamTranslator, completion, converse_request, malformed_output
+from llm_gateway.providers.bedrock_embeddings import Batch, batched_results, batches, input_tokens, vectors_of
 from llm_gateway.providers.error_table import bedrock_rule
 
 if TYPE_CHECKING:
@@ -46,6 +50,9 @@ ClientFactory = Callable[[str | None, float], "BedrockRuntimeClient"]
 """Builds a bedrock-runtime client for (region, read timeout in seconds); region None is the function's own."""
 
 CONNECT_TIMEOUT_SECONDS = 3.0
+# InvokeModel calls one embedding request makes at once (Titan embeds one text per call).
+EMBEDDING_CONCURRENCY = 8
+JSON = "application/json"
 _ARN_IN_MODEL_ID = re.compile(r"^arn:aws[a-z-]*:bedrock:(?P<region>[a-z0-9-]*):")
 _ANY_ARN = re.compile(r"arn:aws[a-z-]*:[^\s\"',;]+")
 _ACCOUNT_ID = re.compile(r"(?<!\d)\d{12}(?!\d)")
@@ -89,7 +96,7 @@ def bedrock_region(target: Target) -> str | None:
 
 
 class BedrockProvider(Provider):
-    """Serves chat completions from Bedrock models; one cached client per (region, read timeout)."""
+    """Serves chat completions and embeddings from Bedrock models; one cached client per (region, read timeout)."""
 
     name = "bedrock"
 
@@ -161,26 +168,38 @@ class BedrockProvider(Provider):
             return None
         return response["inputTokens"]
 
+    def embed(
+        self, request: EmbeddingRequest, target: Target, deadline: Deadline, traits: ModelTraits | None = None
+    ) -> EmbeddingResult:
+        """The request's vectors from InvokeModel calls in the model's body (providers/bedrock_embeddings.py), as
+        many texts per call as the model takes, up to EMBEDDING_CONCURRENCY calls at once, joined in input order."""
+        traits = traits or ModelTraits()
+        schema = traits.bedrock.embedding_schema
+        if schema is None:
+            raise TargetMisconfiguredError(
+                f"The registry names no embedding body for Bedrock model '{target.model_id}'.",
+                code="upstream_model_not_found",
+            )
+        calls = batches(request, schema, traits.embedding.batch_size)
+        client = self._client(target, deadline)
+
+        def call(batch: Batch) -> tuple[list[tuple[float, ...]], int]:
+            payload, headers = _invoke_json(client, target, deadline, encode_body(batch.body))
+            return vectors_of(payload, batch, schema, target.model_id), input_tokens(payload, headers, batch)
+
+        if len(calls) == 1:
+            outcomes = [call(calls[0])]
+        else:
+            with ThreadPoolExecutor(max_workers=min(EMBEDDING_CONCURRENCY, len(calls))) as pool:
+                outcomes = list(pool.map(call, calls))
+        vectors, tokens = batched_results(outcomes)
+        return EmbeddingResult(vectors, Usage(tokens, 0))
+
     def _invoke_model(
         self, request: ChatRequest, target: Target, deadline: Deadline, traits: ModelTraits
     ) -> Completion:
         body = encode_body(invoke_model_body(request, traits))
-        _ensure_time_left(deadline, target)
-        client = self._client(target, deadline)
-        with _bedrock_errors(target):
-            response = client.invoke_model(
-                modelId=target.model_id, body=body, contentType="application/json", accept="application/json"
-            )
-            answer = response["body"]
-            try:
-                # The answer's bytes arrive while they are read: a stalled read is a timeout like any other.
-                data = answer.read()
-            finally:
-                answer.close()
-        try:
-            payload = json.loads(data)
-        except ValueError:
-            raise ProviderError(f"Bedrock model '{target.model_id}' answered with a body that is not JSON.") from None
+        payload, _ = _invoke_json(self._client(target, deadline), target, deadline, body)
         return completion_of(payload, target.model_id)
 
     def _invoke_model_with_response_stream(
@@ -202,6 +221,26 @@ class BedrockProvider(Provider):
         if client is None:
             client = self._clients[key] = self._client_factory(*key)
         return client
+
+
+def _invoke_json(
+    client: BedrockRuntimeClient, target: Target, deadline: Deadline, body: bytes
+) -> tuple[Any, dict[str, str]]:
+    """One InvokeModel call with a JSON body: the parsed answer and the response's HTTP headers (lower-case names)."""
+    _ensure_time_left(deadline, target)
+    with _bedrock_errors(target):
+        response = client.invoke_model(modelId=target.model_id, body=body, contentType=JSON, accept=JSON)
+        answer = response["body"]
+        try:
+            # The answer's bytes arrive while they are read: a stalled read is a timeout like any other.
+            data = answer.read()
+        finally:
+            answer.close()
+    try:
+        payload = json.loads(data)
+    except ValueError:
+        raise ProviderError(f"Bedrock model '{target.model_id}' answered with a body that is not JSON.") from None
+    return payload, dict(response.get("ResponseMetadata", {}).get("HTTPHeaders", {}))
 
 
 # --- ConverseStream events -> StreamEvents ----------------------------------------------------------------

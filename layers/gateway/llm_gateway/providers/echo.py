@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
+import struct
 from collections.abc import Iterator
 
 from llm_gateway.domain.conversation import (
@@ -19,11 +21,14 @@ from llm_gateway.domain.conversation import (
     Usage,
     completion_events,
 )
+from llm_gateway.domain.embeddings import EmbeddingInput, EmbeddingRequest, EmbeddingResult
 from llm_gateway.domain.registry import ModelTraits, Target
 from llm_gateway.providers.base import Deadline, Provider
 
 _WORD = re.compile(r"\S+")
 REASONING_TEXT = "The answer repeats the last user message."
+# Vector size of echo's embeddings when neither the request nor the registry names one.
+DEFAULT_DIMENSIONS = 256
 
 
 def count_words(text: str) -> int:
@@ -97,3 +102,24 @@ class EchoProvider(Provider):
         completion = self.complete(request, target, deadline, traits)
         # One delta per word (with its leading whitespace) so clients see a real multi-chunk stream.
         yield from completion_events(completion, re.findall(r"\s*\S+", completion.text))
+
+    def embed(
+        self, request: EmbeddingRequest, target: Target, deadline: Deadline, traits: ModelTraits | None = None
+    ) -> EmbeddingResult:
+        """A deterministic unit vector per input, drawn from the SHA-256 of the input (equal inputs, equal vectors),
+        of `dimensions` values (else the registry's size, else 256), each exactly a float32 so that a base64 answer
+        decodes to the same numbers as a float one; one token per word of a text, per id of a token array."""
+        size = request.dimensions or (traits.embedding.dimensions if traits else None) or DEFAULT_DIMENSIONS
+        vectors = tuple(echo_vector(item, size) for item in request.inputs)
+        tokens = sum(count_words(item) if isinstance(item, str) else len(item) for item in request.inputs)
+        return EmbeddingResult(vectors, Usage(tokens, 0))
+
+
+def echo_vector(item: EmbeddingInput, size: int) -> tuple[float, ...]:
+    """The echo model's embedding of one input: `size` float32 values of unit length."""
+    seed = (item if isinstance(item, str) else json.dumps(list(item))).encode("utf-8")
+    raw = b"".join(hashlib.sha256(seed + counter.to_bytes(4, "big")).digest() for counter in range(size // 16 + 1))
+    values = [value / 32768.0 for value in struct.unpack(f">{size}h", raw[: size * 2])]
+    norm = math.sqrt(sum(value * value for value in values)) or 1.0
+    floats = struct.pack(f"<{size}f", *(value / norm for value in values))
+    return tuple(struct.unpack(f"<{size}f", floats))

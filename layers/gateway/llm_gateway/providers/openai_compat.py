@@ -1,8 +1,12 @@
-"""The OpenAI-compatible HTTP provider: OpenAI, Azure OpenAI v1, vLLM, Ollama, Bedrock's OpenAI endpoint."""
+"""The OpenAI-compatible HTTP provider (chat completions and embeddings): OpenAI, Azure OpenAI v1, vLLM, Ollama,
+Bedrock's OpenAI endpoint."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import struct
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
@@ -17,9 +21,11 @@ from llm_gateway.domain.conversation import (
     Completion,
     Finish,
     StreamEvent,
+    Usage,
     UsageReport,
     completion_events,
 )
+from llm_gateway.domain.embeddings import EmbeddingRequest, EmbeddingResult, estimate_input_tokens
 from llm_gateway.domain.registry import ModelTraits, Target
 from llm_gateway.errors import ProviderError, ProviderTimeoutError, TargetMisconfiguredError
 from llm_gateway.observability import logger
@@ -114,6 +120,41 @@ class OpenAICompatProvider(Provider):
                 response.close()
             response.release_conn()
 
+    def embed(
+        self, request: EmbeddingRequest, target: Target, deadline: Deadline, traits: ModelTraits | None = None
+    ) -> EmbeddingResult:
+        """POST {base_url}/embeddings with the caller's body as sent (extras included: vLLM's, Azure's...), under the
+        target's model id, with the gateway's fitted `dimensions`, asking for floats (the surface encodes base64
+        itself; vectors that still come as base64 are decoded). Usage is the upstream's, else the gateway's
+        estimate."""
+        key = self._api_key(target, deadline)
+        response = self._post(target, key, self._embeddings_body(request, target), deadline, path="/embeddings")
+        payload = self._json(self._read_all(response, target), target)
+        if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
+            raise upstream_failure(target, payload, key)
+        vectors = _embedding_vectors(payload, len(request.inputs), target)
+        usage = payload.get("usage") if isinstance(payload, dict) else None
+        prompt = usage.get("prompt_tokens") if isinstance(usage, dict) else None
+        if not isinstance(prompt, int) or prompt < 0:
+            prompt = estimate_input_tokens(request)
+            logger.warning(
+                "The provider reported no token usage; it was estimated",
+                extra={"target": target.label, "prompt_tokens": prompt},
+            )
+        return EmbeddingResult(vectors, Usage(prompt, 0))
+
+    @staticmethod
+    def _embeddings_body(request: EmbeddingRequest, target: Target) -> bytes:
+        native = request.native.body if request.native is not None and request.native.dialect == "openai" else {}
+        body: dict[str, Any] = {**native, **request.extra}
+        inputs = [item if isinstance(item, str) else list(item) for item in request.inputs]
+        body.update(model=target.model_id, input=inputs, encoding_format="float")
+        if request.dimensions is None:
+            body.pop("dimensions", None)
+        else:
+            body["dimensions"] = request.dimensions
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
     def close(self) -> None:
         """Close the pooled connections (tests and the local server; Lambda just freezes them)."""
         with self._pool_lock:
@@ -195,14 +236,17 @@ class OpenAICompatProvider(Provider):
         body = request_body(request, target.model_id, stream=stream)
         return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
-    def _post(self, target: Target, key: str | None, body: bytes, deadline: Deadline) -> urllib3.BaseHTTPResponse:
-        """Send the request; return a 2xx response whose body is still unread, or raise the mapped error."""
+    def _post(
+        self, target: Target, key: str | None, body: bytes, deadline: Deadline, *, path: str = "/chat/completions"
+    ) -> urllib3.BaseHTTPResponse:
+        """POST to `path` under the target's base URL; return a 2xx response whose body is still unread, or raise
+        the mapped error."""
         remaining = deadline.remaining()
         if remaining <= 0:
             raise _no_time_left(target)
         read_timeout = min(target.timeout_seconds or self._default_timeout or remaining, remaining)
         timeout = urllib3.Timeout(connect=min(self._connect_timeout, read_timeout), read=read_timeout)
-        url = f"{(target.base_url or '').rstrip('/')}/chat/completions"
+        url = f"{(target.base_url or '').rstrip('/')}{path}"
         if target.query:
             url = f"{url}?{urlencode(target.query)}"
         headers = {"Content-Type": "application/json", "User-Agent": "llm-gateway"}
@@ -314,6 +358,36 @@ class OpenAICompatProvider(Provider):
                 pass
         except (HTTPError, OSError):
             response.close()
+
+
+def _embedding_vectors(payload: Any, count: int, target: Target) -> tuple[tuple[float, ...], ...]:
+    """The vectors of an OpenAI embeddings answer in input order (by each object's `index`): float lists, or base64
+    float32 arrays; a 502 unless there is exactly one per input."""
+    data = payload.get("data") if isinstance(payload, dict) else None
+    if not isinstance(data, list) or len(data) != count:
+        raise malformed(target, "the answer does not hold one embedding per input")
+    found: dict[int, tuple[float, ...]] = {}
+    for position, item in enumerate(data):
+        index = item.get("index", position) if isinstance(item, dict) else None
+        vector = item.get("embedding") if isinstance(item, dict) else None
+        if isinstance(vector, str):
+            try:
+                raw = base64.b64decode(vector, validate=True)
+            except (binascii.Error, ValueError):
+                raise malformed(target, "an embedding is neither floats nor base64") from None
+            if len(raw) % 4:
+                raise malformed(target, "a base64 embedding is not float32 values")
+            vector = list(struct.unpack(f"<{len(raw) // 4}f", raw))
+        if (
+            not isinstance(index, int)
+            or not isinstance(vector, list)
+            or not all(isinstance(value, int | float) for value in vector)
+        ):
+            raise malformed(target, "an embedding is not a list of numbers")
+        found[index] = tuple(float(value) for value in vector)
+    if sorted(found) != list(range(count)):
+        raise malformed(target, "the embeddings' indexes do not match the inputs")
+    return tuple(found[index] for index in range(count))
 
 
 def _usable_key(key: str) -> bool:

@@ -14,14 +14,14 @@ expires by TTL `retention_days` after its month ends.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from llm_gateway.domain.budget import Caps, Reservation, Settlement, Window
+from llm_gateway.domain.budget import QUOTA_PREFIX, Caps, Reservation, Settlement, Window, WindowTotals
 from llm_gateway.store.dynamo import from_item
 
 if TYPE_CHECKING:
@@ -52,16 +52,27 @@ def _n(value: int | Decimal) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Reserved:
-    """The reservation is in; `stale` names counters of past windows to prune at settlement."""
+    """The reservation is in; `stale` names counters of past windows to prune at settlement; `totals` are the
+    windows with this reservation in them, read from the update's own answer (no further read)."""
 
     stale: tuple[str, ...]
+    totals: WindowTotals = field(default_factory=WindowTotals)
 
 
 @dataclass(frozen=True)
 class Refused:
-    """A window refused the reservation; `current` holds the refusing totals."""
+    """A window refused the reservation; `current` holds the refusing totals, `totals` the windows as they were."""
 
     current: dict[Window, int | Decimal]
+    totals: WindowTotals = field(default_factory=WindowTotals)
+
+
+def _totals(item: dict[str, Any], names: dict[str, str]) -> WindowTotals:
+    def count(placeholder: str) -> int | None:
+        name = names.get(placeholder)
+        return None if name is None else int(item.get(name, 0))
+
+    return WindowTotals(minute_tokens=count("#minute"), day_tokens=count("#day"), period_requests=count("#quota"))
 
 
 @dataclass(frozen=True)
@@ -107,12 +118,17 @@ class UsageStore:
         if caps.usd is not None:
             values[":capusd"] = _n(caps.usd)
             conditions.append("(attribute_not_exists(budget_usd) OR budget_usd <= :capusd)")
+        additions = "ADD #day :tokens, #minute :tokens, budget_usd :usd"
+        if reservation.quota_counter is not None:
+            # The key's requests in its plan's quota period, for x-ratelimit-remaining-requests.
+            names["#quota"] = reservation.quota_counter
+            values[":one"] = _n(1)
+            additions += ", #quota :one"
         request: dict[str, Any] = {
             "TableName": self._table,
             "Key": self._key(reservation),
             "UpdateExpression": (
-                "SET tenant = :tenant, #plan = :plan, expires_at = if_not_exists(expires_at, :expires) "
-                "ADD #day :tokens, #minute :tokens, budget_usd :usd"
+                "SET tenant = :tenant, #plan = :plan, expires_at = if_not_exists(expires_at, :expires) " + additions
             ),
             "ExpressionAttributeNames": {**names, "#plan": "plan"},
             "ExpressionAttributeValues": values,
@@ -132,9 +148,11 @@ class UsageStore:
                     "minute": int(old.get(names["#minute"], 0)),
                     "day": int(old.get(names["#day"], 0)),
                     "month": Decimal(old.get("budget_usd", 0)),
-                }
+                },
+                _totals(old, names),
             )
-        return Reserved(self._stale(response.get("Attributes", {}), reservation))
+        attributes = response.get("Attributes", {})
+        return Reserved(self._stale(attributes, reservation), _totals(from_item(attributes), names))
 
     def settle(self, settlement: Settlement, stale: tuple[str, ...] = ()) -> None:
         """Replace the reservation by the real usage and count the request; prune past windows' counters."""
@@ -333,7 +351,8 @@ class UsageStore:
 
     @staticmethod
     def _stale(attributes: dict[str, Any], reservation: Reservation) -> tuple[str, ...]:
-        """Counters of windows no request can still settle into: minutes before the previous one, past days."""
+        """Counters of windows no request can still settle into: minutes before the previous one, past days, past
+        quota periods' request counts."""
         made = reservation.made_at.astimezone(UTC)
         keep_minutes = {made.strftime("%d%H%M"), (made - timedelta(minutes=1)).strftime("%d%H%M")}
         keep_days = {made.strftime("%d"), (made - timedelta(days=1)).strftime("%d")}
@@ -342,6 +361,7 @@ class UsageStore:
             for name in attributes
             if (name.startswith(MINUTE_PREFIX) and name.removeprefix(MINUTE_PREFIX) not in keep_minutes)
             or (name.startswith(DAY_PREFIX) and name.removeprefix(DAY_PREFIX) not in keep_days)
+            or (name.startswith(QUOTA_PREFIX) and name != reservation.quota_counter)
         ]
         return tuple(sorted(stale))
 

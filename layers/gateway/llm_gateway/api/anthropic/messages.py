@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from llm_gateway.api.anthropic.render import EventProducer, message_json, model_page, sse_events
+from llm_gateway.api.anthropic.render import EventProducer, message_json, model_info, model_page, sse_events
 from llm_gateway.api.anthropic.schemas import (
     Base64Source,
     CacheControl,
@@ -50,7 +50,7 @@ from llm_gateway.domain.conversation import (
     ToolResultBlock,
     ToolSpec,
 )
-from llm_gateway.errors import InvalidRequestError
+from llm_gateway.errors import InvalidRequestError, ModelNotFoundError
 
 if TYPE_CHECKING:
     from llm_gateway.gateway import Gateway
@@ -112,10 +112,19 @@ def models(gateway: Gateway, api: ApiRequest, query: Mapping[str, str]) -> Reply
         limit = 0
     if not 1 <= limit <= 1000:
         raise InvalidRequestError("limit must be an integer from 1 to 1000.", param="limit")
-    page = model_page(
-        gateway.models(api.caller), limit=limit, after_id=query.get("after_id"), before_id=query.get("before_id")
-    )
+    # The Messages API serves chat models only: embedding models are no choice of Anthropic clients.
+    chat_models = [(name, entry) for name, entry in gateway.models(api.caller) if entry.kind == "chat"]
+    page = model_page(chat_models, limit=limit, after_id=query.get("after_id"), before_id=query.get("before_id"))
     return Reply(json.dumps(page))
+
+
+def model(gateway: Gateway, api: ApiRequest, name: str) -> Reply:
+    """GET /models/{model_id} in Anthropic's shape (a ModelInfo object); 404 for a model the key may not use and
+    for an embedding model, which the Messages API cannot call."""
+    found, entry = gateway.model(name, api.caller)
+    if entry.kind != "chat":
+        raise ModelNotFoundError(name)
+    return Reply(json.dumps(model_info(found, entry)))
 
 
 def betas(headers: Sequence[tuple[str, str]]) -> tuple[str, ...]:

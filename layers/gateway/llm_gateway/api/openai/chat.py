@@ -1,4 +1,4 @@
-"""The OpenAI surface's routes: chat completions, the /model prompt endpoint, the model list.
+"""The OpenAI surface's routes: chat completions, the /model prompt endpoint, the model list and model objects.
 
 `conversation()` reads a validated request into the gateway's conversation model, keeping every field it does
 not interpret (`extra` at each level, unknown content parts whole, the body itself as `native`); the answer is
@@ -11,7 +11,14 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from llm_gateway.api.http import EVENT_STREAM, Reply
-from llm_gateway.api.openai.render import ChunkProducer, chat_completion, model_list, sse_events, usage_body
+from llm_gateway.api.openai.render import (
+    ChunkProducer,
+    chat_completion,
+    model_card,
+    model_list,
+    sse_events,
+    usage_body,
+)
 from llm_gateway.api.openai.schemas import (
     AssistantMessage,
     ChatCompletionRequest,
@@ -104,6 +111,11 @@ def prompt(gateway: Gateway, request: PromptRequest, api: ApiRequest) -> Reply:
 def models(gateway: Gateway, api: ApiRequest) -> Reply:
     """GET /models: the models this key may use."""
     return Reply(model_list(gateway.models(api.caller)).to_json())
+
+
+def model(gateway: Gateway, api: ApiRequest, name: str) -> Reply:
+    """GET /models/{model}: one model this key may use, as OpenAI's model object (404 for any other name)."""
+    return Reply(model_card(*gateway.model(name, api.caller)).to_json())
 
 
 def conversation(request: ChatCompletionRequest, body: Mapping[str, Any] | str) -> ChatRequest:

@@ -103,6 +103,8 @@ def model_card(name: str, entry: ModelEntry) -> ModelCard:
         id=name,
         created=entry.created,
         owned_by=entry.owned_by,
+        kind=entry.kind,
+        dimensions=traits.embedding.dimensions,
         context_window=traits.limits.context_window,
         max_output_tokens=traits.limits.max_output_tokens,
         capabilities=stated or None,

@@ -1,4 +1,4 @@
-"""Request and response schemas of the OpenAI chat API and of the gateway's simple /model endpoint.
+"""Request and response schemas of the OpenAI chat and embeddings APIs and of the gateway's simple /model endpoint.
 
 Request models check what the gateway interprets and keep every other key as sent (`extra="allow"` at every
 level), so nothing the caller sends is lost on the way to a provider that understands it.
@@ -14,6 +14,8 @@ from pydantic import (
     Discriminator,
     Field,
     SerializerFunctionWrapHandler,
+    StrictInt,
+    StrictStr,
     Tag,
     field_validator,
     model_serializer,
@@ -287,13 +289,16 @@ class PromptResponse(_Response):
     usage: UsageBody
 
 
-class ModelCard(BaseModel):
-    """OpenAI's model object, plus the registry's traits where it states them (SDKs ignore unknown fields)."""
+class ModelCard(_Response):
+    """OpenAI's model object, plus the registry's traits where it states them (SDKs ignore unknown fields): the kind
+    of model (chat or embedding) and, for an embedding model, its default vector size."""
 
     id: str
     object: Literal["model"] = "model"
     created: int
     owned_by: str
+    kind: Literal["chat", "embedding"] | None = None
+    dimensions: int | None = None
     context_window: int | None = None
     max_output_tokens: int | None = None
     capabilities: dict[str, bool] | None = None
@@ -302,3 +307,50 @@ class ModelCard(BaseModel):
 class ModelList(_Response):
     object: Literal["list"] = "list"
     data: list[ModelCard]
+
+
+# OpenAI's limits on one embeddings request (https://platform.openai.com/docs/api-reference/embeddings/create):
+# at most 2048 inputs, none empty; a model may take fewer (the registry's traits.embedding).
+MAX_EMBEDDING_INPUTS = 2048
+TokenId = Annotated[StrictInt, Field(ge=0, le=2**31 - 1)]
+EmbeddingText = Annotated[StrictStr, Field(min_length=1)]
+
+
+class EmbeddingsRequest(BaseModel):
+    """POST /embeddings: `input` is a text, a list of texts, a token array or a list of token arrays (token ids in
+    the model's own vocabulary). Unknown fields are kept for providers that take them (Cohere's `input_type`...)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    input: (
+        EmbeddingText
+        | Annotated[list[EmbeddingText], Field(min_length=1, max_length=MAX_EMBEDDING_INPUTS)]
+        | Annotated[list[TokenId], Field(min_length=1)]
+        | Annotated[
+            list[Annotated[list[TokenId], Field(min_length=1)]],
+            Field(min_length=1, max_length=MAX_EMBEDDING_INPUTS),
+        ]
+    )
+    model: str = Field(min_length=1)
+    encoding_format: Literal["float", "base64"] | None = None
+    dimensions: int | None = Field(None, ge=1)
+    user: str | None = None
+
+
+class EmbeddingUsage(BaseModel):
+    prompt_tokens: int
+    total_tokens: int
+
+
+class EmbeddingObject(BaseModel):
+    object: Literal["embedding"] = "embedding"
+    index: int
+    # Floats, or (encoding_format base64) the little-endian float32 array in base64.
+    embedding: list[float] | str
+
+
+class EmbeddingList(_Response):
+    object: Literal["list"] = "list"
+    data: list[EmbeddingObject]
+    model: str
+    usage: EmbeddingUsage

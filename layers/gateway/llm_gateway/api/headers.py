@@ -1,0 +1,54 @@
+"""Headers on every answer of the API function, whatever the route and whatever the outcome: OpenAI's rate-limit
+headers (domain/ratelimit.py) and, when the deployment allows a browser origin, CORS's response headers.
+
+CORS (https://fetch.spec.whatwg.org/#http-cors-protocol): API Gateway answers the preflight itself (the template's
+`Cors`, a mock integration without the authorizer) and puts the same headers on its own error responses; the answers
+of the function carry `Access-Control-Allow-Origin` (the one allowed origin, or `*`) and `Access-Control-Expose-Headers`
+(the headers a browser app may read besides the CORS-safelisted ones: rate limits, Retry-After, request ids).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from llm_gateway.api.http import caller_of
+from llm_gateway.config import Settings
+from llm_gateway.domain.budget import Limits
+from llm_gateway.domain.ratelimit import HEADERS as RATE_LIMIT_HEADERS
+from llm_gateway.domain.ratelimit import rate_limit_headers
+from llm_gateway.errors import GatewayError
+from llm_gateway.observability import RequestRecord
+
+ALLOW_ORIGIN = "Access-Control-Allow-Origin"
+EXPOSE_HEADERS = "Access-Control-Expose-Headers"
+# What a browser app may read of an answer: the rate limits, when to retry, the gateway's and API Gateway's request
+# ids and the target that answered (the OpenAI and Anthropic SDKs read retry-after, x-should-retry, request ids).
+EXPOSED = (
+    *RATE_LIMIT_HEADERS,
+    "retry-after",
+    "x-should-retry",
+    "x-amzn-requestid",
+    "x-gateway-target",
+)
+
+
+def answer_headers(
+    authorizer: Mapping[str, Any] | None, record: RequestRecord, settings: Settings, now: datetime | None = None
+) -> dict[str, str]:
+    """The rate-limit headers of the calling key (none without an authorizer context) and the CORS headers."""
+    headers: dict[str, str] = {}
+    if authorizer:
+        try:
+            caller = caller_of(authorizer)
+        except GatewayError:
+            caller = None
+        if caller is not None:
+            plan = settings.plan_limits.get(caller.plan)
+            limits = Limits.of(caller.limits, plan.limits() if plan else None)
+            headers.update(rate_limit_headers(limits, record.window_totals, now or datetime.now(UTC)))
+    if settings.cors_allow_origin:
+        headers[ALLOW_ORIGIN] = settings.cors_allow_origin
+        headers[EXPOSE_HEADERS] = ", ".join(EXPOSED)
+    return headers
