@@ -92,8 +92,13 @@ def serve(port: int) -> None:
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = handle_one
 
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    server.daemon_threads = True
+    class Server(ThreadingHTTPServer):
+        # The gateway opens a connection per concurrent DynamoDB call; socketserver's default backlog of 5
+        # would drop the SYNs of a burst (each retried a second later).
+        request_queue_size = 1024
+        daemon_threads = True
+
+    server = Server(("127.0.0.1", port), Handler)
     print(READY, flush=True)
     server.serve_forever()
 

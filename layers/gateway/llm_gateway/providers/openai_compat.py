@@ -68,13 +68,15 @@ class OpenAICompatProvider(Provider):
         secret_max_age: int = 300,
         connect_timeout: float = 3.0,
         default_timeout: float | None = None,
-        max_connections_per_host: int = 10,
+        max_connections_per_host: int = 64,
     ) -> None:
         """`secret_reader` reads a Secrets Manager secret by name; by default Powertools Parameters,
         which caches each secret for `secret_max_age` seconds; `environment` reads the variable a target
         names in `api_key_env`. A socket read may wait for the target's `timeout_seconds`, else for
         `default_timeout`, else for all the time the request has left (a non-streamed answer arrives only
-        once complete); the request's deadline always caps it."""
+        once complete); the request's deadline always caps it. `max_connections_per_host` connections per
+        upstream are kept open for reuse (the local gateway serves many requests from one process; a Lambda
+        environment one at a time)."""
         self._secret_reader = secret_reader
         self._environment = environment
         self._secret_max_age = secret_max_age

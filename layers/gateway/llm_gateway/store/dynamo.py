@@ -10,6 +10,9 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 
+DYNAMODB_CONNECTIONS = 64
+
+
 @lru_cache(maxsize=1)
 def dynamodb_client() -> DynamoDBClient:
     """One client per container; AWS_ENDPOINT_URL_DYNAMODB points it at a local endpoint when set."""
@@ -17,8 +20,11 @@ def dynamodb_client() -> DynamoDBClient:
     from botocore.config import Config
 
     # Standard retry mode retries throttles and transient errors with backoff; 3 attempts keep the worst case
-    # to seconds, far inside the request's time budget.
-    return boto3.client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 3}))
+    # to seconds, far inside the request's time budget. A Lambda environment serves one request at a time, but
+    # the local gateway serves many from one process: a pool smaller than its concurrent calls would open and
+    # drop a connection for every call beyond it (botocore's default is 10).
+    config = Config(retries={"mode": "standard", "max_attempts": 3}, max_pool_connections=DYNAMODB_CONNECTIONS)
+    return boto3.client("dynamodb", config=config)
 
 
 def to_item(values: dict[str, Any]) -> dict[str, Any]:
