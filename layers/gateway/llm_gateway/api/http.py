@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TypeVar, cast
@@ -19,9 +19,11 @@ from llm_gateway.errors import (
     GatewayError,
     InvalidRequestError,
     PayloadTooLargeError,
+    ProviderError,
     UnsupportedMediaTypeError,
 )
-from llm_gateway.observability import Invocation
+from llm_gateway.observability import Invocation, current_request, logger
+from llm_gateway.providers.base import closed_after
 
 JSON = "application/json"
 EVENT_STREAM = "text/event-stream"
@@ -38,6 +40,7 @@ DEFAULT_SECONDS_LEFT = 900.0
 _JSON_CONTENT_TYPES = ("application/json", "application/x-www-form-urlencoded")
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -221,6 +224,33 @@ def validation_error(errors: list[Any]) -> InvalidRequestError:
     described = [f"{where}: {' or '.join(msgs)}" if where else " or ".join(msgs) for where, msgs in problems.items()]
     first = next(iter(problems))
     return InvalidRequestError("Invalid request: " + "; ".join(described), param=first or None)
+
+
+def guarded_frames(
+    items: Iterator[T], frame: Callable[[T], str], error_frame: Callable[[GatewayError], str]
+) -> Generator[str, None, bool]:
+    """A stream's items as SSE frames (`frame`), as they are produced; True when they all went out. A failure
+    after the stream began (its status was 200 already) becomes the final frame `error_frame` makes of it,
+    logged and counted on the request's record (its metrics count the request as failed): False. However the
+    stream ends, `items` is closed, which stops its provider."""
+    try:
+        with closed_after(items):
+            for item in items:
+                yield frame(item)
+    except GatewayError as exc:
+        logger.warning("Stream failed after it began", extra={"error_code": exc.code, "status": exc.status})
+        failed = exc
+    except Exception:
+        logger.exception("Stream failed after it began")
+        failed = GatewayError("The gateway failed while streaming this response.")
+    else:
+        return True
+    record = current_request()
+    record.stream_error_status = failed.status
+    if isinstance(failed, ProviderError):
+        record.provider_errors += 1
+    yield error_frame(failed)
+    return False
 
 
 def error_body(error: GatewayError) -> bytes:

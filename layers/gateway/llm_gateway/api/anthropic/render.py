@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from llm_gateway.api.http import guarded_frames
 from llm_gateway.domain.conversation import (
     Completion,
     ContentBlock,
@@ -34,8 +35,8 @@ from llm_gateway.domain.conversation import (
     UsageReport,
 )
 from llm_gateway.domain.registry import ModelEntry
-from llm_gateway.errors import GatewayError, ProviderError
-from llm_gateway.observability import current_request, logger
+from llm_gateway.errors import GatewayError
+from llm_gateway.observability import logger
 from llm_gateway.providers.base import closed_after
 
 # Anthropic's error types by HTTP status (https://docs.anthropic.com/en/api/errors); the SDKs pick their
@@ -252,29 +253,12 @@ def sse_frame(event: str, data: Mapping[str, Any]) -> str:
     return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'), ensure_ascii=False)}\n\n"
 
 
-def _stream_failed(error: GatewayError) -> None:
-    record = current_request()
-    record.stream_error_status = error.status
-    if isinstance(error, ProviderError):
-        record.provider_errors += 1
-
-
 def sse_events(events: Iterator[tuple[str, Mapping[str, Any]]]) -> Iterator[str]:
     """SSE frames with event names (Anthropic's SDKs skip unnamed events); an error after the stream began
     becomes an `error` event."""
-    try:
-        with closed_after(events):
-            for name, data in events:
-                yield sse_frame(name, data)
-    except GatewayError as exc:
-        logger.warning("Stream failed after it began", extra={"error_code": exc.code, "status": exc.status})
-        _stream_failed(exc)
-        yield sse_frame("error", error_body(exc))
-    except Exception:
-        logger.exception("Stream failed after it began")
-        error = GatewayError("The gateway failed while streaming this response.")
-        _stream_failed(error)
-        yield sse_frame("error", error_body(error))
+    yield from guarded_frames(
+        events, lambda event: sse_frame(*event), lambda error: sse_frame("error", error_body(error))
+    )
 
 
 def _created_at(entry: ModelEntry) -> str:

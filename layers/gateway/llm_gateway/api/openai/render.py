@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from llm_gateway.api.http import guarded_frames
 from llm_gateway.api.openai.schemas import (
     ChatCompletion,
     Choice,
@@ -38,8 +39,6 @@ from llm_gateway.domain.conversation import (
     UsageReport,
 )
 from llm_gateway.domain.registry import ModelEntry
-from llm_gateway.errors import GatewayError, ProviderError
-from llm_gateway.observability import current_request, logger
 from llm_gateway.providers.base import closed_after
 
 # How each stop reason reads to an OpenAI client.
@@ -207,29 +206,7 @@ def sse_frame(data: Mapping[str, Any] | str) -> str:
     return f"data: {payload}\n\n"
 
 
-def stream_failed(error: GatewayError) -> None:
-    """The HTTP status was 200 before the failure; the request's metrics still count it as failed."""
-    record = current_request()
-    record.stream_error_status = error.status
-    if isinstance(error, ProviderError):
-        record.provider_errors += 1
-
-
 def sse_events(chunks: Iterator[dict[str, Any]]) -> Iterator[str]:
-    """SSE frames ending in `data: [DONE]`; an error after the stream began becomes an error frame."""
-    try:
-        with closed_after(chunks):
-            for chunk in chunks:
-                yield sse_frame(chunk)
-    except GatewayError as exc:
-        logger.warning("Stream failed after it began", extra={"error_code": exc.code, "status": exc.status})
-        stream_failed(exc)
-        yield sse_frame(exc.body())
-        return
-    except Exception:
-        logger.exception("Stream failed after it began")
-        error = GatewayError("The gateway failed while streaming this response.")
-        stream_failed(error)
-        yield sse_frame(error.body())
-        return
-    yield sse_frame("[DONE]")
+    """SSE frames ending in `data: [DONE]`; an error after the stream began becomes an error frame instead."""
+    if (yield from guarded_frames(chunks, sse_frame, lambda error: sse_frame(error.body()))):
+        yield sse_frame("[DONE]")
