@@ -145,8 +145,12 @@ class Gateway:
             logger.info("prompt", extra={"system": "\n".join(_texts(request.system)), "messages": _logged(request)})
         name, entry = self._chat.resolve_kind(request.model, caller, "chat")
         record.model = name
-        request = self._meter.cap(self._chat.fit(entry, request.with_(model=name)), caller, entry.traits.limits)
-        return entry, request, self._meter.reserve(caller, request.model, entry.prices, request)
+        request = self._chat.fit(entry, request.with_(model=name))
+        # The estimate reads the whole conversation: made once, for the output cap and the reservation (capping
+        # changes only the output limit, which it does not read).
+        estimate = estimate_prompt_tokens(request)
+        request = self._meter.cap(request, caller, entry.traits.limits, estimate)
+        return entry, request, self._meter.reserve(caller, request.model, entry.prices, request, estimate)
 
     def _deadline(self, api: ApiRequest, *, streamed: bool) -> Deadline:
         """When the provider calls must be over: the streamed or non-streamed time budget, and never later than

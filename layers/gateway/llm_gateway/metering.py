@@ -62,23 +62,31 @@ class UsageMeter:
         plan = self._settings.plan_limits.get(caller.plan)
         return Limits.of(caller.limits, plan.limits() if plan else None)
 
-    def cap(self, request: ChatRequest, caller: Caller, model: ContextLimits | None = None) -> ChatRequest:
+    def cap(
+        self,
+        request: ChatRequest,
+        caller: Caller,
+        model: ContextLimits | None = None,
+        prompt_estimate: int | None = None,
+    ) -> ChatRequest:
         """The request with its output limited to what the plan allows and the model can produce and fit (see
-        `output_cap`): the limit the reservation then counts."""
+        `output_cap`): the limit the reservation then counts. `prompt_estimate`: the request's, when already made."""
         cap = output_cap(
             self.limits(caller),
             self._settings.default_output_tokens,
             model,
-            estimate_prompt_tokens(request),
+            estimate_prompt_tokens(request) if prompt_estimate is None else prompt_estimate,
             request.max_output_tokens,
         )
         return capped_request(request, cap)
 
-    def reserve(self, caller: Caller, model: str, prices: Prices, request: ChatRequest) -> Metered | None:
+    def reserve(
+        self, caller: Caller, model: str, prices: Prices, request: ChatRequest, prompt_estimate: int | None = None
+    ) -> Metered | None:
         """Reserve a chat request's worst case (prompt estimate + output limit); see `reserve_demand`."""
         if self._store is None:
             return None
-        demand = chat_demand(request, self.limits(caller), self._settings.default_output_tokens)
+        demand = chat_demand(request, self.limits(caller), self._settings.default_output_tokens, prompt_estimate)
         return self.reserve_demand(caller, model, prices, demand)
 
     def reserve_demand(self, caller: Caller, model: str, prices: Prices, demand: Demand) -> Metered | None:

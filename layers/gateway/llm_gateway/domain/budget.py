@@ -332,11 +332,13 @@ class Demand:
     param: str = "max_tokens"
 
 
-def chat_demand(request: ChatRequest, limits: Limits, default_output_tokens: int) -> Demand:
-    """A chat request's worst case: the prompt estimate plus its output limit (else the plan's cap)."""
-    return Demand(
-        estimate_prompt_tokens(request), reserved_output(request) or output_cap(limits, default_output_tokens)
-    )
+def chat_demand(
+    request: ChatRequest, limits: Limits, default_output_tokens: int, prompt_estimate: int | None = None
+) -> Demand:
+    """A chat request's worst case: the prompt estimate (`prompt_estimate` when the caller already made it) plus
+    its output limit (else the plan's cap)."""
+    prompt = estimate_prompt_tokens(request) if prompt_estimate is None else prompt_estimate
+    return Demand(prompt, reserved_output(request) or output_cap(limits, default_output_tokens))
 
 
 def plan_reservation(
