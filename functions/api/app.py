@@ -3,6 +3,10 @@ served by uvicorn behind AWS Lambda Web Adapter (run.sh) and, locally, by `gatew
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -10,41 +14,27 @@ from starlette.routing import Route
 from llm_gateway.api.anthropic import messages as anthropic
 from llm_gateway.api.anthropic.schemas import CountTokensRequest, MessagesRequest
 from llm_gateway.api.asgi import gateway_app, respond
-from llm_gateway.api.http import api_request, parse_body
+from llm_gateway.api.http import Reply, api_request, parse_body
 from llm_gateway.api.openai import chat as openai
 from llm_gateway.api.openai import embeddings as openai_embeddings
 from llm_gateway.api.openai.schemas import ChatCompletionRequest, EmbeddingsRequest, PromptRequest
-from llm_gateway.gateway import get_gateway
+from llm_gateway.domain.caller import ApiRequest
+from llm_gateway.gateway import Gateway, get_gateway
+
+M = TypeVar("M", bound=BaseModel)
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-async def chat_completions(request: Request) -> Response:
-    api = api_request(request.headers)
-    body, text = parse_body(await request.body(), request.headers.get("content-type"), ChatCompletionRequest)
-    return await respond(lambda: openai.chat_completions(get_gateway(), body, text, api))
+def posted(schema: type[M], use_case: Callable[[Gateway, M, str, ApiRequest], Reply]) -> Endpoint:
+    """A POST route: the caller from the request context, the body validated into `schema` (and kept as sent),
+    then `use_case` off the event loop."""
 
+    async def endpoint(request: Request) -> Response:
+        api = api_request(request.headers)
+        body, text = parse_body(await request.body(), request.headers.get("content-type"), schema)
+        return await respond(lambda: use_case(get_gateway(), body, text, api))
 
-async def embeddings(request: Request) -> Response:
-    api = api_request(request.headers)
-    body, text = parse_body(await request.body(), request.headers.get("content-type"), EmbeddingsRequest)
-    return await respond(lambda: openai_embeddings.embeddings(get_gateway(), body, text, api))
-
-
-async def prompt(request: Request) -> Response:
-    api = api_request(request.headers)
-    body, _ = parse_body(await request.body(), request.headers.get("content-type"), PromptRequest)
-    return await respond(lambda: openai.prompt(get_gateway(), body, api))
-
-
-async def messages(request: Request) -> Response:
-    api = api_request(request.headers)
-    body, text = parse_body(await request.body(), request.headers.get("content-type"), MessagesRequest)
-    return await respond(lambda: anthropic.messages(get_gateway(), body, text, api))
-
-
-async def count_tokens(request: Request) -> Response:
-    api = api_request(request.headers)
-    body, text = parse_body(await request.body(), request.headers.get("content-type"), CountTokensRequest)
-    return await respond(lambda: anthropic.count_tokens(get_gateway(), body, text, api))
+    return endpoint
 
 
 async def list_models(request: Request) -> Response:
@@ -67,11 +57,15 @@ async def retrieve_model(request: Request) -> Response:
 
 app = gateway_app(
     [
-        Route("/chat/completions", chat_completions, methods=["POST"]),
-        Route("/embeddings", embeddings, methods=["POST"]),
-        Route("/messages", messages, methods=["POST"]),
-        Route("/messages/count_tokens", count_tokens, methods=["POST"]),
-        Route("/model", prompt, methods=["POST"]),
+        Route("/chat/completions", posted(ChatCompletionRequest, openai.chat_completions), methods=["POST"]),
+        Route("/embeddings", posted(EmbeddingsRequest, openai_embeddings.embeddings), methods=["POST"]),
+        Route("/messages", posted(MessagesRequest, anthropic.messages), methods=["POST"]),
+        Route("/messages/count_tokens", posted(CountTokensRequest, anthropic.count_tokens), methods=["POST"]),
+        Route(
+            "/model",
+            posted(PromptRequest, lambda gateway, body, _, api: openai.prompt(gateway, body, api)),
+            methods=["POST"],
+        ),
         Route("/models", list_models, methods=["GET"]),
         # Model names may hold slashes (vLLM's meta-llama/...): the rest of the path is the name.
         Route("/models/{model:path}", retrieve_model, methods=["GET"]),
