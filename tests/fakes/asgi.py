@@ -4,8 +4,10 @@
     assert reply.status == 200 and reply.json()["object"] == "chat.completion"
 
 `disconnect_after` hangs up after that many non-empty body pieces, as a client that closes the connection
-mid-stream: the app's next `receive()` returns `http.disconnect` and its next `send()` fails like a
-server's write to a closed socket.
+mid-stream; `hang_up_at` hangs up that many seconds after the request was sent, whatever was written by then.
+Once the client is gone the app's next `receive()` returns `http.disconnect`, and its next `send()` fails like
+a server's write to a closed socket (the ASGI spec lets a server raise OSError there), or, with
+`closed_writes="ignore"`, is dropped without a word, as uvicorn does.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -70,13 +72,27 @@ def http_scope(
 
 
 async def run_asgi(
-    app: App, scope: Scope, body: bytes = b"", *, disconnect_after: int | None = None, timeout: float = 30.0
+    app: App,
+    scope: Scope,
+    body: bytes = b"",
+    *,
+    disconnect_after: int | None = None,
+    hang_up_at: float | None = None,
+    closed_writes: Literal["raise", "ignore"] = "raise",
+    timeout: float = 30.0,
 ) -> AsgiReply:
     """Send one request (its whole body at once) to `app` and collect the response as it is written."""
     reply = AsgiReply()
     started = time.monotonic()
     body_sent = False
     hung_up = asyncio.Event()
+
+    def hang_up() -> None:
+        reply.disconnected = True
+        hung_up.set()
+
+    if hang_up_at is not None:
+        asyncio.get_running_loop().call_later(hang_up_at, hang_up)
 
     async def receive() -> Message:
         nonlocal body_sent
@@ -88,6 +104,8 @@ async def run_asgi(
 
     async def send(message: Message) -> None:
         if hung_up.is_set():
+            if closed_writes == "ignore":
+                return
             raise OSError("the client closed the connection")
         if message["type"] == "http.response.start":
             reply.status = int(message["status"])
@@ -98,8 +116,7 @@ async def run_asgi(
         elif message["type"] == "http.response.body" and message.get("body"):
             reply.chunks.append((time.monotonic() - started, bytes(message["body"])))
             if disconnect_after is not None and len(reply.chunks) >= disconnect_after:
-                reply.disconnected = True
-                hung_up.set()
+                hang_up()
 
     await asyncio.wait_for(app(scope, receive, send), timeout)
     return reply

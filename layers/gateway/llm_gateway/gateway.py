@@ -12,7 +12,7 @@ from llm_gateway.config import Settings, get_registry, get_settings
 from llm_gateway.domain.budget import Demand, estimate_prompt_tokens
 from llm_gateway.domain.caller import ApiRequest, Caller
 from llm_gateway.domain.chat import ChatService
-from llm_gateway.domain.conversation import ChatRequest, Completion, ContentBlock, StreamEvent, TextBlock
+from llm_gateway.domain.conversation import ChatRequest, Completion, ContentBlock, StreamEvent, TextBlock, Usage
 from llm_gateway.domain.embeddings import (
     EmbeddingRequest,
     EmbeddingResult,
@@ -80,6 +80,7 @@ class Gateway:
         completion = routed.completion
         if completion is None:
             raise GatewayError("The provider gave no completion.")
+        self._owed(metered, completion.usage)
         return Answer(completion, routed.target.label, lambda: self._meter.settle(metered, completion.usage))
 
     def stream(self, request: ChatRequest, api: ApiRequest) -> Streamed:
@@ -124,6 +125,7 @@ class Gateway:
         if result is None or len(result.vectors) != len(request.inputs):
             self._meter.settle(metered, result.usage if result else None, failed=True)
             raise GatewayError("The provider gave no vector for every input.")
+        self._owed(metered, result.usage)
         return Embedded(result, routed.target.label, lambda: self._meter.settle(metered, result.usage))
 
     def models(self, caller: Caller) -> list[tuple[str, ModelEntry]]:
@@ -158,6 +160,12 @@ class Gateway:
         settings = self._settings
         budget = settings.stream_time_budget_seconds if streamed else settings.time_budget_seconds
         return Deadline.after(min(budget, api.seconds_left - RESPONSE_MARGIN_SECONDS))
+
+    def _owed(self, metered: Metered | None, usage: Usage) -> None:
+        """The model answered: should the answer never reach its own settlement (it failed to render, the task
+        was cancelled), record what the model used, as a failed request."""
+        if metered is not None:
+            current_request().unsettled.append(lambda: self._meter.settle(metered, usage, failed=True))
 
     def _route(self, run: Callable[[], T], metered: Metered | None) -> T:
         """Run a routed call. When it fails, record why, release the reservation and raise the caller's error."""

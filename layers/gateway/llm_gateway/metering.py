@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -35,19 +35,44 @@ from llm_gateway.domain.conversation import (
 )
 from llm_gateway.domain.keys import utcnow
 from llm_gateway.domain.registry import ContextLimits, Prices
+from llm_gateway.domain.tokens import estimate_text_tokens
 from llm_gateway.observability import current_request, logger
 from llm_gateway.providers.base import closed_after
 from llm_gateway.store.usage import Refused, UsageStore
 
 
+class _Once:
+    """A flag that one caller, of any number of threads, gets to raise."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._raised = False
+
+    def claim(self) -> bool:
+        with self._lock:
+            if self._raised:
+                return False
+            self._raised = True
+            return True
+
+
 @dataclass(frozen=True)
 class Metered:
-    """A reservation in the usage table, with the counters to prune when it is settled."""
+    """A reservation in the usage table, with the counters to prune when it is settled. It is settled once:
+    the first settlement counts, any later one is a no-op."""
 
     reservation: Reservation
     prices: Prices
     stale: tuple[str, ...]
     totals: WindowTotals = field(default_factory=WindowTotals)
+    settled: _Once = field(default_factory=_Once, compare=False, repr=False)
+
+
+def estimated_usage(prompt_estimate: int, produced: Iterable[str]) -> Usage:
+    """Usage for a call the provider did not meter: the request's prompt estimate (the one its reservation
+    counted) and the gateway's text estimate of what the model produced; both bound real tokenizers from above
+    (domain/tokens.py), so a call without usage is never recorded as cheaper than it was."""
+    return Usage(prompt_estimate, sum(estimate_text_tokens(text) for text in produced), estimated=True)
 
 
 class UsageMeter:
@@ -113,16 +138,23 @@ class UsageMeter:
             windows = exceeded_windows(caps, outcome.current)
             logger.info("token budget exceeded", extra={"windows": windows, "reserved_tokens": reservation.tokens})
             raise budget_exceeded(windows, limits, now)
-        return Metered(reservation, prices, outcome.stale, outcome.totals)
+        metered = Metered(reservation, prices, outcome.stale, outcome.totals)
+        # Released as failed should nothing else settle it (see RequestRecord.unsettled).
+        current_request().unsettled.append(lambda: self.settle(metered, None, failed=True))
+        return metered
 
     def settle(self, metered: Metered | None, usage: Usage | None, *, failed: bool = False) -> None:
-        """Record what the call used. A failure here is logged with the whole record and metered, not raised:
-        the caller already has the answer, and the log line is the record of last resort."""
+        """Record what the call used, once per reservation (a later call for the same one does nothing). A failure
+        here is logged with the whole record and metered, not raised: the caller already has the answer, and the
+        log line is the record of last resort."""
+        if metered is not None and not metered.settled.claim():
+            return
         record = current_request()
         if usage is not None:
             record.prompt_tokens, record.completion_tokens = usage.prompt_tokens, usage.completion_tokens
             record.cached_tokens, record.cache_write_tokens = usage.cached_tokens, usage.cache_write_tokens
             record.reasoning_tokens = usage.reasoning_tokens
+            record.usage_estimated = usage.estimated
         if metered is None:
             return
         reservation = metered.reservation
@@ -161,15 +193,31 @@ class UsageMeter:
             )
 
     def metered_stream(self, events: Iterator[StreamEvent], metered: Metered | None) -> Iterator[StreamEvent]:
-        """Pass the events through and settle when the stream ends, however it ends.
+        """Pass the events through and settle when the stream ends, however it ends, also when it is never read.
 
         A stream cut after it began has no usage report; what it already produced was billed, so it is
-        recorded as an estimate (the prompt estimate plus about four characters per output token). A stream
-        the caller abandoned (the consumer closed this generator) is a request served, not a failure; closing
-        it closes the provider's stream first, so no more tokens are generated for nobody.
+        recorded as an estimate (`estimated_usage`). A stream the caller abandoned (the consumer closed this
+        generator, or never read it) is a request served, not a failure; closing it closes the provider's
+        stream first, so no more tokens are generated for nobody.
         """
+        produced: list[str] = []
+        stream = self._metered_events(events, metered, produced)
+        if metered is not None:
+
+            def abandoned() -> None:
+                # A generator closed before its first event runs none of its code: close the provider's stream
+                # here, and settle what the reservation estimated for the prompt.
+                stream.close()
+                with closed_after(events):
+                    self.settle(metered, estimated_usage(metered.reservation.prompt_estimate, produced))
+
+            current_request().unsettled.append(abandoned)
+        return stream
+
+    def _metered_events(
+        self, events: Iterator[StreamEvent], metered: Metered | None, produced: list[str]
+    ) -> Generator[StreamEvent, None, None]:
         usage: Usage | None = None
-        produced = 0
         completed = False
         abandoned = False
         try:
@@ -178,9 +226,9 @@ class UsageMeter:
                     if isinstance(event, UsageReport):
                         usage = event.usage
                     elif isinstance(event, TextDelta | ReasoningDelta):
-                        produced += len(event.text)
+                        produced.append(event.text)
                     elif isinstance(event, ToolCallArgumentsDelta):
-                        produced += len(event.arguments)
+                        produced.append(event.arguments)
                     yield event
             completed = True
         except GeneratorExit:
@@ -188,7 +236,7 @@ class UsageMeter:
             raise
         finally:
             if usage is None and metered is not None:
-                usage = Usage(metered.reservation.prompt_estimate, math.ceil(produced / 4))
+                usage = estimated_usage(metered.reservation.prompt_estimate, produced)
                 logger.warning(
                     "stream ended without usage; recording an estimate",
                     extra={"estimated": True, "abandoned": abandoned},

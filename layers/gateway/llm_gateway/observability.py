@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextvars
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -127,6 +127,22 @@ class RequestRecord:
     client_disconnected: bool = False
     # Set when a stream failed after its 200 was committed: the status the failure would have had.
     stream_error_status: int | None = None
+    # The usage recorded is the gateway's estimate: the provider reported none.
+    usage_estimated: bool = False
+    # How to settle each reservation the request made should its own settling never run (a client gone before
+    # the answer began, a failure between the model's answer and its rendering, a cancelled task): run, newest
+    # first, once the response is over (`settle_leftovers`). Each is a no-op once its reservation is settled.
+    unsettled: list[Callable[[], None]] = field(default_factory=list)
+
+
+def settle_leftovers(record: RequestRecord) -> None:
+    """Run the request's outstanding settlements, newest first; a failing one is logged and the rest still run."""
+    while record.unsettled:
+        settle = record.unsettled.pop()
+        try:
+            settle()
+        except Exception:
+            logger.exception("settling a leftover reservation failed")
 
 
 _record: contextvars.ContextVar[RequestRecord] = contextvars.ContextVar("request_record")
@@ -234,6 +250,7 @@ def end_request(record: RequestRecord, sent_status: int, latency_ms: float, firs
             "stream_error_status": record.stream_error_status,
             "streamed": record.streamed,
             "client_disconnected": record.client_disconnected,
+            "usage_estimated": record.usage_estimated,
             "latency_ms": latency_ms,
             "first_byte_ms": first_byte_ms,
             "model": record.model,

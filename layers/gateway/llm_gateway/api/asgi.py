@@ -30,6 +30,7 @@ from llm_gateway.observability import (
     end_request,
     get_tracer,
     logger,
+    settle_leftovers,
 )
 
 Scope = MutableMapping[str, Any]
@@ -58,6 +59,21 @@ async def run_blocking(function: Callable[..., T], *args: Any) -> T:
     return await anyio.to_thread.run_sync(function, *args, limiter=_limiter)
 
 
+async def completed(work: Awaitable[T]) -> T:
+    """Await `work` to its end even when the request's task is cancelled meanwhile (the cancellation is raised
+    once it is done): what settles a reservation or closes a provider stream must not be cut short."""
+    task = asyncio.ensure_future(work)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    return task.result()
+
+
 def json_response(error: GatewayError) -> Response:
     return Response(error_body(error), status_code=error.status, media_type=JSON, headers=error.headers)
 
@@ -82,7 +98,9 @@ def error_response(request: Request, error: GatewayError) -> Response:
 async def respond(use_case: Callable[[], Reply]) -> Response:
     """Run a gateway use case off the event loop and answer with its reply: the JSON document, or the
     stream of SSE frames delivered as they are produced."""
-    reply = await run_blocking(_traced, use_case)
+    # Run to its end even if this task is cancelled: the use case may have reserved budget, and what it returns
+    # is what releases it (the request's leftover settlements, RequestRecord.unsettled).
+    reply = await completed(run_blocking(_traced, use_case))
     if isinstance(reply.body, str):
         response = Response(reply.body, status_code=reply.status, media_type=reply.content_type, headers=reply.headers)
         return response if reply.finish is None else FinishingResponse(response, reply.finish)
@@ -118,7 +136,7 @@ class FinishingResponse(Response):
             await send({"type": "http.response.body", "body": response.body, "more_body": True})
         finally:
             # Also when the caller is already gone: the answer was produced and is recorded.
-            await run_blocking(self.finish)
+            await completed(run_blocking(self.finish))
         with contextlib.suppress(OSError):
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
@@ -141,8 +159,8 @@ class EventStreamResponse(Response):
         self.init_headers({**headers, "Cache-Control": "no-cache"})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-        complete = await deliver(self.frames, receive, send, self.keepalive)
+        start = {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        complete = await deliver(self.frames, receive, send, self.keepalive, start=start)
         if not complete:
             current_request().client_disconnected = True
             logger.info("client disconnected before the stream ended")
@@ -153,40 +171,57 @@ async def _disconnect(receive: Receive) -> None:
         pass
 
 
-async def deliver(frames: Iterator[str], receive: Receive, send: Send, keepalive: float) -> bool:
-    """Send each frame as soon as it is produced; True when the stream ended, False when the client left."""
+async def deliver(
+    frames: Iterator[str], receive: Receive, send: Send, keepalive: float, *, start: Message | None = None
+) -> bool:
+    """Send the response's `start`, then each frame as soon as it is produced; True when every frame was written
+    (the client may close the connection once it has the last one), False when the client left before.
+
+    However it ends (the last frame, a client gone, a server that raises writing to a closed connection, a
+    cancelled task), `frames` is closed once the frame being produced is out, which stops the provider."""
     gone: asyncio.Future[Any] = asyncio.ensure_future(_disconnect(receive))
-    pulling: asyncio.Future[Any] | None = None
+    pulling: asyncio.Future[str | None] | None = None
     complete = False
     try:
+        if start is not None:
+            await send(start)
         while True:
             if pulling is None:
                 pulling = asyncio.ensure_future(run_blocking(next, frames, None))
             done, _ = await asyncio.wait({pulling, gone}, timeout=keepalive, return_when=asyncio.FIRST_COMPLETED)
-            if gone in done:
+            if pulling in done:
+                frame = pulling.result()
+                pulling = None
+                if frame is None:
+                    complete = True
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
+                    break
+                await send({"type": "http.response.body", "body": frame.encode("utf-8"), "more_body": True})
+            elif gone in done:
                 break
-            if pulling not in done:
+            else:
                 await send({"type": "http.response.body", "body": KEEPALIVE_FRAME, "more_body": True})
-                continue
-            frame = pulling.result()
-            pulling = None
-            if frame is None:
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
-                complete = True
-                break
-            await send({"type": "http.response.body", "body": frame.encode("utf-8"), "more_body": True})
     except OSError:
         # The server could not write: the client is gone.
         pass
     finally:
         gone.cancel()
-        if pulling is not None:
-            # A frame is being produced on a worker thread; the iterator can only be closed once it is out.
-            await asyncio.wait({pulling})
-        close = getattr(frames, "close", None)
-        if close is not None:
-            await run_blocking(close)
+        ended = await completed(_close_frames(frames, pulling))
+        complete = complete or ended
     return complete
+
+
+async def _close_frames(frames: Iterator[str], pulling: asyncio.Future[str | None] | None) -> bool:
+    """Close `frames` once the frame being produced on a worker thread is out (a generator cannot be closed while
+    it runs); True when that pull found the stream's end (every frame before it was written)."""
+    ended = False
+    if pulling is not None:
+        await asyncio.wait({pulling})
+        ended = not pulling.cancelled() and pulling.exception() is None and pulling.result() is None
+    close = getattr(frames, "close", None)
+    if close is not None:
+        await run_blocking(close)
+    return ended
 
 
 def _not_found(request: Request, exc: Exception) -> Response:
@@ -245,6 +280,8 @@ class RequestObserver:
             # Starlette has answered it with the generic 500 already; this keeps the traceback in the JSON log.
             logger.exception("Unhandled error")
         finally:
+            if record.unsettled:
+                await completed(run_blocking(settle_leftovers, record))
             end_request(record, status, round((time.perf_counter() - started) * 1000, 3), first_byte_ms)
 
 

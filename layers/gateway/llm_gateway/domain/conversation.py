@@ -278,13 +278,15 @@ def _block_text(block: ContentBlock) -> str:
 class Usage:
     """Tokens of one call. `prompt_tokens` counts every input token, cache reads (`cached_tokens`) and cache
     writes (`cache_write_tokens`) included, as OpenAI's usage does; `completion_tokens` every output token,
-    reasoning (`reasoning_tokens`) included."""
+    reasoning (`reasoning_tokens`) included. `estimated`: the provider reported no usage, so these are the
+    gateway's own upper-bound estimates (domain/tokens.py), not the provider's counts."""
 
     prompt_tokens: int
     completion_tokens: int
     cached_tokens: int = 0
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
+    estimated: bool = False
 
     @property
     def total_tokens(self) -> int:

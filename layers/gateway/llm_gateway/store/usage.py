@@ -40,6 +40,7 @@ USAGE_FIELDS = (
     "cached_tokens",
     "cache_write_tokens",
     "cost_usd",
+    "estimated",
 )
 # A day is rolled up once no request can settle into it any more: the API function runs at most 15 minutes
 # (its timeout), so 20 minutes after the day ends.
@@ -88,6 +89,8 @@ class DailyUsage:
     cost_usd: Decimal
     cached_tokens: int = 0
     cache_write_tokens: int = 0
+    # Requests whose usage is the gateway's estimate: the provider reported none.
+    estimated: int = 0
 
     def figures(self) -> dict[str, int | Decimal]:
         """The day's figures by field name (USAGE_FIELDS)."""
@@ -186,10 +189,15 @@ class UsageStore:
                 }
             )
             additions += ["#prompt :prompt", "#completion :completion", "#cost :cost"]
-            # Cache figures only when there are any: most calls have none, and items stay small.
-            for field, count in (("cached", usage.cached_tokens), ("cache_write", usage.cache_write_tokens)):
+            # Cache figures and the estimated count only when there are any: most calls have none, and items
+            # stay small.
+            for field, count in (
+                ("cached_tokens", usage.cached_tokens),
+                ("cache_write_tokens", usage.cache_write_tokens),
+                ("estimated", int(usage.estimated)),
+            ):
                 if count:
-                    names[f"#{field}"] = f"{field}_tokens_{windows.day}"
+                    names[f"#{field}"] = f"{field}_{windows.day}"
                     values[f":{field}"] = _n(count)
                     additions.append(f"#{field} :{field}")
         expression = "ADD " + ", ".join(additions)
@@ -379,6 +387,7 @@ def _rollup(item: dict[str, Any]) -> DailyUsage:
         cost_usd=Decimal(item.get("cost_usd", 0)),
         cached_tokens=int(item.get("cached_tokens", 0)),
         cache_write_tokens=int(item.get("cache_write_tokens", 0)),
+        estimated=int(item.get("estimated", 0)),
     )
 
 
@@ -392,6 +401,7 @@ def _added(a: DailyUsage, b: DailyUsage) -> DailyUsage:
         cost_usd=a.cost_usd + b.cost_usd,
         cached_tokens=a.cached_tokens + b.cached_tokens,
         cache_write_tokens=a.cache_write_tokens + b.cache_write_tokens,
+        estimated=a.estimated + b.estimated,
     )
 
 
@@ -412,4 +422,5 @@ def _days(item: dict[str, Any]) -> Iterator[DailyUsage]:
             cost_usd=Decimal(item.get(f"cost_usd_{day}", 0)),
             cached_tokens=int(item.get(f"cached_tokens_{day}", 0)),
             cache_write_tokens=int(item.get(f"cache_write_tokens_{day}", 0)),
+            estimated=int(item.get(f"estimated_{day}", 0)),
         )
