@@ -11,6 +11,7 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
+from llm_gateway.domain.budget import estimate_prompt_tokens
 from llm_gateway.domain.conversation import (
     ChatRequest,
     Finish,
@@ -23,6 +24,7 @@ from llm_gateway.domain.conversation import (
     UsageReport,
 )
 from llm_gateway.domain.registry import Target
+from llm_gateway.domain.tokens import estimate_text_tokens
 from llm_gateway.errors import (
     ProviderError,
     ProviderRateLimitError,
@@ -500,9 +502,10 @@ def test_missing_usage_is_estimated_and_logged_without_text(
     completion = provider.complete(request(), target(server), Deadline.after(5))
     events = stream(provider, server)
 
-    # "be brief" + "hello there" is 19 characters: 5 tokens at 4 characters each; "twelve chars" is 3.
-    assert completion.usage == Usage(5, 3)
-    assert events[-1] == UsageReport(Usage(5, 3))
+    # The gateway's bounded estimates: the prompt's as the reservation counts it, the output text's.
+    expected = Usage(estimate_prompt_tokens(request()), estimate_text_tokens("twelve chars"), estimated=True)
+    assert completion.usage == expected
+    assert events[-1] == UsageReport(expected)
     warnings = [line for line in log_output() if "estimated" in line["message"]]
     assert [line["streamed"] for line in warnings] == [False, True]
     assert all(line["target"] == "openai/upstream-model" for line in warnings)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -19,6 +19,7 @@ from llm_gateway.domain.budget import (
     capped_request,
     chat_demand,
     estimate_prompt_tokens,
+    estimated_usage,
     exceeded_windows,
     output_cap,
     plan_reservation,
@@ -35,7 +36,6 @@ from llm_gateway.domain.conversation import (
 )
 from llm_gateway.domain.keys import utcnow
 from llm_gateway.domain.registry import ContextLimits, Prices
-from llm_gateway.domain.tokens import estimate_text_tokens
 from llm_gateway.observability import current_request, logger
 from llm_gateway.providers.base import closed_after
 from llm_gateway.store.usage import Refused, UsageStore
@@ -66,13 +66,6 @@ class Metered:
     stale: tuple[str, ...]
     totals: WindowTotals = field(default_factory=WindowTotals)
     settled: _Once = field(default_factory=_Once, compare=False, repr=False)
-
-
-def estimated_usage(prompt_estimate: int, produced: Iterable[str]) -> Usage:
-    """Usage for a call the provider did not meter: the request's prompt estimate (the one its reservation
-    counted) and the gateway's text estimate of what the model produced; both bound real tokenizers from above
-    (domain/tokens.py), so a call without usage is never recorded as cheaper than it was."""
-    return Usage(prompt_estimate, sum(estimate_text_tokens(text) for text in produced), estimated=True)
 
 
 class UsageMeter:

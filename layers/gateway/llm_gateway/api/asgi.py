@@ -74,6 +74,15 @@ async def completed(work: Awaitable[T]) -> T:
     return task.result()
 
 
+def utf8(text: str) -> bytes:
+    """`text` as UTF-8, any lone surrogate replaced by U+FFFD: a provider's JSON may carry one (`"\\ud83d"` is valid
+    JSON) and no UTF-8 encoder takes it, so the answer is repaired rather than lost."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode("utf-8")
+
+
 def json_response(error: GatewayError) -> Response:
     return Response(error_body(error), status_code=error.status, media_type=JSON, headers=error.headers)
 
@@ -102,7 +111,9 @@ async def respond(use_case: Callable[[], Reply]) -> Response:
     # is what releases it (the request's leftover settlements, RequestRecord.unsettled).
     reply = await completed(run_blocking(_traced, use_case))
     if isinstance(reply.body, str):
-        response = Response(reply.body, status_code=reply.status, media_type=reply.content_type, headers=reply.headers)
+        response = Response(
+            utf8(reply.body), status_code=reply.status, media_type=reply.content_type, headers=reply.headers
+        )
         return response if reply.finish is None else FinishingResponse(response, reply.finish)
     current_request().streamed = True
     return EventStreamResponse(reply.body, headers=reply.headers, keepalive=get_settings().stream_keepalive_seconds)
@@ -196,7 +207,7 @@ async def deliver(
                     complete = True
                     await send({"type": "http.response.body", "body": b"", "more_body": False})
                     break
-                await send({"type": "http.response.body", "body": frame.encode("utf-8"), "more_body": True})
+                await send({"type": "http.response.body", "body": utf8(frame), "more_body": True})
             elif gone in done:
                 break
             else:

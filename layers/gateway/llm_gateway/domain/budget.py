@@ -165,6 +165,14 @@ def estimate_prompt_tokens(request: ChatRequest) -> int:
     return tokens + TOKENS_PER_MESSAGE * messages + REPLY_PRIMING_TOKENS
 
 
+def estimated_usage(prompt_tokens: int, produced: Iterable[str]) -> Usage:
+    """Usage for a call its provider did not meter: `prompt_tokens` (the request's `estimate_prompt_tokens`, as its
+    reservation counted it) and the text estimate of what the model `produced` (text, reasoning, tool names and
+    arguments). Both bound real tokenizers from above, so an unmetered call is never recorded as cheaper than it
+    was; the usage is marked `estimated`."""
+    return Usage(prompt_tokens, sum(estimate_text_tokens(text) for text in produced), estimated=True)
+
+
 def _decoded(data: str, limit: int | None = None) -> bytes:
     """The bytes of base64 `data` (its first `limit` characters), b"" when it is not base64."""
     encoded = "".join(data[:limit].split()) if limit else "".join(data.split())

@@ -32,6 +32,7 @@ from llm_gateway.observability import logger
 from llm_gateway.providers.base import Deadline, Provider
 from llm_gateway.providers.openai_errors import (
     UpstreamError,
+    loads_redacted,
     malformed,
     status_error,
     transport_errors,
@@ -42,9 +43,9 @@ from llm_gateway.providers.openai_wire import (
     SSEDecoder,
     StreamAssembler,
     completion_of,
-    estimated_usage,
     is_native,
     request_body,
+    unmetered_usage,
 )
 
 SecretReader = Callable[[str], str]
@@ -95,7 +96,7 @@ class OpenAICompatProvider(Provider):
         key = self._api_key(target, deadline)
         response = self._post(target, key, self._body(request, target, stream=False), deadline)
         data = self._read_all(response, target)
-        return completion_of(self._json(data, target), request, target, key)
+        return completion_of(self._json(data, target, key), request, target, key)
 
     def stream(
         self, request: ChatRequest, target: Target, deadline: Deadline, traits: ModelTraits | None = None
@@ -109,7 +110,7 @@ class OpenAICompatProvider(Provider):
         response = self._post(target, key, self._body(request, target, stream=True), deadline)
         if response.headers.get("content-type", "").startswith("application/json"):
             # A server that ignored stream=true answered with a whole completion: replay it.
-            payload = self._json(self._read_all(response, target), target)
+            payload = self._json(self._read_all(response, target), target, key)
             yield from completion_events(completion_of(payload, request, target, key))
             return
         finished = False
@@ -131,7 +132,7 @@ class OpenAICompatProvider(Provider):
         estimate."""
         key = self._api_key(target, deadline)
         response = self._post(target, key, self._embeddings_body(request, target), deadline, path="/embeddings")
-        payload = self._json(self._read_all(response, target), target)
+        payload = self._json(self._read_all(response, target), target, key)
         if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
             raise upstream_failure(target, payload, key)
         vectors = _embedding_vectors(payload, len(request.inputs), target)
@@ -276,7 +277,7 @@ class OpenAICompatProvider(Provider):
         status = response.status
         data = self._read_all(response, target)
         try:
-            error = upstream_error(json.loads(data))
+            error = upstream_error(json.loads(data), key)
         except ValueError:
             error = UpstreamError(None)
         # The upstream's message is deliberately not logged: it may quote the request.
@@ -285,7 +286,7 @@ class OpenAICompatProvider(Provider):
         )
         if status in {401, 403} and target.api_key_secret:
             self._rejected_secrets.add(target.api_key_secret)
-        raise status_error(status, error, target, key, response.headers)
+        raise status_error(status, error, target, response.headers)
 
     @staticmethod
     def _read_all(response: urllib3.BaseHTTPResponse, target: Target) -> bytes:
@@ -301,9 +302,10 @@ class OpenAICompatProvider(Provider):
             response.release_conn()
 
     @staticmethod
-    def _json(data: bytes, target: Target) -> Any:
+    def _json(data: bytes, target: Target, key: str | None) -> Any:
+        """An upstream answer parsed, with the provider key redacted from every string in it."""
         try:
-            return json.loads(data)
+            return loads_redacted(data, key)
         except ValueError:
             raise malformed(target, "the body is not JSON") from None
 
@@ -332,7 +334,7 @@ class OpenAICompatProvider(Provider):
                     done = True
                     break
                 try:
-                    chunk = json.loads(payload)
+                    chunk = loads_redacted(payload, key)
                 except ValueError:
                     raise malformed(target, "a stream frame is not JSON") from None
                 if event == "error":
@@ -349,7 +351,7 @@ class OpenAICompatProvider(Provider):
             self._drain(response)
         if assembler.stop_reason is None:
             yield Finish("tool_use" if assembler.called_tools else "end_turn")
-        usage = assembler.usage or estimated_usage(request, assembler.output_chars, target, streamed=True)
+        usage = assembler.usage or unmetered_usage(request, assembler.produced, target, streamed=True)
         yield UsageReport(usage)
 
     @staticmethod

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Iterator, Mapping
@@ -59,11 +60,12 @@ def _text_field(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def upstream_error(payload: object) -> UpstreamError:
-    """The error an upstream reported: OpenAI's {"error": {...}}, Ollama's {"error": "..."}, FastAPI's detail."""
+def upstream_error(payload: object, key: str | None) -> UpstreamError:
+    """The error an upstream reported: OpenAI's {"error": {...}}, Ollama's {"error": "..."}, FastAPI's detail; every
+    field with the provider key the gateway sent (`key`) redacted, since each may reach the caller or a log."""
     if not isinstance(payload, dict):
         return UpstreamError(None)
-    error = payload.get("error")
+    error = redacted(payload.get("error"), key)
     if isinstance(error, dict):
         return UpstreamError(
             _text_field(error.get("message")),
@@ -71,22 +73,48 @@ def upstream_error(payload: object) -> UpstreamError:
             _text_field(error.get("code")),
             _text_field(error.get("type")),
         )
-    for candidate in (error, payload.get("message"), payload.get("detail")):
+    for candidate in (error, redacted(payload.get("message"), key), redacted(payload.get("detail"), key)):
         if isinstance(candidate, str) and candidate:
             return UpstreamError(candidate)
     return UpstreamError(None)
 
 
-def redact(message: str, key: str | None) -> str:
-    """Upstream messages are forwarded to callers; some quote the key they were given."""
-    return message.replace(key, _REDACTED) if key else message
+def redact(text: str, key: str | None) -> str:
+    """`text` with every occurrence of the provider key replaced: upstreams' words are forwarded to callers and
+    logged, and some quote the key they were given."""
+    return text.replace(key, _REDACTED) if key and key in text else text
 
 
-def status_error(
-    status: int, error: UpstreamError, target: Target, key: str | None, headers: Mapping[str, str]
-) -> GatewayError:
-    """The caller's error for an upstream's non-2xx answer, from the error table."""
-    said = redact(error.message or f"The provider behind {target.label} rejected the request (HTTP {status}).", key)
+def redacted(value: Any, key: str | None) -> Any:
+    """A parsed JSON value with the provider key redacted from every string in it, object keys included."""
+    if not key:
+        return value
+    if isinstance(value, str):
+        return redact(value, key)
+    if isinstance(value, list):
+        return [redacted(item, key) for item in value]
+    if isinstance(value, dict):
+        return {redact(name, key): redacted(item, key) for name, item in value.items()}
+    return value
+
+
+def loads_redacted(text: str | bytes, key: str | None) -> Any:
+    """An upstream's JSON (answer, stream frame or error) parsed, with the provider key redacted from every string.
+
+    The parsed value is walked only when the key could be in it: written as it is, or hidden behind JSON escapes
+    (`\\u002d` for `-`, `\\/`), which the parse would undo. Raises ValueError for text that is not JSON."""
+    value = json.loads(text)
+    if not key:
+        return value
+    raw = text if isinstance(text, str) else text.decode("utf-8", "replace")
+    if key in raw or "\\u" in raw or "\\/" in raw:
+        return redacted(value, key)
+    return value
+
+
+def status_error(status: int, error: UpstreamError, target: Target, headers: Mapping[str, str]) -> GatewayError:
+    """The caller's error for an upstream's non-2xx answer (`error` read by `upstream_error`), from the error table."""
+    said = error.message or f"The provider behind {target.label} rejected the request (HTTP {status})."
     rule = openai_rule(status, error.code, said)
     return rule.build(
         rule.message.format(target=target.label, status=status, said=said),
@@ -99,8 +127,8 @@ def status_error(
 
 def upstream_failure(target: Target, payload: Mapping[str, Any], key: str | None) -> GatewayError:
     """An error the upstream reported with a 200: inside a stream, or as the whole body."""
-    error = upstream_error(payload)
-    said = redact(error.message or "no message", key)
+    error = upstream_error(payload, key)
+    said = error.message or "no message"
     logger.warning(
         "The provider reported an error after answering 200", extra={"target": target.label, "code": error.code}
     )

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import copy
 import json
-import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from llm_gateway.domain.budget import estimate_prompt_tokens, estimated_usage
 from llm_gateway.domain.conversation import (
     ChatRequest,
     Completion,
@@ -50,7 +50,6 @@ _STOP_REASONS: Mapping[str, StopReason] = {
     "function_call": "tool_use",
     "content_filter": "content_filter",
 }
-_CHARS_PER_TOKEN = 4
 # Where reasoning comes in answers: vLLM and DeepSeek say reasoning_content, newer vLLM and OpenRouter reasoning.
 _REASONING_FIELDS = ("reasoning_content", "reasoning")
 # Anthropic's request metadata names the end user (user_id); OpenAI's `user` field does the same.
@@ -61,10 +60,6 @@ def _stop_reason(value: object, refused: bool) -> StopReason:
     """OpenAI's finish reasons in the gateway's terms; an answer that is a refusal stops as one."""
     reason = _STOP_REASONS.get(value, "end_turn") if isinstance(value, str) else "end_turn"
     return "refusal" if refused and reason == "end_turn" else reason
-
-
-def _estimate_tokens(chars: int) -> int:
-    return max(1, math.ceil(chars / _CHARS_PER_TOKEN))
 
 
 def is_native(request: ChatRequest) -> bool:
@@ -314,9 +309,9 @@ def completion_of(payload: Any, request: ChatRequest, target: Target, key: str |
         )
     usage = usage_of(payload.get("usage"))
     if usage is None:
-        output_chars = sum(len(block.text) for block in blocks if isinstance(block, TextBlock | ReasoningBlock))
-        output_chars += sum(len(b.name) + len(b.arguments) for b in blocks if isinstance(b, ToolCallBlock))
-        usage = estimated_usage(request, output_chars, target, streamed=False)
+        produced = [block.text for block in blocks if isinstance(block, TextBlock | ReasoningBlock)]
+        produced += [text for b in blocks if isinstance(b, ToolCallBlock) for text in (b.name, b.arguments)]
+        usage = unmetered_usage(request, produced, target, streamed=False)
     refused = not content and isinstance(refusal, str) and bool(refusal)
     return Completion(
         tuple(blocks),
@@ -326,9 +321,9 @@ def completion_of(payload: Any, request: ChatRequest, target: Target, key: str |
     )
 
 
-def estimated_usage(request: ChatRequest, output_chars: int, target: Target, *, streamed: bool) -> Usage:
-    """About four characters per token, so a call the upstream did not meter is still counted."""
-    usage = Usage(_estimate_tokens(sum(len(text) for text in request.texts())), _estimate_tokens(output_chars))
+def unmetered_usage(request: ChatRequest, produced: Iterable[str], target: Target, *, streamed: bool) -> Usage:
+    """The gateway's own estimate of a call the upstream did not meter (`estimated_usage`), logged as such."""
+    usage = estimated_usage(estimate_prompt_tokens(request), produced)
     logger.warning(
         "The provider reported no token usage; it was estimated",
         extra={
@@ -397,7 +392,8 @@ class StreamAssembler:
         self._native = native
         self.stop_reason: StopReason | None = None
         self.usage: Usage | None = None
-        self.output_chars = 0
+        # What the model produced (text, reasoning, tool names and arguments), for an estimate when no usage comes.
+        self.produced: list[str] = []
         self._refused = False
         self._names: dict[int, str] = {}
         self._by_id: dict[str, int] = {}
@@ -427,7 +423,7 @@ class StreamAssembler:
             raise malformed(self._target, "a delta is not an object")
         reasoning = _reasoning(delta)
         if reasoning:
-            self.output_chars += len(reasoning)
+            self.produced.append(reasoning)
             yield ReasoningDelta(reasoning)
         content = _text(delta.get("content"))
         refusal = delta.get("refusal")
@@ -435,7 +431,7 @@ class StreamAssembler:
             self._refused = True
             content = refusal
         if content:
-            self.output_chars += len(content)
+            self.produced.append(content)
             yield TextDelta(content)
         tool_calls = delta.get("tool_calls") or []
         if not isinstance(tool_calls, list):
@@ -468,12 +464,12 @@ class StreamAssembler:
             self._names[index] = name
             if call_id is not None:
                 self._by_id[call_id] = index
-            self.output_chars += len(name)
+            self.produced.append(name)
             yield ToolCallStart(index, call_id or f"call_{index}", name)
         self._last = index
         arguments = _arguments(function.get("arguments"))
         if arguments:
-            self.output_chars += len(arguments)
+            self.produced.append(arguments)
             yield ToolCallArgumentsDelta(index, arguments)
 
     def _index_for(self, call_id: str | None, upstream: int | None) -> int:
