@@ -140,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--models",
         type=Path,
         metavar="FILE",
-        help="extra models: a registry file like layers/gateway/llm_gateway/models.json (see README, Models)",
+        help="extra models: a registry file like layers/gateway/llm_gateway/models.json (see docs/models.md)",
     )
     serve.add_argument("--metrics", action="store_true", help="print the functions' EMF metrics to stdout")
     serve.add_argument("--quiet", action="store_true", help="no access log on stderr")

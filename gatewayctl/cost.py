@@ -21,7 +21,7 @@ GB = 1_000_000_000
 # docs/benchmarks.md). A stream's per-chunk work (0.14 ms a token) runs while the model generates the next token,
 # so it adds no billed time as long as the function's CPU share keeps up (at 256 MB: 1 ms a token).
 API_CPU_MS = 6.8
-# DynamoDB calls on a chat request's path: reserve and settle, one UpdateItem each (README "Token budgets",
+# DynamoDB calls on a chat request's path: reserve and settle, one UpdateItem each (docs/budgets.md "Token budgets",
 # tests/unit/test_metering.py), taken at 10 ms each with the network (DynamoDB answers in single-digit ms).
 API_DYNAMODB_CALLS = 2
 DYNAMODB_CALL_SECONDS = 0.010

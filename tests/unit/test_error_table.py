@@ -36,7 +36,7 @@ from tests.fakes.requests import openai_chat
 if TYPE_CHECKING:
     from mypy_boto3_bedrock_runtime import BedrockRuntimeClient
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+MODELS_PAGE = Path(__file__).resolve().parents[2] / "docs" / "models.md"
 MODEL_ID = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
 BEDROCK_TARGET = Target(provider="bedrock", model_id=MODEL_ID)
 REQUEST = openai_chat({"model": "m", "messages": [{"role": "user", "content": "hi"}]})
@@ -358,8 +358,8 @@ def test_an_error_as_a_200_body_keeps_its_code(
 # --- the table in the docs -------------------------------------------------------------------------------------
 
 
-def test_readme_shows_the_error_table_the_code_uses() -> None:
-    assert markdown_table(ERROR_TABLE) in README.read_text(encoding="utf-8")
+def test_models_page_shows_the_error_table_the_code_uses() -> None:
+    assert markdown_table(ERROR_TABLE) in MODELS_PAGE.read_text(encoding="utf-8")
 
 
 def test_every_row_names_its_source() -> None:

@@ -1,6 +1,6 @@
 """The provider error table: each provider failure the gateway recognises and what the caller gets for it.
 
-Providers look their failures up here, tests walk every row (streamed and not), and README's error table is
+Providers look their failures up here, tests walk every row (streamed and not), and docs/models.md's error table is
 rendered from the same rows (`markdown_table()`), so code and docs cannot drift apart.
 
 Blame decides routing: `request` errors are the caller's to fix and end the request; `target` errors are the
@@ -422,7 +422,7 @@ def _catch_all(rule: ErrorRule, status: int) -> bool:
 
 
 def markdown_table(rules: Iterable[ErrorRule] = ERROR_TABLE) -> str:
-    """README's error table: provider, what the provider says, and the caller's status, type and code."""
+    """docs/models.md's error table: provider, what the provider says, and the caller's status, type and code."""
     lines = [
         "| provider | provider error | when | caller gets | type | code | blame |",
         "|----------|----------------|------|-------------|------|------|-------|",
