@@ -128,3 +128,43 @@ def test_a_burst_of_100_connections_gets_answers_or_openai_shaped_429s_never_a_r
         if answer.startswith(b"HTTP/1.1 429"):
             error = json.loads(answer.partition(b"\r\n\r\n")[2])["error"]
             assert error["code"] == "rate_limit_exceeded"
+
+
+@pytest.mark.parametrize("path", ["/chat/completions", "/messages"])
+def test_callers_who_hang_up_before_the_first_byte_do_not_lock_their_key_out(
+    local_gateway: LocalGateway, upstream: FakeOpenAIServer, path: str
+) -> None:
+    # A day window for about three requests' worst case; the upstream answers only after 1.5 s.
+    created = local_gateway.gatewayctl(
+        "keys", "create", "--tenant", "early-hangup", "--plan", "standard", "--tokens-per-day", "364", "--json"
+    )
+    issued = json.loads(created.stdout)
+    host, port = local_gateway.base_url.split("//")[1].split("/")[0].split(":")
+    payload = json.dumps(
+        {"model": "fake-upstream", "stream": True, "max_tokens": 100, "messages": [{"role": "user", "content": "go"}]}
+    )
+    request = (
+        f"POST /v1{path} HTTP/1.1\r\nHost: {host}\r\nx-api-key: {issued['key']}\r\nanthropic-version: 2023-06-01\r\n"
+        f"content-type: application/json\r\ncontent-length: {len(payload)}\r\n\r\n{payload}"
+    ).encode()
+    for _ in range(3):
+        upstream.enqueue(
+            stream=[delta_chunk(role="assistant", content="late"), delta_chunk(finish_reason="stop")], delay=1.5
+        )
+        with socket.create_connection((host, int(port)), timeout=10) as connection:
+            connection.sendall(request)
+            time.sleep(0.3)
+    time.sleep(1.5)
+
+    def usage() -> dict[str, Any] | None:
+        report = local_gateway.gatewayctl("usage", "--key", issued["key_id"], "--json")
+        rows = json.loads(report.stdout) if report.returncode == 0 else []
+        return rows[0] if rows else None
+
+    wait_for(lambda: (usage() or {}).get("requests", 0) + (usage() or {}).get("failed", 0) == 3, timeout=10)
+    # The key still has its budget: the three reservations were settled, not left to lock it out for the day.
+    sdk = OpenAI(base_url=local_gateway.base_url, api_key=issued["key"], max_retries=0)
+    answer = sdk.chat.completions.create(
+        model="echo", messages=[{"role": "user", "content": "still here"}], max_tokens=100
+    )
+    assert answer.choices[0].message.content == "still here"
