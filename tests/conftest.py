@@ -7,6 +7,7 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -60,6 +61,23 @@ class Stack:
     @property
     def plans(self) -> dict[str, str]:
         return plans_from_outputs(self.outputs)
+
+    def usage_item(self, key_id: str) -> dict[str, str]:
+        """The key's budget item of this month, attribute name -> value (numbers as their text)."""
+        key = {"key_id": {"S": key_id}, "period": {"S": datetime.now(UTC).strftime("%Y-%m")}}
+        item = self.dynamodb.get_item(TableName=self.outputs["UsageTableName"], Key=key, ConsistentRead=True)
+        return {name: value.get("N", value.get("S")) for name, value in item.get("Item", {}).items()}
+
+    def assert_settled(self, key_id: str, requests: int) -> dict[str, str]:
+        """Each of today's `requests` recorded once (served or failed), and the day's budget holding exactly what they
+        used: no reservation left in it. Returns the budget item."""
+        item = self.usage_item(key_id)
+        day = datetime.now(UTC).strftime("%d")
+        counted = int(item.get(f"requests_{day}", 0)) + int(item.get(f"failed_{day}", 0))
+        assert counted == requests, item
+        used = int(item.get(f"prompt_tokens_{day}", 0)) + int(item.get(f"completion_tokens_{day}", 0))
+        assert int(item[f"budget_day_{day}"]) == used, f"a reservation is still held: {item}"
+        return item
 
 
 @pytest.fixture

@@ -113,22 +113,6 @@ def test_the_callers_key_is_never_forwarded(api_handler: Handler, upstream: Fake
     assert received.headers["authorization"] == f"Bearer {PROVIDER_KEY}"
 
 
-def usage_item(stack: Stack) -> dict[str, str]:
-    now = datetime.now(UTC)
-    key = {"key_id": {"S": CALLER["keyId"]}, "period": {"S": now.strftime("%Y-%m")}}
-    item = stack.dynamodb.get_item(TableName=stack.outputs["UsageTableName"], Key=key, ConsistentRead=True)["Item"]
-    return {name: value.get("N", value.get("S")) for name, value in item.items()}
-
-
-def assert_settled_once(stack: Stack) -> dict[str, str]:
-    item = usage_item(stack)
-    day = datetime.now(UTC).strftime("%d")
-    assert int(item.get(f"requests_{day}", 0)) + int(item.get(f"failed_{day}", 0)) == 1, item
-    used = int(item.get(f"prompt_tokens_{day}", 0)) + int(item.get(f"completion_tokens_{day}", 0))
-    assert int(item[f"budget_day_{day}"]) == used, f"a reservation is still held: {item}"
-    return item
-
-
 def test_a_lone_surrogate_in_an_answer_is_repaired_and_settled(
     stack: Stack, api_handler: Handler, upstream: FakeOpenAIServer
 ) -> None:
@@ -139,7 +123,7 @@ def test_a_lone_surrogate_in_an_answer_is_repaired_and_settled(
     sdk, _ = handler_client(api_handler)
     answer = sdk.chat.completions.create(model="up", messages=USER)
     assert answer.choices[0].message.content == "smile \ufffd!"
-    assert_settled_once(stack)
+    stack.assert_settled(CALLER["keyId"], requests=1)
 
 
 def test_a_lone_surrogate_in_a_stream_is_repaired_and_the_stream_ends_cleanly(
@@ -156,7 +140,7 @@ def test_a_lone_surrogate_in_a_stream_is_repaired_and_the_stream_ends_cleanly(
     chunks = list(sdk.chat.completions.create(model="up", messages=USER, stream=True))
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "smile \ufffd!"
     assert chunks[-1].choices[0].finish_reason == "stop"
-    assert_settled_once(stack)
+    stack.assert_settled(CALLER["keyId"], requests=1)
 
 
 @pytest.mark.parametrize("stream", [False, True])
@@ -172,7 +156,7 @@ def test_an_answer_without_usage_is_recorded_as_the_gateways_estimate(
     messages = [{"role": "user", "content": prompt}]
     reply = post(api_handler, "/chat/completions", {"model": "up", "messages": messages, "stream": stream})
     assert reply.status_code == 200
-    item = assert_settled_once(stack)
+    item = stack.assert_settled(CALLER["keyId"], requests=1)
     day = datetime.now(UTC).strftime("%d")
     # The bounded estimate, not four characters a token (which would record 1,000 tokens for 4,000 ideographs).
     expected_prompt = estimate_prompt_tokens(

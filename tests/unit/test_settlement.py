@@ -47,24 +47,6 @@ def invoke(app: App, event: dict[str, Any], **options: Any) -> AsgiReply:
     return asyncio.run(run_asgi(app, scope, body, **options))
 
 
-def usage_item(stack: Stack) -> dict[str, Any]:
-    now = datetime.now(UTC)
-    key = {"key_id": {"S": KEY}, "period": {"S": now.strftime("%Y-%m")}}
-    item = stack.dynamodb.get_item(TableName=stack.outputs["UsageTableName"], Key=key, ConsistentRead=True)
-    return {name: value.get("N", value.get("S")) for name, value in item.get("Item", {}).items()}
-
-
-def assert_settled(stack: Stack, requests: int) -> dict[str, Any]:
-    """Each request recorded once, and the day's budget holds what they used, no reservation left in it."""
-    item = usage_item(stack)
-    day = datetime.now(UTC).strftime("%d")
-    counted = int(item.get(f"requests_{day}", 0)) + int(item.get(f"failed_{day}", 0))
-    assert counted == requests, item
-    used = int(item.get(f"prompt_tokens_{day}", 0)) + int(item.get(f"completion_tokens_{day}", 0))
-    assert int(item[f"budget_day_{day}"]) == used, f"a reservation is still held: {item}"
-    return item
-
-
 @pytest.mark.parametrize("closed_writes", ["raise", "ignore"])
 @pytest.mark.parametrize("surface", sorted(SURFACES))
 def test_a_caller_gone_before_the_first_byte_leaves_no_reservation(
@@ -74,7 +56,7 @@ def test_a_caller_gone_before_the_first_byte_leaves_no_reservation(
     paced.count, paced.pause_before = 3, {0: 0.6}
     reply = invoke(api_app, SURFACES[surface](), hang_up_at=0.2, closed_writes=closed_writes)
     assert reply.disconnected
-    assert_settled(stack, requests=1)
+    stack.assert_settled(KEY, requests=1)
 
 
 @pytest.mark.parametrize("surface", sorted(SURFACES))
@@ -90,7 +72,7 @@ def test_hang_ups_before_the_first_byte_do_not_lock_a_key_out(
     paced.pause_before = {}
     reply = invoke(api_app, event)
     assert reply.status == 200, reply.body
-    assert_settled(stack, requests=4)
+    stack.assert_settled(KEY, requests=4)
 
 
 @pytest.mark.parametrize("closed_writes", ["raise", "ignore"])
@@ -100,7 +82,7 @@ def test_a_caller_gone_mid_stream_is_settled_once(
     paced.count, paced.interval = 20, 0.05
     reply = invoke(api_app, stream_event(), disconnect_after=3, closed_writes=closed_writes)
     assert reply.disconnected and paced.closed
-    assert_settled(stack, requests=1)
+    stack.assert_settled(KEY, requests=1)
 
 
 @pytest.mark.parametrize("surface", sorted(SURFACES))
@@ -108,7 +90,7 @@ def test_a_whole_stream_is_recorded_once(stack: Stack, api_app: App, paced: type
     paced.count, paced.interval = 3, 0.0
     reply = invoke(api_app, SURFACES[surface]())
     assert reply.status == 200 and not reply.disconnected
-    item = assert_settled(stack, requests=1)
+    item = stack.assert_settled(KEY, requests=1)
     day = datetime.now(UTC).strftime("%d")
     assert item[f"completion_tokens_{day}"] == "3", "the provider's own usage, not an estimate"
 
@@ -129,7 +111,7 @@ def test_a_task_cancelled_while_the_model_works_is_settled(
             await task
 
     asyncio.run(cancelled())
-    assert_settled(stack, requests=1)
+    stack.assert_settled(KEY, requests=1)
 
 
 def test_a_caller_who_closes_after_the_last_frame_is_no_disconnect(
@@ -146,4 +128,4 @@ def test_a_caller_who_closes_after_the_last_frame_is_no_disconnect(
     assert [doc["ClientDisconnects"] for doc in emf] == [[0.0]]
     access = [line for line in log_output() if line["message"] == "request"]
     assert [line["client_disconnected"] for line in access][-1] is False
-    assert_settled(stack, requests=2)
+    stack.assert_settled(KEY, requests=2)
