@@ -23,7 +23,7 @@ $(BIN)/gatewayctl: pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required ($(PYTHON) is older)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,local]'
 	@touch $@
 
 install: $(BIN)/gatewayctl $(CLAUDE_CODE) ## Create the virtualenv and install the gateway, gatewayctl and dev tools

@@ -23,15 +23,15 @@ import asyncio, base64, contextlib, io, json, sys, time
 root, event_name, requests = sys.argv[1], sys.argv[2], int(sys.argv[3])
 sys.path[:0] = [root, root + "/layers/gateway"]
 from pathlib import Path
-from gatewayctl.template import load_template
+from emulator.template import load_template
 template_path = Path(root) / "template.yaml"
 template = load_template(template_path)
 event = json.loads((Path(root) / "events" / "api" / event_name).read_text())
 handler_name = template["Resources"]["ApiFunction"]["Properties"]["Handler"]
 
 if handler_name.endswith(".sh"):
-    from gatewayctl.local.webadapter import WebAdapterFunction, adapter_request
-    from gatewayctl.template import load_web_app
+    from emulator.webadapter import WebAdapterFunction, adapter_request
+    from emulator.template import load_web_app
     app = load_web_app("ApiFunction", template, template_path)
     # The adapter's translation of the event runs in the adapter's own process on Lambda: done once here.
     scope, body = adapter_request(event, WebAdapterFunction("ApiFunction", app, 900).lambda_context())
@@ -57,8 +57,8 @@ if handler_name.endswith(".sh"):
     def measure(count):
         asyncio.get_event_loop_policy().get_event_loop().run_until_complete(run(count))
 else:
-    from gatewayctl.lambda_context import LocalLambdaContext
-    from gatewayctl.template import load_handler
+    from emulator.lambda_context import LocalLambdaContext
+    from emulator.template import load_handler
     handler = load_handler("ApiFunction", template, template_path)
 
     def measure(count):

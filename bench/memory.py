@@ -50,8 +50,8 @@ from typing import Any
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(PROJECT_ROOT), str(PROJECT_ROOT / "layers" / "gateway")]
 
-from gatewayctl.local.aws import MotoProcess  # noqa: E402
-from gatewayctl.template import dynamodb_tables, load_template  # noqa: E402
+from emulator.aws import MotoProcess  # noqa: E402
+from emulator.template import dynamodb_tables, load_template  # noqa: E402
 from tests.fakes.openai_server import FakeOpenAIServer, delta_chunk, usage_chunk  # noqa: E402
 
 CODE = PROJECT_ROOT / "functions" / "api"

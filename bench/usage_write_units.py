@@ -68,7 +68,7 @@ def _chat_request() -> tuple[Any, Any]:
 def measure(endpoint: str, root: Path, month: str) -> str:
     import boto3
 
-    from gatewayctl.template import dynamodb_tables, load_template
+    from emulator.template import dynamodb_tables, load_template
     from llm_gateway.config import Settings
     from llm_gateway.domain.caller import Caller
     from llm_gateway.domain.keys import TokenLimits

@@ -434,7 +434,15 @@ def _parameter(value: str) -> tuple[str, str]:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from gatewayctl.local.serve import ServeOptions, serve
+    try:
+        from gatewayctl.local.serve import ServeOptions, serve
+    except ModuleNotFoundError as missing:
+        print(
+            f"gatewayctl serve needs the local gateway's packages ({missing.name} is missing): "
+            "pip install 'llm-gateway[local]', or run `make install`.",
+            file=sys.stderr,
+        )
+        return 2
 
     return serve(
         ServeOptions(

@@ -11,10 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from gatewayctl.template import PROJECT_ROOT
+from emulator import LOCAL_STACK_PATH, PROJECT_ROOT
 
 PLAN_OUTPUT_SUFFIX = "UsagePlanId"
-LOCAL_STACK_PATH = "/_local/stack"
 
 
 class DeploymentError(Exception):

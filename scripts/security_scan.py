@@ -21,7 +21,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = "template.yaml"
-CODE = ["layers", "functions", "gatewayctl"]
+CODE = ["layers", "functions", "gatewayctl", "emulator"]
 # A skip needs a reason a reviewer can read; checkov fills this in for a skip that has none.
 CHECKOV_NO_REASON = "No comment provided"
 NOSEC = re.compile(r"#\s*nosec\b(?P<rest>.*)$")

@@ -14,10 +14,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from emulator.lambda_context import LocalLambdaContext
+from emulator.provision import provision
+from emulator.template import load_web_app
 from gatewayctl.deployment import plans_from_outputs
-from gatewayctl.lambda_context import LocalLambdaContext
-from gatewayctl.provision import provision
-from gatewayctl.template import load_web_app
 from llm_gateway import authorizer, config, gateway, observability
 from llm_gateway.store import dynamo
 from tests.fakes.web_function import web_function_handler

@@ -13,15 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gatewayctl.deployment import plans_from_outputs
-from gatewayctl.keys import KeyAdmin
-from gatewayctl.local.apigateway import ApiDefinition, Stage
-from gatewayctl.local.aws import MotoProcess
-from gatewayctl.local.models import local_registry
-from gatewayctl.local.server import ApiKeys, DropMetrics, GatewayServer, LambdaFunction, LocalApiGateway
-from gatewayctl.local.webadapter import WebAdapterFunction
-from gatewayctl.provision import UsagePlanSpec, provision, usage_plans
-from gatewayctl.template import (
+from emulator.apigateway import ApiDefinition, Stage
+from emulator.aws import MotoProcess
+from emulator.provision import UsagePlanSpec, provision, usage_plans
+from emulator.server import ApiKeys, DropMetrics, GatewayServer, LambdaFunction, LocalApiGateway
+from emulator.template import (
     PSEUDO_PARAMETERS,
     Resolver,
     function_environment,
@@ -33,6 +29,10 @@ from gatewayctl.template import (
     load_web_app,
     translate_template,
 )
+from emulator.webadapter import WebAdapterFunction
+from gatewayctl.deployment import plans_from_outputs
+from gatewayctl.keys import KeyAdmin
+from gatewayctl.local.models import local_registry
 from llm_gateway.store.keys import KeyStore
 
 STACK_NAME = "llm-gateway-local"

@@ -15,7 +15,7 @@ from anthropic.types import MessageTokensCount, ModelInfo
 from openai.types import CreateEmbeddingResponse, Model
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from gatewayctl.lambda_context import LocalLambdaContext
+from emulator.lambda_context import LocalLambdaContext
 from tests.conftest import Handler, LogOutput
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "api"

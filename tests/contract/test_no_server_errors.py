@@ -22,8 +22,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gatewayctl.lambda_context import LocalLambdaContext
-from gatewayctl.template import translate_template
+from emulator.lambda_context import LocalLambdaContext
+from emulator.template import translate_template
 from llm_gateway import config
 from tests.conftest import Handler, reset_caches
 

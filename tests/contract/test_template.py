@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from gatewayctl.template import Resolver, load_template, translate_template
+from emulator.template import Resolver, load_template, translate_template
 
 RUN_SH = Path(__file__).resolve().parents[2] / "functions" / "api" / "run.sh"
 ROUTES = {

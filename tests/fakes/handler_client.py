@@ -14,8 +14,8 @@ from typing import Any
 import httpx2
 from openai import OpenAI
 
-from gatewayctl.lambda_context import LocalLambdaContext
-from gatewayctl.local.apigateway import IncomingRequest, Stage, new_request_id, proxy_event, proxy_reply
+from emulator.apigateway import IncomingRequest, Stage, new_request_id, proxy_event, proxy_reply
+from emulator.lambda_context import LocalLambdaContext
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 STAGE = Stage("a1b2c3d4e5", "v1", "us-east-1", "123456789012", "a1b2c3d4e5.execute-api.us-east-1.amazonaws.com")

@@ -14,8 +14,8 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from gatewayctl.lambda_context import LocalLambdaContext
-from gatewayctl.local.webadapter import WebAdapterFunction, adapter_request
+from emulator.lambda_context import LocalLambdaContext
+from emulator.webadapter import WebAdapterFunction, adapter_request
 from tests.fakes.asgi import App, run_asgi
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]

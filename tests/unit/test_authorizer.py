@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from emulator.lambda_context import LocalLambdaContext
+from emulator.template import load_handler
 from gatewayctl.keys import KeyAdmin
-from gatewayctl.lambda_context import LocalLambdaContext
-from gatewayctl.template import load_handler
 from llm_gateway.domain.keys import TokenLimits, hash_key
 from llm_gateway.store.keys import KeyStore
 from tests.conftest import Handler, LogOutput, Stack

@@ -20,7 +20,7 @@ import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
-from gatewayctl.lambda_context import LocalLambdaContext
+from emulator.lambda_context import LocalLambdaContext
 from llm_gateway.api.openai.embeddings import embedding_list, embedding_request, encode_base64
 from llm_gateway.api.openai.schemas import EmbeddingsRequest
 from llm_gateway.config import shipped_registry_text

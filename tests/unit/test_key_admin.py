@@ -313,9 +313,9 @@ def test_every_command_has_help(command: list[str], capsys: pytest.CaptureFixtur
 
 def test_a_restart_on_a_persistent_dynamodb_keeps_tables_and_puts_keys_back_on_their_plans(stack: Stack) -> None:
     """The local gateway's API Gateway state is new at every start; DynamoDB Local's tables are not."""
+    from emulator.provision import provision
+    from emulator.server import ApiKeys
     from gatewayctl.deployment import plans_from_outputs
-    from gatewayctl.local.server import ApiKeys
-    from gatewayctl.provision import provision
 
     admin = admin_for(stack)
     kept = admin.create("acme", "premium").record

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from gatewayctl.local.apigateway import (
+from emulator.apigateway import (
     ApiDefinition,
     Stage,
     UsagePlan,
@@ -21,8 +21,8 @@ from gatewayctl.local.apigateway import (
     policy_allows,
     quota_window,
 )
-from gatewayctl.local.server import GatewayServer, LambdaFunction, LocalApiGateway
-from gatewayctl.template import Resolver, translate_template
+from emulator.server import GatewayServer, LambdaFunction, LocalApiGateway
+from emulator.template import Resolver, translate_template
 from tests.fakes.asgi import asgi_call
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import boto3
 import pytest
 
-from gatewayctl.local.aws import MotoProcess, aws_url
+from emulator.aws import MotoProcess, aws_url
 
 SIGNED = "AWS4-HMAC-SHA256 Credential=local/20261130/{scope}/aws4_request, SignedHeaders=host, Signature=x"
 

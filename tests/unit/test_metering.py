@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from gatewayctl.lambda_context import LocalLambdaContext
+from emulator.lambda_context import LocalLambdaContext
 from llm_gateway import gateway
 from llm_gateway.config import Settings
 from llm_gateway.domain.budget import BudgetExceededError

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from gatewayctl.lambda_context import LocalLambdaContext
+from emulator.lambda_context import LocalLambdaContext
 from llm_gateway import gateway
 from llm_gateway.domain.budget import Limits, WindowTotals, quota_counter, quota_period_start
 from llm_gateway.domain.ratelimit import HEADERS, go_duration, rate_limit_headers

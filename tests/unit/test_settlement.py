@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import pytest
 
-from gatewayctl.local.webadapter import WebAdapterFunction, adapter_request
+from emulator.webadapter import WebAdapterFunction, adapter_request
 from tests.conftest import LogOutput, Stack
 from tests.fakes.asgi import App, AsgiReply, run_asgi
 from tests.unit.test_streaming_app import Paced, paced, stream_event

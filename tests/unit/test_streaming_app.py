@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from gatewayctl.local.webadapter import WebAdapterFunction, adapter_request
+from emulator.webadapter import WebAdapterFunction, adapter_request
 from llm_gateway import gateway
 from llm_gateway.domain.conversation import ChatRequest, Finish, StreamEvent, TextDelta, Usage, UsageReport
 from llm_gateway.domain.registry import ModelTraits, Target

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from emulator.lambda_context import LocalLambdaContext
 from gatewayctl import cli
 from gatewayctl.deployment import Deployment
-from gatewayctl.lambda_context import LocalLambdaContext
 from llm_gateway.config import Settings
 from llm_gateway.domain.caller import Caller
 from llm_gateway.domain.conversation import Usage

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from gatewayctl.lambda_context import LocalLambdaContext
-from gatewayctl.template import load_handler
+from emulator.lambda_context import LocalLambdaContext
+from emulator.template import load_handler
 from llm_gateway.config import Settings
 from llm_gateway.domain.caller import Caller
 from llm_gateway.domain.conversation import Usage

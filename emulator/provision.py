@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from gatewayctl.template import Resolver, dynamodb_tables, load_template, time_to_live, translate_template
+from emulator.template import Resolver, dynamodb_tables, load_template, time_to_live, translate_template
 
 if TYPE_CHECKING:
     from mypy_boto3_apigateway import APIGatewayClient

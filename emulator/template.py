@@ -13,7 +13,8 @@ from typing import Any
 
 import yaml
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from emulator import PROJECT_ROOT
+
 TEMPLATE_PATH = PROJECT_ROOT / "template.yaml"
 
 

@@ -17,9 +17,8 @@ from urllib.parse import parse_qsl
 import anyio
 import anyio.to_thread
 
-from gatewayctl.deployment import LOCAL_STACK_PATH
-from gatewayctl.lambda_context import LocalLambdaContext
-from gatewayctl.local.apigateway import (
+from emulator import LOCAL_STACK_PATH
+from emulator.apigateway import (
     LAMBDA_SYNC_PAYLOAD_BYTES,
     MAX_PAYLOAD_BYTES,
     STREAM_MAX_SECONDS,
@@ -40,7 +39,8 @@ from gatewayctl.local.apigateway import (
     proxy_reply,
     request_time,
 )
-from gatewayctl.local.webadapter import Relay, StreamLimits, WebAdapterFunction, adapter_request
+from emulator.lambda_context import LocalLambdaContext
+from emulator.webadapter import Relay, StreamLimits, WebAdapterFunction, adapter_request
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 Scope = MutableMapping[str, Any]

@@ -5,7 +5,7 @@ core instead of taking turns with it for one interpreter lock. Calls are applied
 applies the updates of one item atomically; connections stay open between calls (HTTP/1.1, Nagle off), so a
 DynamoDB call costs no new connection and no new server thread.
 
-    python -m gatewayctl.local.aws PORT    # serves until terminated; prints "ready" once it listens
+    python -m emulator.aws PORT    # serves until terminated; prints "ready" once it listens
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ class MotoProcess:
     def __init__(self) -> None:
         self.port = free_port()
         self._process = subprocess.Popen(  # noqa: S603 # nosec B603 # this interpreter running this module
-            [sys.executable, "-m", "gatewayctl.local.aws", str(self.port)],
+            [sys.executable, "-m", "emulator.aws", str(self.port)],
             stdout=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
             text=True,
