@@ -290,8 +290,9 @@ class PromptResponse(_Response):
 
 
 class ModelCard(_Response):
-    """OpenAI's model object, plus the registry's traits where it states them (SDKs ignore unknown fields): the kind
-    of model (chat or embedding) and, for an embedding model, its default vector size."""
+    """OpenAI's model object, plus the registry's traits in force where known (SDKs ignore unknown fields): the kind
+    of model (chat or embedding) and, for an embedding model, its default vector size; limits in tokens; the
+    sampling rules (ranges, `exclusive` groups, `unsupported` parameters) and capabilities."""
 
     id: str
     object: Literal["model"] = "model"
@@ -301,6 +302,7 @@ class ModelCard(_Response):
     dimensions: int | None = None
     context_window: int | None = None
     max_output_tokens: int | None = None
+    sampling: dict[str, Any] | None = None
     capabilities: dict[str, bool] | None = None
 
 
