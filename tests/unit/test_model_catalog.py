@@ -98,8 +98,20 @@ def test_each_target_is_called_with_its_own_models_traits() -> None:
     assert registry.get("mixed").traits_for(nova).bedrock.anthropic_messages is False
 
 
-def test_a_plain_id_of_a_model_served_through_profiles_only_is_refused_at_load() -> None:
+def test_a_plain_id_the_catalog_knows_needs_a_profile_still_loads_and_is_left_to_fall_over() -> None:
+    # A registry that loaded before keeps loading: Bedrock's on-demand refusal of that target is a target fault.
     text = json.dumps({"models": {"plain": {"targets": [{"provider": "bedrock", "model_id": SONNET_4_5}]}}})
+    assert parse_registry("GATEWAY_MODELS_JSON", text).get("plain").traits.bedrock.inference_profile_required
+    text = json.dumps(
+        {
+            "models": {
+                "plain": {
+                    "targets": [{"provider": "bedrock", "model_id": SONNET_4_5}],
+                    "traits": {"bedrock": {"inference_profile_required": True}},
+                }
+            }
+        }
+    )
     with pytest.raises(ConfigurationError, match="inference profile"):
         parse_registry("GATEWAY_MODELS_JSON", text)
 

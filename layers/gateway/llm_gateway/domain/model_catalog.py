@@ -130,18 +130,18 @@ def resolve_target_traits(entry: ModelEntry, target: Target, catalog: TraitCatal
 
 def resolve_registry(registry: ModelRegistry, catalog: TraitCatalog) -> ModelRegistry:
     """The registry with every entry's traits resolved from the catalog (entry-wide and per target); entries
-    whose targets the catalog does not know are kept as they are. Raises ValueError when a resolved entry is not
-    valid (a plain Bedrock id for a model the catalog says is served through an inference profile only)."""
+    whose targets the catalog does not know are kept as they are."""
     models: dict[str, ModelEntry] = {}
     for name, entry in registry.models.items():
         if not any(catalog.lookup(target) for target in entry.targets):
             models[name] = entry
             continue
-        given = {field: getattr(entry, field) for field in entry.model_fields_set}
-        resolved = ModelEntry.model_validate(given | {"traits": resolve_traits(entry, catalog).traits})
+        # Not validated again: an entry's own traits decide what refuses it at load (a plain Bedrock id where it
+        # states that the model needs a profile); a catalog trait never stops a registry that loaded before.
+        resolved = entry.model_copy(update={"traits": resolve_traits(entry, catalog).traits})
         resolved.set_target_traits(tuple(resolve_target_traits(entry, target, catalog) for target in entry.targets))
         models[name] = resolved
-    return ModelRegistry(models=models)
+    return registry.model_copy(update={"models": models})
 
 
 def _distinct(models: Iterable[CatalogModel]) -> list[CatalogModel]:
