@@ -260,8 +260,16 @@ class ApiDefinition:
         headers = {"Content-Type": "application/json"}
         for name, value in spec.get("responseParameters", {}).items():
             if name.startswith("gatewayresponse.header.") and isinstance(value, str):
-                headers[name.removeprefix("gatewayresponse.header.")] = value.strip("'")
+                headers[name.removeprefix("gatewayresponse.header.")] = _mapped_value(value, variables)
         return HttpReply(status, headers, body.encode("utf-8"), response_type=response_type, error_message=text)
+
+
+def _mapped_value(value: str, variables: Mapping[str, str]) -> str:
+    """A gateway response's header mapping: a 'static' value in single quotes, or a context variable
+    (`context.requestId`)."""
+    if value.startswith("context."):
+        return variables.get(value.removeprefix("context."), "")
+    return value.strip("'")
 
 
 _CONTEXT_VARIABLE = re.compile(r"\$context\.([A-Za-z][A-Za-z0-9.]*[A-Za-z0-9])")

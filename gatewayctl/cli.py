@@ -223,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--overwrite", action="store_true", help="replace values the registry already states")
     seed.add_argument("--write", action="store_true", help="write the result (default: only report differences)")
     seed.set_defaults(handler=_models_import)
+    _add_traits_parser(model_commands)
 
     _add_cost_parser(commands)
 
@@ -397,6 +398,51 @@ def _models_import(args: argparse.Namespace) -> int:
         ModelRegistry.model_validate(updated)  # never write a registry the gateway would refuse to load
         path.write_text(json.dumps(updated, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         print(f"Wrote {path}.")
+    return 0
+
+
+def _add_traits_parser(model_commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    traits = model_commands.add_parser(
+        "traits",
+        help="show each model's traits in force and where each came from (its entry or the shipped catalog)",
+        description="Resolve a registry as the gateway does: an entry's traits are the shipped catalog's for its "
+        "targets' provider models (the stricter where targets disagree), overridden field by field by its own.",
+    )
+    traits.add_argument("names", nargs="*", metavar="MODEL", help="only these models (default: all)")
+    traits.add_argument(
+        "--registry",
+        type=Path,
+        metavar="FILE",
+        help="registry file (default: GATEWAY_MODELS_JSON or GATEWAY_MODELS_FILE, else the shipped models.json)",
+    )
+    traits.add_argument("--json", action="store_true", help="print JSON")
+    traits.set_defaults(handler=_models_traits)
+
+
+def _models_traits(args: argparse.Namespace) -> int:
+    import json
+
+    from gatewayctl.traits import trait_rows, trait_table
+    from llm_gateway.config import Settings, shipped_catalog, shipped_registry_text
+    from llm_gateway.domain.registry import ModelRegistry
+    from llm_gateway.errors import ConfigurationError, ModelNotFoundError
+
+    try:
+        if args.registry is not None:
+            text = args.registry.read_text(encoding="utf-8")
+        else:
+            settings = Settings.from_environ()
+            text = settings.models_json or (
+                settings.models_file.read_text(encoding="utf-8") if settings.models_file else shipped_registry_text()
+            )
+        rows = trait_rows(ModelRegistry.model_validate(json.loads(text)), shipped_catalog(), args.names or None)
+    except (OSError, ValueError, ConfigurationError, ModelNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        print_json(rows)
+    else:
+        print(trait_table(rows))
     return 0
 
 

@@ -17,7 +17,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from llm_gateway.config import shipped_registry_text
+from llm_gateway.config import shipped_catalog, shipped_registry_text
+from llm_gateway.domain.model_catalog import resolve_registry
 from llm_gateway.domain.registry import ModelRegistry
 
 TRUE = {"1", "true", "yes", "on"}
@@ -51,5 +52,6 @@ def local_registry(environ: Mapping[str, str], models_file: Path | None = None) 
     if path is not None:
         models.update(json.loads(path.read_text(encoding="utf-8"))["models"])
     registry = {"models": models}
-    ModelRegistry.model_validate(registry)  # fail at start, not at the first request
+    # Fail at start, not at the first request (the catalog's traits included: a plain id of a profile-only model).
+    resolve_registry(ModelRegistry.model_validate(registry), shipped_catalog())
     return registry

@@ -19,7 +19,7 @@ from llm_gateway.domain.budget import CONTEXT_HEADROOM_TOKENS, estimate_prompt_t
 from tests.conftest import Handler
 from tests.fakes.bedrock_transport import FakeBedrockTransport, stream_event, stream_exception
 from tests.fakes.handler_client import HandlerTransport, handler_client
-from tests.fakes.openai_server import FakeOpenAIServer
+from tests.fakes.openai_server import CHAT_TEMPLATE_TOKENS, FakeOpenAIServer
 from tests.fakes.requests import openai_chat
 
 SHIPPED = json.loads(shipped_registry_text())["models"]
@@ -271,12 +271,31 @@ def test_a_one_word_prompt_gets_a_cap_that_fits_a_4096_token_window(
 
 
 @pytest.mark.usefixtures("registry")
-def test_without_the_models_window_the_plan_cap_overflows_it_and_the_caller_is_told_so(
+@pytest.mark.parametrize("stream", [False, True], ids=["completion", "stream"])
+def test_without_the_models_window_the_gateway_learns_it_from_the_refusal_of_its_own_cap(
+    api_handler: Handler, vllm: FakeOpenAIServer, stream: bool
+) -> None:
+    sdk, _ = handler_client(api_handler)
+    answer = sdk.chat.completions.create(model="llama-without-traits", messages=HELLO, stream=stream)
+    text = "".join(c.choices[0].delta.content or "" for c in answer if c.choices) if stream else None
+    assert (text if stream else answer.choices[0].message.content) == "Hello"  # type: ignore[union-attr]
+    prompt = len(HELLO[0]["content"].split()) + CHAT_TEMPLATE_TOKENS  # as the fake vLLM counts and states it
+    sent = [request.body["max_completion_tokens"] for request in vllm.requests]
+    assert sent == [4096, 4096 - prompt], "the plan's cap, refused; then once with a cap that fits the stated window"
+    # The window is remembered for the target: the next request fits at once.
+    sdk.chat.completions.create(model="llama-without-traits", messages=HELLO)
+    estimate = estimate_prompt_tokens(openai_chat({"model": "llama", "messages": HELLO}))
+    assert len(vllm.requests) == 3
+    assert vllm.last_request.body["max_completion_tokens"] == 4096 - estimate - CONTEXT_HEADROOM_TOKENS
+
+
+@pytest.mark.usefixtures("registry")
+def test_a_limit_the_caller_named_is_never_changed_and_its_refusal_reaches_the_caller(
     api_handler: Handler, vllm: FakeOpenAIServer
 ) -> None:
     sdk, transport = handler_client(api_handler)
     with pytest.raises(openai.BadRequestError) as failed:
-        sdk.chat.completions.create(model="llama-without-traits", messages=HELLO)
-    assert vllm.last_request.body["max_completion_tokens"] == 4096, "the plan's cap, as before the fix"
+        sdk.chat.completions.create(model="llama-without-traits", messages=HELLO, max_tokens=4096)
+    assert [request.body["max_tokens"] for request in vllm.requests] == [4096], "not retried"
     assert failed.value.code == "context_length_exceeded"
     assert error_body(transport)["type"] == "BadRequestError", "vLLM's own type is kept"

@@ -329,3 +329,23 @@ def test_the_issues_inputs_hold_the_budget_and_the_output_limit(local_gateway: L
     status, _, answer = call(local_gateway, "POST", "/chat/completions", tool, {"x-api-key": local_gateway.key})
     assert status == 200, answer
     assert answer["usage"]["completion_tokens"] <= 1
+
+
+def test_every_answer_carries_the_request_id_the_openai_sdk_reads(local_gateway: LocalGateway) -> None:
+    sdk = client(local_gateway)
+    raw = sdk.chat.completions.with_raw_response.create(model="echo", messages=[{"role": "user", "content": "Hi"}])
+    assert raw.headers["x-request-id"] == raw.headers["x-amzn-requestid"]
+    assert raw.parse()._request_id == raw.headers["x-amzn-requestid"]
+    with sdk.chat.completions.with_streaming_response.create(
+        model="echo", messages=[{"role": "user", "content": "Hi"}], stream=True
+    ) as streamed:
+        assert streamed.headers["x-request-id"] == streamed.headers["x-amzn-requestid"]
+    # A gateway error (the function's) and one of API Gateway's own (bad key, unknown route) carry it too.
+    with pytest.raises(openai.NotFoundError) as unknown_model:
+        sdk.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "Hi"}])
+    assert unknown_model.value.request_id == unknown_model.value.response.headers["x-amzn-requestid"]
+    with pytest.raises(openai.AuthenticationError) as bad_key:
+        client(local_gateway, key="sk-llmgw-not-a-key").models.list()
+    assert bad_key.value.request_id == bad_key.value.response.headers["x-amzn-requestid"]
+    status, received, _ = call(local_gateway, "GET", "/no-such-route", headers={"x-api-key": local_gateway.key})
+    assert (status, received["x-request-id"]) == (404, received["x-amzn-requestid"])

@@ -280,6 +280,8 @@ def test_unknown_paths_are_the_missing_token_response(api: ApiDefinition) -> Non
     missing = asgi_call(gateway, "GET", "/v2/models", headers={"x-api-key": "good"})
     assert (missing.status, missing.json()["error"]["code"]) == (404, "not_found")
     assert missing.headers["x-amzn-requestid"]
+    # The openai SDKs read x-request-id: the template maps it from the request id on every gateway response.
+    assert missing.headers["x-request-id"] == missing.headers["x-amzn-requestid"]
 
 
 def access_records(lines: list[str]) -> list[dict[str, str]]:

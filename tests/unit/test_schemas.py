@@ -127,7 +127,7 @@ def test_prompt_request_rejects_unknown_fields_and_empty_prompts() -> None:
         PromptRequest.model_validate({"prompt": "x", "messages": []})
 
 
-def test_response_keeps_null_content_but_drops_other_nulls() -> None:
+def test_response_keeps_the_nulls_openais_spec_requires_and_drops_other_nulls() -> None:
     completion = ChatCompletion.model_validate(
         {
             "id": "chatcmpl-1",
@@ -146,7 +146,9 @@ def test_response_keeps_null_content_but_drops_other_nulls() -> None:
             "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3},
         }
     )
-    message = completion.model_dump(exclude_none=True)["choices"][0]["message"]
-    assert message["content"] is None
-    assert "refusal" not in message
+    choice = completion.model_dump(exclude_none=True)["choices"][0]
+    message = choice["message"]
+    assert (message["content"], message["refusal"], choice["logprobs"]) == (None, None, None)
+    assert "reasoning_content" not in message
+    assert "system_fingerprint" not in completion.model_dump(exclude_none=True)
     assert '"content":null' in completion.to_json()

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, Json, ValidationError
 
 from llm_gateway.domain.budget import PlanLimits, QuotaPeriod
+from llm_gateway.domain.model_catalog import TraitCatalog, resolve_registry
 from llm_gateway.domain.registry import ModelRegistry
 from llm_gateway.errors import ConfigurationError
 
@@ -150,12 +151,23 @@ def _registry_text(settings: Settings) -> tuple[str, str]:
     return "shipped models.json", shipped_registry_text()
 
 
-@lru_cache(maxsize=4)
-def _parse_registry(source: str, text: str) -> ModelRegistry:
+@lru_cache(maxsize=1)
+def shipped_catalog() -> TraitCatalog:
+    """What the shipped registry knows of each provider model, by provider and provider model id: the traits an
+    operator's entry for the same model inherits."""
+    return TraitCatalog.from_registry(ModelRegistry.model_validate(json.loads(shipped_registry_text())))
+
+
+def parse_registry(source: str, text: str) -> ModelRegistry:
+    """A registry's JSON as the gateway serves it, each entry's traits resolved from the shipped catalog;
+    ConfigurationError names the source of an invalid one."""
     try:
-        return ModelRegistry.model_validate(json.loads(text))
+        return resolve_registry(ModelRegistry.model_validate(json.loads(text)), shipped_catalog())
     except (ValueError, ValidationError) as exc:
         raise ConfigurationError(f"Invalid model registry in {source}: {exc}") from exc
+
+
+_parse_registry = lru_cache(maxsize=4)(parse_registry)
 
 
 def get_registry() -> ModelRegistry:

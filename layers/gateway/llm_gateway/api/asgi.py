@@ -270,7 +270,8 @@ class RequestObserver:
             await self.app(scope, receive, send)
             return
         route = str(context.get("resourcePath") or scope["path"])
-        record = begin_request(str(scope["method"]), route, str(context.get("requestId") or ""), invocation_of(headers))
+        request_id = str(context.get("requestId") or "")
+        record = begin_request(str(scope["method"]), route, request_id, invocation_of(headers))
         started = time.perf_counter()
         status = 500
         first_byte_ms: float | None = None
@@ -282,7 +283,7 @@ class RequestObserver:
             if message["type"] == "http.response.start":
                 status = int(message["status"])
                 first_byte_ms = round((time.perf_counter() - started) * 1000, 3)
-                message = {**message, "headers": _with_answer_headers(message, authorizer, record)}
+                message = {**message, "headers": _with_answer_headers(message, authorizer, record, request_id)}
             await send(message)
 
         try:
@@ -296,12 +297,16 @@ class RequestObserver:
             end_request(record, status, round((time.perf_counter() - started) * 1000, 3), first_byte_ms)
 
 
-def _with_answer_headers(message: Message, authorizer: Any, record: RequestRecord) -> list[tuple[bytes, bytes]]:
+def _with_answer_headers(
+    message: Message, authorizer: Any, record: RequestRecord, request_id: str
+) -> list[tuple[bytes, bytes]]:
     """The response's headers and those every answer carries (api/headers.py), unless the response set them."""
     headers = list(message.get("headers", []))
     present = {name.lower() for name, _ in headers}
     try:
-        extra = answer_headers(authorizer if isinstance(authorizer, dict) else None, record, get_settings())
+        extra = answer_headers(
+            authorizer if isinstance(authorizer, dict) else None, record, get_settings(), request_id=request_id
+        )
     except Exception:
         # Headers are a courtesy; an answer goes out without them rather than not at all.
         logger.exception("answer headers failed")

@@ -5,6 +5,7 @@ CORS (https://fetch.spec.whatwg.org/#http-cors-protocol): API Gateway answers th
 `Cors`, a mock integration without the authorizer) and puts the same headers on its own error responses; the answers
 of the function carry `Access-Control-Allow-Origin` (the one allowed origin, or `*`) and `Access-Control-Expose-Headers`
 (the headers a browser app may read besides the CORS-safelisted ones: rate limits, Retry-After, request ids).
+API Gateway's own error answers carry x-request-id too (the template's gateway responses map it from the request id).
 """
 
 from __future__ import annotations
@@ -30,15 +31,23 @@ EXPOSED = (
     "retry-after",
     "x-should-retry",
     "x-amzn-requestid",
+    "x-request-id",
     "x-gateway-target",
 )
+# The request id the openai SDKs read (`response._request_id`): API Gateway's own, which it sends as x-amzn-RequestId.
+REQUEST_ID = "x-request-id"
 
 
 def answer_headers(
-    authorizer: Mapping[str, Any] | None, record: RequestRecord, settings: Settings, now: datetime | None = None
+    authorizer: Mapping[str, Any] | None,
+    record: RequestRecord,
+    settings: Settings,
+    now: datetime | None = None,
+    request_id: str = "",
 ) -> dict[str, str]:
-    """The rate-limit headers of the calling key (none without an authorizer context) and the CORS headers."""
-    headers: dict[str, str] = {}
+    """The request id (`x-request-id`, the value API Gateway sends as x-amzn-RequestId), the rate-limit headers of
+    the calling key (none without an authorizer context) and the CORS headers."""
+    headers: dict[str, str] = {REQUEST_ID: request_id} if request_id else {}
     if authorizer:
         try:
             caller = caller_of(authorizer)

@@ -6,7 +6,7 @@ from decimal import Decimal
 from functools import cached_property
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from llm_gateway.errors import ModelNotFoundError
 
@@ -231,6 +231,22 @@ class ModelEntry(BaseModel):
     targets: tuple[Target, ...] = Field(min_length=1)
     prices: Prices = Prices()
     traits: ModelTraits = ModelTraits()
+    # Each target's own traits where its provider model's differ from the entry's (see domain/model_catalog.py).
+    _target_traits: tuple[ModelTraits, ...] = PrivateAttr(default=())
+
+    def set_target_traits(self, traits: tuple[ModelTraits, ...]) -> None:
+        """Give each target (in order) the traits a provider calls it with."""
+        if len(traits) != len(self.targets):
+            raise ValueError(f"{len(traits)} target traits for {len(self.targets)} targets")
+        self._target_traits = traits
+
+    def traits_for(self, target: Target) -> ModelTraits:
+        """The traits a provider calls `target` with: its own when resolved per target, else the entry's."""
+        if self._target_traits:
+            for position, candidate in enumerate(self.targets):
+                if candidate is target or candidate == target:
+                    return self._target_traits[position]
+        return self.traits
 
     @model_validator(mode="after")
     def _targets_are_invokable(self) -> ModelEntry:

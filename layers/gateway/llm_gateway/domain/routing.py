@@ -97,7 +97,7 @@ class Router:
 
     def complete(self, entry: ModelEntry, request: ChatRequest, deadline: Deadline) -> RoutedCompletion:
         def attempt(provider: Provider, target: Target) -> Completion:
-            return provider.complete(request, target, deadline, entry.traits)
+            return provider.complete(request, target, deadline, entry.traits_for(target))
 
         target, completion, failures = self._route(entry, deadline, attempt)
         return RoutedCompletion(target, failures, completion)
@@ -106,7 +106,7 @@ class Router:
         """Retries and fallbacks apply until the first event; after it the stream belongs to its target."""
 
         def attempt(provider: Provider, target: Target) -> Iterator[StreamEvent]:
-            events = iter(provider.stream(request, target, deadline, entry.traits))
+            events = iter(provider.stream(request, target, deadline, entry.traits_for(target)))
             first = next(events, None)
             return events if first is None else itertools.chain([first], events)
 
@@ -117,7 +117,7 @@ class Router:
         """The request's input tokens as the first target that answers counts them (None: it cannot count)."""
 
         def attempt(provider: Provider, target: Target) -> int | None:
-            return provider.count_tokens(request, target, deadline, entry.traits)
+            return provider.count_tokens(request, target, deadline, entry.traits_for(target))
 
         target, count, _ = self._route(entry, deadline, attempt)
         return target, count
@@ -126,7 +126,7 @@ class Router:
         """The request's vectors from the first target that answers, with the same retries and fallbacks as chat."""
 
         def attempt(provider: Provider, target: Target) -> EmbeddingResult:
-            return provider.embed(request, target, deadline, entry.traits)
+            return provider.embed(request, target, deadline, entry.traits_for(target))
 
         target, result, failures = self._route(entry, deadline, attempt)
         return RoutedEmbedding(target, failures, result)

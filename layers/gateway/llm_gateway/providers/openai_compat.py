@@ -27,9 +27,10 @@ from llm_gateway.domain.conversation import (
 )
 from llm_gateway.domain.embeddings import EmbeddingRequest, EmbeddingResult, estimate_input_tokens
 from llm_gateway.domain.registry import ModelTraits, Target
-from llm_gateway.errors import ProviderError, ProviderTimeoutError, TargetMisconfiguredError
+from llm_gateway.errors import GatewayError, ProviderError, ProviderTimeoutError, TargetMisconfiguredError
 from llm_gateway.observability import logger
 from llm_gateway.providers.base import Deadline, Provider
+from llm_gateway.providers.context_window import ContextWindows
 from llm_gateway.providers.openai_errors import (
     UpstreamError,
     loads_redacted,
@@ -89,12 +90,13 @@ class OpenAICompatProvider(Provider):
         # Secrets whose key the upstream rejected: read them again, skipping the cache, so a rotated
         # key takes effect at the next call instead of after the cache expires.
         self._rejected_secrets: set[str] = set()
+        self._windows = ContextWindows()
 
     def complete(
         self, request: ChatRequest, target: Target, deadline: Deadline, traits: ModelTraits | None = None
     ) -> Completion:
         key = self._api_key(target, deadline)
-        response = self._post(target, key, self._body(request, target, stream=False), deadline)
+        request, response = self._post_chat(request, target, key, deadline, stream=False)
         data = self._read_all(response, target)
         return completion_of(self._json(data, target, key), request, target, key)
 
@@ -107,7 +109,7 @@ class OpenAICompatProvider(Provider):
         router can still retry; an upstream error inside the stream raises after the earlier events.
         """
         key = self._api_key(target, deadline)
-        response = self._post(target, key, self._body(request, target, stream=True), deadline)
+        request, response = self._post_chat(request, target, key, deadline, stream=True)
         if response.headers.get("content-type", "").startswith("application/json"):
             # A server that ignored stream=true answered with a whole completion: replay it.
             payload = self._json(self._read_all(response, target), target, key)
@@ -238,6 +240,21 @@ class OpenAICompatProvider(Provider):
     def _body(request: ChatRequest, target: Target, *, stream: bool) -> bytes:
         body = request_body(request, target.model_id, stream=stream)
         return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+    def _post_chat(
+        self, request: ChatRequest, target: Target, key: str | None, deadline: Deadline, *, stream: bool
+    ) -> tuple[ChatRequest, urllib3.BaseHTTPResponse]:
+        """POST the chat request; the request as sent and the unread answer. The gateway's own output cap is fitted
+        to the target's window when one was learned, and a context-length refusal of that cap is retried once with
+        a cap that fits the window the refusal states (providers/context_window.py)."""
+        request = self._windows.fitted(request, target)
+        try:
+            return request, self._post(target, key, self._body(request, target, stream=stream), deadline)
+        except GatewayError as error:
+            refitted = self._windows.refitted(request, target, error)
+            if refitted is None:
+                raise
+        return refitted, self._post(target, key, self._body(refitted, target, stream=stream), deadline)
 
     def _post(
         self, target: Target, key: str | None, body: bytes, deadline: Deadline, *, path: str = "/chat/completions"

@@ -399,14 +399,23 @@ class StreamAssembler:
         self._by_id: dict[str, int] = {}
         self._by_upstream: dict[int, int] = {}
         self._last: int | None = None
+        # The index given to each tool call entry of the chunk being read, in order.
+        self._assigned: list[int] = []
 
     def events(self, chunk: object) -> Iterator[StreamEvent]:
         if not isinstance(chunk, dict):
             raise malformed(self._target, "a stream chunk is not an object")
         if chunk.get("error"):
             raise upstream_failure(self._target, chunk, self._key)
-        if self._native:
-            yield NativeChunk("openai", chunk)
+        if not self._native:
+            yield from self._read(chunk)
+            return
+        self._assigned = []
+        events = list(self._read(chunk))
+        yield NativeChunk("openai", with_tool_call_indexes(chunk, self._assigned))
+        yield from events
+
+    def _read(self, chunk: dict[str, Any]) -> Iterator[StreamEvent]:
         # Servers differ on where usage comes (a final chunk, or every chunk with running totals), so
         # the latest one wins and is reported once at the end.
         self.usage = usage_of(chunk.get("usage")) or self.usage
@@ -457,6 +466,7 @@ class StreamAssembler:
         call_id = raw_id if isinstance(raw_id, str) and raw_id else None
         upstream = raw_index if isinstance(raw_index, int) else None
         index = self._index_for(call_id, upstream)
+        self._assigned.append(index)
         if index not in self._names:
             name = function.get("name")
             if not isinstance(name, str) or not name:
@@ -488,3 +498,26 @@ class StreamAssembler:
         if upstream is not None:
             self._by_upstream[upstream] = index
         return index
+
+
+def with_tool_call_indexes(chunk: dict[str, Any], indexes: list[int]) -> dict[str, Any]:
+    """The chunk with its tool call entries (`choices[0].delta.tool_calls`) renumbered to `indexes`, the one
+    correction pass-through makes: some upstreams stream parallel calls with distinct ids under one `index`
+    (BerriAI/litellm#33678), which OpenAI's SDKs merge into one call. The chunk itself when nothing changes;
+    otherwise a copy in which only those `index` values differ."""
+    try:
+        entries = chunk["choices"][0]["delta"]["tool_calls"]
+    except (KeyError, IndexError, TypeError):
+        return chunk
+    if not isinstance(entries, list) or all(
+        not isinstance(entry, dict) or entry.get("index") == index
+        for entry, index in zip(entries, indexes, strict=False)
+    ):
+        return chunk
+    repaired = [
+        {**entry, "index": index} if isinstance(entry, dict) and entry.get("index") != index else entry
+        for entry, index in zip(entries, indexes, strict=False)
+    ]
+    choice = chunk["choices"][0]
+    delta = {**choice["delta"], "tool_calls": repaired + entries[len(repaired) :]}
+    return {**chunk, "choices": [{**choice, "delta": delta}, *chunk["choices"][1:]]}

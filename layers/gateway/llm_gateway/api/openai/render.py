@@ -98,6 +98,11 @@ def chat_completion(completion: Completion, *, completion_id: str, created: int,
 def model_card(name: str, entry: ModelEntry) -> ModelCard:
     traits = entry.traits
     stated = traits.capabilities.model_dump(exclude={"source"}, exclude_none=True)
+    sampling = {
+        name: value
+        for name, value in traits.sampling.model_dump(mode="json", exclude={"source"}, exclude_none=True).items()
+        if value != []
+    }
     return ModelCard(
         id=name,
         created=entry.created,
@@ -106,6 +111,7 @@ def model_card(name: str, entry: ModelEntry) -> ModelCard:
         dimensions=traits.embedding.dimensions,
         context_window=traits.limits.context_window,
         max_output_tokens=traits.limits.max_output_tokens,
+        sampling=sampling or None,
         capabilities=stated or None,
     )
 

@@ -240,9 +240,11 @@ class ResponseMessage(BaseModel):
 
     @model_serializer(mode="wrap")
     def _keep_content(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # OpenAI always sends `content`, null when the model only called tools; clients rely on the key.
+        # OpenAI always sends `content`, null when the model only called tools; clients rely on the key. Its
+        # published spec (openai/openai-openapi, ChatCompletionResponseMessage) requires `refusal` too, null when none.
         data: dict[str, Any] = handler(self)
         data.setdefault("content", None)
+        data.setdefault("refusal", None)
         return data
 
 
@@ -254,6 +256,14 @@ class Choice(BaseModel):
     message: ResponseMessage
     finish_reason: FinishReason
     logprobs: None = None
+
+    @model_serializer(mode="wrap")
+    def _keep_logprobs(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Required (nullable) by OpenAI's published spec (CreateChatCompletionResponse.choices[]): null, since the
+        # gateway renders no log probabilities itself.
+        data: dict[str, Any] = handler(self)
+        data.setdefault("logprobs", None)
+        return data
 
 
 class _Response(BaseModel):
@@ -290,8 +300,9 @@ class PromptResponse(_Response):
 
 
 class ModelCard(_Response):
-    """OpenAI's model object, plus the registry's traits where it states them (SDKs ignore unknown fields): the kind
-    of model (chat or embedding) and, for an embedding model, its default vector size."""
+    """OpenAI's model object, plus the registry's traits in force where known (SDKs ignore unknown fields): the kind
+    of model (chat or embedding) and, for an embedding model, its default vector size; limits in tokens; the
+    sampling rules (ranges, `exclusive` groups, `unsupported` parameters) and capabilities."""
 
     id: str
     object: Literal["model"] = "model"
@@ -301,6 +312,7 @@ class ModelCard(_Response):
     dimensions: int | None = None
     context_window: int | None = None
     max_output_tokens: int | None = None
+    sampling: dict[str, Any] | None = None
     capabilities: dict[str, bool] | None = None
 
 
