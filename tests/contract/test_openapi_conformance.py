@@ -18,8 +18,8 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-from gatewayctl.local.apigateway import ApiDefinition
-from gatewayctl.template import translate_template
+from emulator.apigateway import ApiDefinition
+from emulator.template import translate_template
 from tests.conftest import Handler
 from tests.fakes.bedrock_transport import FakeBedrockTransport, stream_event
 from tests.fakes.handler_client import HandlerTransport, handler_client
