@@ -5,7 +5,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# checkov and bandit live in a virtualenv of their own: checkov pins many of the project's packages differently.
+# checkov, bandit and import-linter live in a virtualenv of their own: they pin many of the project's packages
+# differently (checkov its dependencies, import-linter a click that the SAM CLI refuses).
 SCAN_VENV ?= .venv-scan
 SCAN_BIN := $(SCAN_VENV)/bin
 ENV ?= dev
@@ -36,7 +37,7 @@ $(CLAUDE_CODE): Makefile
 $(SCAN_BIN)/checkov: scan-constraints.txt
 	$(PYTHON) -m venv $(SCAN_VENV)
 	$(SCAN_BIN)/python -m pip install --quiet --upgrade pip
-	$(SCAN_BIN)/python -m pip install --quiet -c scan-constraints.txt checkov bandit
+	$(SCAN_BIN)/python -m pip install --quiet -c scan-constraints.txt checkov bandit import-linter
 	@touch $@
 
 run: install ## Serve the whole gateway on http://127.0.0.1:3000/v1 (PORT=..., GATEWAY_DEMO_KEY=..., ARGS=...)
@@ -44,9 +45,11 @@ run: install ## Serve the whole gateway on http://127.0.0.1:3000/v1 (PORT=..., G
 
 test: lint pytest ## Every check: lint, template checks, sam build, unit/contract/e2e tests
 
-lint: install $(SCAN_BIN)/checkov ## ruff, mypy, cfn-lint, sam validate --lint, security scans (checkov, bandit)
+lint: install $(SCAN_BIN)/checkov ## ruff, the layers (import-linter), mypy, cfn-lint, sam validate --lint, security scans
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+	@# The layer contracts in pyproject.toml: imports point down, the emulator and the gateway stay apart.
+	PYTHONPATH=layers/gateway:. $(SCAN_BIN)/lint-imports --no-cache
 	$(BIN)/mypy
 	@# Every function's entry module is app.py, so each is checked on its own.
 	for handler in functions/*/app.py; do $(BIN)/mypy "$$handler" || exit 1; done

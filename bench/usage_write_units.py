@@ -60,7 +60,7 @@ def _chat_request() -> tuple[Any, Any]:
         return conversation(ChatCompletionRequest.model_validate(body), body), Usage
     except ImportError:
         from llm_gateway.api.schemas import ChatCompletionRequest  # type: ignore[no-redef]
-        from llm_gateway.providers.base import Usage  # type: ignore[no-redef]
+        from llm_gateway.domain.ports import Usage  # type: ignore[no-redef]
 
         return ChatCompletionRequest.model_validate(body), Usage
 

@@ -16,7 +16,7 @@ import pytest
 
 from llm_gateway.config import shipped_registry_text
 from llm_gateway.domain.budget import CONTEXT_HEADROOM_TOKENS, estimate_prompt_tokens
-from tests.conftest import Handler
+from tests.conftest import Handler, LogOutput
 from tests.fakes.bedrock_transport import FakeBedrockTransport, stream_event, stream_exception
 from tests.fakes.handler_client import HandlerTransport, handler_client
 from tests.fakes.openai_server import CHAT_TEMPLATE_TOKENS, FakeOpenAIServer
@@ -74,7 +74,7 @@ def headers(transport: HandlerTransport) -> dict[str, str]:
 @pytest.mark.usefixtures("registry")
 @pytest.mark.parametrize("stream", [False, True], ids=["converse", "converse-stream"])
 def test_temperature_and_top_p_reach_claude_4_5_as_temperature_only(
-    api_handler: Handler, bedrock: FakeBedrockTransport, stream: bool
+    api_handler: Handler, bedrock: FakeBedrockTransport, log_output: LogOutput, stream: bool
 ) -> None:
     if stream:
         bedrock.reply_stream(
@@ -94,6 +94,9 @@ def test_temperature_and_top_p_reach_claude_4_5_as_temperature_only(
     (sent,) = bedrock.sent
     assert sent.model_id == SONNET_US
     assert sent.json()["inferenceConfig"] == {"maxTokens": 4096, "temperature": 0.3}
+    # Dropped, and said so: the log line names the parameter and why.
+    (line,) = [r for r in log_output() if r["message"] == "sampling parameter not sent"]
+    assert line["parameter"] == "top_p" and "temperature" in line["reason"]
 
 
 # 2. Tool call ids from another provider ---------------------------------------------------------------------------

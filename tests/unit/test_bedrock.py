@@ -41,6 +41,7 @@ from llm_gateway.domain.conversation import (
     Usage,
     UsageReport,
 )
+from llm_gateway.domain.ports import Deadline
 from llm_gateway.domain.registry import BedrockTraits, ModelTraits, Target
 from llm_gateway.errors import (
     GatewayError,
@@ -49,7 +50,6 @@ from llm_gateway.errors import (
     ProviderRequestError,
     ProviderTimeoutError,
 )
-from llm_gateway.providers.base import Deadline
 from llm_gateway.providers.bedrock import CONNECT_TIMEOUT_SECONDS, BedrockProvider, default_client, read_timeout
 from llm_gateway.providers.bedrock_converse import (
     CONVERSATION_START_TEXT,

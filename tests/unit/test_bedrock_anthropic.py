@@ -42,6 +42,7 @@ from llm_gateway.domain.conversation import (
     Usage,
     UsageReport,
 )
+from llm_gateway.domain.ports import Deadline
 from llm_gateway.domain.registry import BedrockTraits, ModelRegistry, ModelTraits, Target
 from llm_gateway.errors import (
     GatewayError,
@@ -50,7 +51,6 @@ from llm_gateway.errors import (
     ProviderRequestError,
     ProviderTimeoutError,
 )
-from llm_gateway.providers.base import Deadline
 from llm_gateway.providers.bedrock import BedrockProvider, default_client
 from llm_gateway.providers.bedrock_anthropic import (
     ANTHROPIC_VERSION,

@@ -11,8 +11,8 @@ from llm_gateway.domain.conversation import (
     ToolCallStart,
     UsageReport,
 )
+from llm_gateway.domain.ports import Deadline
 from llm_gateway.domain.registry import Target
-from llm_gateway.providers.base import Deadline
 from llm_gateway.providers.echo import EchoProvider
 from tests.fakes.requests import openai_chat
 

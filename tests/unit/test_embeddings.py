@@ -32,10 +32,10 @@ from llm_gateway.domain.embeddings import (
     estimate_input_tokens,
     fit_embedding_request,
 )
+from llm_gateway.domain.ports import Deadline
 from llm_gateway.domain.registry import EmbeddingTraits, ModelRegistry, Target
 from llm_gateway.errors import GatewayError, ProviderError, ProviderRateLimitError, ProviderRequestError
 from llm_gateway.providers import bedrock as bedrock_module
-from llm_gateway.providers.base import Deadline
 from llm_gateway.providers.bedrock import BedrockProvider, default_client
 from llm_gateway.providers.echo import EchoProvider
 from llm_gateway.providers.openai_compat import OpenAICompatProvider

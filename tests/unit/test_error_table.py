@@ -17,9 +17,9 @@ import pytest
 
 from llm_gateway.api.openai.render import ChunkProducer, sse_events
 from llm_gateway.domain.conversation import Finish, StopReason, StreamEvent, TextDelta, Usage, UsageReport
+from llm_gateway.domain.ports import Deadline
 from llm_gateway.domain.registry import Target
 from llm_gateway.errors import ContextLengthExceededError, GatewayError, ProviderRateLimitError
-from llm_gateway.providers.base import Deadline
 from llm_gateway.providers.bedrock import BedrockProvider, default_client
 from llm_gateway.providers.error_table import (
     BEDROCK_ERRORS,

@@ -10,7 +10,6 @@ from llm_gateway.config import shipped_registry_text
 from llm_gateway.domain.conversation import ChatRequest
 from llm_gateway.domain.fitting import UnsupportedParameterError, fit_request
 from llm_gateway.domain.registry import ModelRegistry, ModelTraits
-from tests.conftest import LogOutput
 from tests.fakes.requests import openai_chat
 
 SHIPPED = ModelRegistry.model_validate_json(shipped_registry_text())
@@ -36,25 +35,25 @@ def traits(**groups: Any) -> ModelTraits:
     ],
 )
 def test_claude_4_5_gets_temperature_or_top_p_never_both(sent: dict[str, Any], kept: dict[str, Any]) -> None:
-    fitted = fit_request(request(**sent), SONNET)
+    fitted = fit_request(request(**sent), SONNET).request
     assert {"temperature": fitted.temperature, "top_p": fitted.top_p} == kept
 
 
-def test_a_dropped_parameter_is_logged_not_silent(log_output: LogOutput) -> None:
-    fit_request(request(temperature=0.3, top_p=0.9), SONNET)
-    (line,) = [r for r in log_output() if r["message"] == "sampling parameter not sent"]
-    assert line["parameter"] == "top_p" and "temperature" in line["reason"]
+def test_a_dropped_parameter_is_named_with_its_reason() -> None:
+    fitted = fit_request(request(temperature=0.3, top_p=0.9), SONNET)
+    (reason,) = fitted.dropped.values()
+    assert list(fitted.dropped) == ["top_p"] and "temperature" in reason
 
 
 def test_exclusive_keeps_the_first_named_when_its_keeper_is_absent() -> None:
     rules = traits(sampling={"exclusive": [{"parameters": ["temperature", "top_p"], "keep": "top_p"}]})
-    assert fit_request(request(temperature=0.5, top_p=0.5), rules).temperature is None
-    assert fit_request(request(temperature=0.5), rules).temperature == 0.5
+    assert fit_request(request(temperature=0.5, top_p=0.5), rules).request.temperature is None
+    assert fit_request(request(temperature=0.5), rules).request.temperature == 0.5
 
 
 def test_unsupported_sampling_parameters_are_not_sent() -> None:
     rules = traits(sampling={"unsupported": ["temperature", "top_p"]})
-    fitted = fit_request(request(temperature=0.7, top_p=0.5), rules)
+    fitted = fit_request(request(temperature=0.7, top_p=0.5), rules).request
     assert (fitted.temperature, fitted.top_p) == (None, None)
 
 
@@ -68,7 +67,7 @@ def test_a_value_outside_the_models_range_is_a_400_naming_it(field: str, value: 
 
 def test_the_range_is_checked_on_what_is_sent() -> None:
     rules = traits(sampling={"top_p": {"min": 0.5, "max": 1}, "unsupported": ["top_p"]})
-    assert fit_request(request(top_p=0.1), rules).top_p is None
+    assert fit_request(request(top_p=0.1), rules).request.top_p is None
 
 
 TOOL = {"type": "function", "function": {"name": "lookup"}}

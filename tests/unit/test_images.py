@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from llm_gateway.providers.images import image_dimensions
+from llm_gateway.domain.images import image_dimensions
 
 
 def png(width: int, height: int) -> bytes:

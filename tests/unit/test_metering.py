@@ -19,10 +19,10 @@ from llm_gateway.domain.budget import BudgetExceededError
 from llm_gateway.domain.caller import Caller
 from llm_gateway.domain.conversation import ChatRequest, Completion, StreamEvent, TextDelta, Usage
 from llm_gateway.domain.keys import TokenLimits
+from llm_gateway.domain.ports import Deadline
 from llm_gateway.domain.registry import ModelTraits, Prices, Target
 from llm_gateway.errors import ProviderError
 from llm_gateway.metering import UsageMeter
-from llm_gateway.providers.base import Deadline
 from llm_gateway.providers.echo import EchoProvider
 from llm_gateway.store import dynamo
 from llm_gateway.store.usage import UsageStore

@@ -23,6 +23,7 @@ from llm_gateway.domain.conversation import (
     Usage,
     UsageReport,
 )
+from llm_gateway.domain.ports import Deadline
 from llm_gateway.domain.registry import Target
 from llm_gateway.domain.tokens import estimate_text_tokens
 from llm_gateway.errors import (
@@ -31,7 +32,6 @@ from llm_gateway.errors import (
     ProviderRequestError,
     ProviderTimeoutError,
 )
-from llm_gateway.providers.base import Deadline
 from llm_gateway.providers.openai_compat import OpenAICompatProvider
 from tests.conftest import LogOutput
 from tests.fakes.openai_server import (

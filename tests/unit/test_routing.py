@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from llm_gateway.domain.conversation import ChatRequest, Completion, StreamEvent, TextBlock, TextDelta, Usage
+from llm_gateway.domain.ports import Deadline, Provider
 from llm_gateway.domain.registry import ModelEntry, ModelTraits, Target
 from llm_gateway.domain.routing import RetryPolicy, Router, RoutingError
 from llm_gateway.errors import (
@@ -19,7 +20,6 @@ from llm_gateway.errors import (
     ProviderTimeoutError,
     TargetMisconfiguredError,
 )
-from llm_gateway.providers.base import Deadline, Provider
 from tests.fakes.requests import openai_chat
 
 REQUEST = openai_chat({"model": "m", "messages": [{"role": "user", "content": "hi"}]})
@@ -74,7 +74,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     clock = Clock()
-    monkeypatch.setattr("llm_gateway.providers.base.time.monotonic", lambda: clock.now)
+    monkeypatch.setattr("llm_gateway.domain.ports.time.monotonic", lambda: clock.now)
     return clock
 
 

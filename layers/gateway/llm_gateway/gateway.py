@@ -19,12 +19,12 @@ from llm_gateway.domain.embeddings import (
     estimate_input_tokens,
     fit_embedding_request,
 )
+from llm_gateway.domain.ports import Deadline, Provider
 from llm_gateway.domain.registry import ModelEntry
 from llm_gateway.domain.routing import Failure, Routed, Router, RoutingError
 from llm_gateway.errors import GatewayError, ProviderRateLimitError
 from llm_gateway.metering import Metered, UsageMeter
 from llm_gateway.observability import current_request, logger
-from llm_gateway.providers.base import Deadline, Provider
 
 T = TypeVar("T", bound=Routed)
 # Time kept back from the Lambda function's own timeout to answer and record usage after the model.
@@ -96,7 +96,7 @@ class Gateway:
         one budgets reserve). Nothing is generated, reserved or billed; the key must still be allowed the model."""
         name, entry = self._chat.resolve_kind(request.model, api.caller, "chat")
         current_request().model = name
-        request = self._chat.fit(entry, request.with_(model=name))
+        request = self._fit(entry, request.with_(model=name))
         try:
             counted = self._chat.count_tokens(entry, request, self._deadline(api, streamed=False))
         except RoutingError as failed:
@@ -147,12 +147,20 @@ class Gateway:
             logger.info("prompt", extra={"system": "\n".join(_texts(request.system)), "messages": _logged(request)})
         name, entry = self._chat.resolve_kind(request.model, caller, "chat")
         record.model = name
-        request = self._chat.fit(entry, request.with_(model=name))
+        request = self._fit(entry, request.with_(model=name))
         # The estimate reads the whole conversation: made once, for the output cap and the reservation (capping
         # changes only the output limit, which it does not read).
         estimate = estimate_prompt_tokens(request)
         request = self._meter.cap(request, caller, entry.traits.limits, estimate)
         return entry, request, self._meter.reserve(caller, request.model, entry.prices, request, estimate)
+
+    def _fit(self, entry: ModelEntry, request: ChatRequest) -> ChatRequest:
+        """The request as the model takes it (a 400 for what it cannot take); each sampling parameter dropped on the
+        way is logged, so that the drop is never silent."""
+        fitted = self._chat.fit(entry, request)
+        for name, reason in fitted.dropped.items():
+            logger.info("sampling parameter not sent", extra={"parameter": name, "reason": reason})
+        return fitted.request
 
     def _deadline(self, api: ApiRequest, *, streamed: bool) -> Deadline:
         """When the provider calls must be over: the streamed or non-streamed time budget, and never later than

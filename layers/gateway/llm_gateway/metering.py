@@ -35,9 +35,9 @@ from llm_gateway.domain.conversation import (
     UsageReport,
 )
 from llm_gateway.domain.keys import utcnow
+from llm_gateway.domain.ports import closed_after
 from llm_gateway.domain.registry import ContextLimits, Prices
 from llm_gateway.observability import current_request, logger
-from llm_gateway.providers.base import closed_after
 from llm_gateway.store.usage import Refused, UsageStore
 
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 from llm_gateway.config import get_settings
 from llm_gateway.domain.caller import ALL_MODELS, ApiRequest, Caller, parse_allowed_models
 from llm_gateway.domain.keys import TokenLimits
+from llm_gateway.domain.ports import closed_after
 from llm_gateway.errors import (
     AuthenticationError,
     GatewayError,
@@ -23,7 +24,6 @@ from llm_gateway.errors import (
     UnsupportedMediaTypeError,
 )
 from llm_gateway.observability import Invocation, current_request, logger
-from llm_gateway.providers.base import closed_after
 
 JSON = "application/json"
 EVENT_STREAM = "text/event-stream"

@@ -184,7 +184,7 @@ def _decoded(data: str, limit: int | None = None) -> bytes:
 
 def _image_size(block: ImageBlock) -> tuple[int, int] | None:
     """(width, height) of an inline image from its header, None for a remote URL or an unknown format."""
-    from llm_gateway.providers.images import image_dimensions
+    from llm_gateway.domain.images import image_dimensions
 
     data = block.base64
     if data is None and block.url is not None and block.url.startswith("data:") and ";base64," in block.url:

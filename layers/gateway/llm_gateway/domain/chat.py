@@ -7,11 +7,11 @@ from collections.abc import Callable
 from llm_gateway.domain.caller import Caller
 from llm_gateway.domain.conversation import ChatRequest
 from llm_gateway.domain.embeddings import EmbeddingRequest
-from llm_gateway.domain.fitting import fit_request
+from llm_gateway.domain.fitting import Fitted, fit_request
+from llm_gateway.domain.ports import Deadline
 from llm_gateway.domain.registry import ModelEntry, ModelKind, ModelRegistry
 from llm_gateway.domain.routing import RoutedCompletion, RoutedEmbedding, RoutedStream, Router
 from llm_gateway.errors import InvalidRequestError, ModelNotFoundError, PermissionDeniedError
-from llm_gateway.providers.base import Deadline
 
 # What each kind of model is called for, for the 400 that names the right route.
 _ROUTES: dict[ModelKind, str] = {
@@ -69,8 +69,9 @@ class ChatService:
         return name, registry.models[name]
 
     @staticmethod
-    def fit(entry: ModelEntry, request: ChatRequest) -> ChatRequest:
-        """The request as the model takes it, or a 400 naming what it cannot take (domain/fitting.py)."""
+    def fit(entry: ModelEntry, request: ChatRequest) -> Fitted:
+        """The request as the model takes it and what was dropped from it, or a 400 naming what it cannot take
+        (domain/fitting.py)."""
         return fit_request(request, entry.traits)
 
     def visible_models(self, caller: Caller) -> list[tuple[str, ModelEntry]]:

@@ -7,6 +7,9 @@ for a request it would refuse anyway.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
 from llm_gateway.domain.conversation import (
     ChatRequest,
     DocumentBlock,
@@ -18,7 +21,6 @@ from llm_gateway.domain.conversation import (
 )
 from llm_gateway.domain.registry import Capabilities, ModelTraits, Sampling, SamplingParameter
 from llm_gateway.errors import InvalidRequestError
-from llm_gateway.observability import logger
 
 
 class UnsupportedParameterError(InvalidRequestError):
@@ -27,15 +29,25 @@ class UnsupportedParameterError(InvalidRequestError):
     default_code = "unsupported_parameter"
 
 
-def fit_request(request: ChatRequest, traits: ModelTraits) -> ChatRequest:
+@dataclass(frozen=True)
+class Fitted:
+    """A request as its model takes it, and the sampling parameters removed from it with why (parameter name ->
+    reason): chat front ends send them by default and dropping is what the model's documentation asks for, so the
+    caller logs them rather than leave the drop silent."""
+
+    request: ChatRequest
+    dropped: Mapping[SamplingParameter, str] = field(default_factory=dict)
+
+
+def fit_request(request: ChatRequest, traits: ModelTraits) -> Fitted:
     """The request as the model takes it: sampling parameters reduced to what the model accepts, and a 400 for
     a value out of the model's range or for content the model cannot take."""
-    request = _fit_sampling(request, traits.sampling)
-    _check_capabilities(request, traits.capabilities)
-    return request
+    fitted = _fit_sampling(request, traits.sampling)
+    _check_capabilities(fitted.request, traits.capabilities)
+    return fitted
 
 
-def _fit_sampling(request: ChatRequest, sampling: Sampling) -> ChatRequest:
+def _fit_sampling(request: ChatRequest, sampling: Sampling) -> Fitted:
     drop: dict[SamplingParameter, str] = {}
     for name in sampling.unsupported:
         if getattr(request, name) is not None:
@@ -45,10 +57,6 @@ def _fit_sampling(request: ChatRequest, sampling: Sampling) -> ChatRequest:
         if len(named) > 1:
             keep = group.keep if group.keep in named else named[0]
             drop.update({name: f"the model refuses it together with {keep}" for name in named if name != keep})
-    for name, reason in drop.items():
-        # Chat front ends send these by default; dropping is what the model's documentation asks for, and the
-        # log line keeps it from being silent.
-        logger.info("sampling parameter not sent", extra={"parameter": name, "reason": reason})
     if drop:
         request = request.with_(**dict.fromkeys(drop))
     for name, allowed in (("temperature", sampling.temperature), ("top_p", sampling.top_p)):
@@ -60,7 +68,7 @@ def _fit_sampling(request: ChatRequest, sampling: Sampling) -> ChatRequest:
                 param=name,
                 code="unsupported_value",
             )
-    return request
+    return Fitted(request, drop)
 
 
 def _check_capabilities(request: ChatRequest, capabilities: Capabilities) -> None:

@@ -15,6 +15,7 @@ from typing import TypeVar
 
 from llm_gateway.domain.conversation import ChatRequest, Completion, StreamEvent
 from llm_gateway.domain.embeddings import EmbeddingRequest, EmbeddingResult
+from llm_gateway.domain.ports import Deadline, Provider
 from llm_gateway.domain.registry import ModelEntry, Target
 from llm_gateway.errors import (
     ConfigurationError,
@@ -23,7 +24,6 @@ from llm_gateway.errors import (
     ProviderRateLimitError,
     ProviderTimeoutError,
 )
-from llm_gateway.providers.base import Deadline, Provider
 
 T = TypeVar("T")
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from llm_gateway.domain.conversation import ChatRequest, Completion, Finish, StreamEvent, Usage, UsageReport
 from llm_gateway.domain.embeddings import EmbeddingRequest, EmbeddingResult
+from llm_gateway.domain.ports import Deadline, Provider
 from llm_gateway.domain.registry import ModelTraits, Target
 from llm_gateway.errors import (
     GatewayError,
@@ -23,7 +24,6 @@ from llm_gateway.errors import (
     TargetMisconfiguredError,
 )
 from llm_gateway.observability import logger
-from llm_gateway.providers.base import Deadline, Provider
 from llm_gateway.providers.bedrock_anthropic import (
     StreamReader,
     anthropic_traits,

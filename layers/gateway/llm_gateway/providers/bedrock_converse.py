@@ -40,11 +40,11 @@ from llm_gateway.domain.conversation import (
     ToolSpec,
     Usage,
 )
+from llm_gateway.domain.images import image_dimensions
 from llm_gateway.domain.registry import ModelTraits
 from llm_gateway.errors import GatewayError, ProviderError, ProviderRequestError
 from llm_gateway.observability import logger
 from llm_gateway.providers.error_table import BEDROCK_ERROR_STOP_REASONS, bedrock_rule
-from llm_gateway.providers.images import image_dimensions
 
 if TYPE_CHECKING:
     from mypy_boto3_bedrock_runtime.literals import DocumentFormatType, ImageFormatType

@@ -22,8 +22,8 @@ from llm_gateway.domain.conversation import (
     completion_events,
 )
 from llm_gateway.domain.embeddings import EmbeddingInput, EmbeddingRequest, EmbeddingResult
+from llm_gateway.domain.ports import Deadline, Provider
 from llm_gateway.domain.registry import ModelTraits, Target
-from llm_gateway.providers.base import Deadline, Provider
 
 _WORD = re.compile(r"\S+")
 REASONING_TEXT = "The answer repeats the last user message."

@@ -26,10 +26,10 @@ from llm_gateway.domain.conversation import (
     completion_events,
 )
 from llm_gateway.domain.embeddings import EmbeddingRequest, EmbeddingResult, estimate_input_tokens
+from llm_gateway.domain.ports import Deadline, Provider
 from llm_gateway.domain.registry import ModelTraits, Target
 from llm_gateway.errors import GatewayError, ProviderError, ProviderTimeoutError, TargetMisconfiguredError
 from llm_gateway.observability import logger
-from llm_gateway.providers.base import Deadline, Provider
 from llm_gateway.providers.context_window import ContextWindows
 from llm_gateway.providers.openai_errors import (
     UpstreamError,

@@ -34,10 +34,10 @@ from llm_gateway.domain.conversation import (
     Usage,
     UsageReport,
 )
+from llm_gateway.domain.ports import closed_after
 from llm_gateway.domain.registry import ModelEntry
 from llm_gateway.errors import GatewayError
 from llm_gateway.observability import logger
-from llm_gateway.providers.base import closed_after
 
 # Anthropic's error types by HTTP status (https://docs.anthropic.com/en/api/errors); the SDKs pick their
 # exception class by status, Claude Code reads the type.

@@ -38,8 +38,8 @@ from llm_gateway.domain.conversation import (
     Usage,
     UsageReport,
 )
+from llm_gateway.domain.ports import closed_after
 from llm_gateway.domain.registry import ModelEntry
-from llm_gateway.providers.base import closed_after
 
 # How each stop reason reads to an OpenAI client.
 FINISH_REASONS: dict[StopReason, FinishReason] = {
