@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from llm_gateway.api.bounds import json_containers
+from llm_gateway.api.bounds import json_shape
 from llm_gateway.api.http import parse_body
-from llm_gateway.api.openai.schemas import ChatCompletionRequest
+from llm_gateway.api.openai.schemas import ChatCompletionRequest, EmbeddingsRequest
 from llm_gateway.errors import InvalidRequestError, PayloadTooLargeError
 from tests.conftest import Handler
 from tests.unit.test_metering import api_event, call
@@ -30,19 +30,27 @@ def random_json(rng: random.Random, depth: int = 0) -> Any:
     return rng.randint(-5, 5)
 
 
-def containers(value: Any) -> int:
-    if isinstance(value, list):
-        return 1 + sum(containers(item) for item in value)
-    if isinstance(value, dict):
-        return 1 + sum(containers(item) for item in value.values())
-    return 0
+def counts(value: Any) -> tuple[int, int, int]:
+    """Containers, members and items (array items and members) of a parsed JSON value."""
+    if isinstance(value, list | dict):
+        inner = [counts(item) for item in (value.values() if isinstance(value, dict) else value)]
+        members = len(value) if isinstance(value, dict) else 0
+        return (
+            1 + sum(c for c, _, _ in inner),
+            members + sum(m for _, m, _ in inner),
+            len(value) + sum(i for _, _, i in inner),
+        )
+    return 0, 0, 0
 
 
 @pytest.mark.parametrize("seed", range(300))
 def test_the_count_is_the_parsers_whatever_the_strings_hold(seed: int) -> None:
     value = random_json(random.Random(seed))
     for text in (json.dumps(value), json.dumps(value, ensure_ascii=False, indent=1)):
-        assert json_containers(text.encode()) == containers(value), text
+        shape = json_shape(text.encode())
+        containers, members, items = counts(value)
+        assert (shape.containers, shape.members) == (containers, members), text
+        assert items <= shape.values <= items + containers, "a comma for each item after a container's first"
 
 
 def nested_lists(items: int) -> bytes:
@@ -64,6 +72,29 @@ def test_an_unknown_field_of_a_million_empty_lists_is_a_413_before_parsing(monke
         parse_body(nested_lists(980_000), "application/json", ChatCompletionRequest)
     assert (refused.value.status, refused.value.code) == (413, "too_many_json_containers")
     assert "50000" in refused.value.message and "GATEWAY_MAX_JSON_CONTAINERS" in refused.value.message
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        (b'{"x": {' + b",".join(b'"%d": 0' % i for i in range(100_001)) + b"}}", "too_many_json_members"),
+        (b'{"x": [' + b",".join([b"0"] * 500_001) + b"]}", "too_many_json_values"),
+    ],
+    ids=["members", "values"],
+)
+def test_wide_objects_and_long_arrays_are_413s_before_parsing(body: bytes, code: str) -> None:
+    """An object of 376,000 members took the function to 261 MiB, 2.4 million zeros to 206 MiB."""
+    with pytest.raises(PayloadTooLargeError) as refused:
+        parse_body(body, "application/json", ChatCompletionRequest)
+    assert (refused.value.status, refused.value.code) == (413, code)
+
+
+def test_the_largest_embeddings_batch_of_token_ids_is_within_the_limits() -> None:
+    """OpenAI takes at most 300,000 tokens in one embeddings request; LangChain sends them as token ids."""
+    body = json.dumps({"model": "embed", "input": [[1000] * 2000] * 150}).encode()
+    shape = json_shape(body)
+    assert (shape.containers, shape.values) == (152, 300_152)
+    parse_body(body, "application/json", EmbeddingsRequest)
 
 
 def test_the_container_limit_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:

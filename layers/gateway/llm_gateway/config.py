@@ -80,6 +80,15 @@ class Settings(BaseModel):
         description="Most JSON arrays and objects a request body may hold: each costs memory once parsed, and "
         "50,000 keeps the costliest legal body well inside the function's 256 MB (bench/memory.py).",
     )
+    max_json_members: int = Field(
+        100_000, gt=0, description="Most object members (key: value pairs) a request body may hold, at any depth."
+    )
+    max_json_values: int = Field(
+        500_000,
+        gt=0,
+        description="Most JSON values (array items and object members, counted as commas and containers) a request "
+        "body may hold: above the 300,000 token ids OpenAI takes in one embeddings request.",
+    )
     max_messages: int = Field(
         10_000,
         gt=0,
