@@ -18,7 +18,8 @@ Kinds, each in a fresh process (`--requests` requests after the readiness check)
   nested-lists (an unknown field holding `[[[]],[[]],...]`, about a million empty lists), empty-messages
   (168,000 empty user messages), digits (a prompt of "0 0 0 ...", the costliest text to estimate), wide-object
   (an unknown field holding an object of 376,000 one-character members), flat-numbers (an unknown field of 2.4
-  million zeros), and max-messages: the costliest body within the gateway's limits, which must be served
+  million zeros); and the costliest bodies within the gateway's limits, which must be served: max-messages
+  (9,999 messages of three parts), max-members (100,000 object members), max-values (500,000 values)
 - all: every kind above in one process, as one warm environment serves them all
 
 `--python` runs the function with another interpreter whose environment holds the layer's requirements, such as
@@ -93,6 +94,21 @@ def max_messages() -> bytes:
     text = "x" * ((ADVERSARIAL_BYTES // 9_999 - 140) // 3)
     message = {"role": "user", "content": [{"type": "text", "text": text}] * 3}
     return json.dumps({"model": "echo", "messages": [message] * 9_999}).encode()
+
+
+def at_limit(kind: str) -> Callable[[], bytes]:
+    """An unknown field at the gateway's limit of object members (100,000) or values (500,000), padded with prompt
+    text to 4.9 MB."""
+
+    def make() -> bytes:
+        if kind == "members":
+            field = b"{" + b",".join(b'"%05d":"y"' % i for i in range(99_990)) + b"}"
+        else:
+            field = b"[" + b",".join([b"0"] * 499_990) + b"]"
+        head = b'{"model": "echo", "x": ' + field + b', "messages": [{"role": "user", "content": "'
+        return head + b"word " * ((ADVERSARIAL_BYTES - len(head) - 4) // 5) + b'"}]}'
+
+    return make
 
 
 def flat_numbers() -> bytes:
@@ -230,6 +246,8 @@ ADVERSARIAL: dict[str, tuple[Callable[[Function], int], set[int]]] = {
     "wide-object": (raw(wide_object), {200, 400, 413}),
     "flat-numbers": (raw(flat_numbers), {200, 400, 413}),
     "max-messages": (raw(max_messages), {200}),
+    "max-members": (raw(at_limit("members")), {200}),
+    "max-values": (raw(at_limit("values")), {200}),
 }
 ALL_KINDS = {**KINDS, **ADVERSARIAL}
 
