@@ -122,7 +122,7 @@ def test_the_write_units_priced_are_the_measured_ones() -> None:
     rows = [line.split("|") for line in section.splitlines() if line.startswith("| ") and line[2].isdigit()]
     measured = max(int(row[4].split("/")[0]) for row in rows)
     assert measured == 2
-    assert cost.WRITE_UNITS_PER_REQUEST == measured
+    assert measured == cost.WRITE_UNITS_PER_REQUEST
 
 
 def test_docs_cost_md_shows_the_scripts_table(prices: Prices) -> None:
