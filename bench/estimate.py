@@ -12,7 +12,8 @@ Face `tokenizers`. None of it is a dependency of the gateway: set it up once, in
 
 `--record` writes the real counts into the corpus (what tests/unit/test_tokens.py pins the estimate above);
 `--stress` adds generated texts no user writes (random letters, random ideographs) to show where the bound ends.
-`--timing` measures the estimator's import time and its cost per request (needs no tokenizer).
+`--timing` measures the estimator's import time and its cost per request, and its cost per character by kind of
+text, the adversarial kinds included (needs no tokenizer).
 """
 
 from __future__ import annotations
@@ -99,6 +100,58 @@ def ratio_table(samples: list[dict[str, object]]) -> str:
     return "\n".join(lines)
 
 
+# Texts of one kind each, about a megabyte: what users write, and the shapes that cost the estimate most per character
+# (a piece every character or two). A 4.8 MB prompt of "0 0 0 ..." took 4.6 s of the function's CPU before this
+# estimate priced each distinct piece once.
+def kinds_of_text() -> dict[str, str]:
+    corpus = json.loads(CORPUS.read_text(encoding="utf-8"))
+    size = 1_000_000
+
+    def filled(text: str) -> str:
+        return (text * (size // len(text) + 1))[:size]
+
+    def sample(kind: str) -> str:
+        return filled("\n".join(s["text"] for s in corpus if s["kind"] == kind))
+
+    rng = random.Random(19)
+    return {
+        "English prose": sample("prose-en"),
+        "code": sample("code"),
+        "JSON": sample("json"),
+        "Chinese": sample("chinese"),
+        "emoji": sample("emoji"),
+        "base64": filled("".join(rng.choices(string.ascii_letters + string.digits + "+/", k=size))),
+        'digits "0 0 0"': filled("0 "),
+        'punctuation ". . ."': filled(". "),
+        'one-letter words "a b c"': filled("a "),
+        'letters and symbols "a+.+"': filled("a+.+"),
+        "random printable ASCII": "".join(rng.choices(string.printable, k=size)),
+    }
+
+
+def per_kind_timing() -> str:
+    """The estimate and its floor (`text_tokens_floor`) in microseconds per character, by kind of text (median
+    of 5 calls on about a megabyte each)."""
+    from llm_gateway.domain.tokens import estimate_text_tokens, text_tokens_floor
+
+    lines = [
+        "| text (1 MB) | estimate µs/char | floor µs/char | tokens/char |",
+        "|---|--:|--:|--:|",
+    ]
+    for kind, text in kinds_of_text().items():
+        costs = {}
+        for name, function in (("estimate", estimate_text_tokens), ("floor", text_tokens_floor)):
+            runs = []
+            for _ in range(5):
+                started = time.perf_counter()
+                function(text)
+                runs.append(time.perf_counter() - started)
+            costs[name] = statistics.median(runs) / len(text) * 1e6
+        ratio = estimate_text_tokens(text) / len(text)
+        lines.append(f"| {kind} | {costs['estimate']:.3f} | {costs['floor']:.4f} | {ratio:.2f} |")
+    return "\n".join(lines)
+
+
 def timing() -> str:
     """Import time of the estimator (fresh processes, median of 9) and its cost per call on corpus-sized texts."""
     statement = "import llm_gateway.domain.tokens"
@@ -132,6 +185,7 @@ def timing() -> str:
     estimate_text_tokens(prose)
     big = time.perf_counter() - started
     return (
+        per_kind_timing() + "\n"
         f"import (cumulative, -X importtime, median of 9 fresh processes): {statistics.median(imports):.2f} ms\n"
         f"first non-ASCII text in a process (compiles the script ranges): {statistics.median(first_non_ascii):.2f} ms\n"
         f"whole corpus ({len(text):,} characters) per call: {per_call * 1000:.2f} ms "

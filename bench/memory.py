@@ -14,6 +14,12 @@ Kinds, each in a fresh process (`--requests` requests after the readiness check)
 - upstream-stream: an OpenAI-compatible model (a fake server in this process) streaming 200 chunks
 - bedrock: a Bedrock model whose endpoint refuses connections: the boto3 bedrock-runtime client and its
   service model are loaded, retries and fallback run, the answer is a 502
+- adversarial bodies of 4.9 MB, each the worst of its shape that API Gateway would pass on (status printed):
+  nested-lists (an unknown field holding `[[[]],[[]],...]`, about a million empty lists), empty-messages
+  (168,000 empty user messages), digits (a prompt of "0 0 0 ...", the costliest text to estimate), wide-object
+  (an unknown field holding an object of 376,000 one-character members), flat-numbers (an unknown field of 2.4
+  million zeros); and the costliest bodies within the gateway's limits, which must be served: max-messages
+  (9,999 messages of three parts), max-members (100,000 object members), max-values (500,000 values)
 - all: every kind above in one process, as one warm environment serves them all
 
 `--python` runs the function with another interpreter whose environment holds the layer's requirements, such as
@@ -60,6 +66,61 @@ TABLE = "bench-usage"
 SMALL_PROMPT = " ".join(["word"] * 400)  # about 2 KB
 # The largest body the function takes is 5,000,000 bytes (GATEWAY_MAX_REQUEST_BYTES); this one is 4.9 MB.
 LARGE_PROMPT = " ".join(["word"] * 980_000)
+ADVERSARIAL_BYTES = 4_900_000
+SMALL_MESSAGES = [{"role": "user", "content": "hi"}]
+
+
+def nested_lists() -> bytes:
+    """An unknown field of empty lists two deep: five bytes each, every one a Python object once parsed."""
+    head = b'{"model": "echo", "messages": [{"role": "user", "content": "hi"}], "x": ['
+    items = (ADVERSARIAL_BYTES - len(head) - 2) // 5
+    return head + b",".join([b"[[]]"] * items) + b"]}"
+
+
+def empty_messages() -> bytes:
+    message = b'{"role":"user","content":""}'
+    head = b'{"model": "echo", "messages": ['
+    return head + b",".join([message] * ((ADVERSARIAL_BYTES - len(head) - 2) // (len(message) + 1))) + b"]}"
+
+
+def digits_prompt() -> bytes:
+    head = b'{"model": "echo", "messages": [{"role": "user", "content": "'
+    return head + b"0 " * ((ADVERSARIAL_BYTES - len(head) - 4) // 2) + b'"}]}'
+
+
+def max_messages() -> bytes:
+    """The costliest body within the gateway's limits (50,000 JSON arrays and objects, 10,000 messages): 9,999
+    messages of three text parts each (five containers a message), their text filling 4.9 MB."""
+    text = "x" * ((ADVERSARIAL_BYTES // 9_999 - 140) // 3)
+    message = {"role": "user", "content": [{"type": "text", "text": text}] * 3}
+    return json.dumps({"model": "echo", "messages": [message] * 9_999}).encode()
+
+
+def at_limit(kind: str) -> Callable[[], bytes]:
+    """An unknown field at the gateway's limit of object members (100,000) or values (500,000), padded with prompt
+    text to 4.9 MB."""
+
+    def make() -> bytes:
+        if kind == "members":
+            field = b"{" + b",".join(b'"%05d":"y"' % i for i in range(99_990)) + b"}"
+        else:
+            field = b"[" + b",".join([b"0"] * 499_990) + b"]"
+        head = b'{"model": "echo", "x": ' + field + b', "messages": [{"role": "user", "content": "'
+        return head + b"word " * ((ADVERSARIAL_BYTES - len(head) - 4) // 5) + b'"}]}'
+
+    return make
+
+
+def flat_numbers() -> bytes:
+    """An unknown field of 2.4 million zeros: scalars are not counted, only arrays and objects."""
+    head = b'{"model": "echo", "messages": [{"role": "user", "content": "hi"}], "x": ['
+    return head + b",".join([b"0"] * ((ADVERSARIAL_BYTES - len(head) - 2) // 2)) + b"]}"
+
+
+def wide_object() -> bytes:
+    head = b'{"model": "echo", "messages": [{"role": "user", "content": "hi"}], "x": {'
+    members = (ADVERSARIAL_BYTES - len(head) - 2) // 13
+    return head + b",".join(b'"%06d":"y"' % i for i in range(members)) + b"}}"
 
 
 def free_port() -> int:
@@ -132,7 +193,7 @@ class Function:
                     raise RuntimeError(f"run.sh exited with {self.process.returncode}") from None
                 time.sleep(0.01)
 
-    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> int:
+    def call(self, method: str, path: str, body: dict[str, Any] | bytes | None = None) -> int:
         """One request as the adapter forwards it; the whole answer is read. Returns the status."""
         lambda_context = {
             "request_id": "bench",
@@ -147,7 +208,8 @@ class Function:
             "x-amzn-lambda-context": json.dumps(lambda_context),
         }
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
-        connection.request(method, path, body=None if body is None else json.dumps(body), headers=headers)
+        data = body if isinstance(body, bytes | None) else json.dumps(body).encode()
+        connection.request(method, path, body=data, headers=headers)
         response = connection.getresponse()
         response.read()
         connection.close()
@@ -163,14 +225,31 @@ def chat(prompt: str, model: str = "echo", stream: bool = False) -> Callable[[Fu
     return lambda function: function.call("POST", "/chat/completions", body)
 
 
-KINDS: dict[str, tuple[Callable[[Function], int], int]] = {
-    "models": (lambda function: function.call("GET", "/models"), 200),
-    "chat": (chat(SMALL_PROMPT), 200),
-    "stream": (chat(SMALL_PROMPT, stream=True), 200),
-    "large": (chat(LARGE_PROMPT), 200),
-    "upstream-stream": (chat(SMALL_PROMPT, "upstream", stream=True), 200),
-    "bedrock": (chat(SMALL_PROMPT, "bedrock"), 502),
+def raw(make: Callable[[], bytes]) -> Callable[[Function], int]:
+    body = make()
+    return lambda function: function.call("POST", "/chat/completions", body)
+
+
+# Each kind: the request, and the statuses it may answer (an adversarial body is served or refused).
+KINDS: dict[str, tuple[Callable[[Function], int], set[int]]] = {
+    "models": (lambda function: function.call("GET", "/models"), {200}),
+    "chat": (chat(SMALL_PROMPT), {200}),
+    "stream": (chat(SMALL_PROMPT, stream=True), {200}),
+    "large": (chat(LARGE_PROMPT), {200}),
+    "upstream-stream": (chat(SMALL_PROMPT, "upstream", stream=True), {200}),
+    "bedrock": (chat(SMALL_PROMPT, "bedrock"), {502}),
 }
+ADVERSARIAL: dict[str, tuple[Callable[[Function], int], set[int]]] = {
+    "nested-lists": (raw(nested_lists), {200, 400, 413}),
+    "empty-messages": (raw(empty_messages), {200, 400, 413}),
+    "digits": (raw(digits_prompt), {200, 400, 413}),
+    "wide-object": (raw(wide_object), {200, 400, 413}),
+    "flat-numbers": (raw(flat_numbers), {200, 400, 413}),
+    "max-messages": (raw(max_messages), {200}),
+    "max-members": (raw(at_limit("members")), {200}),
+    "max-values": (raw(at_limit("values")), {200}),
+}
+ALL_KINDS = {**KINDS, **ADVERSARIAL}
 
 
 def measure(environment: dict[str, str], kinds: list[str], requests: int, upstream: FakeOpenAIServer) -> list[str]:
@@ -181,16 +260,19 @@ def measure(environment: dict[str, str], kinds: list[str], requests: int, upstre
         ready = proc_status(pid)
         first_ms: float | None = None
         warm_cpu, warm_count = 0.0, 0
+        statuses: set[int] = set()
         for kind in kinds:
-            send, expected = KINDS[kind]
-            for _ in range(requests if kind not in {"bedrock", "large"} else max(2, requests // 5)):
+            send, expected = ALL_KINDS[kind]
+            heavy = kind in {"bedrock", "large"} or kind in ADVERSARIAL
+            for _ in range(max(2, requests // 5) if heavy else requests):
                 if kind == "upstream-stream":
                     chunks = [delta_chunk(content=f"token{i} ") for i in range(200)]
                     upstream.enqueue(stream=[*chunks, delta_chunk(finish_reason="stop"), usage_chunk(400, 200)])
                 before = cpu_seconds(pid)
                 status = send(function)
                 spent = cpu_seconds(pid) - before
-                assert status == expected, f"{kind}: {status}"
+                assert status in expected, f"{kind}: {status}"
+                statuses.add(status)
                 if first_ms is None:
                     # The first request imports and builds what the function creates once per environment.
                     first_ms = spent * 1000
@@ -205,13 +287,14 @@ def measure(environment: dict[str, str], kinds: list[str], requests: int, upstre
         f"{ready_cpu:.2f}",
         f"{first_ms or 0:.0f}",
         f"{warm_cpu / max(warm_count, 1) * 1000:.1f}",
+        ",".join(map(str, sorted(statuses))),
     ]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=20, help="requests per kind (large and bedrock: a fifth)")
-    parser.add_argument("--kinds", default=",".join([*KINDS, "all"]), help="comma-separated kinds")
+    parser.add_argument("--kinds", default=",".join([*KINDS, "all", *ADVERSARIAL]), help="comma-separated kinds")
     parser.add_argument("--python", type=Path, help="interpreter for the function (default: .venv's)")
     args = parser.parse_args()
     moto = MotoProcess()
@@ -247,11 +330,14 @@ def main() -> None:
         python = args.python or PROJECT_ROOT / ".venv" / "bin" / "python"
         version = subprocess.run([str(python), "--version"], capture_output=True, text=True, check=True).stdout.strip()
         print(f"at {commit}, {version} ({platform.machine()}), {args.requests} requests per kind, fresh process each")
-        print(f"{'kind':<16}{'ready MiB':>10}{'peak MiB':>10}{'start CPU s':>12}{'1st CPU ms':>11}{'warm CPU ms':>12}")
+        print(
+            f"{'kind':<16}{'ready MiB':>10}{'peak MiB':>10}{'start CPU s':>12}{'1st CPU ms':>11}{'warm CPU ms':>12}"
+            f"{'status':>9}"
+        )
         for kind in args.kinds.split(","):
             kinds = list(KINDS) if kind == "all" else [kind]
             row = measure(environment, kinds, args.requests, upstream)
-            print(f"{kind:<16}{row[0]:>10}{row[1]:>10}{row[2]:>12}{row[3]:>11}{row[4]:>12}", flush=True)
+            print(f"{kind:<16}{row[0]:>10}{row[1]:>10}{row[2]:>12}{row[3]:>11}{row[4]:>12}{row[5]:>9}", flush=True)
     finally:
         upstream.close()
         moto.stop()

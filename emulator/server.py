@@ -498,8 +498,12 @@ class GatewayServer:
     def start(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
         import uvicorn
 
+        from emulator.framing import JsonErrorH11Protocol, json_server_errors
+
         config = uvicorn.Config(
-            app,
+            json_server_errors(app),
+            # The server's own answers (malformed HTTP, a failing app) in JSON, as every other answer.
+            http=JsonErrorH11Protocol,
             log_level="warning",
             access_log=False,
             lifespan="off",

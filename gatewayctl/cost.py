@@ -25,9 +25,10 @@ API_CPU_MS = 6.8
 # tests/unit/test_metering.py), taken at 10 ms each with the network (DynamoDB answers in single-digit ms).
 API_DYNAMODB_CALLS = 2
 DYNAMODB_CALL_SECONDS = 0.010
-# Write units of those two updates together: the key's usage item plus its copy in tenant-index (which projects
-# ALL), 1 KB units: about 4 at the start of a month and 12 at its end as the item grows to about 2.5 KB.
-WRITE_UNITS_PER_REQUEST = 8.0
+# Write units of those two updates together, as DynamoDB reports them: 2 on every day of the month (a fixed-size
+# budget item under 1 KB, no index copy), measured by bench/usage_write_units.py (docs/benchmarks.md, "Write units
+# per chat request on the usage table"; tests/unit/test_cost.py keeps the two equal).
+WRITE_UNITS_PER_REQUEST = 2.0
 # The authorizer reads the key record (one strongly consistent GetItem, under 4 KB: one read unit) when its
 # in-memory cache (AuthCacheSeconds) misses; 1.0 is the upper bound, every request a miss.
 READ_UNITS_PER_MISS = 1.0

@@ -46,7 +46,7 @@ EXPECTED: dict[str, tuple[int, str | None]] = {
     "error-missing-messages.json": (400, "invalid_request"),
     "error-unknown-model.json": (404, "model_not_found"),
     "error-model-not-allowed.json": (403, "model_not_allowed"),
-    "error-deeply-nested-json.json": (400, "invalid_json"),
+    "error-deeply-nested-json.json": (413, "too_many_json_containers"),
     "error-lone-surrogate.json": (400, "invalid_json"),
     "error-invalid-utf8.json": (400, "invalid_json"),
     "error-unsupported-content-type.json": (415, "unsupported_media_type"),

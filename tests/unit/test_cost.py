@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from gatewayctl import cost
 from gatewayctl.cli import main
 from gatewayctl.cost import (
     Prices,
@@ -22,6 +23,7 @@ from gatewayctl.cost import (
 )
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "cost.md"
+BENCHMARKS = DOCS.parent / "benchmarks.md"
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +72,7 @@ def test_one_million_json_requests_at_one_second_worked_by_hand(prices: Prices) 
     assert lines[duration] == pytest.approx(1e6 * seconds * 1769 / 1024 * 0.0000133334)
     # 0.34 ms of CPU at 512/1769 of a vCPU is 1.17 ms, billed as 2 ms; no cache misses.
     assert lines["Lambda: authorizer duration (512 MB, 2 ms each)"] == pytest.approx(1e6 * 0.002 * 0.5 * 0.0000133334)
-    assert lines["DynamoDB: usage writes (2 updates, 8 write units a request)"] == pytest.approx(8 * 0.625)
+    assert lines["DynamoDB: usage writes (2 updates, 2 write units a request)"] == pytest.approx(2 * 0.625)
     assert lines["DynamoDB: key lookups (0 authorizer cache misses a request)"] == 0
     # 1,880 + 690 + 2 x 350 bytes of function logs and 650 of access log a request, at $0.50 per GB.
     assert lines["CloudWatch: log ingestion: functions"] == pytest.approx(3.27 * 0.5)
@@ -111,6 +113,16 @@ def test_memory_and_latency_move_only_the_duration(prices: Prices) -> None:
 
 def test_counts_take_suffixes() -> None:
     assert [parse_count(text) for text in ("1000", "10k", "2.5M", "1B")] == [1000, 10_000, 2_500_000, 10**9]
+
+
+def test_the_write_units_priced_are_the_measured_ones() -> None:
+    """The write units per chat request are bench/usage_write_units.py's figure as docs/benchmarks.md records it (its
+    "after" column, the most on any day), not an older design's."""
+    section = BENCHMARKS.read_text().split("## Write units per chat request on the usage table", 1)[1]
+    rows = [line.split("|") for line in section.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    measured = max(int(row[4].split("/")[0]) for row in rows)
+    assert measured == 2
+    assert measured == cost.WRITE_UNITS_PER_REQUEST
 
 
 def test_docs_cost_md_shows_the_scripts_table(prices: Prices) -> None:

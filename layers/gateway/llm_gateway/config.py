@@ -75,6 +75,26 @@ class Settings(BaseModel):
         "timeout and proxies on the way keep the connection.",
     )
     max_request_bytes: int = Field(5_000_000, gt=0, description="Largest request body the function accepts.")
+    max_json_containers: int = Field(
+        50_000,
+        gt=0,
+        description="Most JSON arrays and objects a request body may hold: each costs memory once parsed, and "
+        "50,000 keeps the costliest legal body well inside the function's 256 MB (bench/memory.py).",
+    )
+    max_json_members: int = Field(
+        100_000, gt=0, description="Most object members (key: value pairs) a request body may hold, at any depth."
+    )
+    max_json_values: int = Field(
+        500_000,
+        gt=0,
+        description="Most JSON values (array items and object members, counted as commas and containers) a request "
+        "body may hold: above the 300,000 token ids OpenAI takes in one embeddings request.",
+    )
+    max_messages: int = Field(
+        10_000,
+        gt=0,
+        description="Most messages a chat request may hold: each becomes several objects on its way to a provider.",
+    )
     keys_table: str | None = Field(None, description="DynamoDB table of API key records.")
     auth_cache_seconds: float = Field(
         30.0,

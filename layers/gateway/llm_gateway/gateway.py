@@ -148,6 +148,7 @@ class Gateway:
         name, entry = self._chat.resolve_kind(request.model, caller, "chat")
         record.model = name
         request = self._fit(entry, request.with_(model=name))
+        self._meter.refuse_oversized_prompt(request, caller, entry.traits.limits, entry.prices)
         # The estimate reads the whole conversation: made once, for the output cap and the reservation (capping
         # changes only the output limit, which it does not read).
         estimate = estimate_prompt_tokens(request)

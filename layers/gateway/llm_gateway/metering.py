@@ -13,6 +13,7 @@ from llm_gateway.domain.budget import (
     Demand,
     Limits,
     Reservation,
+    ReservationTooLargeError,
     Settlement,
     WindowTotals,
     budget_exceeded,
@@ -23,6 +24,7 @@ from llm_gateway.domain.budget import (
     exceeded_windows,
     output_cap,
     plan_reservation,
+    prompt_tokens_floor,
 )
 from llm_gateway.domain.caller import Caller
 from llm_gateway.domain.conversation import (
@@ -37,6 +39,7 @@ from llm_gateway.domain.conversation import (
 from llm_gateway.domain.keys import utcnow
 from llm_gateway.domain.ports import closed_after
 from llm_gateway.domain.registry import ContextLimits, Prices
+from llm_gateway.errors import ContextLengthExceededError
 from llm_gateway.observability import current_request, logger
 from llm_gateway.store.usage import Refused, UsageStore
 
@@ -97,6 +100,37 @@ class UsageMeter:
             request.max_output_tokens,
         )
         return capped_request(request, cap)
+
+    def refuse_oversized_prompt(
+        self, request: ChatRequest, caller: Caller, model: ContextLimits | None, prices: Prices
+    ) -> None:
+        """Refuse, before the full prompt estimate, a request whose prompt alone is beyond the model's context window
+        (400 context_length_exceeded) or beyond a whole token or spend window of the key (400
+        request_exceeds_budget), as a cheap lower bound of the estimate (`prompt_tokens_floor`) shows: refusing it
+        costs a small fraction of estimating it. A request within every limit by that bound goes on to the full
+        estimate, which decides."""
+        floor = prompt_tokens_floor(request)
+        if model is not None and model.context_window is not None and floor >= model.context_window:
+            raise ContextLengthExceededError(
+                f"The prompt is at least {floor} tokens, more than the model's context window of "
+                f"{model.context_window}; shorten the conversation."
+            )
+        if self._store is None:
+            return  # no budgets without a usage store
+        limits = self.limits(caller)
+        for name, limit in (("per-minute", limits.tokens_per_minute), ("per-day", limits.tokens_per_day)):
+            if limit is not None and floor > limit:
+                raise ReservationTooLargeError(
+                    f"This request's prompt alone is at least {floor} tokens, more than this API key's {name} "
+                    f"budget of {limit}; shorten the prompt.",
+                    param="messages",
+                )
+        if limits.usd_per_month is not None and prices.cost(floor, 0) > limits.usd_per_month:
+            raise ReservationTooLargeError(
+                f"This request's prompt alone costs at least ${prices.cost(floor, 0):.6f}, more than this API key's "
+                f"monthly limit of ${limits.usd_per_month}; shorten the prompt.",
+                param="messages",
+            )
 
     def reserve(
         self, caller: Caller, model: str, prices: Prices, request: ChatRequest, prompt_estimate: int | None = None

@@ -11,6 +11,7 @@ from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel, ValidationError
 
+from llm_gateway.api.bounds import check_messages, check_shape
 from llm_gateway.config import get_settings
 from llm_gateway.domain.caller import ALL_MODELS, ApiRequest, Caller, parse_allowed_models
 from llm_gateway.domain.keys import TokenLimits
@@ -125,9 +126,10 @@ def caller_of(authorizer: Mapping[str, Any]) -> Caller:
 def parse_body(body: bytes, content_type: str | None, model: type[M]) -> tuple[M, str]:
     """The request body validated into `model` with Powertools' parser utility, and its JSON text.
 
-    Raises PayloadTooLargeError (413) beyond the gateway's limit, UnsupportedMediaTypeError (415) for bodies
-    not labelled as JSON, and InvalidRequestError (400) for anything that is not valid UTF-8 JSON of the
-    model's shape (numbers too large to parse, nesting too deep and unpaired surrogates included), whichever
+    Raises PayloadTooLargeError (413) beyond the gateway's limits of bytes and of JSON containers, members and values,
+    InvalidRequestError (400) beyond its limit of messages (both in `api/bounds.py`), UnsupportedMediaTypeError
+    (415) for bodies not labelled as JSON, and InvalidRequestError (400) for anything that is not valid UTF-8 JSON
+    of the model's shape (numbers too large to parse, nesting too deep and unpaired surrogates included), whichever
     decoder finds the fault: pydantic's (a ValidationError of type json_invalid) or the standard library's,
     which Powertools falls back to when pydantic cannot validate a model from JSON text directly
     (`_parse_and_validate_event`, powertools-lambda-python#5303) and which raises plain ValueErrors (a
@@ -143,6 +145,7 @@ def parse_body(body: bytes, content_type: str | None, model: type[M]) -> tuple[M
     label = (content_type or "").split(";")[0].strip().lower()
     if label and label not in _JSON_CONTENT_TYPES:
         raise UnsupportedMediaTypeError("Send the request body as JSON with Content-Type: application/json.")
+    check_shape(body, get_settings())
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
@@ -158,6 +161,7 @@ def parse_body(body: bytes, content_type: str | None, model: type[M]) -> tuple[M
             "or the nesting is too deep.",
             code="invalid_json",
         ) from None
+    check_messages(parsed, get_settings().max_messages)
     return parsed, text
 
 

@@ -20,7 +20,7 @@ from typing import Literal
 from llm_gateway.domain.conversation import ChatRequest, DocumentBlock, ImageBlock, OpaqueBlock, Usage
 from llm_gateway.domain.keys import TokenLimits
 from llm_gateway.domain.registry import ContextLimits, Prices
-from llm_gateway.domain.tokens import document_tokens, estimate_text_tokens, image_tokens
+from llm_gateway.domain.tokens import document_tokens, estimate_text_tokens, image_tokens, text_tokens_floor
 from llm_gateway.errors import ContextLengthExceededError, InvalidRequestError, RateLimitError
 
 Window = Literal["minute", "day", "month"]
@@ -142,16 +142,22 @@ def quota_counter(period: QuotaPeriod, now: datetime) -> str:
 _NOT_INPUT = frozenset({"user", "metadata", "n", "store", "service_tier", "prompt_cache_key", "safety_identifier"})
 
 
+def _read_texts(request: ChatRequest) -> list[str]:
+    """The texts the model reads: the conversation's, and the JSON of tools, stop sequences and other fields."""
+    texts = list(request.texts())
+    tools = [{"name": t.name, "description": t.description, "parameters": t.parameters} for t in request.tools]
+    read = {name: value for name, value in request.extra.items() if name not in _NOT_INPUT and value is not None}
+    texts += [json.dumps(part, ensure_ascii=False, default=str) for part in (tools, read, list(request.stop)) if part]
+    return texts
+
+
 def estimate_prompt_tokens(request: ChatRequest) -> int:
     """An upper bound of the prompt's tokens (see `domain/tokens.py` for the bound and how it is measured): the
     conversation's text and every other field the model reads (tool definitions, response_format schemas, vendor
     extras, content blocks of kinds the gateway does not interpret), plus TOKENS_PER_MESSAGE per message (the
     system prompt is one) and REPLY_PRIMING_TOKENS; each image by its size (read from its header; a remote or
     unreadable image counts as the largest); each inline document by its pages."""
-    texts = list(request.texts())
-    tools = [{"name": t.name, "description": t.description, "parameters": t.parameters} for t in request.tools]
-    read = {name: value for name, value in request.extra.items() if name not in _NOT_INPUT and value is not None}
-    texts += [json.dumps(part, ensure_ascii=False, default=str) for part in (tools, read, list(request.stop)) if part]
+    texts = _read_texts(request)
     tokens = sum(estimate_text_tokens(text) for text in texts)
     for block in request.blocks():
         if isinstance(block, ImageBlock):
@@ -171,6 +177,15 @@ def estimated_usage(prompt_tokens: int, produced: Iterable[str]) -> Usage:
     arguments). Both bound real tokenizers from above, so an unmetered call is never recorded as cheaper than it
     was; the usage is marked `estimated`."""
     return Usage(prompt_tokens, sum(estimate_text_tokens(text) for text in produced), estimated=True)
+
+
+def prompt_tokens_floor(request: ChatRequest) -> int:
+    """A lower bound of `estimate_prompt_tokens(request)` at a fraction of its cost (`text_tokens_floor` of the same
+    texts; images, documents and opaque blocks counted as nothing): a request whose floor is beyond a limit is
+    beyond it, whatever the full estimate says."""
+    messages = len(request.messages) + (1 if request.system else 0)
+    tokens = sum(text_tokens_floor(text) for text in _read_texts(request))
+    return tokens + TOKENS_PER_MESSAGE * messages + REPLY_PRIMING_TOKENS
 
 
 def _decoded(data: str, limit: int | None = None) -> bytes:

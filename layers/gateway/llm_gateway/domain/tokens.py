@@ -25,20 +25,27 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from collections import Counter
 from functools import cache
 
-# One alternation, one pass: each match is one piece of the kinds described above.
+# One alternation, one pass: each match is one piece of the kinds described above. The second group holds the
+# character after a whitespace piece (its cost depends on it), empty for every other kind.
 _PIECES = re.compile(
-    r"(?P<random>[A-Za-z0-9+/_=-]{16,})"
-    r"|(?P<capitals>[A-Z]{2,}(?![a-z]))"
-    r"|(?P<letters>[A-Z]?[a-z]+|[A-Z])"
-    r"|(?P<digits>[0-9]+)"
-    r"|(?P<space>\s+)"
-    r"|(?P<punct>[!-/:-@\[-`{-~]+)"
-    r"|(?P<nonascii>[^\x00-\x7f]+)"
-    r"|(?P<control>[\x00-\x1f\x7f]+)",
+    r"([A-Za-z0-9+/_=-]{16,}"  # random-looking run (or words joined by - and _, priced as such)
+    r"|[A-Z]{2,}(?![a-z])"  # capitals
+    r"|[A-Z]?[a-z]+|[A-Z]"  # letters
+    r"|[0-9]+"  # digits
+    r"|\s+(?=(.?))"  # whitespace, and what follows it
+    r"|[!-/:-@\[-`{-~]+"  # punctuation
+    r"|[^\x00-\x7f]+"  # non-ASCII
+    r"|[\x00-\x1f\x7f]+)",  # control characters
     re.DOTALL,
 )
+RANDOM_RUN_MIN = 16
+_RANDOM_ALPHABET = re.compile(r"[A-Za-z0-9+/_=-]+")
+# Pieces are counted chunk by chunk, so that a text of many short pieces never holds more than a chunk's worth
+# of them in memory, and each distinct piece is priced once.
+CHUNK_CHARACTERS = 1 << 16
 _ASCII_SYMBOL = re.compile(r"[!-/:-@\[-`{-~]")
 _SAME_CHARACTER = re.compile(r"(.)\1*", re.DOTALL)
 # What makes a run of base64-alphabet characters random: case switching inside words, letters next to digits,
@@ -73,59 +80,99 @@ def estimate_text_tokens(text: str) -> int:
 
     Measured, not proven: text of random letters (no language), random ideographs or random Hangul can cost up to
     1.9 times the estimate (`bench/estimate.py --stress`); on every sample of the corpus the estimate is at least
-    the real count.
+    the real count. Linear in the text's length whatever its kind: pieces are counted by the regular expression
+    engine and each distinct piece priced once (`bench/estimate.py --timing` gives the cost per character by kind).
     """
-    tokens = 0.0
+    # Summed in tenths of a token, exactly: every rate above is a multiple of a tenth.
+    tenths = 0
     diacritics = 0
-    word_lengths: list[int] = []
-    for match in _PIECES.finditer(text):
-        kind = match.lastgroup
-        piece = match.group()
-        if kind == "letters":
-            word_lengths.append(len(piece))
-        elif kind == "capitals":
-            tokens += math.ceil(len(piece) / CAPITALS_PER_TOKEN)
-        elif kind == "random":
-            tokens += _random_run(piece, word_lengths)
-        elif kind == "digits":
-            tokens += _digits(piece, text, match.start())
-        elif kind == "space":
-            tokens += _whitespace(piece, text, match.end())
-        elif kind in {"punct", "control"}:
-            tokens += len(piece)
+    word_lengths: Counter[int] = Counter()
+    for (piece, following), count in _piece_counts(text).items():
+        first = piece[0]
+        cost: float
+        if len(piece) >= RANDOM_RUN_MIN and _RANDOM_ALPHABET.fullmatch(piece):
+            cost = _random_run(piece, word_lengths, count)
+        elif first.isspace():
+            cost = _whitespace(piece, following)
+        elif first.isascii() and first.isalpha():
+            if len(piece) == 1 or not piece.isupper():
+                word_lengths[len(piece)] += count
+                continue
+            cost = math.ceil(len(piece) / CAPITALS_PER_TOKEN)
+        elif first.isascii() and first.isdigit():
+            cost = math.ceil(len(piece) / DIGITS_PER_TOKEN)
+        elif first.isascii():
+            cost = len(piece)  # punctuation, control characters
         else:
             cost, letters_with_diacritics = _non_ascii(piece)
-            tokens += cost
-            diacritics += letters_with_diacritics
-    ascii_letters = sum(word_lengths)
+            diacritics += count * letters_with_diacritics
+        tenths += count * round(cost * 10)
+    ascii_letters = sum(length * count for length, count in word_lengths.items())
     other_latin = diacritics > 0 and diacritics >= DIACRITICS_PER_LETTER_FOR_OTHER_LATIN * (ascii_letters + diacritics)
     per_token = LETTERS_PER_TOKEN_OTHER_LATIN if other_latin else LETTERS_PER_TOKEN_ENGLISH
-    tokens += sum(math.ceil(length / per_token) for length in word_lengths)
-    return math.ceil(tokens)
+    tenths += 10 * sum(math.ceil(length / per_token) * count for length, count in word_lengths.items())
+    return -(-tenths // 10)
 
 
-def _random_run(piece: str, word_lengths: list[int]) -> float:
+# ASCII whitespace: the only characters a single piece may cost less than a quarter of a token for.
+_ASCII_WHITESPACE = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
+
+
+def text_tokens_floor(text: str) -> int:
+    """A lower bound of `estimate_text_tokens(text)`, in tokens, at a small fraction of its cost (one `str.count`
+    pass per whitespace character and digit): every character but ASCII whitespace costs the estimate at least a
+    quarter of a token (letters in English words, the cheapest), a digit at least half (random runs 0.8,
+    punctuation and control characters one, non-ASCII characters at least 0.7). For refusing a request whose
+    prompt alone exceeds a limit before estimating it."""
+    blank = sum(text.count(character) for character in _ASCII_WHITESPACE)
+    digits = sum(text.count(digit) for digit in "0123456789")
+    return (len(text) - blank + digits) // LETTERS_PER_TOKEN_ENGLISH
+
+
+def _piece_counts(text: str) -> Counter[tuple[str, str]]:
+    """How often each piece occurs in `text`, with the character after it for whitespace pieces ("" otherwise).
+
+    Each chunk's pieces are found by one `findall`; the last pieces of a chunk that the chunk's end may have cut
+    or changed (a match looks at most RANDOM_RUN_MIN characters, or its own length and one, ahead) are left to
+    the next chunk, which starts where they start, so the pieces are those of the whole text."""
+    counts: Counter[tuple[str, str]] = Counter()
+    start, size, length = 0, CHUNK_CHARACTERS, len(text)
+    while start < length:
+        end = min(length, start + size)
+        pieces = _PIECES.findall(text, start, end)
+        if end < length:
+            kept, position = len(pieces), end
+            while kept:
+                piece_start = position - len(pieces[kept - 1][0])
+                if piece_start + max(RANDOM_RUN_MIN, len(pieces[kept - 1][0]) + 1) <= end:
+                    break
+                position, kept = piece_start, kept - 1
+            if not kept:
+                size *= 2  # one piece longer than the chunk: a long run, so few pieces
+                continue
+            del pieces[kept:]
+            end = position
+        counts.update(pieces)
+        start, size = end, CHUNK_CHARACTERS
+    return counts
+
+
+def _random_run(piece: str, word_lengths: Counter[int], count: int = 1) -> float:
     """A run of base64-alphabet characters: random when its characters switch class at least once in six (base64,
     hex, keys), else words and numbers joined by underscores or hyphens, priced as such (its words go to
-    `word_lengths`)."""
+    `word_lengths`, `count` times)."""
     if len(_SWITCH.findall(piece)) * 6 >= len(piece):
         return RANDOM_TOKENS_PER_CHARACTER * len(piece)
     total = 0.0
     for part in _RUN_PARTS.finditer(piece):
         sub = part.group()
         if sub[0].isalpha():
-            word_lengths.append(len(sub))
+            word_lengths[len(sub)] += count
         elif sub[0].isdigit():
             total += math.ceil(len(sub) / DIGITS_PER_TOKEN)
         else:
             total += len(sub)
     return total
-
-
-def _digits(piece: str, text: str, start: int) -> float:
-    # cl100k and o200k never join a space to the digits after it.
-    space_before = 1 if start > 0 and text[start - 1] == " " else 0
-    return math.ceil(len(piece) / DIGITS_PER_TOKEN) + space_before
 
 
 @cache
@@ -160,14 +207,14 @@ def _bytes(piece: str) -> int:
     return max(raw, len(unicodedata.normalize("NFKC", piece).encode("utf-8", "surrogatepass")))
 
 
-def _whitespace(piece: str, text: str, end: int) -> float:
+def _whitespace(piece: str, following: str) -> float:
     """A whitespace run: one token per stretch of one repeated ASCII character, except a single space before a
     letter or an ASCII symbol, which the tokenizers join to what follows; other spaces (no-break, em, ideographic)
-    as any non-ASCII character (cl100k spends two tokens on each em space)."""
-    following = text[end : end + 1]
+    as any non-ASCII character (cl100k spends two tokens on each em space). A run ending in a space before a digit
+    costs one more: cl100k and o200k never join a space to the digits after it."""
     if piece == " " and following and (following.isalpha() or _ASCII_SYMBOL.match(following)):
         return 0.0
-    total = 0.0
+    total = 1.0 if piece[-1] == " " and "0" <= following <= "9" else 0.0
     for run in _SAME_CHARACTER.finditer(piece):
         character = run.group(1)
         if not character.isascii():
