@@ -1,4 +1,5 @@
-"""Warm CPU time per chat request in the API function, as Lambda runs it, without DynamoDB.
+"""Warm CPU time per chat request in the API function, as Lambda runs it, without DynamoDB; and, with `--floor`,
+its wall time beside the design's floor.
 
 The function is driven in-process with `events/api/chat-completions.json` (the echo model) after a warm-up:
 behind AWS Lambda Web Adapter, each proxy event goes through the adapter's translation to the ASGI app in one
@@ -6,6 +7,12 @@ running event loop; with a plain handler, the handler is called with the event. 
 threads) over `--requests` requests; `--streamed` uses the streamed event instead. Medians of `--runs` fresh
 processes. `--root` measures another checkout (e.g. an older commit in a git worktree with its own .venv),
 so before and after come from the same script.
+
+`--floor` also measures, in the same run, the floor a chat request cannot go below in this design: a bare
+Starlette route that validates the same body with Powertools' parser and makes the two DynamoDB UpdateItems of a
+metered request through botocore, answered at botocore's send step (`before-send`: serialised and signed, no
+network); and the gateway's own request with its usage table answered the same way. Both as CPU and as the
+median wall time of one request.
 """
 
 from __future__ import annotations
@@ -18,11 +25,28 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
+# Answers every DynamoDB call at botocore's send step: the request is built, serialised and signed, never sent.
+CANNED_DYNAMODB = r"""
+from botocore.awsrequest import AWSResponse
+
+class _Raw:
+    def stream(self, **_):
+        yield b'{"Attributes":{}}'
+
+def canned(request, **_):
+    return AWSResponse(request.url, 200, {"content-type": "application/x-amz-json-1.0"}, _Raw())
+"""
+
 PROBE = r"""
-import asyncio, base64, contextlib, io, json, sys, time
-root, event_name, requests = sys.argv[1], sys.argv[2], int(sys.argv[3])
+import asyncio, base64, contextlib, io, json, os, statistics, sys, time
+root, event_name, requests, dynamodb = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "dynamodb"
 sys.path[:0] = [root, root + "/layers/gateway"]
 from pathlib import Path
+if dynamodb:
+    os.environ["GATEWAY_USAGE_TABLE"] = "Usage"
+    exec(sys.argv[5])
+    from llm_gateway.store.dynamo import dynamodb_client
+    dynamodb_client().meta.events.register("before-send.dynamodb", canned)
 from emulator.template import load_template
 template_path = Path(root) / "template.yaml"
 template = load_template(template_path)
@@ -54,9 +78,20 @@ if handler_name.endswith(".sh"):
         for _ in range(count):
             await one()
 
+    walls = []
+
+    async def timed(count):
+        for _ in range(count):
+            started = time.perf_counter()
+            await one()
+            walls.append(time.perf_counter() - started)
+
     def measure(count):
-        asyncio.get_event_loop_policy().get_event_loop().run_until_complete(run(count))
+        walls.clear()
+        asyncio.get_event_loop_policy().get_event_loop().run_until_complete(timed(count))
 else:
+    walls = []
+
     from emulator.lambda_context import LocalLambdaContext
     from emulator.template import load_handler
     handler = load_handler("ApiFunction", template, template_path)
@@ -72,22 +107,93 @@ with contextlib.redirect_stdout(io.StringIO()):
     with contextlib.redirect_stdout(io.StringIO()):
         measure(requests)
     spent = time.process_time() - started
-print(spent / requests)
+print(spent / requests, statistics.median(walls) if walls else 0.0)
+"""
+
+FLOOR = r"""
+import asyncio, contextlib, io, json, statistics, sys, time
+root, requests = sys.argv[1], int(sys.argv[2])
+sys.path[:0] = [root, root + "/layers/gateway"]
+exec(sys.argv[3])
+from pathlib import Path
+import boto3
+from aws_lambda_powertools.utilities.parser import parse
+from starlette.applications import Starlette
+from starlette.responses import Response
+from starlette.routing import Route
+from llm_gateway.api.openai.schemas import ChatCompletionRequest
+
+client = boto3.client("dynamodb", region_name="us-east-1")
+client.meta.events.register("before-send.dynamodb", canned)
+event = json.loads((Path(root) / "events" / "api" / "chat-completions.json").read_text())
+body = event["body"].encode() if not event.get("isBase64Encoded") else __import__("base64").b64decode(event["body"])
+key = {"key_id": {"S": "key_1"}, "period": {"S": "2026-12"}}
+answer = json.dumps({"id": "chatcmpl-1", "object": "chat.completion", "choices": []})
+
+async def chat(request):
+    parse(event=(await request.body()).decode(), model=ChatCompletionRequest)
+    client.update_item(
+        TableName="Usage", Key=key, UpdateExpression="ADD budget_day_07 :t",
+        ConditionExpression="attribute_not_exists(budget_day_07) OR budget_day_07 <= :cap",
+        ExpressionAttributeValues={":t": {"N": "100"}, ":cap": {"N": "100000"}}, ReturnValues="ALL_NEW",
+    )
+    client.update_item(
+        TableName="Usage", Key=key, UpdateExpression="ADD budget_day_07 :t, requests_07 :one",
+        ExpressionAttributeValues={":t": {"N": "-90"}, ":one": {"N": "1"}},
+    )
+    return Response(answer, media_type="application/json")
+
+app = Starlette(routes=[Route("/chat/completions", chat, methods=["POST"])])
+scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+         "path": "/chat/completions", "raw_path": b"/chat/completions", "query_string": b"", "root_path": "",
+         "headers": [(b"content-type", b"application/json")], "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
+walls = []
+
+async def one():
+    sent = []
+    async def receive():
+        if not sent:
+            sent.append(1)
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.Event().wait()
+    async def send(message):
+        pass
+    started = time.perf_counter()
+    await app(dict(scope), receive, send)
+    walls.append(time.perf_counter() - started)
+
+async def run(count):
+    for _ in range(count):
+        await one()
+
+loop = asyncio.new_event_loop()
+loop.run_until_complete(run(50))
+walls.clear()
+started = time.process_time()
+loop.run_until_complete(run(requests))
+print((time.process_time() - started) / requests, statistics.median(walls))
 """
 
 
-def run_once(root: Path, event: str, requests: int) -> float:
-    env = {"PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_METRICS_NAMESPACE": "Bench"}
+ENV = {
+    "PATH": "/usr/bin:/bin",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "POWERTOOLS_METRICS_NAMESPACE": "Bench",
+}
+
+
+def probe(root: Path, *arguments: str) -> tuple[float, float]:
+    """(CPU seconds, median wall seconds) per request, from a fresh process of `root`'s virtualenv."""
     python = root / ".venv" / "bin" / "python"
-    out = subprocess.run(
-        [str(python), "-c", PROBE, str(root), event, str(requests)],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=env,
-        cwd=root,
-    )
-    return float(out.stdout.strip().splitlines()[-1])
+    out = subprocess.run([str(python), "-c", *arguments], capture_output=True, text=True, check=True, env=ENV, cwd=root)
+    cpu, wall = out.stdout.strip().splitlines()[-1].split()
+    return float(cpu), float(wall)
+
+
+def run_once(root: Path, event: str, requests: int) -> float:
+    return probe(root, PROBE, str(root), event, str(requests), "none")[0]
 
 
 def main() -> None:
@@ -96,6 +202,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--streamed", action="store_true", help="measure streamed requests")
+    parser.add_argument("--floor", action="store_true", help="also the design's floor and the wall time beside it")
     args = parser.parse_args()
     roots = [root.resolve() for root in (args.root or [PROJECT_ROOT])]
     event = "chat-completions-stream.json" if args.streamed else "chat-completions.json"
@@ -111,7 +218,31 @@ def main() -> None:
         ).stdout.strip()
         median = statistics.median(samples[root])
         print(f"{root} at {commit}: {median * 1e6:.0f} µs ({median / first:.2f}x the first)")
+    if args.floor:
+        floor(roots[0], args.requests, args.runs)
     sys.stdout.flush()
+
+
+def floor(root: Path, requests: int, runs: int) -> None:
+    """The gateway's chat request with its usage table answered at botocore's send step, beside the floor."""
+    gateway: list[tuple[float, float]] = []
+    bare: list[tuple[float, float]] = []
+    for _ in range(runs):
+        gateway.append(
+            probe(root, PROBE, str(root), "chat-completions.json", str(requests), "dynamodb", CANNED_DYNAMODB)
+        )
+        bare.append(probe(root, FLOOR, str(root), str(requests), CANNED_DYNAMODB))
+    cpu, wall = (statistics.median(sample[i] for sample in gateway) for i in (0, 1))
+    floor_cpu, floor_wall = (statistics.median(sample[i] for sample in bare) for i in (0, 1))
+    print(f"with two DynamoDB UpdateItems answered at botocore's send step, {runs} processes, medians:")
+    print(
+        f"  floor (bare Starlette route, same body validation): CPU {floor_cpu * 1e6:.0f} µs, "
+        f"wall {floor_wall * 1e3:.2f} ms"
+    )
+    print(
+        f"  the gateway: CPU {cpu * 1e6:.0f} µs ({cpu / floor_cpu:.2f}x the floor), "
+        f"wall {wall * 1e3:.2f} ms ({wall / floor_wall:.2f}x the floor)"
+    )
 
 
 if __name__ == "__main__":

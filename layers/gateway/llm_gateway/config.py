@@ -142,7 +142,9 @@ def environment_variable(name: str) -> str | None:
     return os.environ.get(name)
 
 
+@lru_cache(maxsize=1)
 def shipped_registry_text() -> str:
+    """The registry shipped in the layer, read once per container (it cannot change under a running function)."""
     return resources.files("llm_gateway").joinpath("models.json").read_text(encoding="utf-8")
 
 
