@@ -174,7 +174,7 @@ class Gateway:
         """The model answered: should the answer never reach its own settlement (it failed to render, the task
         was cancelled), record what the model used, as a failed request."""
         if metered is not None:
-            current_request().unsettled.append(lambda: self._meter.settle(metered, usage, failed=True))
+            self._meter.owe(metered, lambda: self._meter.settle(metered, usage, failed=True))
 
     def _route(self, run: Callable[[], T], metered: Metered | None) -> T:
         """Run a routed call. When it fails, record why, release the reservation and raise the caller's error."""

@@ -40,7 +40,7 @@ from llm_gateway.domain.keys import utcnow
 from llm_gateway.domain.ports import closed_after
 from llm_gateway.domain.registry import ContextLimits, Prices
 from llm_gateway.errors import ContextLengthExceededError
-from llm_gateway.observability import current_request, logger
+from llm_gateway.observability import Owed, current_request, logger
 from llm_gateway.store.usage import Refused, UsageStore
 
 
@@ -50,6 +50,10 @@ class _Once:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._raised = False
+
+    @property
+    def raised(self) -> bool:
+        return self._raised
 
     def claim(self) -> bool:
         with self._lock:
@@ -167,8 +171,14 @@ class UsageMeter:
             raise budget_exceeded(windows, limits, now)
         metered = Metered(reservation, prices, outcome.stale, outcome.totals)
         # Released as failed should nothing else settle it (see RequestRecord.unsettled).
-        current_request().unsettled.append(lambda: self.settle(metered, None, failed=True))
+        self.owe(metered, lambda: self.settle(metered, None, failed=True))
         return metered
+
+    @staticmethod
+    def owe(metered: Metered, settle: Callable[[], None]) -> None:
+        """Have the current request run `settle` once its response is over, unless `metered` is settled by then: the
+        newest such settlement of a reservation is the one that runs (RequestRecord.unsettled)."""
+        current_request().unsettled.append(Owed(lambda: metered.settled.raised, settle))
 
     def settle(self, metered: Metered | None, usage: Usage | None, *, failed: bool = False) -> None:
         """Record what the call used, once per reservation (a later call for the same one does nothing). A failure
@@ -238,7 +248,7 @@ class UsageMeter:
                 with closed_after(events):
                     self.settle(metered, estimated_usage(metered.reservation.prompt_estimate, produced))
 
-            current_request().unsettled.append(abandoned)
+            self.owe(metered, abandoned)
         return stream
 
     def _metered_events(

@@ -135,16 +135,31 @@ class RequestRecord:
     usage_estimated: bool = False
     # How to settle each reservation the request made should its own settling never run (a client gone before
     # the answer began, a failure between the model's answer and its rendering, a cancelled task): run, newest
-    # first, once the response is over (`settle_leftovers`). Each is a no-op once its reservation is settled.
-    unsettled: list[Callable[[], None]] = field(default_factory=list)
+    # first, once the response is over (`settle_leftovers`).
+    unsettled: list[Owed] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Owed:
+    """A settlement a request owes until `settled()` says its reservation was settled; `settle` makes it."""
+
+    settled: Callable[[], bool]
+    settle: Callable[[], None]
+
+
+def owes(record: RequestRecord) -> bool:
+    """Whether a reservation of the request is still unsettled (most often none is: nothing left to run)."""
+    return any(not owed.settled() for owed in record.unsettled)
 
 
 def settle_leftovers(record: RequestRecord) -> None:
-    """Run the request's outstanding settlements, newest first; a failing one is logged and the rest still run."""
+    """Make the request's outstanding settlements, newest first; a failing one is logged and the rest still run."""
     while record.unsettled:
-        settle = record.unsettled.pop()
+        owed = record.unsettled.pop()
+        if owed.settled():
+            continue
         try:
-            settle()
+            owed.settle()
         except Exception:
             logger.exception("settling a leftover reservation failed")
 

@@ -30,6 +30,7 @@ from llm_gateway.observability import (
     end_request,
     get_tracer,
     logger,
+    owes,
     settle_leftovers,
 )
 
@@ -292,7 +293,7 @@ class RequestObserver:
             # Starlette has answered it with the generic 500 already; this keeps the traceback in the JSON log.
             logger.exception("Unhandled error")
         finally:
-            if record.unsettled:
+            if owes(record):
                 await completed(run_blocking(settle_leftovers, record))
             end_request(record, status, round((time.perf_counter() - started) * 1000, 3), first_byte_ms)
 

@@ -6,7 +6,6 @@ budget), so the caller always gets a clean answer from the gateway (502/504/429)
 
 from __future__ import annotations
 
-import itertools
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -15,7 +14,7 @@ from typing import TypeVar
 
 from llm_gateway.domain.conversation import ChatRequest, Completion, StreamEvent
 from llm_gateway.domain.embeddings import EmbeddingRequest, EmbeddingResult
-from llm_gateway.domain.ports import Deadline, Provider
+from llm_gateway.domain.ports import Deadline, Provider, closed_after
 from llm_gateway.domain.registry import ModelEntry, Target
 from llm_gateway.errors import (
     ConfigurationError,
@@ -108,7 +107,7 @@ class Router:
         def attempt(provider: Provider, target: Target) -> Iterator[StreamEvent]:
             events = iter(provider.stream(request, target, deadline, entry.traits_for(target)))
             first = next(events, None)
-            return events if first is None else itertools.chain([first], events)
+            return events if first is None else _resumed(first, events)
 
         target, events, failures = self._route(entry, deadline, attempt)
         return RoutedStream(target, failures, events)
@@ -190,3 +189,11 @@ class Router:
             return self._providers[target.provider]
         except KeyError:
             raise ConfigurationError(f"No provider '{target.provider}' is configured") from None
+
+
+def _resumed(first: StreamEvent, events: Iterator[StreamEvent]) -> Iterator[StreamEvent]:
+    """A provider's stream again from its first event, already read; closing it closes the provider's stream at once
+    (an itertools.chain would leave that to the garbage collector)."""
+    with closed_after(events):
+        yield first
+        yield from events
