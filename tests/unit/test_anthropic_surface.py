@@ -9,10 +9,14 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from llm_gateway.api.anthropic.messages import betas, conversation
-from llm_gateway.api.anthropic.render import EventProducer, error_body, message_json, model_page, sse_events
-from llm_gateway.api.anthropic.schemas import CountTokensRequest, MessagesRequest
+from llm_gateway.api.anthropic.messages import betas
 from llm_gateway.api.http import validation_error
+from llm_gateway.dialects.anthropic_messages.answer import message_json
+from llm_gateway.dialects.anthropic_messages.errors import error_body
+from llm_gateway.dialects.anthropic_messages.models import model_page
+from llm_gateway.dialects.anthropic_messages.request import conversation
+from llm_gateway.dialects.anthropic_messages.schemas import CountTokensRequest, MessagesRequest
+from llm_gateway.dialects.anthropic_messages.stream import EventProducer, sse_events
 from llm_gateway.domain.conversation import (
     Completion,
     DocumentBlock,

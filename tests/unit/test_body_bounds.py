@@ -11,7 +11,8 @@ import pytest
 
 from llm_gateway.api.bounds import json_shape
 from llm_gateway.api.http import parse_body
-from llm_gateway.api.openai.schemas import ChatCompletionRequest, EmbeddingsRequest
+from llm_gateway.dialects.openai_chat.schemas import ChatCompletionRequest
+from llm_gateway.dialects.openai_embeddings.schemas import EmbeddingsRequest
 from llm_gateway.errors import InvalidRequestError, PayloadTooLargeError
 from tests.conftest import Handler
 from tests.unit.test_metering import api_event, call

@@ -21,9 +21,10 @@ from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
 from emulator.lambda_context import LocalLambdaContext
-from llm_gateway.api.openai.embeddings import embedding_list, embedding_request, encode_base64
-from llm_gateway.api.openai.schemas import EmbeddingsRequest
 from llm_gateway.config import shipped_registry_text
+from llm_gateway.dialects.openai_embeddings.answer import embedding_list, encode_base64
+from llm_gateway.dialects.openai_embeddings.request import embedding_request
+from llm_gateway.dialects.openai_embeddings.schemas import EmbeddingsRequest
 from llm_gateway.domain.conversation import Usage
 from llm_gateway.domain.embeddings import (
     EmbeddingRequest,

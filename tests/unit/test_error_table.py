@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from llm_gateway.api.openai.render import ChunkProducer, sse_events
+from llm_gateway.dialects.openai_chat.errors import error_body
+from llm_gateway.dialects.openai_chat.stream import ChunkProducer, sse_events
 from llm_gateway.domain.conversation import Finish, StopReason, StreamEvent, TextDelta, Usage, UsageReport
 from llm_gateway.domain.ports import Deadline
 from llm_gateway.domain.registry import Target
@@ -385,7 +386,7 @@ def test_an_upstream_content_filter_refusal_keeps_its_own_code(
     )
     with pytest.raises(GatewayError) as caught:
         upstream.complete(REQUEST, openai_target(server), Deadline.after(5))
-    error = caught.value.body()["error"]
+    error = error_body(caught.value)["error"]
     assert (caught.value.status, error["code"], error["param"], error["type"]) == (
         400,
         "content_filter",

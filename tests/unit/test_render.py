@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 from openai.types.chat import ChatCompletionChunk
 
-from llm_gateway.api.openai.render import ChunkProducer, sse_events
+from llm_gateway.dialects.openai_chat.stream import ChunkProducer, sse_events
 from llm_gateway.domain.conversation import (
     Finish,
     StreamEvent,

@@ -8,7 +8,7 @@ import pytest
 from pydantic import TypeAdapter
 
 from llm_gateway.api.http import parse_body
-from llm_gateway.api.openai.schemas import ChatCompletionRequest, PromptRequest
+from llm_gateway.dialects.openai_chat.schemas import ChatCompletionRequest, PromptRequest
 from llm_gateway.errors import InvalidRequestError
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from llm_gateway.dialects.openai_chat.errors import error_body
 from llm_gateway.domain.conversation import ChatRequest, Completion, StreamEvent, TextBlock, TextDelta, Usage
 from llm_gateway.domain.ports import Deadline, Provider
 from llm_gateway.domain.registry import ModelEntry, ModelTraits, Target
@@ -210,7 +211,7 @@ def test_misconfigured_targets_only_are_a_502_naming_the_fault(clock: Clock) -> 
 
 def test_an_errors_own_type_replaces_the_class_type_in_the_body() -> None:
     error = ProviderRequestError("too long", param="messages", code="context_length_exceeded", error_type="x_error")
-    assert error.body() == {
+    assert error_body(error) == {
         "error": {"message": "too long", "type": "x_error", "param": "messages", "code": "context_length_exceeded"}
     }
-    assert ProviderRequestError("bad").body()["error"]["type"] == "invalid_request_error"
+    assert error_body(ProviderRequestError("bad"))["error"]["type"] == "invalid_request_error"

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from llm_gateway.api.http import validation_error
-from llm_gateway.api.openai.schemas import ChatCompletion, ChatCompletionRequest, PromptRequest
+from llm_gateway.dialects.openai_chat.schemas import ChatCompletion, ChatCompletionRequest, PromptRequest
 
 USER = {"role": "user", "content": "hi"}
 

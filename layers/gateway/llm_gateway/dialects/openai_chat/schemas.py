@@ -1,4 +1,4 @@
-"""Request and response schemas of the OpenAI chat and embeddings APIs and of the gateway's simple /model endpoint.
+"""Request and response schemas of OpenAI's chat completions API and of the gateway's simple /model endpoint.
 
 Request models check what the gateway interprets and keep every other key as sent (`extra="allow"` at every
 level), so nothing the caller sends is lost on the way to a provider that understands it.
@@ -14,15 +14,13 @@ from pydantic import (
     Discriminator,
     Field,
     SerializerFunctionWrapHandler,
-    StrictInt,
-    StrictStr,
     Tag,
     field_validator,
     model_serializer,
     model_validator,
 )
 
-from llm_gateway.api.tagged import kind_of
+from llm_gateway.dialects.tagged import kind_of
 
 
 class _Part(BaseModel):
@@ -266,13 +264,13 @@ class Choice(BaseModel):
         return data
 
 
-class _Response(BaseModel):
+class OpenAIObject(BaseModel):
     def to_json(self) -> str:
         """Compact JSON without null optional fields."""
         return self.model_dump_json(exclude_none=True)
 
 
-class ChatCompletion(_Response):
+class ChatCompletion(OpenAIObject):
     id: str
     object: Literal["chat.completion"] = "chat.completion"
     created: int
@@ -293,13 +291,13 @@ class PromptRequest(BaseModel):
     temperature: float | None = Field(None, ge=0, le=2)
 
 
-class PromptResponse(_Response):
+class PromptResponse(OpenAIObject):
     completion: str
     model: str
     usage: UsageBody
 
 
-class ModelCard(_Response):
+class ModelCard(OpenAIObject):
     """OpenAI's model object, plus the registry's traits in force where known (SDKs ignore unknown fields): the kind
     of model (chat or embedding) and, for an embedding model, its default vector size; limits in tokens; the
     sampling rules (ranges, `exclusive` groups, `unsupported` parameters) and capabilities."""
@@ -316,53 +314,6 @@ class ModelCard(_Response):
     capabilities: dict[str, bool] | None = None
 
 
-class ModelList(_Response):
+class ModelList(OpenAIObject):
     object: Literal["list"] = "list"
     data: list[ModelCard]
-
-
-# OpenAI's limits on one embeddings request (https://platform.openai.com/docs/api-reference/embeddings/create):
-# at most 2048 inputs, none empty; a model may take fewer (the registry's traits.embedding).
-MAX_EMBEDDING_INPUTS = 2048
-TokenId = Annotated[StrictInt, Field(ge=0, le=2**31 - 1)]
-EmbeddingText = Annotated[StrictStr, Field(min_length=1)]
-
-
-class EmbeddingsRequest(BaseModel):
-    """POST /embeddings: `input` is a text, a list of texts, a token array or a list of token arrays (token ids in
-    the model's own vocabulary). Unknown fields are kept for providers that take them (Cohere's `input_type`...)."""
-
-    model_config = ConfigDict(extra="allow")
-
-    input: (
-        EmbeddingText
-        | Annotated[list[EmbeddingText], Field(min_length=1, max_length=MAX_EMBEDDING_INPUTS)]
-        | Annotated[list[TokenId], Field(min_length=1)]
-        | Annotated[
-            list[Annotated[list[TokenId], Field(min_length=1)]],
-            Field(min_length=1, max_length=MAX_EMBEDDING_INPUTS),
-        ]
-    )
-    model: str = Field(min_length=1)
-    encoding_format: Literal["float", "base64"] | None = None
-    dimensions: int | None = Field(None, ge=1)
-    user: str | None = None
-
-
-class EmbeddingUsage(BaseModel):
-    prompt_tokens: int
-    total_tokens: int
-
-
-class EmbeddingObject(BaseModel):
-    object: Literal["embedding"] = "embedding"
-    index: int
-    # Floats, or (encoding_format base64) the little-endian float32 array in base64.
-    embedding: list[float] | str
-
-
-class EmbeddingList(_Response):
-    object: Literal["list"] = "list"
-    data: list[EmbeddingObject]
-    model: str
-    usage: EmbeddingUsage

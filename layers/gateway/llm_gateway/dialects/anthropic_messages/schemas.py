@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
-from llm_gateway.api.tagged import kind_of
+from llm_gateway.dialects.tagged import kind_of
 
 
 class _Block(BaseModel):

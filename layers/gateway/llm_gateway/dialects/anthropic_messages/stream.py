@@ -1,130 +1,30 @@
-"""The gateway's answers in Anthropic's shapes: messages, server-sent events, model lists, errors.
-
-A message that Bedrock's InvokeModel gave in Anthropic's own dialect (`native`) goes back as the model sent it,
-every block and field included, under the public model name. Others are built from the conversation model.
-Shapes: https://docs.anthropic.com/en/api/messages, https://docs.anthropic.com/en/api/messages-streaming,
-https://docs.anthropic.com/en/api/errors, https://docs.anthropic.com/en/api/models-list
-"""
+"""Stream events written as Anthropic's named server-sent events
+(https://docs.anthropic.com/en/api/messages-streaming)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from llm_gateway.api.http import guarded_frames
+from llm_gateway.dialects.anthropic_messages.answer import BEDROCK_METRICS, stop_reason, usage_json
+from llm_gateway.dialects.anthropic_messages.errors import error_body
+from llm_gateway.dialects.sse import guarded_frames
 from llm_gateway.domain.conversation import (
-    Completion,
-    ContentBlock,
     Finish,
     NativeChunk,
-    OpaqueBlock,
-    ReasoningBlock,
     ReasoningDelta,
     ReasoningSignature,
     RedactedReasoning,
-    StopReason,
     StreamEvent,
-    TextBlock,
     TextDelta,
     ToolCallArgumentsDelta,
-    ToolCallBlock,
     ToolCallStart,
     Usage,
     UsageReport,
 )
 from llm_gateway.domain.ports import closed_after
-from llm_gateway.domain.registry import ModelEntry
-from llm_gateway.errors import GatewayError
 from llm_gateway.observability import logger
-
-# Anthropic's error types by HTTP status (https://docs.anthropic.com/en/api/errors); the SDKs pick their
-# exception class by status, Claude Code reads the type.
-ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    402: "billing_error",
-    403: "permission_error",
-    404: "not_found_error",
-    413: "request_too_large",
-    415: "invalid_request_error",
-    429: "rate_limit_error",
-    500: "api_error",
-    502: "api_error",
-    503: "overloaded_error",
-    504: "timeout_error",
-    529: "overloaded_error",
-}
-# Stop reasons in Anthropic's terms: the same names, but a content filter reads as a refusal.
-_STOP_REASONS: dict[StopReason, str] = {"content_filter": "refusal"}
-_BEDROCK_ONLY = "amazon-bedrock-invocationMetrics"
-
-
-def stop_reason(reason: StopReason) -> str:
-    return _STOP_REASONS.get(reason, reason)
-
-
-def error_body(error: GatewayError, request_id: str = "") -> dict[str, Any]:
-    """{"type": "error", "error": {"type", "message"}, "request_id"}; the gateway's own error code is kept as
-    `code` (and the parameter at fault as `param`) for callers that read them."""
-    detail: dict[str, Any] = {"type": ERROR_TYPES.get(error.status, "api_error"), "message": error.message}
-    if error.code:
-        detail["code"] = error.code
-    if error.param:
-        detail["param"] = error.param
-    body: dict[str, Any] = {"type": "error", "error": detail}
-    if request_id:
-        body["request_id"] = request_id
-    return body
-
-
-def usage_json(usage: Usage) -> dict[str, int]:
-    """Anthropic's usage: input_tokens counts only the tokens neither read from nor written to the cache."""
-    return {
-        "input_tokens": usage.uncached_input_tokens,
-        "cache_creation_input_tokens": usage.cache_write_tokens,
-        "cache_read_input_tokens": usage.cached_tokens,
-        "output_tokens": usage.completion_tokens,
-    }
-
-
-def _block_json(block: ContentBlock) -> dict[str, Any] | None:
-    if isinstance(block, TextBlock):
-        return {"type": "text", "text": block.text}
-    if isinstance(block, ReasoningBlock):
-        if block.redacted is not None:
-            return {"type": "redacted_thinking", "data": block.redacted}
-        return {"type": "thinking", "thinking": block.text, "signature": block.signature or ""}
-    if isinstance(block, ToolCallBlock):
-        parsed = block.parsed_arguments()
-        return {"type": "tool_use", "id": block.id, "name": block.name, "input": parsed if parsed is not None else {}}
-    if isinstance(block, OpaqueBlock) and block.dialect == "anthropic":
-        return dict(block.data)
-    return None
-
-
-def message_json(completion: Completion, *, message_id: str, model: str) -> str:
-    """The message JSON for an answer: the model's own when it answered in Anthropic's dialect."""
-    native = completion.native
-    if native is not None and native.dialect == "anthropic":
-        body = {name: value for name, value in native.body.items() if name != _BEDROCK_ONLY}
-        return json.dumps({**body, "model": model}, separators=(",", ":"), ensure_ascii=False)
-    content = [part for block in completion.content if (part := _block_json(block)) is not None]
-    return json.dumps(
-        {
-            "id": message_id,
-            "type": "message",
-            "role": "assistant",
-            "model": model,
-            "content": content,
-            "stop_reason": stop_reason(completion.stop_reason),
-            "stop_sequence": completion.stop_sequence,
-            "usage": usage_json(completion.usage),
-        },
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
 
 
 class EventProducer:
@@ -244,8 +144,8 @@ class EventProducer:
         kind = chunk.event or str(data.get("type", "message"))
         if kind == "message_start" and isinstance(data.get("message"), dict):
             data = {**data, "message": {**data["message"], "model": self._model}}
-        elif _BEDROCK_ONLY in data:
-            data = {name: value for name, value in data.items() if name != _BEDROCK_ONLY}
+        elif BEDROCK_METRICS in data:
+            data = {name: value for name, value in data.items() if name != BEDROCK_METRICS}
         return kind, data
 
 
@@ -259,47 +159,3 @@ def sse_events(events: Iterator[tuple[str, Mapping[str, Any]]]) -> Iterator[str]
     yield from guarded_frames(
         events, lambda event: sse_frame(*event), lambda error: sse_frame("error", error_body(error))
     )
-
-
-def _created_at(entry: ModelEntry) -> str:
-    return datetime.fromtimestamp(entry.created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def model_info(name: str, entry: ModelEntry) -> dict[str, Any]:
-    info: dict[str, Any] = {
-        "type": "model",
-        "id": name,
-        "display_name": name,
-        "created_at": _created_at(entry),
-        # Every model the registry serves can be called.
-        "lifecycle": "active",
-    }
-    limits = entry.traits.limits
-    if limits.context_window is not None:
-        info["max_input_tokens"] = limits.context_window
-    if limits.max_output_tokens is not None:
-        info["max_tokens"] = limits.max_output_tokens
-    return info
-
-
-def model_page(
-    models: Sequence[tuple[str, ModelEntry]], *, limit: int, after_id: str | None, before_id: str | None
-) -> dict[str, Any]:
-    """One page of the model list in Anthropic's shape, in the registry's order; after_id/before_id are ids
-    of the list (an unknown id pages from the start, or the end)."""
-    names = [name for name, _ in models]
-    start, stop = 0, len(models)
-    if after_id is not None:
-        start = names.index(after_id) + 1 if after_id in names else len(names)
-    if before_id is not None:
-        stop = names.index(before_id) if before_id in names else 0
-        start = max(start, stop - limit)
-    selected = list(models[start:stop])
-    page = selected[:limit]
-    data = [model_info(name, entry) for name, entry in page]
-    return {
-        "data": data,
-        "has_more": len(selected) > limit or (before_id is not None and start > 0),
-        "first_id": data[0]["id"] if data else None,
-        "last_id": data[-1]["id"] if data else None,
-    }
