@@ -50,12 +50,17 @@ from llm_gateway.errors import (
     ProviderRequestError,
     ProviderTimeoutError,
 )
-from llm_gateway.providers.bedrock import CONNECT_TIMEOUT_SECONDS, BedrockProvider, default_client, read_timeout
-from llm_gateway.providers.bedrock_converse import (
+from llm_gateway.providers.bedrock.converse import (
     CONVERSATION_START_TEXT,
     EMPTY_OBJECT_SCHEMA,
     EMPTY_TOOL_RESULT_TEXT,
     tool_use_id,
+)
+from llm_gateway.providers.bedrock.provider import (
+    CONNECT_TIMEOUT_SECONDS,
+    BedrockProvider,
+    default_client,
+    read_timeout,
 )
 from tests.fakes.bedrock_transport import FakeBedrockTransport, stream_event, stream_exception
 from tests.fakes.requests import openai_chat
@@ -1012,7 +1017,7 @@ def test_the_aws_sdk_is_imported_only_when_a_client_is_built() -> None:
     # Cold start: deployments that never call Bedrock must not pay for importing boto3 or building botocore's
     # session and clients (Powertools' logger imports the bare botocore package, which costs under a millisecond).
     code = (
-        "import sys; from llm_gateway.providers.bedrock import BedrockProvider; BedrockProvider(); "
+        "import sys; from llm_gateway.providers.bedrock.provider import BedrockProvider; BedrockProvider(); "
         "print(sorted(name for name in ('boto3', 'botocore.session', 'botocore.client') if name in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)

@@ -51,14 +51,14 @@ from llm_gateway.errors import (
     ProviderRequestError,
     ProviderTimeoutError,
 )
-from llm_gateway.providers.bedrock import BedrockProvider, default_client
-from llm_gateway.providers.bedrock_anthropic import (
+from llm_gateway.providers.bedrock.anthropic import (
     ANTHROPIC_VERSION,
     anthropic_traits,
     encode_body,
     foundation_model_id,
     invoke_model_body,
 )
+from llm_gateway.providers.bedrock.provider import BedrockProvider, default_client
 from tests.conftest import LogOutput
 from tests.fakes.bedrock_transport import (
     FakeBedrockTransport,

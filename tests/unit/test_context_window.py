@@ -6,7 +6,7 @@ import pytest
 
 from llm_gateway.domain.registry import Target
 from llm_gateway.errors import ContextLengthExceededError, InvalidRequestError
-from llm_gateway.providers.context_window import ContextWindows, StatedWindow, stated_window
+from llm_gateway.providers.openai.context_window import ContextWindows, StatedWindow, stated_window
 from tests.fakes.requests import openai_chat
 
 TARGET = Target(provider="openai", model_id="llama", base_url="http://127.0.0.1:1/v1")

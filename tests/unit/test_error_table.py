@@ -21,7 +21,7 @@ from llm_gateway.domain.conversation import Finish, StopReason, StreamEvent, Tex
 from llm_gateway.domain.ports import Deadline
 from llm_gateway.domain.registry import Target
 from llm_gateway.errors import ContextLengthExceededError, GatewayError, ProviderRateLimitError
-from llm_gateway.providers.bedrock import BedrockProvider, default_client
+from llm_gateway.providers.bedrock.provider import BedrockProvider, default_client
 from llm_gateway.providers.error_table import (
     BEDROCK_ERRORS,
     ERROR_TABLE,
@@ -29,7 +29,7 @@ from llm_gateway.providers.error_table import (
     ErrorRule,
     markdown_table,
 )
-from llm_gateway.providers.openai_compat import OpenAICompatProvider
+from llm_gateway.providers.openai.provider import OpenAICompatProvider
 from tests.fakes.bedrock_transport import FakeBedrockTransport, stream_event, stream_exception
 from tests.fakes.openai_server import FakeOpenAIServer, delta_chunk
 from tests.fakes.requests import openai_chat

@@ -32,7 +32,7 @@ from llm_gateway.errors import (
     ProviderRequestError,
     ProviderTimeoutError,
 )
-from llm_gateway.providers.openai_compat import OpenAICompatProvider
+from llm_gateway.providers.openai.provider import OpenAICompatProvider
 from tests.conftest import LogOutput
 from tests.fakes.openai_server import (
     FakeOpenAIServer,

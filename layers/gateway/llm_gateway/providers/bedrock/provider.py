@@ -6,45 +6,38 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
 
-from llm_gateway.domain.conversation import ChatRequest, Completion, Finish, StreamEvent, Usage, UsageReport
+from llm_gateway.domain.conversation import ChatRequest, Completion, StreamEvent, Usage
 from llm_gateway.domain.embeddings import EmbeddingRequest, EmbeddingResult
 from llm_gateway.domain.ports import Deadline, Provider
 from llm_gateway.domain.registry import ModelTraits, Target
 from llm_gateway.errors import (
-    GatewayError,
     InvalidRequestError,
     ProviderError,
-    ProviderTimeoutError,
     TargetMisconfiguredError,
 )
 from llm_gateway.observability import logger
-from llm_gateway.providers.bedrock_anthropic import (
-    StreamReader,
+from llm_gateway.providers.bedrock.anthropic import (
     anthropic_traits,
-    completion_of,
     encode_body,
     foundation_model_id,
     invoke_model_body,
 )
-from llm_gateway.providers.bedrock_converse import StreamTranslator, completion, converse_request, malformed_output
-from llm_gateway.providers.bedrock_embeddings import Batch, batched_results, batches, input_tokens, vectors_of
-from llm_gateway.providers.error_table import bedrock_rule
+from llm_gateway.providers.bedrock.anthropic_answer import completion_of
+from llm_gateway.providers.bedrock.converse import converse_request
+from llm_gateway.providers.bedrock.converse_answer import completion
+from llm_gateway.providers.bedrock.embeddings import Batch, batched_results, batches, input_tokens, vectors_of
+from llm_gateway.providers.bedrock.stream import AnthropicEvents, ConverseEvents, stream_events
 
 if TYPE_CHECKING:
-    from botocore.eventstream import EventStream
-    from botocore.exceptions import ClientError
     from mypy_boto3_bedrock_runtime import BedrockRuntimeClient
     from mypy_boto3_bedrock_runtime.type_defs import (
-        ConverseStreamOutputTypeDef,
         ConverseStreamRequestTypeDef,
-        ResponseStreamTypeDef,
     )
+from llm_gateway.providers.bedrock.errors import bedrock_errors, bedrock_region, ensure_time_left
 
 ClientFactory = Callable[[str | None, float], "BedrockRuntimeClient"]
 """Builds a bedrock-runtime client for (region, read timeout in seconds); region None is the function's own."""
@@ -53,9 +46,6 @@ CONNECT_TIMEOUT_SECONDS = 3.0
 # InvokeModel calls one embedding request makes at once (Titan embeds one text per call).
 EMBEDDING_CONCURRENCY = 8
 JSON = "application/json"
-_ARN_IN_MODEL_ID = re.compile(r"^arn:aws[a-z-]*:bedrock:(?P<region>[a-z0-9-]*):")
-_ANY_ARN = re.compile(r"arn:aws[a-z-]*:[^\s\"',;]+")
-_ACCOUNT_ID = re.compile(r"(?<!\d)\d{12}(?!\d)")
 
 
 def default_client(region: str | None, read_timeout: float) -> BedrockRuntimeClient:
@@ -87,14 +77,6 @@ def read_timeout(target: Target, deadline: Deadline) -> float:
     return float(max(1, math.ceil(limit)))
 
 
-def bedrock_region(target: Target) -> str | None:
-    """The target's region, else the region inside an ARN model id, else None (the function's own region)."""
-    if target.region:
-        return target.region
-    match = _ARN_IN_MODEL_ID.match(target.model_id)
-    return (match.group("region") or None) if match else None
-
-
 class BedrockProvider(Provider):
     """Serves chat completions and embeddings from Bedrock models; one cached client per (region, read timeout)."""
 
@@ -111,9 +93,9 @@ class BedrockProvider(Provider):
         if anthropic is not None:
             return self._invoke_model(request, target, deadline, anthropic)
         params = converse_request(request, target.model_id, traits or ModelTraits())
-        _ensure_time_left(deadline, target)
+        ensure_time_left(deadline, target)
         client = self._client(target, deadline)
-        with _bedrock_errors(target):
+        with bedrock_errors(target):
             response = client.converse(**params)
         return completion(response, target.model_id)
 
@@ -129,11 +111,11 @@ class BedrockProvider(Provider):
         params = cast(
             "ConverseStreamRequestTypeDef", converse_request(request, target.model_id, traits or ModelTraits())
         )
-        _ensure_time_left(deadline, target)
+        ensure_time_left(deadline, target)
         client = self._client(target, deadline)
-        with _bedrock_errors(target):
+        with bedrock_errors(target):
             response = client.converse_stream(**params)
-        return _stream_events(response["stream"], target, deadline)
+        return stream_events(response["stream"], ConverseEvents(), target, deadline)
 
     def count_tokens(
         self, request: ChatRequest, target: Target, deadline: Deadline, traits: ModelTraits | None = None
@@ -155,10 +137,10 @@ class BedrockProvider(Provider):
         if model_id is None:
             return None
         body = encode_body(invoke_model_body(request, traits, counting=True))
-        _ensure_time_left(deadline, target)
+        ensure_time_left(deadline, target)
         client = self._client(target, deadline)
         try:
-            with _bedrock_errors(target):
+            with bedrock_errors(target):
                 response = client.count_tokens(modelId=model_id, input={"invokeModel": {"body": body}})
         except (InvalidRequestError, TargetMisconfiguredError) as error:
             logger.info(
@@ -206,13 +188,13 @@ class BedrockProvider(Provider):
         self, request: ChatRequest, target: Target, deadline: Deadline, traits: ModelTraits
     ) -> Iterator[StreamEvent]:
         body = encode_body(invoke_model_body(request, traits))
-        _ensure_time_left(deadline, target)
+        ensure_time_left(deadline, target)
         client = self._client(target, deadline)
-        with _bedrock_errors(target):
+        with bedrock_errors(target):
             response = client.invoke_model_with_response_stream(
                 modelId=target.model_id, body=body, contentType="application/json", accept="application/json"
             )
-        return _anthropic_stream_events(response["body"], target, deadline)
+        return stream_events(response["body"], AnthropicEvents(target.model_id), target, deadline)
 
     def _client(self, target: Target, deadline: Deadline) -> BedrockRuntimeClient:
         # botocore fixes the read timeout per client, so the deadline caps it by choosing the client.
@@ -227,8 +209,8 @@ def _invoke_json(
     client: BedrockRuntimeClient, target: Target, deadline: Deadline, body: bytes
 ) -> tuple[Any, dict[str, str]]:
     """One InvokeModel call with a JSON body: the parsed answer and the response's HTTP headers (lower-case names)."""
-    _ensure_time_left(deadline, target)
-    with _bedrock_errors(target):
+    ensure_time_left(deadline, target)
+    with bedrock_errors(target):
         response = client.invoke_model(modelId=target.model_id, body=body, contentType=JSON, accept=JSON)
         answer = response["body"]
         try:
@@ -246,155 +228,7 @@ def _invoke_json(
 # --- ConverseStream events -> StreamEvents ----------------------------------------------------------------
 
 
-def _stream_events(
-    stream: EventStream[ConverseStreamOutputTypeDef], target: Target, deadline: Deadline
-) -> Iterator[StreamEvent]:
-    translator = StreamTranslator()
-    events = iter(stream)
-    try:
-        while True:
-            with _bedrock_errors(target):
-                event = next(events, None)
-            if event is None:
-                break
-            yield from translator.translate(event)
-            # Usage comes last: once it is in, nothing is left to wait for and the stream counts as finished.
-            if translator.usage is None and deadline.expired:
-                raise ProviderTimeoutError(
-                    f"Bedrock model '{target.model_id}' was still streaming when the gateway's time budget ran out."
-                )
-        if translator.malformed is not None:
-            # The output was billed: usage first, so the call is metered from it, then the error.
-            if translator.usage is not None:
-                yield UsageReport(translator.usage)
-            raise malformed_output(translator.malformed, target.model_id)
-        if translator.stop_reason is None:
-            raise ProviderError(f"Bedrock's stream from model '{target.model_id}' ended before the model finished.")
-        if translator.usage is None:
-            raise ProviderError(
-                f"Bedrock's stream from model '{target.model_id}' ended without token usage, "
-                "so the call cannot be metered."
-            )
-        # Usage is the last thing Bedrock sends, so it is reported once the stream is complete.
-        yield UsageReport(translator.usage)
-    finally:
-        stream.close()
-
-
 # --- InvokeModelWithResponseStream chunks -> StreamEvents ---------------------------------------------------
 
 
-def _anthropic_stream_events(
-    stream: EventStream[ResponseStreamTypeDef], target: Target, deadline: Deadline
-) -> Iterator[StreamEvent]:
-    """Anthropic's stream events as Bedrock sends them, each passed on whole and read; usage once it has ended."""
-    reader = StreamReader(target.model_id)
-    events = iter(stream)
-    try:
-        while True:
-            with _bedrock_errors(target):
-                event = next(events, None)
-            if event is None:
-                break
-            # Exception events raise from the iterator (EventStreamError); a chunk is the only other event.
-            chunk = event.get("chunk")
-            if chunk is not None:
-                yield from reader.read(chunk.get("bytes", b""))
-            # message_stop comes last: once it is in, nothing is left to wait for.
-            if not reader.finished and deadline.expired:
-                raise ProviderTimeoutError(
-                    f"Bedrock model '{target.model_id}' was still streaming when the gateway's time budget ran out."
-                )
-        if not reader.finished:
-            raise ProviderError(f"Bedrock's stream from model '{target.model_id}' ended before the model finished.")
-        usage = reader.usage
-        if usage is None:
-            raise ProviderError(
-                f"Bedrock's stream from model '{target.model_id}' ended without token usage, "
-                "so the call cannot be metered."
-            )
-        if reader.stop_reason is None:
-            # message_stop without a stop reason in any message_delta: the answer is whole, its reason unsaid.
-            yield Finish("end_turn")
-        yield UsageReport(usage)
-    finally:
-        stream.close()
-
-
 # --- Bedrock failures -> GatewayErrors --------------------------------------------------------------------
-
-
-def _ensure_time_left(deadline: Deadline, target: Target) -> None:
-    if deadline.remaining() <= 0:
-        raise ProviderTimeoutError(
-            f"The gateway's time budget ran out before Bedrock model '{target.model_id}' could be called."
-        )
-
-
-@contextmanager
-def _bedrock_errors(target: Target) -> Iterator[None]:
-    """Re-raise botocore (and, mid-stream, urllib3) failures as the GatewayError the router understands."""
-    # Lazy: botocore is already loaded once a client exists, and importing it here keeps cold starts lean.
-    from botocore.exceptions import (
-        BotoCoreError,
-        ClientError,
-        ConnectTimeoutError,
-        NoCredentialsError,
-        ParamValidationError,
-        ReadTimeoutError,
-    )
-    from urllib3.exceptions import HTTPError as TransportError
-    from urllib3.exceptions import ReadTimeoutError as StreamReadTimeoutError
-
-    try:
-        yield
-    except ClientError as error:
-        raise _client_error(error, target) from error
-    # A stalled stream raises urllib3's own ReadTimeoutError mid-iteration, not botocore's wrapper of it.
-    except (ReadTimeoutError, StreamReadTimeoutError, ConnectTimeoutError) as error:
-        raise ProviderTimeoutError(
-            f"Bedrock model '{target.model_id}' did not answer within the time left for it "
-            f"({error.__class__.__name__})."
-        ) from error
-    except NoCredentialsError as error:
-        raise TargetMisconfiguredError(
-            "The gateway has no AWS credentials to call Bedrock; this is a gateway configuration problem, "
-            "not an error in the request.",
-            code="upstream_access_denied",
-        ) from error
-    except ParamValidationError as error:
-        # The translated request broke Bedrock's schema: the same request fails the same way every time.
-        raise ProviderError(f"The gateway could not build a valid Bedrock request: {error}", retryable=False) from error
-    except (BotoCoreError, TransportError) as error:
-        raise ProviderError(
-            f"Could not reach Bedrock for model '{target.model_id}' ({type(error).__name__})."
-        ) from error
-
-
-def _client_error(error: ClientError, target: Target) -> GatewayError:
-    """The caller's error for a Bedrock error response or stream error event, from the error table."""
-    details = error.response.get("Error", {})
-    code = details.get("Code", "")
-    message = details.get("Message", "")
-    rule = bedrock_rule(code, message)
-    said = _redact(message, target.model_id) or "no details"
-    region = bedrock_region(target) or "the function's region"
-    text = rule.message.format(model=target.model_id, region=region, said=said, code=code or "unknown error")
-    return rule.build(text, retry_after=_retry_after(error))
-
-
-def _retry_after(error: ClientError) -> float | None:
-    headers = error.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
-    try:
-        seconds = float(headers.get("retry-after", ""))
-    except ValueError:
-        # Absent, or an HTTP date: let the router choose its own backoff.
-        return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
-
-
-def _redact(text: str, model_id: str) -> str:
-    """Bedrock's message without ARNs or account ids (the role's ARN appears in access errors), model id kept."""
-    return model_id.join(
-        _ACCOUNT_ID.sub("<account>", _ANY_ARN.sub("<arn>", piece)) for piece in text.split(model_id)
-    ).strip()

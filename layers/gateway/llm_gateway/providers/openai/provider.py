@@ -3,10 +3,7 @@ Bedrock's OpenAI endpoint."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
-import struct
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
@@ -30,8 +27,10 @@ from llm_gateway.domain.ports import Deadline, Provider
 from llm_gateway.domain.registry import ModelTraits, Target
 from llm_gateway.errors import GatewayError, ProviderError, ProviderTimeoutError, TargetMisconfiguredError
 from llm_gateway.observability import logger
-from llm_gateway.providers.context_window import ContextWindows
-from llm_gateway.providers.openai_errors import (
+from llm_gateway.providers.openai.answer import completion_of, unmetered_usage
+from llm_gateway.providers.openai.context_window import ContextWindows
+from llm_gateway.providers.openai.embeddings import embedding_vectors, embeddings_body
+from llm_gateway.providers.openai.errors import (
     UpstreamError,
     loads_redacted,
     malformed,
@@ -40,14 +39,8 @@ from llm_gateway.providers.openai_errors import (
     upstream_error,
     upstream_failure,
 )
-from llm_gateway.providers.openai_wire import (
-    SSEDecoder,
-    StreamAssembler,
-    completion_of,
-    is_native,
-    request_body,
-    unmetered_usage,
-)
+from llm_gateway.providers.openai.request import is_native, request_body
+from llm_gateway.providers.openai.stream import SSEDecoder, StreamAssembler
 
 SecretReader = Callable[[str], str]
 _READ_SIZE = 65536
@@ -133,11 +126,11 @@ class OpenAICompatProvider(Provider):
         itself; vectors that still come as base64 are decoded). Usage is the upstream's, else the gateway's
         estimate."""
         key = self._api_key(target, deadline)
-        response = self._post(target, key, self._embeddings_body(request, target), deadline, path="/embeddings")
+        response = self._post(target, key, embeddings_body(request, target), deadline, path="/embeddings")
         payload = self._json(self._read_all(response, target), target, key)
         if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
             raise upstream_failure(target, payload, key)
-        vectors = _embedding_vectors(payload, len(request.inputs), target)
+        vectors = embedding_vectors(payload, len(request.inputs), target)
         usage = payload.get("usage") if isinstance(payload, dict) else None
         prompt = usage.get("prompt_tokens") if isinstance(usage, dict) else None
         if not isinstance(prompt, int) or prompt < 0:
@@ -147,18 +140,6 @@ class OpenAICompatProvider(Provider):
                 extra={"target": target.label, "prompt_tokens": prompt},
             )
         return EmbeddingResult(vectors, Usage(prompt, 0))
-
-    @staticmethod
-    def _embeddings_body(request: EmbeddingRequest, target: Target) -> bytes:
-        native = request.native.body if request.native is not None and request.native.dialect == "openai" else {}
-        body: dict[str, Any] = {**native, **request.extra}
-        inputs = [item if isinstance(item, str) else list(item) for item in request.inputs]
-        body.update(model=target.model_id, input=inputs, encoding_format="float")
-        if request.dimensions is None:
-            body.pop("dimensions", None)
-        else:
-            body["dimensions"] = request.dimensions
-        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
     def close(self) -> None:
         """Close the pooled connections (tests and the local server; Lambda just freezes them)."""
@@ -379,36 +360,6 @@ class OpenAICompatProvider(Provider):
                 pass
         except (HTTPError, OSError):
             response.close()
-
-
-def _embedding_vectors(payload: Any, count: int, target: Target) -> tuple[tuple[float, ...], ...]:
-    """The vectors of an OpenAI embeddings answer in input order (by each object's `index`): float lists, or base64
-    float32 arrays; a 502 unless there is exactly one per input."""
-    data = payload.get("data") if isinstance(payload, dict) else None
-    if not isinstance(data, list) or len(data) != count:
-        raise malformed(target, "the answer does not hold one embedding per input")
-    found: dict[int, tuple[float, ...]] = {}
-    for position, item in enumerate(data):
-        index = item.get("index", position) if isinstance(item, dict) else None
-        vector = item.get("embedding") if isinstance(item, dict) else None
-        if isinstance(vector, str):
-            try:
-                raw = base64.b64decode(vector, validate=True)
-            except (binascii.Error, ValueError):
-                raise malformed(target, "an embedding is neither floats nor base64") from None
-            if len(raw) % 4:
-                raise malformed(target, "a base64 embedding is not float32 values")
-            vector = list(struct.unpack(f"<{len(raw) // 4}f", raw))
-        if (
-            not isinstance(index, int)
-            or not isinstance(vector, list)
-            or not all(isinstance(value, int | float) for value in vector)
-        ):
-            raise malformed(target, "an embedding is not a list of numbers")
-        found[index] = tuple(float(value) for value in vector)
-    if sorted(found) != list(range(count)):
-        raise malformed(target, "the embeddings' indexes do not match the inputs")
-    return tuple(found[index] for index in range(count))
 
 
 def _usable_key(key: str) -> bool:

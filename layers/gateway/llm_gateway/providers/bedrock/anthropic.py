@@ -1,5 +1,5 @@
 """Anthropic's Messages API on Bedrock (InvokeModel, InvokeModelWithResponseStream, CountTokens): the body Bedrock
-gets for a caller's own Anthropic body, and Bedrock's answers read into the conversation model.
+gets for a caller's own Anthropic body (answers: anthropic_answer.py, streams: anthropic_stream.py).
 
 A request that came in Anthropic's dialect for one of Anthropic's models is not translated: the caller's body goes
 to Bedrock as sent, every field and block included (thinking with its signature, redacted_thinking, cache_control,
@@ -14,32 +14,14 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from llm_gateway.domain.conversation import (
     ChatRequest,
-    Completion,
-    ContentBlock,
-    Finish,
-    Native,
-    NativeChunk,
-    OpaqueBlock,
-    ReasoningBlock,
-    ReasoningDelta,
-    ReasoningSignature,
-    RedactedReasoning,
-    StopReason,
-    StreamEvent,
-    TextBlock,
-    TextDelta,
-    ToolCallArgumentsDelta,
-    ToolCallBlock,
-    ToolCallStart,
-    Usage,
 )
 from llm_gateway.domain.registry import INFERENCE_PROFILE_PREFIXES, ModelTraits
-from llm_gateway.errors import ProviderError, ProviderRequestError
+from llm_gateway.errors import ProviderRequestError
 from llm_gateway.observability import logger
 
 BEDROCK_ANTHROPIC_DOC = "https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-anthropic-claude-messages-request-response.html"
@@ -93,30 +75,6 @@ DEFAULT_ADAPTIVE_THINKING_SHARE = ADAPTIVE_THINKING_SHARES["high"]
 # Bedrock takes only user and assistant turns; Claude Code sends its mid-conversation system prompts as system
 # turns, and folds them into user turns in this very form when its API refuses them.
 SYSTEM_REMINDER = "<system-reminder>\n{text}\n</system-reminder>"
-
-# Anthropic's stop reasons in the gateway's terms; a reason added later reads as a plain end of turn (the native
-# answer keeps the original for the caller either way).
-STOP_REASONS: Mapping[str, StopReason] = {
-    "end_turn": "end_turn",
-    "stop_sequence": "stop_sequence",
-    "max_tokens": "max_tokens",
-    "tool_use": "tool_use",
-    "refusal": "refusal",
-    "pause_turn": "pause_turn",
-    # The answer was cut because the context window filled up: a length stop for every client.
-    "model_context_window_exceeded": "max_tokens",
-}
-
-# The Bedrock-only key of a stream's message_stop event: token counts and latencies of the invocation.
-INVOCATION_METRICS = "amazon-bedrock-invocationMetrics"
-# Its token counts, by the name of the Anthropic usage field each stands in for.
-_METRIC_COUNTS: Mapping[str, str] = {
-    "input_tokens": "inputTokenCount",
-    "output_tokens": "outputTokenCount",
-    "cache_read_input_tokens": "cacheReadInputTokenCount",
-    "cache_creation_input_tokens": "cacheWriteInputTokenCount",
-}
-_USAGE_FIELDS = tuple(_METRIC_COUNTS)
 
 
 def anthropic_traits(request: ChatRequest, traits: ModelTraits | None) -> ModelTraits | None:
@@ -383,196 +341,3 @@ def _system_reminders(content: object) -> list[dict[str, Any]]:
 
 
 # --- Bedrock's answers -------------------------------------------------------------------------------------
-
-
-def stop_reason_of(value: object) -> StopReason:
-    return STOP_REASONS.get(value, "end_turn") if isinstance(value, str) else "end_turn"
-
-
-def usage_of(counts: Mapping[str, Any]) -> Usage:
-    """Anthropic's usage in the gateway's terms: input_tokens leaves out the cache reads and writes, which the
-    gateway's prompt_tokens counts, as OpenAI's does."""
-
-    def count(name: str) -> int:
-        value = counts.get(name)
-        return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
-
-    cache_read, cache_write = count("cache_read_input_tokens"), count("cache_creation_input_tokens")
-    return Usage(
-        prompt_tokens=count("input_tokens") + cache_read + cache_write,
-        completion_tokens=count("output_tokens"),
-        cached_tokens=cache_read,
-        cache_write_tokens=cache_write,
-    )
-
-
-def _extra(block: Mapping[str, Any], known: tuple[str, ...]) -> dict[str, Any]:
-    return {name: value for name, value in block.items() if name not in known}
-
-
-def content_block(block: Mapping[str, Any], path: str = "") -> ContentBlock:
-    """One content block of Anthropic's message in the conversation model; a kind the gateway does not interpret
-    (server tool use and results, ...) whole, as an OpaqueBlock."""
-    kind = block.get("type")
-    if kind == "text" and isinstance(block.get("text"), str):
-        return TextBlock(block["text"], extra=_extra(block, ("type", "text")), path=path)
-    if kind == "thinking" and isinstance(block.get("thinking"), str):
-        signature = block.get("signature")
-        return ReasoningBlock(
-            block["thinking"],
-            signature=signature if isinstance(signature, str) else None,
-            extra=_extra(block, ("type", "thinking", "signature")),
-            path=path,
-        )
-    if kind == "redacted_thinking" and isinstance(block.get("data"), str):
-        return ReasoningBlock(redacted=block["data"], extra=_extra(block, ("type", "data")), path=path)
-    if kind == "tool_use" and isinstance(block.get("id"), str) and isinstance(block.get("name"), str):
-        return ToolCallBlock(
-            block["id"],
-            block["name"],
-            json.dumps(block.get("input", {})),
-            extra=_extra(block, ("type", "id", "name", "input")),
-            path=path,
-        )
-    return OpaqueBlock("anthropic", kind if isinstance(kind, str) else "unknown", dict(block), path=path)
-
-
-def completion_of(payload: Any, model_id: str) -> Completion:
-    """InvokeModel's answer, Anthropic's message object, in the conversation model, the message itself kept as
-    the native answer.
-
-    Raises ProviderError (502) for an answer that is not a message or has no usage (the call cannot be metered).
-    """
-    content = payload.get("content") if isinstance(payload, dict) else None
-    if not isinstance(content, list) or not all(isinstance(block, dict) for block in content):
-        raise ProviderError(f"Bedrock model '{model_id}' answered with something other than an Anthropic message.")
-    usage = payload.get("usage")
-    if not isinstance(usage, dict):
-        raise ProviderError(f"Bedrock model '{model_id}' answered without token usage, so the call cannot be metered.")
-    blocks = tuple(content_block(block, f"content[{number}]") for number, block in enumerate(content))
-    stop_sequence = payload.get("stop_sequence")
-    return Completion(
-        blocks,
-        stop_reason_of(payload.get("stop_reason")),
-        usage_of(usage),
-        stop_sequence=stop_sequence if isinstance(stop_sequence, str) else None,
-        native=Native("anthropic", payload),
-    )
-
-
-class StreamReader:
-    """Reads InvokeModelWithResponseStream's chunks, each one of Anthropic's stream events as JSON.
-
-    Each event is passed on as it came (a NativeChunk named by its type, without Bedrock's invocation metrics on
-    message_stop), followed by what it means in the gateway's terms: text, reasoning and its signature, redacted
-    reasoning, tool calls numbered from 0, the stop reason. Usage is gathered from message_start and message_delta
-    (cumulative counts), Bedrock's invocation metrics standing in for counts the events lack; the provider reports
-    it once the stream has ended.
-    """
-
-    def __init__(self, model_id: str) -> None:
-        self._model_id = model_id
-        self._tool_index_by_block: dict[int, int] = {}
-        self._tools_with_arguments: set[int] = set()
-        self._counts: dict[str, int] = {}
-        self._metrics: dict[str, int] = {}
-        self.stop_reason: StopReason | None = None
-        self.finished = False
-
-    def read(self, chunk: bytes) -> Iterator[StreamEvent]:
-        """The events of one chunk's bytes; ProviderError for a chunk that is not one of Anthropic's events."""
-        try:
-            data = json.loads(chunk)
-        except ValueError:
-            data = None
-        if not isinstance(data, dict) or not isinstance(data.get("type"), str):
-            raise ProviderError(f"Bedrock streamed something other than an Anthropic event for '{self._model_id}'.")
-        kind: str = data["type"]
-        if kind == "error":
-            error = data.get("error")
-            said = error.get("message") if isinstance(error, dict) else None
-            raise ProviderError(f"Bedrock model '{self._model_id}' failed mid-answer: {said or 'no details'}")
-        if kind == "message_stop" and INVOCATION_METRICS in data:
-            data = dict(data)
-            metrics = data.pop(INVOCATION_METRICS)
-            if isinstance(metrics, dict):
-                self._metrics = {
-                    name: metrics[key] for name, key in _METRIC_COUNTS.items() if isinstance(metrics.get(key), int)
-                }
-        yield NativeChunk("anthropic", data, event=kind)
-        yield from self._meaning(kind, data)
-
-    @property
-    def usage(self) -> Usage | None:
-        """The usage so far; None when neither the events nor Bedrock's metrics gave any count."""
-        if not self._counts and not self._metrics:
-            return None
-        return usage_of({**self._metrics, **self._counts})
-
-    def _meaning(self, kind: str, data: Mapping[str, Any]) -> Iterator[StreamEvent]:
-        if kind == "message_start":
-            message = data.get("message")
-            self._count(message.get("usage") if isinstance(message, dict) else None)
-        elif kind == "content_block_start":
-            yield from self._block_start(data.get("index"), data.get("content_block"))
-        elif kind == "content_block_delta":
-            yield from self._delta(data.get("index"), data.get("delta"))
-        elif kind == "content_block_stop":
-            index = data.get("index")
-            tool_index = self._tool_index_by_block.get(index) if isinstance(index, int) else None
-            # A call without arguments must still carry valid JSON, as the non-streamed answer does.
-            if tool_index is not None and tool_index not in self._tools_with_arguments:
-                self._tools_with_arguments.add(tool_index)
-                yield ToolCallArgumentsDelta(tool_index, "{}")
-        elif kind == "message_delta":
-            self._count(data.get("usage"))
-            delta = data.get("delta")
-            reason = delta.get("stop_reason") if isinstance(delta, dict) else None
-            if reason is not None and self.stop_reason is None:
-                self.stop_reason = stop_reason_of(reason)
-                stop_sequence = delta.get("stop_sequence") if isinstance(delta, dict) else None
-                yield Finish(self.stop_reason, stop_sequence if isinstance(stop_sequence, str) else None)
-        elif kind == "message_stop":
-            self.finished = True
-
-    def _count(self, usage: object) -> None:
-        if isinstance(usage, dict):
-            for name in _USAGE_FIELDS:
-                value = usage.get(name)
-                if isinstance(value, int) and not isinstance(value, bool):
-                    self._counts[name] = value
-
-    def _block_start(self, index: object, block: object) -> Iterator[StreamEvent]:
-        if not isinstance(block, dict):
-            return
-        kind = block.get("type")
-        if kind == "text" and block.get("text"):
-            yield TextDelta(block["text"])
-        elif kind == "thinking" and block.get("thinking"):
-            yield ReasoningDelta(block["thinking"])
-        elif kind == "redacted_thinking" and isinstance(block.get("data"), str):
-            yield RedactedReasoning(block["data"])
-        elif kind == "tool_use" and isinstance(index, int):
-            tool_index = self._tool_index_by_block[index] = len(self._tool_index_by_block)
-            yield ToolCallStart(tool_index, str(block.get("id", "")), str(block.get("name", "")))
-            given = block.get("input")
-            if isinstance(given, dict) and given:
-                self._tools_with_arguments.add(tool_index)
-                yield ToolCallArgumentsDelta(tool_index, json.dumps(given))
-
-    def _delta(self, index: object, delta: object) -> Iterator[StreamEvent]:
-        if not isinstance(delta, dict):
-            return
-        kind = delta.get("type")
-        if kind == "text_delta" and delta.get("text"):
-            yield TextDelta(delta["text"])
-        elif kind == "thinking_delta" and delta.get("thinking"):
-            yield ReasoningDelta(delta["thinking"])
-        elif kind == "signature_delta" and delta.get("signature"):
-            yield ReasoningSignature(delta["signature"])
-        elif kind == "input_json_delta" and delta.get("partial_json"):
-            # Server tools (web search...) stream their input too; only the caller's tool calls are events.
-            tool_index = self._tool_index_by_block.get(index) if isinstance(index, int) else None
-            if tool_index is not None:
-                self._tools_with_arguments.add(tool_index)
-                yield ToolCallArgumentsDelta(tool_index, delta["partial_json"])
