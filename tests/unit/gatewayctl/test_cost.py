@@ -22,7 +22,7 @@ from gatewayctl.cost import (
     total,
 )
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "cost.md"
+DOCS = Path(__file__).resolve().parents[3] / "docs" / "cost.md"
 BENCHMARKS = DOCS.parent / "benchmarks.md"
 
 

@@ -23,7 +23,7 @@ from llm_gateway.store.usage import UsageStore
 from tests.conftest import Handler, Stack
 from tests.fakes.requests import openai_chat
 
-EVENTS = Path(__file__).resolve().parents[2] / "events" / "api"
+EVENTS = Path(__file__).resolve().parents[3] / "events" / "api"
 
 
 def run(stack: Stack, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

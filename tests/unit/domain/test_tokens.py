@@ -17,7 +17,7 @@ from llm_gateway.domain.tokens import (
     openai_image_tokens,
 )
 
-CORPUS = json.loads((Path(__file__).resolve().parents[2] / "bench" / "token_corpus.json").read_text(encoding="utf-8"))
+CORPUS = json.loads((Path(__file__).resolve().parents[3] / "bench" / "token_corpus.json").read_text(encoding="utf-8"))
 KINDS = {sample["kind"] for sample in CORPUS}
 
 

@@ -37,7 +37,7 @@ from tests.fakes.requests import openai_chat
 if TYPE_CHECKING:
     from mypy_boto3_bedrock_runtime import BedrockRuntimeClient
 
-MODELS_PAGE = Path(__file__).resolve().parents[2] / "docs" / "models.md"
+MODELS_PAGE = Path(__file__).resolve().parents[3] / "docs" / "models.md"
 MODEL_ID = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
 BEDROCK_TARGET = Target(provider="bedrock", model_id=MODEL_ID)
 REQUEST = openai_chat({"model": "m", "messages": [{"role": "user", "content": "hi"}]})

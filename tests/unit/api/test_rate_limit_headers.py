@@ -20,7 +20,7 @@ from llm_gateway.store import dynamo
 from tests.conftest import Handler, Stack
 from tests.fakes.handler_client import handler_client
 
-EVENTS = Path(__file__).resolve().parents[2] / "events" / "api"
+EVENTS = Path(__file__).resolve().parents[3] / "events" / "api"
 NOON = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)  # a Sunday
 PLANS = {
     "standard": {

@@ -25,7 +25,7 @@ from emulator.server import GatewayServer, LambdaFunction, LocalApiGateway
 from emulator.template import Resolver, translate_template
 from tests.fakes.asgi import asgi_call
 
-EVENTS = Path(__file__).resolve().parents[2] / "events"
+EVENTS = Path(__file__).resolve().parents[3] / "events"
 ARN = "arn:aws:execute-api:us-east-1:000000000000:api1/v1/POST/chat/completions"
 
 

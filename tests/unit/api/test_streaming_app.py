@@ -23,7 +23,7 @@ from llm_gateway.providers.echo import EchoProvider
 from tests.conftest import LogOutput, Stack
 from tests.fakes.asgi import App, AsgiReply, run_asgi
 
-EVENTS = Path(__file__).resolve().parents[2] / "events" / "api"
+EVENTS = Path(__file__).resolve().parents[3] / "events" / "api"
 
 
 def stream_event(content: str = "Say hello to the gateway", **authorizer: Any) -> dict[str, Any]:
