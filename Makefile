@@ -15,7 +15,7 @@ export SAM_CLI_TELEMETRY := 0
 CLAUDE_CODE_VERSION ?= 2.1.332
 CLAUDE_CODE := .cache/claude-code/node_modules/.bin/claude
 
-.PHONY: help install run test lint scan format pytest build deploy bench cost events clean
+.PHONY: help install run test lint scan format pytest unit e2e build deploy bench cost events clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -27,7 +27,7 @@ $(BIN)/gatewayctl: pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,local]'
 	@touch $@
 
-install: $(BIN)/gatewayctl $(CLAUDE_CODE) ## Create the virtualenv and install the gateway, gatewayctl and dev tools
+install: $(BIN)/gatewayctl ## Create the virtualenv and install the gateway, gatewayctl and dev tools
 
 $(CLAUDE_CODE): Makefile
 	@if command -v npm >/dev/null; then \
@@ -64,8 +64,16 @@ format: install ## Apply ruff formatting and safe fixes
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-pytest: install ## The test suite alone
+# Claude Code comes with the tiers that drive it (e2e, the whole suite), not with `make install`: `make run` never waits
+# for npm.
+pytest: install $(CLAUDE_CODE) ## The test suite alone: unit, contract and end-to-end tests
 	$(BIN)/pytest
+
+unit: install ## The unit and contract tests: no sockets beyond 127.0.0.1, no sam build
+	$(BIN)/pytest tests/unit tests/contract -m "not build" -q
+
+e2e: install $(CLAUDE_CODE) ## The end-to-end tier: the local gateway over HTTP, driven by the official clients and Claude Code
+	$(BIN)/pytest tests/e2e -q
 
 build: install ## sam build (needs a Python 3.13 on PATH or under pyenv)
 	@py313=$$(scripts/find-python313) || { echo "sam build needs Python 3.13 for the python3.13 runtime: install it (e.g. 'pyenv install 3.13') or put python3.13 on PATH"; exit 1; }; \

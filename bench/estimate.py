@@ -10,7 +10,7 @@ Face `tokenizers`. None of it is a dependency of the gateway: set it up once, in
     unzip -o -q /tmp/litellm/litellm-*.whl 'litellm/litellm_core_utils/tokenizers/*' -d /tmp/litellm
     /tmp/bench-venv/bin/python bench/estimate.py --tokenizers /tmp/litellm/litellm/litellm_core_utils/tokenizers
 
-`--record` writes the real counts into the corpus (what tests/unit/test_tokens.py pins the estimate above);
+`--record` writes the real counts into the corpus (what tests/unit/domain/test_tokens.py pins the estimate above);
 `--stress` adds generated texts no user writes (random letters, random ideographs) to show where the bound ends.
 `--timing` measures the estimator's import time and its cost per request, and its cost per character by kind of
 text, the adversarial kinds included (needs no tokenizer).

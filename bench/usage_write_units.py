@@ -53,8 +53,8 @@ def _chat_request() -> tuple[Any, Any]:
     conversation model since the Anthropic surface; --root may name an older checkout)."""
     body = {"model": "claude", "max_tokens": 512, "messages": [{"role": "user", "content": "Summarise this. " * 40}]}
     try:
-        from llm_gateway.api.openai.chat import conversation
-        from llm_gateway.api.openai.schemas import ChatCompletionRequest
+        from llm_gateway.dialects.openai_chat.request import conversation
+        from llm_gateway.dialects.openai_chat.schemas import ChatCompletionRequest
         from llm_gateway.domain.conversation import Usage
 
         return conversation(ChatCompletionRequest.model_validate(body), body), Usage

@@ -27,7 +27,7 @@ API_DYNAMODB_CALLS = 2
 DYNAMODB_CALL_SECONDS = 0.010
 # Write units of those two updates together, as DynamoDB reports them: 2 on every day of the month (a fixed-size
 # budget item under 1 KB, no index copy), measured by bench/usage_write_units.py (docs/benchmarks.md, "Write units
-# per chat request on the usage table"; tests/unit/test_cost.py keeps the two equal).
+# per chat request on the usage table"; tests/unit/gatewayctl/test_cost.py keeps the two equal).
 WRITE_UNITS_PER_REQUEST = 2.0
 # The authorizer reads the key record (one strongly consistent GetItem, under 4 KB: one read unit) when its
 # in-memory cache (AuthCacheSeconds) misses; 1.0 is the upper bound, every request a miss.

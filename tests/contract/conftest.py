@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from llm_gateway import gateway
-from llm_gateway.providers.bedrock import BedrockProvider, default_client
+from llm_gateway.providers.bedrock.provider import BedrockProvider, default_client
 from tests.fakes.bedrock_transport import FakeBedrockTransport
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from llm_gateway.api.openai.chat import conversation
-from llm_gateway.api.openai.schemas import ChatCompletionRequest
+from llm_gateway.dialects.openai_chat.request import conversation
+from llm_gateway.dialects.openai_chat.schemas import ChatCompletionRequest
 from llm_gateway.domain.conversation import ChatRequest
 
 

@@ -21,9 +21,10 @@ from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
 from emulator.lambda_context import LocalLambdaContext
-from llm_gateway.api.openai.embeddings import embedding_list, embedding_request, encode_base64
-from llm_gateway.api.openai.schemas import EmbeddingsRequest
 from llm_gateway.config import shipped_registry_text
+from llm_gateway.dialects.openai_embeddings.answer import embedding_list, encode_base64
+from llm_gateway.dialects.openai_embeddings.request import embedding_request
+from llm_gateway.dialects.openai_embeddings.schemas import EmbeddingsRequest
 from llm_gateway.domain.conversation import Usage
 from llm_gateway.domain.embeddings import (
     EmbeddingRequest,
@@ -35,10 +36,10 @@ from llm_gateway.domain.embeddings import (
 from llm_gateway.domain.ports import Deadline
 from llm_gateway.domain.registry import EmbeddingTraits, ModelRegistry, Target
 from llm_gateway.errors import GatewayError, ProviderError, ProviderRateLimitError, ProviderRequestError
-from llm_gateway.providers import bedrock as bedrock_module
-from llm_gateway.providers.bedrock import BedrockProvider, default_client
+from llm_gateway.providers.bedrock import provider as bedrock_module
+from llm_gateway.providers.bedrock.provider import BedrockProvider, default_client
 from llm_gateway.providers.echo import EchoProvider
-from llm_gateway.providers.openai_compat import OpenAICompatProvider
+from llm_gateway.providers.openai.provider import OpenAICompatProvider
 from llm_gateway.store import dynamo
 from tests.conftest import Handler, Stack
 from tests.fakes.bedrock_transport import JsonBody

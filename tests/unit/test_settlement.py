@@ -14,7 +14,7 @@ import pytest
 from emulator.webadapter import WebAdapterFunction, adapter_request
 from tests.conftest import LogOutput, Stack
 from tests.fakes.asgi import App, AsgiReply, run_asgi
-from tests.unit.test_streaming_app import Paced, paced, stream_event
+from tests.unit.api.test_streaming_app import Paced, paced, stream_event
 
 __all__ = ["paced"]
 

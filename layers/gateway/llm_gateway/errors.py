@@ -1,9 +1,9 @@
-"""The one error model: every failure the gateway reports is a GatewayError rendered OpenAI-style."""
+"""The one error model: every failure the gateway reports is a GatewayError; each format has its own shape for it."""
 
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import ClassVar
 
 
 class GatewayError(Exception):
@@ -34,10 +34,6 @@ class GatewayError(Exception):
         self.code = code or self.default_code
         self.headers = headers or {}
         self.error_type = error_type or self.type
-
-    def body(self) -> dict[str, Any]:
-        """The OpenAI error object: {"error": {"message", "type", "param", "code"}}."""
-        return {"error": {"message": self.message, "type": self.error_type, "param": self.param, "code": self.code}}
 
 
 class InvalidRequestError(GatewayError):

@@ -248,13 +248,13 @@ def _echo() -> Provider:
 
 
 def _bedrock() -> Provider:
-    from llm_gateway.providers.bedrock import BedrockProvider
+    from llm_gateway.providers.bedrock.provider import BedrockProvider
 
     return BedrockProvider()
 
 
 def _openai() -> Provider:
-    from llm_gateway.providers.openai_compat import OpenAICompatProvider
+    from llm_gateway.providers.openai.provider import OpenAICompatProvider
 
     return OpenAICompatProvider()
 

@@ -5,24 +5,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Sequence
 from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
+from pydantic import BaseModel
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from llm_gateway.api.anthropic.render import error_body as anthropic_error_body
 from llm_gateway.api.headers import answer_headers
-from llm_gateway.api.http import EVENT_STREAM, JSON, Reply, error_body, invocation_of, request_context
+from llm_gateway.api.http import EVENT_STREAM, Reply, api_request, invocation_of, parse_body, request_context
 from llm_gateway.config import get_settings
+from llm_gateway.domain.caller import ApiRequest
 from llm_gateway.errors import GatewayError, NotFoundError
+from llm_gateway.gateway import Gateway, get_gateway
 from llm_gateway.observability import (
     RequestRecord,
     begin_request,
@@ -40,9 +41,9 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+Endpoint = Callable[[Request], Awaitable[Response]]
 
-# Routes of Anthropic's Messages API, whose errors take Anthropic's shape.
-ANTHROPIC_PATHS = ("/messages", "/messages/count_tokens")
 # An SSE comment: clients ignore it, proxies and API Gateway's idle timer see bytes flowing.
 KEEPALIVE_FRAME = b": keep-alive\n\n"
 # Worker threads for the gateway's blocking work (boto3, urllib3). Lambda serves one request per
@@ -84,25 +85,20 @@ def utf8(text: str) -> bytes:
         return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode("utf-8")
 
 
-def json_response(error: GatewayError) -> Response:
-    return Response(error_body(error), status_code=error.status, media_type=JSON, headers=error.headers)
+# How a surface answers a failure: the error in the shape of the API the caller speaks.
+ErrorRenderer = Callable[[Request, GatewayError], Response]
 
 
-def speaks_anthropic(request: Request) -> bool:
-    """Whether a request gets Anthropic's error shape: the Messages routes, and any request of a client that
-    names an Anthropic API version (the Anthropic SDKs and Claude Code always do)."""
-    path = request.url.path.rstrip("/")
-    return path.endswith(ANTHROPIC_PATHS) or "anthropic-version" in request.headers
+def posted(schema: type[M], use_case: Callable[[Gateway, M, str, ApiRequest], Reply]) -> Endpoint:
+    """A POST route: the caller from the request context, the body validated into `schema` (and kept as sent),
+    then `use_case` off the event loop."""
 
+    async def endpoint(request: Request) -> Response:
+        api = api_request(request.headers)
+        body, text = parse_body(await request.body(), request.headers.get("content-type"), schema)
+        return await respond(lambda: use_case(get_gateway(), body, text, api))
 
-def error_response(request: Request, error: GatewayError) -> Response:
-    """The error in the shape the caller's API defines: Anthropic's or OpenAI's."""
-    if not speaks_anthropic(request):
-        return json_response(error)
-    body = anthropic_error_body(error, str(request_context(request.headers).get("requestId") or ""))
-    return Response(
-        json.dumps(body, separators=(",", ":")), status_code=error.status, media_type=JSON, headers=error.headers
-    )
+    return endpoint
 
 
 async def respond(use_case: Callable[[], Reply]) -> Response:
@@ -236,20 +232,23 @@ async def _close_frames(frames: Iterator[str], pulling: asyncio.Future[str | Non
     return ended
 
 
-def _not_found(request: Request, exc: Exception) -> Response:
-    return error_response(request, NotFoundError(f"No route for {request.method} {request.url.path}."))
+def _error_handlers(render: ErrorRenderer) -> dict[Any, Callable[[Request, Exception], Response]]:
+    """Starlette's exception handlers: every failure reaches the caller through `render`, in its API's shape."""
 
+    def not_found(request: Request, exc: Exception) -> Response:
+        return render(request, NotFoundError(f"No route for {request.method} {request.url.path}."))
 
-def _gateway_error(request: Request, exc: Exception) -> Response:
-    if not isinstance(exc, GatewayError):
-        return _unexpected(request, exc)
-    if exc.status >= 500:
-        logger.error("Request failed", extra={"error_code": exc.code, "status": exc.status})
-    return error_response(request, exc)
+    def gateway_error(request: Request, exc: Exception) -> Response:
+        if not isinstance(exc, GatewayError):
+            return unexpected(request, exc)
+        if exc.status >= 500:
+            logger.error("Request failed", extra={"error_code": exc.code, "status": exc.status})
+        return render(request, exc)
 
+    def unexpected(request: Request, exc: Exception) -> Response:
+        return render(request, GatewayError("The gateway failed to process this request; retry later."))
 
-def _unexpected(request: Request, exc: Exception) -> Response:
-    return error_response(request, GatewayError("The gateway failed to process this request; retry later."))
+    return {GatewayError: gateway_error, HTTPException: not_found, Exception: unexpected}
 
 
 class RequestObserver:
@@ -318,14 +317,7 @@ def _with_answer_headers(
     return headers
 
 
-def gateway_app(routes: Sequence[BaseRoute]) -> ASGIApp:
-    """The ASGI app serving `routes`: OpenAI-shaped errors for every failure, observed requests."""
-    app = Starlette(
-        routes=list(routes),
-        exception_handlers={
-            GatewayError: _gateway_error,
-            HTTPException: _not_found,
-            Exception: _unexpected,
-        },
-    )
+def gateway_app(routes: Sequence[BaseRoute], render_error: ErrorRenderer) -> ASGIApp:
+    """The ASGI app serving `routes`: every failure answered by `render_error`, every request observed."""
+    app = Starlette(routes=list(routes), exception_handlers=_error_handlers(render_error))
     return RequestObserver(app)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TypeVar, cast
@@ -15,16 +15,13 @@ from llm_gateway.api.bounds import check_messages, check_shape
 from llm_gateway.config import get_settings
 from llm_gateway.domain.caller import ALL_MODELS, ApiRequest, Caller, parse_allowed_models
 from llm_gateway.domain.keys import TokenLimits
-from llm_gateway.domain.ports import closed_after
 from llm_gateway.errors import (
     AuthenticationError,
-    GatewayError,
     InvalidRequestError,
     PayloadTooLargeError,
-    ProviderError,
     UnsupportedMediaTypeError,
 )
-from llm_gateway.observability import Invocation, current_request, logger
+from llm_gateway.observability import Invocation
 
 JSON = "application/json"
 EVENT_STREAM = "text/event-stream"
@@ -228,34 +225,3 @@ def validation_error(errors: list[Any]) -> InvalidRequestError:
     described = [f"{where}: {' or '.join(msgs)}" if where else " or ".join(msgs) for where, msgs in problems.items()]
     first = next(iter(problems))
     return InvalidRequestError("Invalid request: " + "; ".join(described), param=first or None)
-
-
-def guarded_frames(
-    items: Iterator[T], frame: Callable[[T], str], error_frame: Callable[[GatewayError], str]
-) -> Generator[str, None, bool]:
-    """A stream's items as SSE frames (`frame`), as they are produced; True when they all went out. A failure
-    after the stream began (its status was 200 already) becomes the final frame `error_frame` makes of it,
-    logged and counted on the request's record (its metrics count the request as failed): False. However the
-    stream ends, `items` is closed, which stops its provider."""
-    try:
-        with closed_after(items):
-            for item in items:
-                yield frame(item)
-    except GatewayError as exc:
-        logger.warning("Stream failed after it began", extra={"error_code": exc.code, "status": exc.status})
-        failed = exc
-    except Exception:
-        logger.exception("Stream failed after it began")
-        failed = GatewayError("The gateway failed while streaming this response.")
-    else:
-        return True
-    record = current_request()
-    record.stream_error_status = failed.status
-    if isinstance(failed, ProviderError):
-        record.provider_errors += 1
-    yield error_frame(failed)
-    return False
-
-
-def error_body(error: GatewayError) -> bytes:
-    return json.dumps(error.body(), separators=(",", ":")).encode("utf-8")

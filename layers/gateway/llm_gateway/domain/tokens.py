@@ -2,7 +2,7 @@
 
 Pure and stdlib only: it runs before every model call in the API function, so it loads nothing and calls
 nothing. `bench/estimate.py` measures the text estimate against tiktoken's cl100k_base and o200k_base and the
-Claude tokenizer litellm ships, over the corpus in `bench/token_corpus.json`; `tests/unit/test_tokens.py`
+Claude tokenizer litellm ships, over the corpus in `bench/token_corpus.json`; `tests/unit/domain/test_tokens.py`
 pins it above the counts recorded there.
 
 How the text estimate is built. Byte-level BPE tokenizers (all three above) cut text into pieces (letters,

@@ -1,0 +1,1 @@
+"""One home per wire format: its schemas, requests, answers, streams and error shape, read and written."""

@@ -1,0 +1,1 @@
+"""OpenAI's embeddings format: requests read, answers written."""
