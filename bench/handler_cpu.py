@@ -121,7 +121,7 @@ from aws_lambda_powertools.utilities.parser import parse
 from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.routing import Route
-from llm_gateway.api.openai.schemas import ChatCompletionRequest
+from llm_gateway.dialects.openai_chat.schemas import ChatCompletionRequest
 
 client = boto3.client("dynamodb", region_name="us-east-1")
 client.meta.events.register("before-send.dynamodb", canned)
