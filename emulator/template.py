@@ -108,8 +108,35 @@ def _import_file(name: str, source: Path) -> ModuleType:
     return module
 
 
-def translate_template(template: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The CloudFormation that `sam deploy` would create, produced by the same SAM translator.
+# SAM properties that SAM reads as literals: a deployment's AWS::LanguageExtensions transform resolves an !If there
+# against the parameters before SAM sees it (template.yaml's ApiComputeMode).
+LANGUAGE_EXTENSION_PROPERTIES = ("CapacityProviderConfig", "FunctionScalingConfig", "AutoPublishAlias")
+
+
+def resolve_language_extensions(document: dict[str, Any], overrides: dict[str, str] | None = None) -> None:
+    """Do what AWS::LanguageExtensions does for those properties: keep the branch of each top-level !If that the
+    parameters (their defaults, or `overrides`) choose, and drop the property where that branch is AWS::NoValue."""
+    if "AWS::LanguageExtensions" not in (document.get("Transform") or []):
+        return
+    resolver = Resolver(document, overrides)
+    for resource in document.get("Resources", {}).values():
+        properties = resource.get("Properties") or {}
+        for key in LANGUAGE_EXTENSION_PROPERTIES:
+            value = properties.get(key)
+            if isinstance(value, dict) and set(value) == {"Fn::If"}:
+                name, when_true, when_false = value["Fn::If"]
+                chosen = when_true if resolver.condition(name) else when_false
+                if chosen == {"Ref": "AWS::NoValue"}:
+                    del properties[key]
+                else:
+                    properties[key] = chosen
+
+
+def translate_template(
+    template: dict[str, Any] | None = None, parameters: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The CloudFormation that `sam deploy` would create, produced by the same SAM translator, for the parameters'
+    defaults or `parameters`.
 
     Local code locations are swapped for S3 placeholders first, as `sam package` would.
     """
@@ -120,6 +147,7 @@ def translate_template(template: dict[str, Any] | None = None) -> dict[str, Any]
     from samtranslator.translator.translator import Translator
 
     document = copy.deepcopy(template or load_template())
+    resolve_language_extensions(document, parameters)
     for resource in document.get("Resources", {}).values():
         properties = resource.get("Properties") or {}
         for key in ("CodeUri", "ContentUri"):

@@ -63,6 +63,23 @@ LITELLM_TASKS, LITELLM_VCPU, LITELLM_GB = 2, 4, 8
 ALB_ZONES = 2
 LITELLM_DB_GB = 20
 
+# Lambda Managed Instances (template.yaml, ApiComputeMode=managed-instances). The API function's environments are
+# 1 vCPU and 2 GiB each (the smallest Lambda allows), serving up to ManagedInstancesConcurrencyPerEnvironment (96)
+# requests at once; instances are c7g.large (2 vCPU, 4 GiB: two environments), at least three (one per zone, as
+# Lambda launches them), scaled to keep CPU at ManagedInstancesTargetCpuUtilization (50 %) on average.
+# CPU of a stream's chunks: 64.2 ms for 400 (bench/memory.py, docs/benchmarks.md), which on managed instances is
+# capacity bought, not waiting billed.
+STREAM_CPU_MS_PER_TOKEN = 64.2 / 400
+MANAGED_CONCURRENCY_PER_ENVIRONMENT = 96
+MANAGED_TARGET_UTILIZATION = 0.5
+MANAGED_VCPU_PER_ENVIRONMENT = 1
+MANAGED_INSTANCE_VCPUS = 2
+MANAGED_MIN_INSTANCES = 3
+MANAGED_ZONES = 3
+# Private subnets reach DynamoDB through a gateway endpoint (free) and Bedrock through an interface endpoint in
+# each zone; a NAT gateway per zone instead when the models are outside AWS (--nat).
+SECONDS_PER_MONTH = HOURS_PER_MONTH * 3600
+
 
 @dataclass(frozen=True)
 class Workload:
@@ -79,6 +96,10 @@ class Workload:
     plans: int = 3
     authorizer_miss_share: float = 1.0
     fargate_arm: bool = False
+    # The API function's compute: "on-demand" or "managed-instances" (template.yaml's ApiComputeMode).
+    mode: str = "on-demand"
+    # Managed instances reach their models through a NAT gateway instead of a Bedrock VPC endpoint.
+    nat: bool = False
 
     def response_bytes(self, streamed: bool) -> int:
         if streamed:
@@ -213,6 +234,65 @@ def _transfer(workload: Workload, prices: Prices) -> Line:
     return Line("Data transfer", "responses to the internet", gigabytes * prices["data_transfer_out_gb"])
 
 
+def managed_cpu_seconds(workload: Workload) -> float:
+    """CPU of one request on a managed instance (a full vCPU): its own work and its stream's chunks."""
+    return (API_CPU_MS + workload.stream_share * workload.completion_tokens * STREAM_CPU_MS_PER_TOKEN) / 1000
+
+
+def managed_instances(workload: Workload) -> tuple[float, float, int]:
+    """Mean requests in flight, the vCPUs they need (for their CPU or their concurrency, whichever is more, at the
+    target utilization), and the instances that holds (at least three)."""
+    in_flight = (
+        workload.requests
+        / SECONDS_PER_MONTH
+        * (workload.latency_seconds + API_DYNAMODB_CALLS * DYNAMODB_CALL_SECONDS + API_CPU_MS / 1000)
+    )
+    cpu = workload.requests / SECONDS_PER_MONTH * managed_cpu_seconds(workload)
+    environments = in_flight / MANAGED_CONCURRENCY_PER_ENVIRONMENT
+    vcpus = max(cpu, environments * MANAGED_VCPU_PER_ENVIRONMENT) / MANAGED_TARGET_UTILIZATION
+    return in_flight, vcpus, max(MANAGED_MIN_INSTANCES, math.ceil(vcpus / MANAGED_INSTANCE_VCPUS))
+
+
+def _managed_lines(workload: Workload, prices: Prices) -> list[Line]:
+    n = workload.requests
+    in_flight, vcpus, instances = managed_instances(workload)
+    instance_month = prices["ec2_c7g_large_hour"] * HOURS_PER_MONTH
+    traffic_gb = n * (workload.request_bytes + workload.mean_response_bytes) / GB
+    if workload.nat:
+        egress = Line(
+            "VPC",
+            f"{MANAGED_ZONES} NAT gateways and the model traffic through them",
+            MANAGED_ZONES * prices["nat_gateway_hour"] * HOURS_PER_MONTH + traffic_gb * prices["nat_gateway_gb"],
+        )
+    else:
+        egress = Line(
+            "VPC",
+            f"bedrock-runtime endpoint in {MANAGED_ZONES} zones and the model traffic through it",
+            MANAGED_ZONES * prices["vpc_interface_endpoint_az_hour"] * HOURS_PER_MONTH
+            + traffic_gb * prices["vpc_interface_endpoint_gb"],
+        )
+    return [
+        Line("Lambda", "API function invocations", n / 1e6 * prices["lambda_requests"]),
+        Line(
+            "Lambda",
+            f"managed instances: {instances} x c7g.large ({in_flight:,.0f} requests in flight, {vcpus:.1f} vCPUs)",
+            instances * instance_month,
+        ),
+        Line(
+            "Lambda",
+            f"managed instances: management fee ({prices['lambda_managed_instances_fee_share']:.0%} of EC2)",
+            instances * instance_month * prices["lambda_managed_instances_fee_share"],
+        ),
+        egress,
+    ]
+
+
+def _managed_and_authorizer(workload: Workload, prices: Prices) -> list[Line]:
+    """The API function on managed instances; the authorizer stays on demand (12 ms a request)."""
+    authorizer = [line for line in _lambda_lines(workload, prices) if line.item.startswith("authorizer")]
+    return [*_managed_lines(workload, prices), *authorizer]
+
+
 def gateway_cost(workload: Workload, prices: Prices) -> list[Line]:
     """This stack: API Gateway (REST, streaming), both functions, DynamoDB on demand, CloudWatch, data out."""
     n = workload.requests
@@ -222,7 +302,11 @@ def gateway_cost(workload: Workload, prices: Prices) -> list[Line]:
         Line(
             "API Gateway", "REST requests (a stream: one per 10 MB)", tiered(billed_requests, prices.apigateway_tiers)
         ),
-        *_lambda_lines(workload, prices),
+        *(
+            _lambda_lines(workload, prices)
+            if workload.mode == "on-demand"
+            else _managed_and_authorizer(workload, prices)
+        ),
         Line(
             "DynamoDB",
             f"usage writes ({API_DYNAMODB_CALLS} updates, {WRITE_UNITS_PER_REQUEST:g} write units a request)",
@@ -291,42 +375,97 @@ def breakdown(lines: list[Line]) -> str:
 
 
 def report(workload: Workload, prices: Prices) -> str:
-    """Both sides' monthly cost, line by line."""
-    gateway, litellm = breakdown(gateway_cost(workload, prices)), breakdown(litellm_cost(workload, prices))
+    """Both modes of the stack and LiteLLM, line by line, and what the managed instances come to."""
+    on_demand = gateway_cost(replace(workload, mode="on-demand"), prices)
+    managed = gateway_cost(replace(workload, mode="managed-instances"), prices)
+    litellm = litellm_cost(workload, prices)
+    in_flight, vcpus, instances = managed_instances(workload)
     return (
         f"{workload.requests:,} chat requests a month, {workload.latency_seconds:g} s model latency, "
         f"{workload.prompt_tokens} prompt / {workload.completion_tokens} completion tokens, "
         f"{workload.stream_share:.0%} streamed; USD per month, {prices.checked} list prices (gatewayctl/prices.json)\n"
-        f"\nllm-gateway (this stack, API function at {workload.memory_mb} MB):\n{gateway}\n"
-        f"\nLiteLLM proxy on Fargate behind an ALB:\n{litellm}\n"
+        f"\nllm-gateway (this stack, API function at {workload.memory_mb} MB, on demand):\n{breakdown(on_demand)}\n"
+        f"\nllm-gateway (this stack, API function on Lambda Managed Instances: {in_flight:,.0f} requests in flight "
+        f"on average, {vcpus:.1f} vCPUs at {MANAGED_TARGET_UTILIZATION:.0%} CPU, {instances} instances):\n"
+        f"{breakdown(managed)}\n"
+        f"\nLiteLLM proxy on Fargate behind an ALB:\n{breakdown(litellm)}\n"
+        f"\nmanaged instances / on demand: {total(managed) / total(on_demand):.2f}; "
+        f"on demand / LiteLLM: {total(on_demand) / total(litellm):.2f}; "
+        f"managed instances / LiteLLM: {total(managed) / total(litellm):.2f}\n"
     )
 
 
 VOLUMES = (1_000_000, 10_000_000, 100_000_000)
-LATENCIES = (5.0, 20.0)
-# The API function's MemorySize before it was measured (docs/benchmarks.md).
-FORMER_MEMORY_MB = 1024
+LATENCIES = (5.0, 20.0, 60.0)
+
+
+def break_even(base: Workload, prices: Prices, cheaper: str, dearer: str) -> int | None:
+    """The monthly requests above which side `cheaper` costs less than side `dearer` ("on-demand",
+    "managed-instances" or "litellm"), to the nearest 10,000; None when it never does up to 10 billion."""
+
+    def cost(side: str, requests: int) -> float:
+        workload = replace(base, requests=requests)
+        if side == "litellm":
+            return total(litellm_cost(workload, prices))
+        return total(gateway_cost(replace(workload, mode=side), prices))
+
+    def wins(requests: int) -> bool:
+        return cost(cheaper, requests) < cost(dearer, requests)
+
+    low, high = 10_000, 10_000_000_000
+    if wins(low):
+        return low
+    if not wins(high):
+        return None
+    while high - low > 10_000:
+        middle = (low + high) // 2
+        low, high = (low, middle) if wins(middle) else (middle, high)
+    return high
 
 
 def markdown_table(base: Workload, prices: Prices) -> str:
-    """The cost table of docs/cost.md: both sides for 1, 10 and 100 million requests at two latencies."""
+    """The cost table of docs/cost.md: both modes of the stack and LiteLLM, 1 to 100 million requests a month at
+    5, 20 and 60 s, and each mode's ratio to LiteLLM."""
     header = (
-        f"| requests / month | model latency | llm-gateway ({base.memory_mb} MB) | of which Lambda "
-        f"| llm-gateway at {FORMER_MEMORY_MB} MB | LiteLLM on Fargate + ALB |\n"
-        "|-----------------:|--------------:|------------:|----------------:|------------:|-------------------------:|"
+        f"| requests / month | model latency | on demand ({base.memory_mb} MB) | managed instances "
+        "| of which instances and fee | LiteLLM on Fargate + ALB | on demand / LiteLLM | managed / LiteLLM |\n"
+        "|---:|---:|---:|---:|---:|---:|---:|---:|"
     )
     rows = []
     for latency in LATENCIES:
         for requests in VOLUMES:
             workload = replace(base, requests=requests, latency_seconds=latency)
-            gateway = gateway_cost(workload, prices)
-            functions = sum(line.usd for line in gateway if line.service == "Lambda")
-            former = total(gateway_cost(replace(workload, memory_mb=FORMER_MEMORY_MB), prices))
+            on_demand = total(gateway_cost(workload, prices))
+            managed_lines = gateway_cost(replace(workload, mode="managed-instances"), prices)
+            managed = total(managed_lines)
+            instances = sum(line.usd for line in managed_lines if line.item.startswith("managed instances"))
+            litellm = total(litellm_cost(workload, prices))
             rows.append(
-                f"| {requests // 1_000_000}M | {latency:g} s | ${total(gateway):,.0f} | ${functions:,.0f} "
-                f"| ${former:,.0f} | ${total(litellm_cost(workload, prices)):,.0f} |"
+                f"| {requests // 1_000_000}M | {latency:g} s | ${on_demand:,.0f} | ${managed:,.0f} | ${instances:,.0f} "
+                f"| ${litellm:,.0f} | {on_demand / litellm:.2f} | {managed / litellm:.2f} |"
             )
-    return "\n".join([header, *rows])
+    return "\n".join([header, *rows, "", break_even_table(base, prices)])
+
+
+def break_even_table(base: Workload, prices: Prices) -> str:
+    """Where each mode starts to cost less than the other side, by latency."""
+
+    def shown(requests: int | None) -> str:
+        return "never (to 10 billion)" if requests is None else f"{requests / 1e6:,.2f}M"
+
+    rows = [
+        "| model latency | on demand cheaper than LiteLLM below | managed instances cheaper than on demand above "
+        "| managed instances cheaper than LiteLLM below |",
+        "|---:|---:|---:|---:|",
+    ]
+    for latency in LATENCIES:
+        workload = replace(base, latency_seconds=latency)
+        rows.append(
+            f"| {latency:g} s | {shown(break_even(workload, prices, 'litellm', 'on-demand'))} "
+            f"| {shown(break_even(workload, prices, 'managed-instances', 'on-demand'))} "
+            f"| {shown(break_even(workload, prices, 'litellm', 'managed-instances'))} |"
+        )
+    return "\n".join(rows)
 
 
 def parse_count(text: str) -> int:

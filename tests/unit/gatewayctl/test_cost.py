@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
@@ -133,7 +134,37 @@ def test_the_command_prints_both_sides(capsys: pytest.CaptureFixture[str]) -> No
     assert main(["cost", "--requests", "2M", "--latency", "3"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("2,000,000 chat requests a month, 3 s model latency")
-    assert "llm-gateway (this stack, API function at 256 MB)" in out
+    assert "llm-gateway (this stack, API function at 256 MB, on demand)" in out
+    assert "llm-gateway (this stack, API function on Lambda Managed Instances" in out
     assert "LiteLLM proxy on Fargate behind an ALB" in out
     assert main(["cost", "--table"]) == 0
     assert capsys.readouterr().out.startswith("| requests / month |")
+
+
+def test_managed_instances_worked_by_hand(prices: Prices) -> None:
+    """100 million 20 s requests: 762 in flight on average, 96 a 1-vCPU environment, kept at half their capacity:
+    15.9 vCPUs, 8 c7g.large; EC2's price plus Lambda's 15 % fee, no duration charge."""
+    workload = Workload(requests=100_000_000, latency_seconds=20.0, mode="managed-instances")
+    in_flight, vcpus, instances = cost.managed_instances(workload)
+    assert in_flight == pytest.approx(100e6 / (730 * 3600) * (20 + 0.02 + 0.0068))
+    assert vcpus == pytest.approx(in_flight / 96 / 0.5)
+    assert instances == 8
+    lines = by_item(gateway_cost(workload, prices))
+    assert not [item for item in lines if "duration" in item and "API function" in item]
+    compute = sum(usd for item, usd in lines.items() if "managed instances" in item)
+    assert compute == pytest.approx(8 * 0.0725 * 730 * 1.15)
+
+
+def test_managed_instances_never_go_below_three_instances(prices: Prices) -> None:
+    small = Workload(requests=1_000, latency_seconds=5.0, mode="managed-instances")
+    assert cost.managed_instances(small)[2] == 3
+
+
+def test_the_break_even_is_where_the_sides_cross(prices: Prices) -> None:
+    base = Workload(requests=1, latency_seconds=20.0)
+    crossing = cost.break_even(base, prices, "managed-instances", "on-demand")
+    assert crossing is not None
+    below, above = replace(base, requests=crossing - 20_000), replace(base, requests=crossing + 20_000)
+    managed = lambda w: total(gateway_cost(replace(w, mode="managed-instances"), prices))  # noqa: E731
+    assert managed(below) >= total(gateway_cost(below, prices))
+    assert managed(above) < total(gateway_cost(above, prices))
