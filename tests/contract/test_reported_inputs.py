@@ -15,7 +15,8 @@ import openai
 import pytest
 
 from llm_gateway.config import shipped_registry_text
-from llm_gateway.domain.budget import CONTEXT_HEADROOM_TOKENS, estimate_prompt_tokens
+from llm_gateway.domain.budget import CONTEXT_HEADROOM_TOKENS
+from llm_gateway.domain.estimate import estimate_prompt_tokens
 from tests.conftest import Handler, LogOutput
 from tests.fakes.bedrock_transport import FakeBedrockTransport, stream_event, stream_exception
 from tests.fakes.handler_client import HandlerTransport, handler_client

@@ -15,7 +15,7 @@ from typing import Any
 import httpx2
 import pytest
 
-from llm_gateway.domain.budget import estimate_prompt_tokens
+from llm_gateway.domain.estimate import estimate_prompt_tokens
 from llm_gateway.domain.tokens import estimate_text_tokens
 from tests.conftest import Handler, LogOutput, Stack
 from tests.fakes.handler_client import CALLER, STAGE, HandlerTransport, handler_client

@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from llm_gateway import metering
-from llm_gateway.domain import budget, tokens
-from llm_gateway.domain.budget import ReservationTooLargeError, estimate_prompt_tokens, prompt_tokens_floor
+from llm_gateway.domain import estimate, tokens
+from llm_gateway.domain.budget import ReservationTooLargeError
+from llm_gateway.domain.estimate import estimate_prompt_tokens, prompt_tokens_floor
 from llm_gateway.domain.registry import ContextLimits
 from llm_gateway.domain.tokens import estimate_text_tokens, text_tokens_floor
 from llm_gateway.errors import ContextLengthExceededError
@@ -121,7 +122,7 @@ def test_a_prompt_past_the_keys_window_is_refused_before_the_estimate(
     def never(*_: Any) -> int:
         raise AssertionError("the full estimate was made")
 
-    monkeypatch.setattr(budget, "estimate_text_tokens", never)
+    monkeypatch.setattr(estimate, "estimate_text_tokens", never)
     monkeypatch.setattr(metering, "estimate_prompt_tokens", never)
     body = {"model": "echo", "max_tokens": 1, "messages": [{"role": "user", "content": "0 " * 100_000}]}
     response = call(api_handler, chat_event(body, tokensPerDay=10_000))

@@ -9,7 +9,7 @@ from functools import lru_cache
 from typing import TypeVar
 
 from llm_gateway.config import Settings, get_registry, get_settings
-from llm_gateway.domain.budget import Demand, estimate_prompt_tokens
+from llm_gateway.domain.budget import Demand
 from llm_gateway.domain.caller import ApiRequest, Caller
 from llm_gateway.domain.chat import ChatService
 from llm_gateway.domain.conversation import ChatRequest, Completion, ContentBlock, StreamEvent, TextBlock, Usage
@@ -19,6 +19,7 @@ from llm_gateway.domain.embeddings import (
     estimate_input_tokens,
     fit_embedding_request,
 )
+from llm_gateway.domain.estimate import estimate_prompt_tokens
 from llm_gateway.domain.ports import Deadline, Provider
 from llm_gateway.domain.registry import ModelEntry
 from llm_gateway.domain.routing import Failure, Routed, Router, RoutingError

@@ -19,12 +19,9 @@ from llm_gateway.domain.budget import (
     budget_exceeded,
     capped_request,
     chat_demand,
-    estimate_prompt_tokens,
-    estimated_usage,
     exceeded_windows,
     output_cap,
     plan_reservation,
-    prompt_tokens_floor,
 )
 from llm_gateway.domain.caller import Caller
 from llm_gateway.domain.conversation import (
@@ -36,6 +33,7 @@ from llm_gateway.domain.conversation import (
     Usage,
     UsageReport,
 )
+from llm_gateway.domain.estimate import estimate_prompt_tokens, estimated_usage, prompt_tokens_floor
 from llm_gateway.domain.keys import utcnow
 from llm_gateway.domain.ports import closed_after
 from llm_gateway.domain.registry import ContextLimits, Prices

@@ -19,13 +19,13 @@ from llm_gateway.domain.budget import (
     budget_exceeded,
     capped_request,
     chat_demand,
-    estimate_prompt_tokens,
     exceeded_windows,
     output_cap,
     plan_reservation,
     seconds_until_reset,
 )
 from llm_gateway.domain.conversation import ChatRequest
+from llm_gateway.domain.estimate import estimate_prompt_tokens
 from llm_gateway.domain.keys import TokenLimits
 from llm_gateway.domain.registry import ContextLimits, Prices
 from llm_gateway.errors import ContextLengthExceededError

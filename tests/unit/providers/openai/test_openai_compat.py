@@ -11,7 +11,6 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
-from llm_gateway.domain.budget import estimate_prompt_tokens
 from llm_gateway.domain.conversation import (
     ChatRequest,
     Finish,
@@ -23,6 +22,7 @@ from llm_gateway.domain.conversation import (
     Usage,
     UsageReport,
 )
+from llm_gateway.domain.estimate import estimate_prompt_tokens
 from llm_gateway.domain.ports import Deadline
 from llm_gateway.domain.registry import Target
 from llm_gateway.domain.tokens import estimate_text_tokens

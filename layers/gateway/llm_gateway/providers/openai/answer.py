@@ -6,7 +6,6 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from llm_gateway.domain.budget import estimate_prompt_tokens, estimated_usage
 from llm_gateway.domain.conversation import (
     ChatRequest,
     Completion,
@@ -18,6 +17,7 @@ from llm_gateway.domain.conversation import (
     ToolCallBlock,
     Usage,
 )
+from llm_gateway.domain.estimate import estimate_prompt_tokens, estimated_usage
 from llm_gateway.domain.registry import Target
 from llm_gateway.observability import logger
 from llm_gateway.providers.openai.errors import malformed, upstream_failure

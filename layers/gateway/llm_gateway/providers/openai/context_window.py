@@ -15,8 +15,9 @@ import re
 import threading
 from dataclasses import dataclass
 
-from llm_gateway.domain.budget import CONTEXT_HEADROOM_TOKENS, estimate_prompt_tokens
+from llm_gateway.domain.budget import CONTEXT_HEADROOM_TOKENS
 from llm_gateway.domain.conversation import ChatRequest
+from llm_gateway.domain.estimate import estimate_prompt_tokens
 from llm_gateway.domain.registry import Target
 from llm_gateway.errors import GatewayError
 from llm_gateway.observability import logger
