@@ -394,24 +394,3 @@ StreamEvent = (
     | UsageReport
     | NativeChunk
 )
-
-
-def completion_events(completion: Completion, text_pieces: Iterable[str] | None = None) -> Iterator[StreamEvent]:
-    """Replay a finished completion as stream events, its text split into `text_pieces` if given."""
-    for block in completion.content:
-        if isinstance(block, ReasoningBlock):
-            if block.redacted is not None:
-                yield RedactedReasoning(block.redacted)
-                continue
-            if block.text:
-                yield ReasoningDelta(block.text)
-            if block.signature:
-                yield ReasoningSignature(block.signature)
-    for piece in [completion.text] if text_pieces is None else text_pieces:
-        if piece:
-            yield TextDelta(piece)
-    for index, call in enumerate(completion.tool_calls):
-        yield ToolCallStart(index, call.id, call.name)
-        yield ToolCallArgumentsDelta(index, call.arguments)
-    yield Finish(completion.stop_reason, completion.stop_sequence)
-    yield UsageReport(completion.usage)

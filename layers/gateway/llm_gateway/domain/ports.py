@@ -8,7 +8,20 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from llm_gateway.domain.conversation import ChatRequest, Completion, StreamEvent, completion_events
+from llm_gateway.domain.conversation import (
+    ChatRequest,
+    Completion,
+    Finish,
+    ReasoningBlock,
+    ReasoningDelta,
+    ReasoningSignature,
+    RedactedReasoning,
+    StreamEvent,
+    TextDelta,
+    ToolCallArgumentsDelta,
+    ToolCallStart,
+    UsageReport,
+)
 from llm_gateway.domain.embeddings import EmbeddingRequest, EmbeddingResult
 from llm_gateway.domain.registry import ModelTraits, Target
 from llm_gateway.errors import TargetMisconfiguredError
@@ -79,3 +92,24 @@ def closed_after(stream: Iterable[object]) -> Iterator[None]:
         close = getattr(stream, "close", None)
         if callable(close):
             close()
+
+
+def completion_events(completion: Completion, text_pieces: Iterable[str] | None = None) -> Iterator[StreamEvent]:
+    """Replay a finished completion as stream events, its text split into `text_pieces` if given."""
+    for block in completion.content:
+        if isinstance(block, ReasoningBlock):
+            if block.redacted is not None:
+                yield RedactedReasoning(block.redacted)
+                continue
+            if block.text:
+                yield ReasoningDelta(block.text)
+            if block.signature:
+                yield ReasoningSignature(block.signature)
+    for piece in [completion.text] if text_pieces is None else text_pieces:
+        if piece:
+            yield TextDelta(piece)
+    for index, call in enumerate(completion.tool_calls):
+        yield ToolCallStart(index, call.id, call.name)
+        yield ToolCallArgumentsDelta(index, call.arguments)
+    yield Finish(completion.stop_reason, completion.stop_sequence)
+    yield UsageReport(completion.usage)

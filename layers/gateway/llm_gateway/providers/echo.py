@@ -19,10 +19,9 @@ from llm_gateway.domain.conversation import (
     TextBlock,
     ToolCallBlock,
     Usage,
-    completion_events,
 )
 from llm_gateway.domain.embeddings import EmbeddingInput, EmbeddingRequest, EmbeddingResult
-from llm_gateway.domain.ports import Deadline, Provider
+from llm_gateway.domain.ports import Deadline, Provider, completion_events
 from llm_gateway.domain.registry import ModelTraits, Target
 
 _WORD = re.compile(r"\S+")

@@ -20,10 +20,9 @@ from llm_gateway.domain.conversation import (
     StreamEvent,
     Usage,
     UsageReport,
-    completion_events,
 )
 from llm_gateway.domain.embeddings import EmbeddingRequest, EmbeddingResult, estimate_input_tokens
-from llm_gateway.domain.ports import Deadline, Provider
+from llm_gateway.domain.ports import Deadline, Provider, completion_events
 from llm_gateway.domain.registry import ModelTraits, Target
 from llm_gateway.errors import GatewayError, ProviderError, ProviderTimeoutError, TargetMisconfiguredError
 from llm_gateway.observability import logger
