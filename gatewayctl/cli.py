@@ -447,7 +447,7 @@ def _models_traits(args: argparse.Namespace) -> int:
 
 
 def _count(value: str) -> int:
-    from gatewayctl.cost import parse_count
+    from gatewayctl.cost_report import parse_count
 
     try:
         return parse_count(value)
@@ -456,7 +456,8 @@ def _count(value: str) -> int:
 
 
 def _cost(args: argparse.Namespace) -> int:
-    from gatewayctl.cost import Prices, Workload, markdown_table, report
+    from gatewayctl.cost import Prices, Workload
+    from gatewayctl.cost_report import markdown_table, report
 
     workload = Workload(
         requests=args.requests,

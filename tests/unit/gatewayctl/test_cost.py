@@ -10,18 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from gatewayctl import cost
+from gatewayctl import cost, cost_report
 from gatewayctl.cli import main
-from gatewayctl.cost import (
-    Prices,
-    Workload,
-    gateway_cost,
-    litellm_cost,
-    markdown_table,
-    parse_count,
-    tiered,
-    total,
-)
+from gatewayctl.cost import Prices, Workload, gateway_cost, litellm_cost, tiered, total
+from gatewayctl.cost_report import markdown_table, parse_count
 
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "cost.md"
 BENCHMARKS = DOCS.parent / "benchmarks.md"
@@ -162,7 +154,7 @@ def test_managed_instances_never_go_below_three_instances(prices: Prices) -> Non
 
 def test_the_break_even_is_where_the_sides_cross(prices: Prices) -> None:
     base = Workload(requests=1, latency_seconds=20.0)
-    crossing = cost.break_even(base, prices, "managed-instances", "on-demand")
+    crossing = cost_report.break_even(base, prices, "managed-instances", "on-demand")
     assert crossing is not None
     below, above = replace(base, requests=crossing - 20_000), replace(base, requests=crossing + 20_000)
     managed = lambda w: total(gateway_cost(replace(w, mode="managed-instances"), prices))  # noqa: E731
