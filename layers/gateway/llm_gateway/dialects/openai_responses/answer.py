@@ -121,8 +121,9 @@ class ResponseWriter:
 
     def tool_call_item(self, index: int, call: ToolCallBlock, status: str) -> dict[str, Any]:
         done = status != "in_progress"
+        item: dict[str, Any]
         if call.name in self.request.custom_tools:
-            return {
+            item = {
                 "id": self.item_id("ctc", index),
                 "type": "custom_tool_call",
                 "call_id": call.id,
@@ -130,14 +131,19 @@ class ResponseWriter:
                 "input": custom_input(call.arguments) if done else "",
                 "status": status,
             }
-        return {
-            "id": self.item_id("fc", index),
-            "type": "function_call",
-            "call_id": call.id,
-            "name": call.name,
-            "arguments": call.arguments if done else "",
-            "status": status,
-        }
+        else:
+            item = {
+                "id": self.item_id("fc", index),
+                "type": "function_call",
+                "call_id": call.id,
+                "name": call.name,
+                "arguments": call.arguments if done else "",
+                "status": status,
+            }
+        namespace = self.request.namespaces.get(call.name)
+        if namespace is not None:
+            item["namespace"] = namespace
+        return item
 
     def output(self, content: Iterable[ContentBlock], stop_reason: StopReason) -> list[dict[str, Any]]:
         """A completion's output items in order: reasoning, then text as one message, then each tool call."""

@@ -30,6 +30,7 @@ from llm_gateway.dialects.openai_responses.schemas import (
     NamedToolChoice,
     OtherItem,
     OtherPart,
+    OtherTool,
     OutputText,
     ReasoningItem,
     Refusal,
@@ -82,6 +83,8 @@ _INTERPRETED = frozenset(
         "previous_response_id",
         "background",
         "conversation",
+        # Labels of the calling client (Codex's turn, session and installation ids), which no model reads.
+        "client_metadata",
     }
 )
 # What `include` may ask for: the gateway renders no log probabilities or hosted tools' sources.
@@ -289,22 +292,29 @@ def _sent(request: ResponsesRequest) -> dict[str, Any]:
 
 
 def _tools(request: ResponsesRequest) -> list[ToolSpec]:
-    specs: list[ToolSpec] = []
+    """Function and custom tools, those of namespaces included (by their own names, which must be unique); a
+    hosted tool is refused, since no provider behind the gateway runs it."""
     for position, tool in enumerate(request.tools or []):
-        path = f"tools[{position}]"
+        if isinstance(tool, OtherTool):
+            raise InvalidRequestError(
+                f"The gateway runs no hosted '{tool.type}' tool; give function, custom or namespace tools only "
+                '(Codex: web_search = "disabled").',
+                param=f"tools[{position}].type",
+                code="unsupported_tool",
+            )
+    specs: list[ToolSpec] = []
+    seen: set[str] = set()
+    for tool, _, path in request.callable_tools():
+        if tool.name in seen:
+            raise InvalidRequestError(f"Two tools are named '{tool.name}'.", param=f"{path}.name")
+        seen.add(tool.name)
         if isinstance(tool, FunctionTool):
             extra = dict(tool.model_extra or {})
             if tool.strict is not None:
                 extra["strict"] = tool.strict
             specs.append(ToolSpec(tool.name, tool.description, tool.parameters, extra=extra, path=path))
-        elif isinstance(tool, CustomTool):
-            specs.append(_custom_tool(tool, path))
         else:
-            raise InvalidRequestError(
-                f"The gateway runs no hosted '{tool.type}' tool; give function or custom tools only.",
-                param=f"{path}.type",
-                code="unsupported_tool",
-            )
+            specs.append(_custom_tool(tool, path))
     return specs
 
 
@@ -336,7 +346,7 @@ def _tool_choice(request: ResponsesRequest, custom: frozenset[str]) -> ToolChoic
     if choice is None and parallel is None:
         return None
     if isinstance(choice, NamedToolChoice):
-        names = {tool.name for tool in request.tools or [] if isinstance(tool, FunctionTool | CustomTool)}
+        names = {tool.name for tool, _, _ in request.callable_tools()}
         if choice.type not in ("function", "custom") or not choice.name:
             raise InvalidRequestError(
                 f"The gateway takes tool_choice 'auto', 'none', 'required' or a function or custom tool by name, "

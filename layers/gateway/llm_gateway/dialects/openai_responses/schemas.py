@@ -91,6 +91,8 @@ class FunctionCallItem(_Part):
     call_id: str = Field(min_length=1)
     name: str = Field(min_length=1)
     arguments: str
+    # The namespace tool the function belongs to (the gateway's tool names are unique across namespaces).
+    namespace: str | None = None
     id: str | None = None
     status: str | None = None
 
@@ -108,6 +110,7 @@ class CustomToolCallItem(_Part):
     call_id: str = Field(min_length=1)
     name: str = Field(min_length=1)
     input: str
+    namespace: str | None = None
     id: str | None = None
     status: str | None = None
 
@@ -194,6 +197,16 @@ class CustomTool(_Part):
     format: dict[str, Any] | None = None
 
 
+class NamespaceTool(_Part):
+    """A group of function and custom tools under one name (Codex groups its sub-agent tools so); the model calls
+    them by their own names, and its calls say the namespace."""
+
+    type: Literal["namespace"]
+    name: str = Field(min_length=1)
+    description: str | None = None
+    tools: list[Annotated[FunctionTool | CustomTool, Field(discriminator="type")]] = Field(default_factory=list)
+
+
 class OtherTool(_Part):
     """A hosted tool (web_search, file_search, ...): OpenAI runs it, the gateway has none to run."""
 
@@ -201,8 +214,11 @@ class OtherTool(_Part):
 
 
 Tool = Annotated[
-    Annotated[FunctionTool, Tag("function")] | Annotated[CustomTool, Tag("custom")] | Annotated[OtherTool, Tag(OTHER)],
-    Discriminator(_kind_of(frozenset({"function", "custom"}))),
+    Annotated[FunctionTool, Tag("function")]
+    | Annotated[CustomTool, Tag("custom")]
+    | Annotated[NamespaceTool, Tag("namespace")]
+    | Annotated[OtherTool, Tag(OTHER)],
+    Discriminator(_kind_of(frozenset({"function", "custom", "namespace"}))),
 ]
 
 
@@ -254,10 +270,25 @@ class ResponsesRequest(BaseModel):
     conversation: Any = None
     truncation: Literal["auto", "disabled"] | None = None
 
+    def callable_tools(self) -> list[tuple[FunctionTool | CustomTool, str | None, str]]:
+        """Every function and custom tool with its namespace (None outside one) and its place in `tools`."""
+        found: list[tuple[FunctionTool | CustomTool, str | None, str]] = []
+        for position, tool in enumerate(self.tools or []):
+            if isinstance(tool, FunctionTool | CustomTool):
+                found.append((tool, None, f"tools[{position}]"))
+            elif isinstance(tool, NamespaceTool):
+                found += [(inner, tool.name, f"tools[{position}].tools[{i}]") for i, inner in enumerate(tool.tools)]
+        return found
+
     @property
     def custom_tools(self) -> frozenset[str]:
         """The names of the freeform tools, whose calls are answered as custom_tool_call items."""
-        return frozenset(tool.name for tool in self.tools or [] if isinstance(tool, CustomTool))
+        return frozenset(tool.name for tool, _, _ in self.callable_tools() if isinstance(tool, CustomTool))
+
+    @property
+    def namespaces(self) -> dict[str, str]:
+        """The namespace of each tool that has one, by the tool's name."""
+        return {tool.name: namespace for tool, namespace, _ in self.callable_tools() if namespace is not None}
 
     @property
     def wants_encrypted_reasoning(self) -> bool:
