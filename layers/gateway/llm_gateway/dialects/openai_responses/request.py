@@ -221,8 +221,7 @@ def read_input(
                     code="invalid_encrypted_content",
                 )
             add("user", [TextBlock(COMPACTION_INTRO + summary, path=path)], path)
-        else:
-            assert isinstance(item, OtherItem)
+        elif isinstance(item, OtherItem):
             add("assistant", [OpaqueBlock(DIALECT, item.type, item.model_dump(exclude_unset=True), path)], path)
     return system, [Message(role, tuple(blocks), extra, path) for role, blocks, extra, path in turns]
 

@@ -98,33 +98,36 @@ class EventProducer:
 
     # --- items -------------------------------------------------------------------------------------------
 
-    def _open(self, kind: str) -> Iterator[dict[str, Any]]:
-        if self._current is not None:
-            yield from self._close(self._current)
+    def _open(self, kind: str) -> tuple[_Item, list[dict[str, Any]]]:
+        """A new message or reasoning item, and its events: the item before it closed, then it added."""
+        events = list(self._close(self._current)) if self._current is not None else []
         item = _Item(kind, len(self._items))
         self._items.append(item)
         self._current = item
         if kind == "message":
             added = self._writer.message_item(item.index, "", "in_progress")
-            yield self._event("response.output_item.added", output_index=item.index, item=added)
-            yield self._event(
-                "response.content_part.added",
-                item_id=added["id"],
-                output_index=item.index,
-                content_index=0,
-                part=output_text(""),
+            events.append(self._event("response.output_item.added", output_index=item.index, item=added))
+            events.append(
+                self._event(
+                    "response.content_part.added",
+                    item_id=added["id"],
+                    output_index=item.index,
+                    content_index=0,
+                    part=output_text(""),
+                )
             )
-        elif kind == "reasoning":
+        else:
             added = self._writer.reasoning_item(item.index, ReasoningBlock(), done=False)
-            yield self._event("response.output_item.added", output_index=item.index, item=added)
+            events.append(self._event("response.output_item.added", output_index=item.index, item=added))
+        return item, events
 
     def _built(self, event: StreamEvent) -> Iterator[dict[str, Any]]:
         current = self._current
         if isinstance(event, TextDelta):
-            if current is None or current.kind != "message":
-                yield from self._open("message")
-            item = self._current
-            assert item is not None
+            item = current
+            if item is None or item.kind != "message":
+                item, opened = self._open("message")
+                yield from opened
             item.text.append(event.text)
             yield self._event(
                 "response.output_text.delta",
@@ -135,10 +138,10 @@ class EventProducer:
                 logprobs=[],
             )
         elif isinstance(event, ReasoningDelta | ReasoningSignature | RedactedReasoning):
-            if current is None or current.kind != "reasoning" or current.signature or current.redacted:
-                yield from self._open("reasoning")
-            item = self._current
-            assert item is not None
+            item = current
+            if item is None or item.kind != "reasoning" or item.signature or item.redacted:
+                item, opened = self._open("reasoning")
+                yield from opened
             if isinstance(event, ReasoningDelta):
                 item.text.append(event.text)
                 yield self._event(
