@@ -14,6 +14,9 @@ export SAM_CLI_TELEMETRY := 0
 # Claude Code, from npm, for the end-to-end tests that drive it against the local gateway.
 CLAUDE_CODE_VERSION ?= 2.1.332
 CLAUDE_CODE := .cache/claude-code/node_modules/.bin/claude
+# Codex CLI, from npm, for the end-to-end test that drives it against the local gateway's Responses API.
+CODEX_VERSION ?= 0.171.0
+CODEX := .cache/codex/node_modules/.bin/codex
 
 .PHONY: help install run test lint scan format pytest unit e2e build deploy bench cost events clean
 
@@ -33,6 +36,11 @@ $(CLAUDE_CODE): Makefile
 	@if command -v npm >/dev/null; then \
 		npm install --silent --no-audit --no-fund --prefix .cache/claude-code @anthropic-ai/claude-code@$(CLAUDE_CODE_VERSION) && touch $@; \
 	else echo "npm not found: the Claude Code end-to-end tests will be skipped"; fi
+
+$(CODEX): Makefile
+	@if command -v npm >/dev/null; then \
+		npm install --silent --no-audit --no-fund --prefix .cache/codex @openai/codex@$(CODEX_VERSION) && touch $@; \
+	else echo "npm not found: the Codex CLI end-to-end test will be skipped"; fi
 
 $(SCAN_BIN)/checkov: scan-constraints.txt
 	$(PYTHON) -m venv $(SCAN_VENV)
@@ -66,13 +74,13 @@ format: install ## Apply ruff formatting and safe fixes
 
 # Claude Code comes with the tiers that drive it (e2e, the whole suite), not with `make install`: `make run` never waits
 # for npm.
-pytest: install $(CLAUDE_CODE) ## The test suite alone: unit, contract and end-to-end tests
+pytest: install $(CLAUDE_CODE) $(CODEX) ## The test suite alone: unit, contract and end-to-end tests
 	$(BIN)/pytest
 
 unit: install ## The unit and contract tests: no sockets beyond 127.0.0.1, no sam build
 	$(BIN)/pytest tests/unit tests/contract -m "not build" -q
 
-e2e: install $(CLAUDE_CODE) ## The end-to-end tier: the local gateway over HTTP, driven by the official clients and Claude Code
+e2e: install $(CLAUDE_CODE) $(CODEX) ## The end-to-end tier: the local gateway over HTTP, driven by the official clients, Claude Code and Codex
 	$(BIN)/pytest tests/e2e -q
 
 build: install ## sam build (needs a Python 3.13 on PATH or under pyenv)

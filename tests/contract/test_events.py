@@ -14,6 +14,7 @@ from anthropic.types import Message as AnthropicMessage
 from anthropic.types import MessageTokensCount, ModelInfo
 from openai.types import CreateEmbeddingResponse, Model
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from openai.types.responses import Response
 
 from emulator.lambda_context import LocalLambdaContext
 from tests.conftest import Handler, LogOutput
@@ -36,6 +37,9 @@ EXPECTED: dict[str, tuple[int, str | None]] = {
     "embeddings-base64-dimensions.json": (200, None),
     "embeddings-token-arrays.json": (200, None),
     "model-retrieve.json": (200, None),
+    "responses.json": (200, None),
+    "responses-stream-codex.json": (200, None),
+    "error-responses-previous-response-id.json": (400, "previous_response_not_found"),
     "model-retrieve-anthropic.json": (200, None),
     "error-model-retrieve-unknown.json": (404, "model_not_found"),
     "error-embeddings-chat-model.json": (400, "unsupported_model"),
@@ -262,3 +266,22 @@ def test_metrics_per_request_by_model(api_handler: Handler, capsys: pytest.Captu
     ]
     assert requests[0]["tenant"] == "acme"
     assert not any("tenant" in dims for m in requests for dims in m["_aws"]["CloudWatchMetrics"][0]["Dimensions"])
+
+
+def test_responses_events_are_parsed_by_the_openai_sdk_types(api_handler: Handler) -> None:
+    response = Response.model_validate_json(invoke(api_handler, "responses.json")["body"])
+    assert (response.output_text, response.instructions, response.status) == (
+        "Say hello to the gateway",
+        "Answer briefly.",
+        "completed",
+    )
+    streamed = invoke(api_handler, "responses-stream-codex.json")
+    assert header(streamed, "Content-Type").startswith("text/event-stream")
+    frames = [frame for frame in streamed["body"].strip().split("\n\n") if frame]
+    names = [frame.split("\n")[0].removeprefix("event: ") for frame in frames]
+    assert names[:2] == ["response.created", "response.in_progress"] and names[-1] == "response.completed"
+    assert "[DONE]" not in streamed["body"]
+    final = json.loads(frames[-1].split("\n", 1)[1].removeprefix("data: "))["response"]
+    reasoning, message = Response.model_validate(final).output
+    assert reasoning.type == "reasoning" and reasoning.encrypted_content
+    assert message.type == "message" and message.content[0].text == "Thanks"  # type: ignore[union-attr]

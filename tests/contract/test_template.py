@@ -16,6 +16,7 @@ from emulator.template import Resolver, load_template, translate_template
 RUN_SH = Path(__file__).resolve().parents[2] / "functions" / "api" / "run.sh"
 ROUTES = {
     ("post", "/chat/completions"),
+    ("post", "/responses"),
     ("post", "/embeddings"),
     ("get", "/models/{model+}"),
     ("post", "/messages"),

@@ -37,6 +37,7 @@ def api() -> ApiDefinition:
 def test_routes_authorizer_and_key_source_come_from_the_template(api: ApiDefinition) -> None:
     assert {(r.method, r.resource, r.function) for r in api.routes if r.mock is None} == {
         ("POST", "/chat/completions", "ApiFunction"),
+        ("POST", "/responses", "ApiFunction"),
         ("POST", "/embeddings", "ApiFunction"),
         ("GET", "/models/{model+}", "ApiFunction"),
         ("POST", "/messages", "ApiFunction"),

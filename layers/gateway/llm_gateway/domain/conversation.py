@@ -17,7 +17,8 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, Literal
 
-Dialect = Literal["openai", "anthropic"]
+# Each wire format whose bodies the model keeps: OpenAI chat completions, Anthropic messages, OpenAI responses.
+Dialect = Literal["openai", "anthropic", "openai_responses"]
 Role = Literal["user", "assistant"]
 # Why generation stopped, in the finest terms any provider reports (Anthropic's); each surface maps them to its
 # own (OpenAI: stop, length, tool_calls, content_filter).
@@ -186,12 +187,26 @@ class Reasoning:
 
 
 @dataclass(frozen=True)
+class OutputFormat:
+    """Structured output: a JSON object (`json_object`), or one matching the JSON Schema `schema`
+    (`json_schema`, named `name`, `strict` as the caller asked). `path` is where the caller gave it."""
+
+    kind: Literal["json_object", "json_schema"]
+    name: str | None = None
+    schema: Mapping[str, Any] | None = None
+    strict: bool | None = None
+    description: str | None = None
+    path: str = ""
+
+
+@dataclass(frozen=True)
 class ChatRequest:
     """One chat turn to generate.
 
-    `max_output_tokens` is the most the model may generate (after the gateway capped it); `extra` holds the
-    top-level fields the surface did not interpret; `native` the caller's body as sent; `betas` the Anthropic
-    beta features the caller asked for (anthropic-beta header).
+    `max_output_tokens` is the most the model may generate (after the gateway capped it); `output_format` the
+    structured output asked for (None: text); `extra` holds the top-level fields the surface did not interpret;
+    `native` the caller's body as sent; `betas` the Anthropic beta features the caller asked for (anthropic-beta
+    header).
     """
 
     model: str
@@ -205,6 +220,7 @@ class ChatRequest:
     tools: tuple[ToolSpec, ...] = ()
     tool_choice: ToolChoice | None = None
     reasoning: Reasoning | None = None
+    output_format: OutputFormat | None = None
     stream: bool = False
     include_usage: bool = False
     extra: Mapping[str, Any] = field(default_factory=_no_extra)

@@ -10,14 +10,16 @@ from starlette.routing import Route
 
 from llm_gateway.api.asgi import posted
 from llm_gateway.api.http import JSON
-from llm_gateway.api.openai import chat, embeddings
+from llm_gateway.api.openai import chat, embeddings, responses
 from llm_gateway.dialects.openai_chat.errors import error_body
 from llm_gateway.dialects.openai_chat.schemas import ChatCompletionRequest, PromptRequest
 from llm_gateway.dialects.openai_embeddings.schemas import EmbeddingsRequest
+from llm_gateway.dialects.openai_responses.schemas import ResponsesRequest
 from llm_gateway.errors import GatewayError
 
 ROUTES = [
     Route("/chat/completions", posted(ChatCompletionRequest, chat.chat_completions), methods=["POST"]),
+    Route("/responses", posted(ResponsesRequest, responses.responses), methods=["POST"]),
     Route("/embeddings", posted(EmbeddingsRequest, embeddings.embeddings), methods=["POST"]),
     Route(
         "/model",

@@ -76,6 +76,10 @@ _NEUTRAL_VALUES: dict[str, tuple[object, ...] | None] = {
     "prompt_cache_key": None,
     "safety_identifier": None,
     "n": (1,),
+    # The Responses API's: no truncation (its default), and a cap on hosted tools' calls (Bedrock makes none).
+    # https://platform.openai.com/docs/api-reference/responses/create
+    "truncation": ("disabled",),
+    "max_tool_calls": None,
 }
 
 # Fields of a message, content block or tool that Converse has no place for but that change nothing it could do:
@@ -184,6 +188,12 @@ def _refuse_untranslatable(request: ChatRequest, traits: ModelTraits) -> None:
         )
     if request.top_k is not None and not traits.bedrock.anthropic_messages:
         raise refused("This model takes no top_k on Bedrock; leave it out.", "top_k", "unsupported_parameter")
+    if request.output_format is not None:
+        raise refused(
+            "Bedrock models take no structured output format through the gateway; leave it out for this model.",
+            request.output_format.path or "response_format",
+            "unsupported_parameter",
+        )
     _refuse_fields_of_parts(request)
     for name, value in request.extra.items():
         neutral = _NEUTRAL_VALUES.get(name, ())

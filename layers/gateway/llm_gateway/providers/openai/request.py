@@ -17,6 +17,7 @@ from llm_gateway.domain.conversation import (
     ImageBlock,
     Native,
     OpaqueBlock,
+    OutputFormat,
     ReasoningBlock,
     TextBlock,
     ToolCallBlock,
@@ -27,6 +28,14 @@ from llm_gateway.observability import logger
 
 # Anthropic's request metadata names the end user (user_id); OpenAI's `user` field does the same.
 _EXTRA_FIELDS = frozenset({"metadata"})
+# Fields of OpenAI's Responses API that chat completions takes under the same name and meaning.
+# https://platform.openai.com/docs/api-reference/responses/create, .../chat/create
+_SAME_IN_CHAT = frozenset(
+    {"user", "prompt_cache_key", "safety_identifier", "service_tier", "verbosity", "top_logprobs"}
+)
+# Responses API fields whose value here changes nothing a chat completion could do: no truncation (the default),
+# and a cap on hosted tools' calls, of which a chat completion makes none.
+_NEUTRAL_RESPONSES_FIELDS: dict[str, tuple[object, ...] | None] = {"truncation": ("disabled",), "max_tool_calls": None}
 
 
 def is_native(request: ChatRequest) -> bool:
@@ -114,8 +123,18 @@ def rendered_body(request: ChatRequest) -> dict[str, Any]:
     reasoning = request.reasoning
     if reasoning is not None and reasoning.enabled:
         body["reasoning_effort"] = reasoning.effort or _effort(reasoning.budget_tokens)
+    output_format = request.output_format
+    if output_format is not None:
+        body["response_format"] = _response_format(output_format)
+    responses = request.native is not None and request.native.dialect == "openai_responses"
     for name, value in request.extra.items():
         if value is None:
+            continue
+        if responses and name in _SAME_IN_CHAT:
+            body[name] = value
+            continue
+        neutral = _NEUTRAL_RESPONSES_FIELDS.get(name, ()) if responses else ()
+        if responses and name in _NEUTRAL_RESPONSES_FIELDS and (neutral is None or value in neutral):
             continue
         if name in _EXTRA_FIELDS and isinstance(value, dict) and set(value) <= {"user_id"}:
             if isinstance(value.get("user_id"), str):
@@ -127,6 +146,18 @@ def rendered_body(request: ChatRequest) -> dict[str, Any]:
             code="unsupported_parameter",
         )
     return body
+
+
+def _response_format(output_format: OutputFormat) -> dict[str, Any]:
+    """Structured output as chat completions' response_format."""
+    if output_format.kind == "json_object":
+        return {"type": "json_object"}
+    schema: dict[str, Any] = {"name": output_format.name, "schema": dict(output_format.schema or {})}
+    if output_format.strict is not None:
+        schema["strict"] = output_format.strict
+    if output_format.description is not None:
+        schema["description"] = output_format.description
+    return {"type": "json_schema", "json_schema": schema}
 
 
 def _effort(budget: int | None) -> str:

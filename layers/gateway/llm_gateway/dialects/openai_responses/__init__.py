@@ -1,0 +1,1 @@
+"""OpenAI's Responses API (POST /responses): its requests, answers, streams and errors."""
