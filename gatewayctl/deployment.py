@@ -29,6 +29,8 @@ class Deployment:
     outputs: dict[str, str]
     # Local gateway only: loopback endpoints by service (dynamodb, apigateway).
     endpoints: dict[str, str] = field(default_factory=dict)
+    # Local gateway only: the directory of its embedded database, when it keeps keys and usage there.
+    data_dir: Path | None = None
     _clients: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def client(self, service: str) -> Any:
@@ -114,4 +116,5 @@ def from_local(url: str) -> Deployment:
         str(described["region"]),
         {str(k): str(v) for k, v in described["outputs"].items()},
         endpoints={str(k): str(v) for k, v in described["endpoints"].items()},
+        data_dir=Path(described["data_dir"]) if described.get("data_dir") else None,
     )

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from emulator import PROJECT_ROOT
 from emulator.apigateway import ApiDefinition, Stage
 from emulator.aws import MotoProcess
 from emulator.provision import UsagePlanSpec, provision, usage_plans
@@ -31,13 +32,20 @@ from emulator.template import (
 )
 from emulator.webadapter import WebAdapterFunction
 from gatewayctl.deployment import plans_from_outputs
-from gatewayctl.keys import KeyAdmin
+from gatewayctl.keys import IssuedKey, KeyAdmin
 from gatewayctl.local.models import local_registry
+from llm_gateway.domain.keys import generate_key, hash_key
+from llm_gateway.domain.stores import KeyRecords
 from llm_gateway.store.keys import KeyStore
+from llm_gateway.store.sqlite.database import DATABASE_FILE, database
+from llm_gateway.store.sqlite.keys import SqliteKeyStore
 
 STACK_NAME = "llm-gateway-local"
 DEMO_TENANT = "demo"
 DEMO_PLAN = "standard"
+# The local gateway's state (its SQLite database and the demo key), kept across restarts; .gitignored.
+DEFAULT_DATA_DIR = PROJECT_ROOT / ".gateway-data"
+DEMO_KEY_FILE = "demo-key"
 
 
 @dataclass
@@ -45,6 +53,7 @@ class ServeOptions:
     port: int = 3000
     parameter_overrides: dict[str, str] = field(default_factory=dict)
     dynamodb_endpoint: str | None = None
+    data_dir: Path | None = None
     demo_key: str | None = None
     metrics: bool = False
     quiet: bool = False
@@ -88,7 +97,7 @@ def sdk_snippet(base_url: str, key: str, model: str) -> str:
     return f".venv/bin/python -c {shlex.quote(code)}"
 
 
-def banner(base_url: str, models: list[str], key: str, plan: UsagePlanSpec, keys_hint: str) -> str:
+def banner(base_url: str, models: list[str], key: str, plan: UsagePlanSpec, keys_hint: str, *, state: str = "") -> str:
     model = "echo" if "echo" in models or not models else models[0]
     body = shlex.quote(f'{{"model": "{model}", "messages": [{{"role": "user", "content": "Hello, gateway"}}]}}')
     return f"""
@@ -106,7 +115,7 @@ curl {base_url}/chat/completions -H "x-api-key: {key}" -H "content-type: applica
 ANTHROPIC_BASE_URL={base_url.removesuffix("/v1")} ANTHROPIC_API_KEY={key} claude -p "Hello, gateway" --model {model}
 
 {keys_hint}
-Ctrl-C stops the gateway and everything it started.
+{state}Ctrl-C stops the gateway and everything it started.
 """
 
 
@@ -160,20 +169,28 @@ def _serve(options: ServeOptions, server: GatewayServer, moto: MotoProcess) -> i
     for name in functions(template):
         environment.update(function_environment(template, name, resolver))
     environment["GATEWAY_MODELS_JSON"] = json.dumps(local_registry(os.environ, options.models_file))
+    # Keys, budgets and usage in the embedded database of the data directory, unless a DynamoDB endpoint is named.
+    data_dir = None if options.dynamodb_endpoint else (options.data_dir or DEFAULT_DATA_DIR).resolve()
+    if data_dir is not None:
+        environment.update({"GATEWAY_STORE": "sqlite", "GATEWAY_DATA_DIR": str(data_dir)})
     _process_environment(environment, dynamodb_url, region)
 
     lambdas = local_functions(template, resolver)
-    admin = KeyAdmin(KeyStore(dynamodb, outputs["KeysTableName"]), apigateway, plans_from_outputs(outputs))
+    records: KeyRecords = (
+        KeyStore(dynamodb, outputs["KeysTableName"]) if data_dir is None else SqliteKeyStore(database(data_dir))
+    )
+    admin = KeyAdmin(records, apigateway, plans_from_outputs(outputs))
     reattached = admin.reattach()
     if reattached:
-        print(f"keys from the DynamoDB endpoint's earlier runs, back on their plans: {len(reattached)}", flush=True)
-    demo = admin.create(DEMO_TENANT, DEMO_PLAN, key=options.demo_key)
+        print(f"keys from earlier runs, back on their usage plans: {len(reattached)}", flush=True)
+    demo = demo_key(admin, records, data_dir, options.demo_key)
     stage = Stage(outputs["RestApiId"], outputs["StageName"], region, account, f"127.0.0.1:{port}")
     outputs["ApiBaseUrl"] = base_url
     local_stack = {
         "region": region,
         "endpoints": {"apigateway": moto_url, "dynamodb": dynamodb_url},
         "outputs": outputs,
+        "data_dir": None if data_dir is None else str(data_dir),
     }
     gateway = LocalApiGateway(
         ApiDefinition.from_template(cfn, Resolver(cfn, options.parameter_overrides).resolve),
@@ -203,6 +220,9 @@ def _serve(options: ServeOptions, server: GatewayServer, moto: MotoProcess) -> i
                 demo.key,
                 plan,
                 f"keys: .venv/bin/gatewayctl keys list --local http://127.0.0.1:{port}",
+                state=""
+                if data_dir is None
+                else f"state: {data_dir / DATABASE_FILE} (kept across restarts; delete {data_dir} to start afresh)\n",
             ),
             flush=True,
         )
@@ -215,6 +235,26 @@ def _serve(options: ServeOptions, server: GatewayServer, moto: MotoProcess) -> i
             with suppress(ValueError):
                 signal.signal(sig, handler)
     return 0
+
+
+def demo_key(admin: KeyAdmin, records: KeyRecords, data_dir: Path | None, given: str | None) -> IssuedKey:
+    """The demo key: `given`, else the one kept in the data directory from an earlier run, else a new one (kept
+    there for the next run). A key whose record is still active is reused with its usage and budgets."""
+    kept = data_dir / DEMO_KEY_FILE if data_dir is not None else None
+    key = given
+    if key is None and kept is not None and kept.exists():
+        key = kept.read_text(encoding="utf-8").strip()
+    if key is None:
+        key = generate_key()
+    record = records.get_by_hash(hash_key(key))
+    issued = IssuedKey(key, record) if record is not None and record.status == "active" else None
+    if issued is None:
+        issued = admin.create(DEMO_TENANT, DEMO_PLAN, key=key)
+    if kept is not None:
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        kept.touch(mode=0o600)
+        kept.write_text(key + "\n", encoding="utf-8")
+    return issued
 
 
 def _models() -> list[str]:
