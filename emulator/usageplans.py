@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,10 @@ class _Bucket:
     updated: float
 
 
+class PlanEnforcer(Protocol):
+    def admit(self, api_key_id: str, plan: UsagePlan) -> str | None: ...
+
+
 @dataclass
 class UsagePlanEnforcer:
     """Per-key token-bucket throttling (rate, burst) and per-period quotas, as usage plans apply them."""
@@ -89,3 +93,42 @@ class UsagePlanEnforcer:
                 self._quota_used[(api_key_id, window)] = used + 1
             bucket.tokens -= 1
             return None
+
+
+class ApiKeys:
+    """API Gateway's view of API keys: the key with a given value, and the usage plan it belongs to."""
+
+    def __init__(self, apigateway: Any, api_id: str, stage: str, cache_seconds: float = 1.0) -> None:
+        self._apigateway = apigateway
+        self._api_id = api_id
+        self._stage = stage
+        self._cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[float, tuple[str, UsagePlan] | None]] = {}
+        self._lock = threading.Lock()
+
+    def plan_of(self, value: str) -> tuple[str, UsagePlan] | None:
+        """(API key id, usage plan) of an enabled key on a plan of this stage; None if there is none."""
+        with self._lock:
+            cached = self._cache.get(value)
+            if cached and time.monotonic() - cached[0] < self._cache_seconds:
+                return cached[1]
+        found = self._lookup(value)
+        with self._lock:
+            self._cache[value] = (time.monotonic(), found)
+        return found
+
+    def _lookup(self, value: str) -> tuple[str, UsagePlan] | None:
+        direct = getattr(self._apigateway, "plan_of_value", None)
+        if direct is not None:
+            # The local control plane (control.py) answers in one query.
+            found: tuple[str, UsagePlan] | None = direct(value, self._api_id, self._stage)
+            return found
+        for page in self._apigateway.get_paginator("get_api_keys").paginate(includeValues=True):
+            for key in page.get("items", []):
+                if key.get("value") == value and key.get("enabled"):
+                    for item in self._apigateway.get_usage_plans(keyId=key["id"])["items"]:
+                        stages = item.get("apiStages", [])
+                        if any(s.get("apiId") == self._api_id and s.get("stage") == self._stage for s in stages):
+                            return str(key["id"]), UsagePlan.from_api(item)
+                    return None
+        return None

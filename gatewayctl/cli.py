@@ -112,16 +112,13 @@ def _limit_options(parser: argparse.ArgumentParser, *, resettable: bool = False)
     parser.add_argument("--usd-per-month", type=wrap(positive_decimal), help="spend limit per month in USD" + suffix)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gatewayctl", description="Operate an llm-gateway deployment.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def _add_serve_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve = commands.add_parser(
         "serve",
         help="serve the whole gateway on 127.0.0.1 (local mode)",
         description="Serve template.yaml on 127.0.0.1 as API Gateway would: routes, authorizer, API keys, usage "
         "plans and gateway responses, with key records, budgets and usage in an SQLite database in --data-dir "
-        "(kept across restarts) and API Gateway's own bookkeeping in moto's server on loopback. "
+        "with API Gateway's keys, plans and quotas beside it (kept across restarts). "
         "GATEWAY_DEMO_KEY=sk-llmgw-... fixes the demo key.",
     )
     serve.add_argument(
@@ -146,6 +143,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="where the local gateway keeps its state (default: $GATEWAY_DATA_DIR or .gateway-data/ in the checkout)",
     )
     serve.add_argument(
+        "--workers",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        metavar="N",
+        help="worker processes serving requests (default: 2, or 1 on a one-core machine; 1 with --dynamodb-endpoint)",
+    )
+    serve.add_argument(
         "--dynamodb-endpoint",
         metavar="URL",
         help="keep keys and usage in this DynamoDB-compatible endpoint (e.g. DynamoDB Local) instead of --data-dir",
@@ -159,6 +163,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--metrics", action="store_true", help="print the functions' EMF metrics to stdout")
     serve.add_argument("--quiet", action="store_true", help="no access log on stderr")
     serve.set_defaults(handler=_serve)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gatewayctl", description="Operate an llm-gateway deployment.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    _add_serve_parser(commands)
 
     target = _target_options()
     keys = commands.add_parser(
@@ -522,6 +533,7 @@ def _serve(args: argparse.Namespace) -> int:
             parameter_overrides=dict(args.parameter_overrides),
             dynamodb_endpoint=args.dynamodb_endpoint,
             data_dir=args.data_dir,
+            workers=max(1, args.workers),
             demo_key=os.environ.get("GATEWAY_DEMO_KEY") or None,
             metrics=args.metrics,
             quiet=args.quiet,

@@ -34,6 +34,11 @@ class Deployment:
     _clients: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def client(self, service: str) -> Any:
+        if service == "apigateway" and self.data_dir is not None and service not in self._clients:
+            from emulator.control import LocalApiGatewayControl
+
+            # The local gateway keeps API Gateway's keys and plans in its data directory.
+            self._clients[service] = LocalApiGatewayControl(self.data_dir)
         if service not in self._clients:
             import boto3
 

@@ -16,6 +16,7 @@ from typing import Any
 from emulator import PROJECT_ROOT
 from emulator.apigateway import ApiDefinition, Stage
 from emulator.aws import MotoProcess
+from emulator.control import LocalApiGatewayControl, SharedUsagePlanEnforcer
 from emulator.provision import UsagePlanSpec, provision, usage_plans
 from emulator.server import ApiKeys, DropMetrics, GatewayServer, LambdaFunction, LocalApiGateway
 from emulator.template import (
@@ -55,6 +56,8 @@ class ServeOptions:
     dynamodb_endpoint: str | None = None
     data_dir: Path | None = None
     demo_key: str | None = None
+    # Worker processes serving requests (data directory mode); more help only with more cores.
+    workers: int = 1
     metrics: bool = False
     quiet: bool = False
     models_file: Path | None = None
@@ -73,15 +76,18 @@ def _client(service: str, endpoint: str, region: str) -> Any:
 
 
 def _process_environment(env: dict[str, str], dynamodb_endpoint: str, region: str) -> None:
-    """The handlers run in this process: give them the functions' variables and the local endpoints.
+    """The handlers run in this process: give them the functions' variables and the local endpoint (none with the
+    embedded store).
 
     Only DynamoDB is redirected (AWS_ENDPOINT_URL_DYNAMODB is read by boto3 itself); other AWS calls, such
     as Bedrock, still go to AWS with the developer's own credentials when there are any.
     """
     os.environ.update(env)
-    os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = dynamodb_endpoint
     os.environ.setdefault("AWS_REGION", region)
     os.environ.setdefault("AWS_DEFAULT_REGION", region)
+    if not dynamodb_endpoint:
+        return  # keys and usage in the embedded store: nothing reaches DynamoDB
+    os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = dynamodb_endpoint
     if not os.environ.get("AWS_ACCESS_KEY_ID") and not os.environ.get("AWS_PROFILE"):
         # The local DynamoDB needs signed requests but accepts any credentials.
         os.environ["AWS_ACCESS_KEY_ID"] = "local"
@@ -143,22 +149,50 @@ def serve(options: ServeOptions) -> int:
     except OSError as error:
         print(f"error: cannot listen on 127.0.0.1:{options.port} ({error}); pass --port or set PORT", file=sys.stderr)
         return 1
-    # Started first: the child imports moto while this process reads the template.
-    moto = MotoProcess()
+    # With a DynamoDB endpoint, API Gateway's side lives in moto: started first, so that the child imports moto
+    # while this process reads the template. Else everything lives in the data directory.
+    moto = MotoProcess() if options.dynamodb_endpoint else None
     try:
         return _serve(options, server, moto)
     finally:
-        moto.stop()
+        if moto is not None:
+            moto.stop()
 
 
-def _serve(options: ServeOptions, server: GatewayServer, moto: MotoProcess) -> int:
+@dataclass
+class LocalState:
+    """Where the local gateway keeps its state: the data directory (API Gateway's side included), or a DynamoDB
+    endpoint with API Gateway's side in moto."""
+
+    data_dir: Path | None
+    apigateway: Any
+    dynamodb: Any = None
+    dynamodb_url: str = ""
+    endpoints: dict[str, str] = field(default_factory=dict)
+    enforcer: SharedUsagePlanEnforcer | None = None
+
+
+def _local_state(options: ServeOptions, moto: MotoProcess | None, region: str) -> LocalState:
+    if moto is None:
+        data_dir = (options.data_dir or DEFAULT_DATA_DIR).resolve()
+        control = LocalApiGatewayControl(data_dir)
+        return LocalState(data_dir, control, enforcer=SharedUsagePlanEnforcer(control))
+    url = str(options.dynamodb_endpoint)
+    return LocalState(
+        None,
+        _client("apigateway", moto.url, region),
+        _client("dynamodb", url, region),
+        url,
+        {"apigateway": moto.url, "dynamodb": url},
+    )
+
+
+def _serve(options: ServeOptions, server: GatewayServer, moto: MotoProcess | None) -> int:
     template = load_template()
     cfn = translate_template(template)
     region, account = str(PSEUDO_PARAMETERS["AWS::Region"]), str(PSEUDO_PARAMETERS["AWS::AccountId"])
-    moto_url = moto.url
-    dynamodb_url = options.dynamodb_endpoint or moto_url
-    apigateway = _client("apigateway", moto_url, region)
-    dynamodb = _client("dynamodb", dynamodb_url, region)
+    state = _local_state(options, moto, region)
+    data_dir, apigateway, dynamodb = state.data_dir, state.apigateway, state.dynamodb
     provisioned = provision(dynamodb, apigateway, STACK_NAME, options.parameter_overrides, template)
     outputs = provisioned.outputs
 
@@ -169,11 +203,9 @@ def _serve(options: ServeOptions, server: GatewayServer, moto: MotoProcess) -> i
     for name in functions(template):
         environment.update(function_environment(template, name, resolver))
     environment["GATEWAY_MODELS_JSON"] = json.dumps(local_registry(os.environ, options.models_file))
-    # Keys, budgets and usage in the embedded database of the data directory, unless a DynamoDB endpoint is named.
-    data_dir = None if options.dynamodb_endpoint else (options.data_dir or DEFAULT_DATA_DIR).resolve()
     if data_dir is not None:
         environment.update({"GATEWAY_STORE": "sqlite", "GATEWAY_DATA_DIR": str(data_dir)})
-    _process_environment(environment, dynamodb_url, region)
+    _process_environment(environment, state.dynamodb_url, region)
 
     lambdas = local_functions(template, resolver)
     records: KeyRecords = (
@@ -188,7 +220,7 @@ def _serve(options: ServeOptions, server: GatewayServer, moto: MotoProcess) -> i
     outputs["ApiBaseUrl"] = base_url
     local_stack = {
         "region": region,
-        "endpoints": {"apigateway": moto_url, "dynamodb": dynamodb_url},
+        "endpoints": state.endpoints,
         "outputs": outputs,
         "data_dir": None if data_dir is None else str(data_dir),
     }
@@ -197,6 +229,7 @@ def _serve(options: ServeOptions, server: GatewayServer, moto: MotoProcess) -> i
         stage,
         lambdas,
         ApiKeys(apigateway, stage.api_id, stage.name),
+        enforcer=state.enforcer,
         local_stack=local_stack,
         access_log=None if options.quiet else (lambda line: print(line, file=sys.stderr, flush=True)),
     )
@@ -212,7 +245,9 @@ def _serve(options: ServeOptions, server: GatewayServer, moto: MotoProcess) -> i
     if not options.metrics:
         sys.stdout = DropMetrics(stdout)
     try:
-        server.start(gateway)
+        # Workers share the data directory's databases; boto3's clients (the DynamoDB endpoint mode) are not
+        # safe to share across a fork.
+        server.start(gateway, workers=options.workers if moto is None else 1)
         print(
             banner(
                 base_url,

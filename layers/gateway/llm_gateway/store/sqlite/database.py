@@ -68,12 +68,12 @@ CREATE INDEX IF NOT EXISTS daily_usage_by_tenant ON daily_usage (tenant, day);
 
 
 class Database:
-    """The database at `path` (created with its schema on first use); `extra_schema` adds tables of other users
-    of the same file (the local API Gateway's keys and quotas)."""
+    """The database at `path`, created with `schema` (statements separated by semicolons; the gateway's by
+    default) on first use in each process."""
 
-    def __init__(self, path: Path, extra_schema: str = "") -> None:
+    def __init__(self, path: Path, schema: str = SCHEMA) -> None:
         self.path = Path(path)
-        self._schema = SCHEMA + extra_schema
+        self._schema = schema
         self._lock = threading.Lock()
         self._pid = -1
         self._idle: list[sqlite3.Connection] = []
@@ -144,6 +144,6 @@ class Database:
 
 
 @lru_cache(maxsize=8)
-def database(data_dir: Path, extra_schema: str = "") -> Database:
-    """The one Database object of a data directory in this process."""
-    return Database(Path(data_dir) / DATABASE_FILE, extra_schema)
+def database(data_dir: Path) -> Database:
+    """The gateway's one Database object of a data directory in this process."""
+    return Database(Path(data_dir) / DATABASE_FILE)
