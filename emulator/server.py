@@ -36,7 +36,7 @@ from emulator.apigateway import (
     request_time,
 )
 from emulator.lambda_context import LambdaFunction
-from emulator.serving import DropMetrics, GatewayServer, read_body
+from emulator.serving import DropMetrics, GatewayServer, blocking, read_body, serially
 from emulator.usageplans import ApiKeys, PlanEnforcer
 from emulator.webadapter import Relay, StreamLimits, WebAdapterFunction, adapter_request
 
@@ -48,24 +48,6 @@ Send = Callable[[Message], Awaitable[None]]
 
 # Moved to modules of their own (serving.py, lambda_context.py, usageplans.py); still importable from here.
 __all__ = ["ApiKeys", "DropMetrics", "GatewayServer", "LambdaFunction", "LocalApiGateway", "read_body"]
-# Threads for blocking work (authorizer, API key lookups, invocations); anyio's default of 40 would queue a
-# burst of 100 connections behind each other.
-WORKER_THREADS = 256
-
-
-async def _blocking(function: Callable[..., Any], *args: Any, abandon_on_cancel: bool = False) -> Any:
-    """Run blocking work (a Lambda invocation, a DynamoDB or API Gateway call) off the event loop."""
-    return await anyio.to_thread.run_sync(function, *args, abandon_on_cancel=abandon_on_cancel, limiter=_limiter())
-
-
-_worker_limiter: anyio.CapacityLimiter | None = None
-
-
-def _limiter() -> anyio.CapacityLimiter:
-    global _worker_limiter
-    if _worker_limiter is None:
-        _worker_limiter = anyio.CapacityLimiter(WORKER_THREADS)
-    return _worker_limiter
 
 
 @dataclass(frozen=True)
@@ -229,12 +211,15 @@ class LocalApiGateway:
             value = (
                 usage_identifier if self.api.api_key_source == "AUTHORIZER" else request.header_map().get("x-api-key")
             )
-            found = await _blocking(self._api_keys.plan_of, value) if value else None
-            if found is None or value is None:
+            # A key looked up within the cache time needs no thread (test doubles have plan_of only).
+            on_plan = self._api_keys.cached(value) if value and isinstance(self._api_keys, ApiKeys) else None
+            if on_plan is None and value:
+                on_plan = await blocking(self._api_keys.plan_of, value)
+            if on_plan is None or value is None:
                 return self.api.render("INVALID_API_KEY", context)
-            api_key_id, plan = found
+            api_key_id, plan = on_plan
             # Off the event loop: the shared enforcer's transaction may wait for another worker's.
-            refusal = await _blocking(self._enforcer.admit, api_key_id, plan)
+            refusal = await serially(self._enforcer.admit, api_key_id, plan)
             if refusal:
                 return self.api.render(refusal, context)
             api_key = (api_key_id, value)
@@ -255,7 +240,7 @@ class LocalApiGateway:
             raise TypeError(f"authorizer {name}: a REQUEST authorizer is a plain Lambda handler, not a web app")
         started = time.perf_counter()
         try:
-            result = await _blocking(function.invoke, authorizer_event(self.stage, request))
+            result = await serially(function.invoke, authorizer_event(self.stage, request))
         except Exception as error:
             if str(error) == "Unauthorized":
                 return self.api.render("UNAUTHORIZED", context)
@@ -289,7 +274,7 @@ class LocalApiGateway:
         try:
             # At the timeout API Gateway gives up on the invocation; the function itself runs on.
             with anyio.fail_after(self._timeout(route)):
-                response = await _blocking(function.invoke, event, abandon_on_cancel=True)
+                response = await blocking(function.invoke, event, abandon_on_cancel=True)
         except TimeoutError:
             return self.api.render("INTEGRATION_TIMEOUT", context)
         except Exception as error:

@@ -3,6 +3,8 @@ processes sharing the socket; and stdout without the metric lines."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import io
 import os
 import signal
@@ -10,8 +12,12 @@ import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from typing import Any, TextIO
+
+import anyio
+import anyio.to_thread
 
 from emulator.aws import _die_with_parent
 
@@ -22,6 +28,37 @@ Send = Callable[[Message], Awaitable[None]]
 
 # Connections the listening socket queues before accept(); the stdlib's default of 5 reset bursts.
 LISTEN_BACKLOG = 2048
+
+
+# Threads for blocking work (API key lookups, invocations); anyio's default of 40 would queue a burst of 100
+# connections behind each other.
+WORKER_THREADS = 256
+
+
+async def blocking(function: Callable[..., Any], *args: Any, abandon_on_cancel: bool = False) -> Any:
+    """Run blocking work (a Lambda invocation, a DynamoDB or API Gateway call) off the event loop."""
+    return await anyio.to_thread.run_sync(function, *args, abandon_on_cancel=abandon_on_cancel, limiter=_limiter())
+
+
+_worker_limiter: anyio.CapacityLimiter | None = None
+_serial: tuple[int, ThreadPoolExecutor] | None = None
+
+
+async def serially(function: Callable[..., Any], *args: Any) -> Any:
+    """Run short blocking work that is one at a time anyway (a plain-handler invocation holds the functions' lock,
+    a usage-plan admission the database's write lock) in this process's one thread for it: off the event loop,
+    without a thread per waiting request."""
+    global _serial
+    if _serial is None or _serial[0] != os.getpid():  # a forked worker makes its own
+        _serial = (os.getpid(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="serial"))
+    return await asyncio.get_running_loop().run_in_executor(_serial[1], functools.partial(function, *args))
+
+
+def _limiter() -> anyio.CapacityLimiter:
+    global _worker_limiter
+    if _worker_limiter is None:
+        _worker_limiter = anyio.CapacityLimiter(WORKER_THREADS)
+    return _worker_limiter
 
 
 async def read_body(receive: Receive, limit: int) -> bytes | None:

@@ -106,6 +106,14 @@ class ApiKeys:
         self._cache: dict[str, tuple[float, tuple[str, UsagePlan] | None]] = {}
         self._lock = threading.Lock()
 
+    def cached(self, value: str) -> tuple[str, UsagePlan] | None:
+        """What `plan_of` found for this value within the cache time, without looking it up; None otherwise."""
+        with self._lock:
+            cached = self._cache.get(value)
+        if cached and time.monotonic() - cached[0] < self._cache_seconds:
+            return cached[1]
+        return None
+
     def plan_of(self, value: str) -> tuple[str, UsagePlan] | None:
         """(API key id, usage plan) of an enabled key on a plan of this stage; None if there is none."""
         with self._lock:
