@@ -32,10 +32,10 @@ COLUMNS = (
     "usd_per_month",
 )
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM key_records"  # noqa: S608 # nosec B608 # fixed column names
-_INSERT = f"INSERT INTO key_records ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"  # noqa: S608 # nosec B608
+_INSERT = f"INSERT INTO key_records ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"  # noqa: S608 # nosec B608 # fixed names, values bound
 # What `update` changes: the key's models and limits.
 _CHANGEABLE = ("models", "tokens_per_minute", "tokens_per_day", "usd_per_month")
-_UPDATE = f"UPDATE key_records SET {', '.join(f'{name} = ?' for name in _CHANGEABLE)} WHERE key_hash = ?"  # noqa: S608 # nosec B608
+_UPDATE = f"UPDATE key_records SET {', '.join(f'{name} = ?' for name in _CHANGEABLE)} WHERE key_hash = ?"  # noqa: S608 # nosec B608 # fixed names, values bound
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -29,7 +29,7 @@ def _names(windows: Windows) -> tuple[str, str, str]:
 def _window_amounts(connection: sqlite3.Connection, key_id: str, names: list[str]) -> dict[str, int | str]:
     marks = ", ".join("?" * len(names))
     rows = connection.execute(
-        f"SELECT window, amount FROM budget_windows WHERE key_id = ? AND window IN ({marks})",  # noqa: S608 # nosec B608
+        f"SELECT window, amount FROM budget_windows WHERE key_id = ? AND window IN ({marks})",  # noqa: S608 # nosec B608 # placeholders only
         (key_id, *names),
     )
     return dict(rows.fetchall())
@@ -120,7 +120,7 @@ class SqliteUsageStore:
             columns = ", ".join(_INT_FIELDS)
             additions = ", ".join(f"{name} = {name} + excluded.{name}" for name in _INT_FIELDS)
             connection.execute(
-                f"INSERT INTO daily_usage (key_id, day, tenant, plan, {columns}, cost_usd) "  # noqa: S608 # nosec B608
+                f"INSERT INTO daily_usage (key_id, day, tenant, plan, {columns}, cost_usd) "  # noqa: S608 # nosec B608 # fixed column names
                 f"VALUES (?, ?, ?, ?, {', '.join('?' * len(_INT_FIELDS))}, ?) "
                 f"ON CONFLICT (key_id, day) DO UPDATE SET tenant = excluded.tenant, plan = excluded.plan, "
                 f"{additions}, cost_usd = excluded.cost_usd",
@@ -152,7 +152,7 @@ class SqliteUsageStore:
         where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
         with self._db.connection() as connection:
             rows = connection.execute(
-                f"SELECT key_id, tenant, plan, day, {', '.join(_INT_FIELDS)}, cost_usd FROM daily_usage"  # noqa: S608 # nosec B608
+                f"SELECT key_id, tenant, plan, day, {', '.join(_INT_FIELDS)}, cost_usd FROM daily_usage"  # noqa: S608 # nosec B608 # fixed column names
                 f"{where} ORDER BY day, tenant, key_id",
                 parameters,
             ).fetchall()
