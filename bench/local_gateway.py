@@ -23,6 +23,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -54,6 +55,9 @@ class Gateway:
             "GATEWAY_LOCAL_OPENAI_BASE_URL": upstream.base_url,
             "GATEWAY_LOCAL_OPENAI_MODELS": "fake=fake-model",
             "PYTHONUNBUFFERED": "1",
+            # A fresh state directory per start, so that no round inherits another's budgets (ignored by checkouts
+            # that keep state in moto).
+            "GATEWAY_DATA_DIR": tempfile.mkdtemp(prefix="bench-gateway-data-"),
         }
         command = [str(root / ".venv" / "bin" / "python"), "-m", "gatewayctl.cli", "serve", "--port", "0", "--quiet"]
         self.process = subprocess.Popen(

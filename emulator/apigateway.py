@@ -1,7 +1,7 @@
 """What API Gateway (REST) does around the integration, read from the translated template.
 
-Routes, the REQUEST authorizer and its policy, API keys from the authorizer, usage-plan throttling and
-quotas, gateway responses, and the proxy and authorizer event shapes. Every number comes from the
+Routes, the REQUEST authorizer and its policy, gateway responses and access log lines (the events are in
+events.py, usage plans in usageplans.py). Every number comes from the
 template (through the provisioned usage plans), none is repeated here except API Gateway's own
 fixed limits.
 """
@@ -10,13 +10,42 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-import time
-import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass
 from typing import Any
+
+from emulator.events import (
+    HttpReply,
+    IncomingRequest,
+    Stage,
+    authorizer_event,
+    context_value,
+    method_arn,
+    new_request_id,
+    proxy_event,
+    proxy_reply,
+    request_time,
+)
+from emulator.usageplans import UsagePlan, UsagePlanEnforcer, quota_window
+
+# The event shapes and usage plans moved to modules of their own; these names stay importable from here.
+__all__ = [
+    "ApiDefinition",
+    "HttpReply",
+    "IncomingRequest",
+    "Stage",
+    "UsagePlan",
+    "UsagePlanEnforcer",
+    "authorizer_event",
+    "context_value",
+    "method_arn",
+    "new_request_id",
+    "policy_allows",
+    "proxy_event",
+    "proxy_reply",
+    "quota_window",
+    "request_time",
+]
 
 # API Gateway's fixed limits (REST APIs).
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
@@ -113,16 +142,6 @@ class Route:
 class Authorizer:
     name: str
     function: str
-
-
-@dataclass(frozen=True)
-class HttpReply:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-    # For a gateway response: its type and message ($context.error.responseType, $context.error.message).
-    response_type: str | None = None
-    error_message: str | None = None
 
 
 _FUNCTION_IN_URI = re.compile(r"\$\{(\w+)\.Arn\}")
@@ -307,256 +326,3 @@ def policy_allows(policy: Mapping[str, Any], method_arn: str) -> bool:
 
 def _wildcard(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern))
-
-
-@dataclass(frozen=True)
-class UsagePlan:
-    plan_id: str
-    name: str
-    rate_limit: float
-    burst_limit: int
-    quota_limit: int | None
-    quota_period: str | None
-    quota_offset: int = 0
-
-    @classmethod
-    def from_api(cls, item: Mapping[str, Any]) -> UsagePlan:
-        throttle, quota = item.get("throttle", {}), item.get("quota")
-        return cls(
-            plan_id=str(item["id"]),
-            name=str(item.get("name", "")),
-            rate_limit=float(throttle.get("rateLimit", 10000)),
-            burst_limit=int(throttle.get("burstLimit", 5000)),
-            quota_limit=int(quota["limit"]) if quota else None,
-            quota_period=str(quota["period"]) if quota else None,
-            quota_offset=int(quota.get("offset", 0)) if quota else 0,
-        )
-
-
-def quota_window(period: str, offset: int, now: datetime) -> tuple[date, datetime]:
-    """(start, reset time) of the quota period holding `now`, as API Gateway counts them in UTC."""
-    today = now.astimezone(UTC).date()
-    if period == "DAY":
-        start = today
-        end = start + timedelta(days=1)
-    elif period == "WEEK":
-        # offset 0 is Sunday, 1 Monday...; date.weekday() counts Monday as 0.
-        days_since_start = (today.weekday() + 1 - offset) % 7
-        start = today - timedelta(days=days_since_start)
-        end = start + timedelta(days=7)
-    elif period == "MONTH":
-        start = today.replace(day=1 + offset)
-        if start > today:
-            previous = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
-            start = previous.replace(day=1 + offset)
-        end = (start.replace(day=1) + timedelta(days=32)).replace(day=1 + offset)
-    else:
-        raise ValueError(f"unknown quota period {period}")
-    return start, datetime.combine(end, datetime.min.time(), UTC)
-
-
-@dataclass
-class _Bucket:
-    tokens: float
-    updated: float
-
-
-@dataclass
-class UsagePlanEnforcer:
-    """Per-key token-bucket throttling (rate, burst) and per-period quotas, as usage plans apply them."""
-
-    monotonic: Callable[[], float] = time.monotonic
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
-    _buckets: dict[str, _Bucket] = field(default_factory=dict)
-    _quota_used: dict[tuple[str, date], int] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def admit(self, api_key_id: str, plan: UsagePlan) -> str | None:
-        """None when the request may pass, else the gateway response type (THROTTLED, QUOTA_EXCEEDED)."""
-        with self._lock:
-            now = self.monotonic()
-            bucket = self._buckets.setdefault(api_key_id, _Bucket(float(plan.burst_limit), now))
-            bucket.tokens = min(plan.burst_limit, bucket.tokens + (now - bucket.updated) * plan.rate_limit)
-            bucket.updated = now
-            if bucket.tokens < 1:
-                return "THROTTLED"
-            if plan.quota_limit is not None and plan.quota_period is not None:
-                window, _ = quota_window(plan.quota_period, plan.quota_offset, self.clock())
-                used = self._quota_used.get((api_key_id, window), 0)
-                if used >= plan.quota_limit:
-                    return "QUOTA_EXCEEDED"
-                self._quota_used[(api_key_id, window)] = used + 1
-            bucket.tokens -= 1
-            return None
-
-
-def new_request_id() -> str:
-    return str(uuid.uuid4())
-
-
-def request_time(now: datetime) -> str:
-    return now.strftime("%d/%b/%Y:%H:%M:%S +0000")
-
-
-@dataclass(frozen=True)
-class Stage:
-    api_id: str
-    name: str
-    region: str
-    account_id: str
-    domain: str
-
-
-@dataclass(frozen=True)
-class IncomingRequest:
-    method: str
-    resource: str
-    path: str
-    headers: list[tuple[str, str]]
-    query: list[tuple[str, str]]
-    body: bytes
-    source_ip: str
-    request_id: str
-    received_at: datetime
-    # Values of the resource's {name} segments (API Gateway URL-decodes them).
-    path_parameters: dict[str, str] = field(default_factory=dict)
-
-    def header_map(self) -> dict[str, str]:
-        """API Gateway's single-value headers: the last value of each header wins."""
-        return dict(self.headers)
-
-    def multi_value_headers(self) -> dict[str, list[str]]:
-        values: dict[str, list[str]] = {}
-        for name, value in self.headers:
-            values.setdefault(name, []).append(value)
-        return values
-
-    def query_maps(self) -> tuple[dict[str, str] | None, dict[str, list[str]] | None]:
-        if not self.query:
-            return None, None
-        multi: dict[str, list[str]] = {}
-        for name, value in self.query:
-            multi.setdefault(name, []).append(value)
-        return dict(self.query), multi
-
-
-def method_arn(stage: Stage, request: IncomingRequest) -> str:
-    return (
-        f"arn:aws:execute-api:{stage.region}:{stage.account_id}:{stage.api_id}/{stage.name}/"
-        f"{request.method}{request.path}"
-    )
-
-
-def _request_context(stage: Stage, request: IncomingRequest) -> dict[str, Any]:
-    user_agent = request.header_map().get("User-Agent") or request.header_map().get("user-agent")
-    return {
-        "resourceId": "local",
-        "resourcePath": request.resource,
-        "httpMethod": request.method,
-        "extendedRequestId": request.request_id[:16],
-        "requestTime": request_time(request.received_at),
-        "path": f"/{stage.name}{request.path}",
-        "accountId": stage.account_id,
-        "protocol": "HTTP/1.1",
-        "stage": stage.name,
-        "domainPrefix": stage.domain.split(".")[0],
-        "requestTimeEpoch": int(request.received_at.timestamp() * 1000),
-        "requestId": request.request_id,
-        "identity": {
-            "cognitoIdentityPoolId": None,
-            "accountId": None,
-            "cognitoIdentityId": None,
-            "caller": None,
-            "sourceIp": request.source_ip,
-            "principalOrgId": None,
-            "accessKey": None,
-            "cognitoAuthenticationType": None,
-            "cognitoAuthenticationProvider": None,
-            "userArn": None,
-            "userAgent": user_agent,
-            "user": None,
-        },
-        "domainName": stage.domain,
-        "apiId": stage.api_id,
-    }
-
-
-def authorizer_event(stage: Stage, request: IncomingRequest) -> dict[str, Any]:
-    """The event API Gateway sends a REQUEST authorizer."""
-    query, multi_query = request.query_maps()
-    return {
-        "type": "REQUEST",
-        "methodArn": method_arn(stage, request),
-        "resource": request.resource,
-        "path": request.path,
-        "httpMethod": request.method,
-        "headers": request.header_map(),
-        "multiValueHeaders": request.multi_value_headers(),
-        "queryStringParameters": query or {},
-        "multiValueQueryStringParameters": multi_query or {},
-        "pathParameters": dict(request.path_parameters),
-        "stageVariables": {},
-        "requestContext": _request_context(stage, request),
-    }
-
-
-def context_value(value: Any) -> str:
-    """An authorizer context value as REST APIs hand it on (to the integration, to the access log): a string,
-    booleans as true/false."""
-    return json.dumps(value) if isinstance(value, bool) else str(value)
-
-
-def proxy_event(
-    stage: Stage,
-    request: IncomingRequest,
-    authorizer: Mapping[str, Any] | None,
-    api_key: tuple[str, str] | None,
-) -> dict[str, Any]:
-    """The Lambda proxy integration event (REST API, payload 1.0), as API Gateway and `sam local` build it."""
-    query, multi_query = request.query_maps()
-    context = _request_context(stage, request)
-    if api_key is not None:
-        context["identity"]["apiKeyId"], context["identity"]["apiKey"] = api_key
-    if authorizer is not None:
-        # REST APIs pass authorizer context values to the integration as strings.
-        context["authorizer"] = {key: context_value(value) for key, value in authorizer.items()}
-    try:
-        body: str | None = request.body.decode("utf-8") if request.body else None
-        encoded = False
-    except UnicodeDecodeError:
-        import base64
-
-        body, encoded = base64.b64encode(request.body).decode("ascii"), True
-    return {
-        "resource": request.resource,
-        "path": request.path,
-        "httpMethod": request.method,
-        "headers": request.header_map() or None,
-        "multiValueHeaders": request.multi_value_headers() or None,
-        "queryStringParameters": query,
-        "multiValueQueryStringParameters": multi_query,
-        "pathParameters": dict(request.path_parameters) or None,
-        "stageVariables": None,
-        "requestContext": context,
-        "body": body,
-        "isBase64Encoded": encoded,
-    }
-
-
-def proxy_reply(response: Any) -> HttpReply | None:
-    """The HTTP reply of a proxy integration response; None when the response is malformed (a 502)."""
-    if not isinstance(response, dict) or not isinstance(response.get("statusCode"), int):
-        return None
-    headers: dict[str, str] = {}
-    for name, values in (response.get("multiValueHeaders") or {}).items():
-        headers[name] = ", ".join(str(v) for v in values)
-    for name, value in (response.get("headers") or {}).items():
-        headers[name] = str(value)
-    body = response.get("body") or ""
-    if response.get("isBase64Encoded"):
-        import base64
-
-        raw = base64.b64decode(body)
-    else:
-        raw = str(body).encode("utf-8")
-    return HttpReply(int(response["statusCode"]), headers, raw)

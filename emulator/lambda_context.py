@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -24,3 +27,19 @@ class LocalLambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self.timeout_seconds - (time.monotonic() - self._started)) * 1000))
+
+
+@dataclass
+class LambdaFunction:
+    """A function with a plain handler, run the way a Lambda execution environment runs it: one event at a
+    time. Such functions share one lock, as they share Powertools' logger and metrics in this process."""
+
+    name: str
+    handler: Callable[[dict[str, Any], Any], dict[str, Any]]
+    timeout_seconds: float
+    lock: threading.Lock
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        context = LocalLambdaContext(function_name=self.name, timeout_seconds=self.timeout_seconds)
+        with self.lock:
+            return self.handler(event, context)

@@ -59,19 +59,22 @@ class Provisioned:
 
 
 def provision(
-    dynamodb: DynamoDBClient,
+    dynamodb: DynamoDBClient | None,
     apigateway: APIGatewayClient,
     stack_name: str,
     parameters: dict[str, str] | None = None,
     template: dict[str, Any] | None = None,
 ) -> Provisioned:
-    """Create the tables, REST API, stage and usage plans."""
+    """Create the tables (unless `dynamodb` is None: the local gateway's embedded store needs none), REST API,
+    stage and usage plans."""
     template = template or load_template()
     physical: dict[str, str] = {"AWS::StackName": stack_name}
     ttl = time_to_live(template)
     for logical_id, arguments in dynamodb_tables(template).items():
         name = f"{stack_name}-{logical_id}"
         physical[logical_id] = name
+        if dynamodb is None:
+            continue
         try:
             dynamodb.create_table(TableName=name, **arguments)
         except dynamodb.exceptions.ResourceInUseException:

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import json
-import socket
 import sys
-import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import Any
 from urllib.parse import parse_qsl
 
 import anyio
@@ -27,7 +24,6 @@ from emulator.apigateway import (
     IncomingRequest,
     Route,
     Stage,
-    UsagePlan,
     UsagePlanEnforcer,
     access_log_line,
     authorizer_event,
@@ -39,7 +35,9 @@ from emulator.apigateway import (
     proxy_reply,
     request_time,
 )
-from emulator.lambda_context import LocalLambdaContext
+from emulator.lambda_context import LambdaFunction
+from emulator.serving import DropMetrics, GatewayServer, blocking, read_body, serially
+from emulator.usageplans import ApiKeys, PlanEnforcer
 from emulator.webadapter import Relay, StreamLimits, WebAdapterFunction, adapter_request
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -48,110 +46,8 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-# Connections the listening socket queues before accept(); the stdlib's default of 5 reset bursts.
-LISTEN_BACKLOG = 2048
-# Threads for blocking work (authorizer, API key lookups, invocations); anyio's default of 40 would queue a
-# burst of 100 connections behind each other.
-WORKER_THREADS = 256
-
-
-class DropMetrics(io.TextIOBase):
-    """stdout without the EMF metric lines Powertools prints: installed once for the whole process, since
-    every function and concurrent request prints through the same sys.stdout."""
-
-    def __init__(self, target: TextIO) -> None:
-        self._target = target
-
-    def write(self, text: str) -> int:
-        if not text.startswith('{"_aws"'):
-            self._target.write(text)
-        return len(text)
-
-    def flush(self) -> None:
-        self._target.flush()
-
-
-@dataclass
-class LambdaFunction:
-    """A function with a plain handler, run the way a Lambda execution environment runs it: one event at a
-    time. Such functions share one lock, as they share Powertools' logger and metrics in this process."""
-
-    name: str
-    handler: Handler
-    timeout_seconds: float
-    lock: threading.Lock
-
-    def invoke(self, event: dict[str, Any]) -> Any:
-        context = LocalLambdaContext(function_name=self.name, timeout_seconds=self.timeout_seconds)
-        with self.lock:
-            return self.handler(event, context)
-
-
-class ApiKeys:
-    """API Gateway's view of API keys: the key with a given value, and the usage plan it belongs to."""
-
-    def __init__(self, apigateway: Any, api_id: str, stage: str, cache_seconds: float = 1.0) -> None:
-        self._apigateway = apigateway
-        self._api_id = api_id
-        self._stage = stage
-        self._cache_seconds = cache_seconds
-        self._cache: dict[str, tuple[float, tuple[str, UsagePlan] | None]] = {}
-        self._lock = threading.Lock()
-
-    def plan_of(self, value: str) -> tuple[str, UsagePlan] | None:
-        """(API key id, usage plan) of an enabled key on a plan of this stage; None if there is none."""
-        with self._lock:
-            cached = self._cache.get(value)
-            if cached and time.monotonic() - cached[0] < self._cache_seconds:
-                return cached[1]
-        found = self._lookup(value)
-        with self._lock:
-            self._cache[value] = (time.monotonic(), found)
-        return found
-
-    def _lookup(self, value: str) -> tuple[str, UsagePlan] | None:
-        for page in self._apigateway.get_paginator("get_api_keys").paginate(includeValues=True):
-            for key in page.get("items", []):
-                if key.get("value") == value and key.get("enabled"):
-                    for item in self._apigateway.get_usage_plans(keyId=key["id"])["items"]:
-                        stages = item.get("apiStages", [])
-                        if any(s.get("apiId") == self._api_id and s.get("stage") == self._stage for s in stages):
-                            return str(key["id"]), UsagePlan.from_api(item)
-                    return None
-        return None
-
-
-async def _blocking(function: Callable[..., Any], *args: Any, abandon_on_cancel: bool = False) -> Any:
-    """Run blocking work (a Lambda invocation, a DynamoDB or API Gateway call) off the event loop."""
-    return await anyio.to_thread.run_sync(function, *args, abandon_on_cancel=abandon_on_cancel, limiter=_limiter())
-
-
-_worker_limiter: anyio.CapacityLimiter | None = None
-
-
-def _limiter() -> anyio.CapacityLimiter:
-    global _worker_limiter
-    if _worker_limiter is None:
-        _worker_limiter = anyio.CapacityLimiter(WORKER_THREADS)
-    return _worker_limiter
-
-
-async def read_body(receive: Receive, limit: int) -> bytes | None:
-    """The whole request body, as API Gateway reads it before anything else; None when it exceeds `limit`
-    (then read to the end and dropped, so that the client, still sending, receives the 413)."""
-    parts: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size <= limit:
-            parts.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return None if size > limit else b"".join(parts)
+# Moved to modules of their own (serving.py, lambda_context.py, usageplans.py); still importable from here.
+__all__ = ["ApiKeys", "DropMetrics", "GatewayServer", "LambdaFunction", "LocalApiGateway", "read_body"]
 
 
 @dataclass(frozen=True)
@@ -176,7 +72,7 @@ class LocalApiGateway:
         functions: Mapping[str, LambdaFunction | WebAdapterFunction],
         api_keys: ApiKeys,
         *,
-        enforcer: UsagePlanEnforcer | None = None,
+        enforcer: PlanEnforcer | None = None,
         integration_timeout: float | None = None,
         local_stack: Mapping[str, Any] | None = None,
         access_log: Callable[[str], None] | None = None,
@@ -315,11 +211,15 @@ class LocalApiGateway:
             value = (
                 usage_identifier if self.api.api_key_source == "AUTHORIZER" else request.header_map().get("x-api-key")
             )
-            found = await _blocking(self._api_keys.plan_of, value) if value else None
-            if found is None or value is None:
+            # A key looked up within the cache time needs no thread (test doubles have plan_of only).
+            on_plan = self._api_keys.cached(value) if value and isinstance(self._api_keys, ApiKeys) else None
+            if on_plan is None and value:
+                on_plan = await blocking(self._api_keys.plan_of, value)
+            if on_plan is None or value is None:
                 return self.api.render("INVALID_API_KEY", context)
-            api_key_id, plan = found
-            refusal = self._enforcer.admit(api_key_id, plan)
+            api_key_id, plan = on_plan
+            # Off the event loop: the shared enforcer's transaction may wait for another worker's.
+            refusal = await serially(self._enforcer.admit, api_key_id, plan)
             if refusal:
                 return self.api.render(refusal, context)
             api_key = (api_key_id, value)
@@ -340,7 +240,7 @@ class LocalApiGateway:
             raise TypeError(f"authorizer {name}: a REQUEST authorizer is a plain Lambda handler, not a web app")
         started = time.perf_counter()
         try:
-            result = await _blocking(function.invoke, authorizer_event(self.stage, request))
+            result = await serially(function.invoke, authorizer_event(self.stage, request))
         except Exception as error:
             if str(error) == "Unauthorized":
                 return self.api.render("UNAUTHORIZED", context)
@@ -374,7 +274,7 @@ class LocalApiGateway:
         try:
             # At the timeout API Gateway gives up on the invocation; the function itself runs on.
             with anyio.fail_after(self._timeout(route)):
-                response = await _blocking(function.invoke, event, abandon_on_cancel=True)
+                response = await blocking(function.invoke, event, abandon_on_cancel=True)
         except TimeoutError:
             return self.api.render("INTEGRATION_TIMEOUT", context)
         except Exception as error:
@@ -470,60 +370,3 @@ class _Buffer:
 
     def reply(self) -> HttpReply:
         return HttpReply(self.status, self.headers, bytes(self.body))
-
-
-class GatewayServer:
-    """uvicorn serving an ASGI app on 127.0.0.1, on a socket bound at creation (so a busy port fails before
-    anything else starts), in a thread of its own until `stop()`."""
-
-    def __init__(self, port: int) -> None:
-        # IPPROTO_TCP named explicitly: asyncio turns Nagle's algorithm off only on sockets that say so, and
-        # with it on, a response written in pieces waits for the keep-alive client's delayed ACK (40 ms).
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        try:
-            self._socket.bind(("127.0.0.1", port))
-            self._socket.listen(LISTEN_BACKLOG)
-        except OSError:
-            self._socket.close()
-            raise
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def port(self) -> int:
-        return int(self._socket.getsockname()[1])
-
-    def start(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
-        import uvicorn
-
-        from emulator.framing import JsonErrorH11Protocol, json_server_errors
-
-        config = uvicorn.Config(
-            json_server_errors(app),
-            # The server's own answers (malformed HTTP, a failing app) in JSON, as every other answer.
-            http=JsonErrorH11Protocol,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            # Streams in flight get this long to finish when the gateway stops.
-            timeout_graceful_shutdown=2,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, name="gateway-http", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started and self._thread.is_alive() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        if not self._server.started:
-            raise RuntimeError("the local gateway's HTTP server did not start")
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._socket.close()

@@ -29,7 +29,11 @@ from gatewayctl.output import (
     usage_total,
 )
 from llm_gateway.domain.keys import KeyRecord, TokenLimits
-from llm_gateway.store.keys import KeyStore, KeyStoreError
+from llm_gateway.domain.stores import KeyRecords, KeyStoreError, UsageLedger
+from llm_gateway.store.keys import KeyStore
+from llm_gateway.store.sqlite.database import database
+from llm_gateway.store.sqlite.keys import SqliteKeyStore
+from llm_gateway.store.sqlite.usage import SqliteUsageStore
 from llm_gateway.store.usage import UsageStore
 
 DEFAULT_LOCAL_URL = "http://127.0.0.1:3000"
@@ -108,15 +112,13 @@ def _limit_options(parser: argparse.ArgumentParser, *, resettable: bool = False)
     parser.add_argument("--usd-per-month", type=wrap(positive_decimal), help="spend limit per month in USD" + suffix)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gatewayctl", description="Operate an llm-gateway deployment.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def _add_serve_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve = commands.add_parser(
         "serve",
         help="serve the whole gateway on 127.0.0.1 (local mode)",
         description="Serve template.yaml on 127.0.0.1 as API Gateway would: routes, authorizer, API keys, usage "
-        "plans and gateway responses, with DynamoDB and API Gateway state in moto's server on loopback. "
+        "plans and gateway responses, with key records, budgets and usage in an SQLite database in --data-dir "
+        "with API Gateway's keys, plans and quotas beside it (kept across restarts). "
         "GATEWAY_DEMO_KEY=sk-llmgw-... fixes the demo key.",
     )
     serve.add_argument(
@@ -134,7 +136,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="template parameters, as for sam deploy (e.g. StandardPlanBurstLimit=5)",
     )
     serve.add_argument(
-        "--dynamodb-endpoint", metavar="URL", help="use this DynamoDB-compatible endpoint (e.g. DynamoDB Local)"
+        "--data-dir",
+        type=Path,
+        default=Path(os.environ["GATEWAY_DATA_DIR"]) if os.environ.get("GATEWAY_DATA_DIR") else None,
+        metavar="DIR",
+        help="where the local gateway keeps its state (default: $GATEWAY_DATA_DIR or .gateway-data/ in the checkout)",
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        metavar="N",
+        help="worker processes serving requests (default: 2, or 1 on a one-core machine; 1 with --dynamodb-endpoint)",
+    )
+    serve.add_argument(
+        "--dynamodb-endpoint",
+        metavar="URL",
+        help="keep keys and usage in this DynamoDB-compatible endpoint (e.g. DynamoDB Local) instead of --data-dir",
     )
     serve.add_argument(
         "--models",
@@ -145,6 +163,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--metrics", action="store_true", help="print the functions' EMF metrics to stdout")
     serve.add_argument("--quiet", action="store_true", help="no access log on stderr")
     serve.set_defaults(handler=_serve)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gatewayctl", description="Operate an llm-gateway deployment.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    _add_serve_parser(commands)
 
     target = _target_options()
     keys = commands.add_parser(
@@ -269,9 +294,21 @@ def deployment_of(args: argparse.Namespace) -> Deployment:
     return from_stack(stack, args.region or region)
 
 
+def key_records(deployment: Deployment) -> KeyRecords:
+    """The deployment's key records: its keys table, or the local gateway's embedded database."""
+    if deployment.data_dir is not None:
+        return SqliteKeyStore(database(deployment.data_dir))
+    return KeyStore(deployment.client("dynamodb"), deployment.output("KeysTableName"))
+
+
+def usage_ledger(deployment: Deployment) -> UsageLedger:
+    if deployment.data_dir is not None:
+        return SqliteUsageStore(database(deployment.data_dir))
+    return UsageStore(deployment.client("dynamodb"), deployment.output("UsageTableName"))
+
+
 def key_admin(deployment: Deployment) -> KeyAdmin:
-    store = KeyStore(deployment.client("dynamodb"), deployment.output("KeysTableName"))
-    return KeyAdmin(store, deployment.client("apigateway"), deployment.plans)
+    return KeyAdmin(key_records(deployment), deployment.client("apigateway"), deployment.plans)
 
 
 def parse_since(value: str, today: date | None = None) -> date:
@@ -340,7 +377,7 @@ def _print_record(record: KeyRecord, as_json: bool) -> None:
 
 
 def _usage(args: argparse.Namespace, deployment: Deployment) -> int:
-    store = UsageStore(deployment.client("dynamodb"), deployment.output("UsageTableName"))
+    store = usage_ledger(deployment)
     since = args.since or datetime.now(UTC).date() - timedelta(days=30)
     rows = store.daily_usage(key_id=args.key, tenant=args.tenant, since=since)
     if args.json:
@@ -496,6 +533,8 @@ def _serve(args: argparse.Namespace) -> int:
             port=args.port,
             parameter_overrides=dict(args.parameter_overrides),
             dynamodb_endpoint=args.dynamodb_endpoint,
+            data_dir=args.data_dir,
+            workers=max(1, args.workers),
             demo_key=os.environ.get("GATEWAY_DEMO_KEY") or None,
             metrics=args.metrics,
             quiet=args.quiet,

@@ -29,9 +29,16 @@ class Deployment:
     outputs: dict[str, str]
     # Local gateway only: loopback endpoints by service (dynamodb, apigateway).
     endpoints: dict[str, str] = field(default_factory=dict)
+    # Local gateway only: the directory of its embedded database, when it keeps keys and usage there.
+    data_dir: Path | None = None
     _clients: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def client(self, service: str) -> Any:
+        if service == "apigateway" and self.data_dir is not None and service not in self._clients:
+            from emulator.control import LocalApiGatewayControl
+
+            # The local gateway keeps API Gateway's keys and plans in its data directory.
+            self._clients[service] = LocalApiGatewayControl(self.data_dir)
         if service not in self._clients:
             import boto3
 
@@ -114,4 +121,5 @@ def from_local(url: str) -> Deployment:
         str(described["region"]),
         {str(k): str(v) for k, v in described["outputs"].items()},
         endpoints={str(k): str(v) for k, v in described["endpoints"].items()},
+        data_dir=Path(described["data_dir"]) if described.get("data_dir") else None,
     )

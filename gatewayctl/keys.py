@@ -19,7 +19,7 @@ from llm_gateway.domain.keys import (
     looks_like_key,
     utcnow,
 )
-from llm_gateway.store.keys import KeyStateError, KeyStore
+from llm_gateway.domain.stores import KeyRecords, KeyStateError
 
 if TYPE_CHECKING:
     from mypy_boto3_apigateway import APIGatewayClient
@@ -50,7 +50,7 @@ class Revocation:
 class KeyAdmin:
     def __init__(
         self,
-        store: KeyStore,
+        store: KeyRecords,
         apigateway: APIGatewayClient,
         plans: dict[str, str],
         clock: Callable[[], datetime] = utcnow,

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any, TextIO
 
 from llm_gateway.domain.keys import KeyRecord
-from llm_gateway.store.usage import DailyUsage
+from llm_gateway.domain.stores import DailyUsage
 
 
 def render_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from emulator import PROJECT_ROOT
 from emulator.apigateway import ApiDefinition, Stage
 from emulator.aws import MotoProcess
+from emulator.control import LocalApiGatewayControl, SharedUsagePlanEnforcer
 from emulator.provision import UsagePlanSpec, provision, usage_plans
 from emulator.server import ApiKeys, DropMetrics, GatewayServer, LambdaFunction, LocalApiGateway
 from emulator.template import (
@@ -31,13 +33,20 @@ from emulator.template import (
 )
 from emulator.webadapter import WebAdapterFunction
 from gatewayctl.deployment import plans_from_outputs
-from gatewayctl.keys import KeyAdmin
+from gatewayctl.keys import IssuedKey, KeyAdmin
 from gatewayctl.local.models import local_registry
+from llm_gateway.domain.keys import generate_key, hash_key
+from llm_gateway.domain.stores import KeyRecords
 from llm_gateway.store.keys import KeyStore
+from llm_gateway.store.sqlite.database import DATABASE_FILE, database
+from llm_gateway.store.sqlite.keys import SqliteKeyStore
 
 STACK_NAME = "llm-gateway-local"
 DEMO_TENANT = "demo"
 DEMO_PLAN = "standard"
+# The local gateway's state (its SQLite database and the demo key), kept across restarts; .gitignored.
+DEFAULT_DATA_DIR = PROJECT_ROOT / ".gateway-data"
+DEMO_KEY_FILE = "demo-key"
 
 
 @dataclass
@@ -45,7 +54,10 @@ class ServeOptions:
     port: int = 3000
     parameter_overrides: dict[str, str] = field(default_factory=dict)
     dynamodb_endpoint: str | None = None
+    data_dir: Path | None = None
     demo_key: str | None = None
+    # Worker processes serving requests (data directory mode); more help only with more cores.
+    workers: int = 1
     metrics: bool = False
     quiet: bool = False
     models_file: Path | None = None
@@ -64,15 +76,18 @@ def _client(service: str, endpoint: str, region: str) -> Any:
 
 
 def _process_environment(env: dict[str, str], dynamodb_endpoint: str, region: str) -> None:
-    """The handlers run in this process: give them the functions' variables and the local endpoints.
+    """The handlers run in this process: give them the functions' variables and the local endpoint (none with the
+    embedded store).
 
     Only DynamoDB is redirected (AWS_ENDPOINT_URL_DYNAMODB is read by boto3 itself); other AWS calls, such
     as Bedrock, still go to AWS with the developer's own credentials when there are any.
     """
     os.environ.update(env)
-    os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = dynamodb_endpoint
     os.environ.setdefault("AWS_REGION", region)
     os.environ.setdefault("AWS_DEFAULT_REGION", region)
+    if not dynamodb_endpoint:
+        return  # keys and usage in the embedded store: nothing reaches DynamoDB
+    os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = dynamodb_endpoint
     if not os.environ.get("AWS_ACCESS_KEY_ID") and not os.environ.get("AWS_PROFILE"):
         # The local DynamoDB needs signed requests but accepts any credentials.
         os.environ["AWS_ACCESS_KEY_ID"] = "local"
@@ -88,7 +103,7 @@ def sdk_snippet(base_url: str, key: str, model: str) -> str:
     return f".venv/bin/python -c {shlex.quote(code)}"
 
 
-def banner(base_url: str, models: list[str], key: str, plan: UsagePlanSpec, keys_hint: str) -> str:
+def banner(base_url: str, models: list[str], key: str, plan: UsagePlanSpec, keys_hint: str, *, state: str = "") -> str:
     model = "echo" if "echo" in models or not models else models[0]
     body = shlex.quote(f'{{"model": "{model}", "messages": [{{"role": "user", "content": "Hello, gateway"}}]}}')
     return f"""
@@ -106,7 +121,7 @@ curl {base_url}/chat/completions -H "x-api-key: {key}" -H "content-type: applica
 ANTHROPIC_BASE_URL={base_url.removesuffix("/v1")} ANTHROPIC_API_KEY={key} claude -p "Hello, gateway" --model {model}
 
 {keys_hint}
-Ctrl-C stops the gateway and everything it started.
+{state}Ctrl-C stops the gateway and everything it started.
 """
 
 
@@ -134,22 +149,50 @@ def serve(options: ServeOptions) -> int:
     except OSError as error:
         print(f"error: cannot listen on 127.0.0.1:{options.port} ({error}); pass --port or set PORT", file=sys.stderr)
         return 1
-    # Started first: the child imports moto while this process reads the template.
-    moto = MotoProcess()
+    # With a DynamoDB endpoint, API Gateway's side lives in moto: started first, so that the child imports moto
+    # while this process reads the template. Else everything lives in the data directory.
+    moto = MotoProcess() if options.dynamodb_endpoint else None
     try:
         return _serve(options, server, moto)
     finally:
-        moto.stop()
+        if moto is not None:
+            moto.stop()
 
 
-def _serve(options: ServeOptions, server: GatewayServer, moto: MotoProcess) -> int:
+@dataclass
+class LocalState:
+    """Where the local gateway keeps its state: the data directory (API Gateway's side included), or a DynamoDB
+    endpoint with API Gateway's side in moto."""
+
+    data_dir: Path | None
+    apigateway: Any
+    dynamodb: Any = None
+    dynamodb_url: str = ""
+    endpoints: dict[str, str] = field(default_factory=dict)
+    enforcer: SharedUsagePlanEnforcer | None = None
+
+
+def _local_state(options: ServeOptions, moto: MotoProcess | None, region: str) -> LocalState:
+    if moto is None:
+        data_dir = (options.data_dir or DEFAULT_DATA_DIR).resolve()
+        control = LocalApiGatewayControl(data_dir)
+        return LocalState(data_dir, control, enforcer=SharedUsagePlanEnforcer(control))
+    url = str(options.dynamodb_endpoint)
+    return LocalState(
+        None,
+        _client("apigateway", moto.url, region),
+        _client("dynamodb", url, region),
+        url,
+        {"apigateway": moto.url, "dynamodb": url},
+    )
+
+
+def _serve(options: ServeOptions, server: GatewayServer, moto: MotoProcess | None) -> int:
     template = load_template()
     cfn = translate_template(template)
     region, account = str(PSEUDO_PARAMETERS["AWS::Region"]), str(PSEUDO_PARAMETERS["AWS::AccountId"])
-    moto_url = moto.url
-    dynamodb_url = options.dynamodb_endpoint or moto_url
-    apigateway = _client("apigateway", moto_url, region)
-    dynamodb = _client("dynamodb", dynamodb_url, region)
+    state = _local_state(options, moto, region)
+    data_dir, apigateway, dynamodb = state.data_dir, state.apigateway, state.dynamodb
     provisioned = provision(dynamodb, apigateway, STACK_NAME, options.parameter_overrides, template)
     outputs = provisioned.outputs
 
@@ -160,26 +203,33 @@ def _serve(options: ServeOptions, server: GatewayServer, moto: MotoProcess) -> i
     for name in functions(template):
         environment.update(function_environment(template, name, resolver))
     environment["GATEWAY_MODELS_JSON"] = json.dumps(local_registry(os.environ, options.models_file))
-    _process_environment(environment, dynamodb_url, region)
+    if data_dir is not None:
+        environment.update({"GATEWAY_STORE": "sqlite", "GATEWAY_DATA_DIR": str(data_dir)})
+    _process_environment(environment, state.dynamodb_url, region)
 
     lambdas = local_functions(template, resolver)
-    admin = KeyAdmin(KeyStore(dynamodb, outputs["KeysTableName"]), apigateway, plans_from_outputs(outputs))
+    records: KeyRecords = (
+        KeyStore(dynamodb, outputs["KeysTableName"]) if data_dir is None else SqliteKeyStore(database(data_dir))
+    )
+    admin = KeyAdmin(records, apigateway, plans_from_outputs(outputs))
     reattached = admin.reattach()
     if reattached:
-        print(f"keys from the DynamoDB endpoint's earlier runs, back on their plans: {len(reattached)}", flush=True)
-    demo = admin.create(DEMO_TENANT, DEMO_PLAN, key=options.demo_key)
+        print(f"keys from earlier runs, back on their usage plans: {len(reattached)}", flush=True)
+    demo = demo_key(admin, records, data_dir, options.demo_key)
     stage = Stage(outputs["RestApiId"], outputs["StageName"], region, account, f"127.0.0.1:{port}")
     outputs["ApiBaseUrl"] = base_url
     local_stack = {
         "region": region,
-        "endpoints": {"apigateway": moto_url, "dynamodb": dynamodb_url},
+        "endpoints": state.endpoints,
         "outputs": outputs,
+        "data_dir": None if data_dir is None else str(data_dir),
     }
     gateway = LocalApiGateway(
         ApiDefinition.from_template(cfn, Resolver(cfn, options.parameter_overrides).resolve),
         stage,
         lambdas,
         ApiKeys(apigateway, stage.api_id, stage.name),
+        enforcer=state.enforcer,
         local_stack=local_stack,
         access_log=None if options.quiet else (lambda line: print(line, file=sys.stderr, flush=True)),
     )
@@ -195,7 +245,9 @@ def _serve(options: ServeOptions, server: GatewayServer, moto: MotoProcess) -> i
     if not options.metrics:
         sys.stdout = DropMetrics(stdout)
     try:
-        server.start(gateway)
+        # Workers share the data directory's databases; boto3's clients (the DynamoDB endpoint mode) are not
+        # safe to share across a fork.
+        server.start(gateway, workers=options.workers if moto is None else 1)
         print(
             banner(
                 base_url,
@@ -203,6 +255,9 @@ def _serve(options: ServeOptions, server: GatewayServer, moto: MotoProcess) -> i
                 demo.key,
                 plan,
                 f"keys: .venv/bin/gatewayctl keys list --local http://127.0.0.1:{port}",
+                state=""
+                if data_dir is None
+                else f"state: {data_dir / DATABASE_FILE} (kept across restarts; delete {data_dir} to start afresh)\n",
             ),
             flush=True,
         )
@@ -215,6 +270,26 @@ def _serve(options: ServeOptions, server: GatewayServer, moto: MotoProcess) -> i
             with suppress(ValueError):
                 signal.signal(sig, handler)
     return 0
+
+
+def demo_key(admin: KeyAdmin, records: KeyRecords, data_dir: Path | None, given: str | None) -> IssuedKey:
+    """The demo key: `given`, else the one kept in the data directory from an earlier run, else a new one (kept
+    there for the next run). A key whose record is still active is reused with its usage and budgets."""
+    kept = data_dir / DEMO_KEY_FILE if data_dir is not None else None
+    key = given
+    if key is None and kept is not None and kept.exists():
+        key = kept.read_text(encoding="utf-8").strip()
+    if key is None:
+        key = generate_key()
+    record = records.get_by_hash(hash_key(key))
+    issued = IssuedKey(key, record) if record is not None and record.status == "active" else None
+    if issued is None:
+        issued = admin.create(DEMO_TENANT, DEMO_PLAN, key=key)
+    if kept is not None:
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        kept.touch(mode=0o600)
+        kept.write_text(key + "\n", encoding="utf-8")
+    return issued
 
 
 def _models() -> list[str]:

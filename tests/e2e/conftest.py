@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -52,10 +53,27 @@ def child_environment() -> dict[str, str]:
     return env
 
 
-def start_gateway(*extra: str, demo_key: str = DEMO_KEY, env_extra: dict[str, str] | None = None) -> LocalGateway:
-    env = {**child_environment(), "GATEWAY_DEMO_KEY": demo_key, **(env_extra or {})}
+def start_gateway(
+    *extra: str, demo_key: str | None = DEMO_KEY, env_extra: dict[str, str] | None = None, data_dir: Path | None = None
+) -> LocalGateway:
+    """`data_dir`: the gateway's state directory (default: a fresh one, so that runs never share state);
+    `demo_key` None: the one the data directory keeps (or a new one)."""
+    env = {**child_environment(), **({"GATEWAY_DEMO_KEY": demo_key} if demo_key else {}), **(env_extra or {})}
+    data_dir = data_dir or Path(tempfile.mkdtemp(prefix="gateway-data-"))
     process = subprocess.Popen(
-        [sys.executable, "-m", "gatewayctl.cli", "serve", "--port", "0", "--parameter-overrides", *PARAMETERS, *extra],
+        [
+            sys.executable,
+            "-m",
+            "gatewayctl.cli",
+            "serve",
+            "--port",
+            "0",
+            "--data-dir",
+            str(data_dir),
+            "--parameter-overrides",
+            *PARAMETERS,
+            *extra,
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -83,7 +101,8 @@ def start_gateway(*extra: str, demo_key: str = DEMO_KEY, env_extra: dict[str, st
         process.wait()
         raise RuntimeError("the local gateway did not start:\n" + "".join(output))
     base_url = found["base_url"]
-    return LocalGateway(process, base_url, demo_key, base_url.rsplit("/", 1)[0], output)
+    key = demo_key or re.findall(r"^\s+(sk-llmgw-\S+)$", "".join(output), re.MULTILINE)[0]
+    return LocalGateway(process, base_url, key, base_url.rsplit("/", 1)[0], output)
 
 
 def stop_gateway(gateway: LocalGateway) -> int:

@@ -267,9 +267,12 @@ def test_ctrl_c_stops_everything_and_frees_the_port() -> None:
     gateway = start_gateway(demo_key="sk-llmgw-" + "StopTestKeyForTheLocalGatewayShutdown".ljust(43, "0"))
     with urllib.request.urlopen(gateway.root_url + "/_local/stack", timeout=10) as response:
         endpoints = json.load(response)["endpoints"]
-    ports = {int(gateway.base_url.split(":")[2].split("/")[0]), int(endpoints["dynamodb"].rsplit(":", 1)[1])}
+    # The gateway's port, and the local AWS endpoint's if there is one (not with the embedded store).
+    ports = {int(gateway.base_url.split(":")[2].split("/")[0])}
+    ports |= {int(url.rsplit(":", 1)[1]) for url in endpoints.values()}
     children = subprocess.run(["pgrep", "-P", str(gateway.process.pid)], capture_output=True, text=True, check=False)
     child_pids = [int(pid) for pid in children.stdout.split()]
+    assert child_pids, "the worker processes"
     assert stop_gateway(gateway) == 0
     assert "stopping the local gateway" in gateway.text()
     for port in ports:  # nothing listens any more on the gateway's or the local AWS endpoint's port

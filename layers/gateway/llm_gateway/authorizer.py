@@ -14,10 +14,8 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
 from llm_gateway.config import get_settings
 from llm_gateway.domain.caller import ALL_MODELS
 from llm_gateway.domain.keys import Authenticator, Denial, KeyRecord, presented_key
-from llm_gateway.errors import ConfigurationError
 from llm_gateway.observability import logger, metrics
-from llm_gateway.store.dynamo import dynamodb_client
-from llm_gateway.store.keys import KeyStore
+from llm_gateway.store.factory import key_records
 
 # Raising exactly this message makes API Gateway answer 401 (its UNAUTHORIZED gateway response).
 UNAUTHORIZED = "Unauthorized"
@@ -31,9 +29,7 @@ class Unauthorized(Exception):
 @lru_cache(maxsize=1)
 def get_authenticator() -> Authenticator:
     settings = get_settings()
-    if not settings.keys_table:
-        raise ConfigurationError("GATEWAY_KEYS_TABLE is not set")
-    return Authenticator(KeyStore(dynamodb_client(), settings.keys_table), settings.auth_cache_seconds)
+    return Authenticator(key_records(settings), settings.auth_cache_seconds)
 
 
 def caller_context(record: KeyRecord) -> dict[str, str | int | bool]:

@@ -8,7 +8,7 @@ from decimal import Decimal
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Json, ValidationError
 
@@ -95,6 +95,12 @@ class Settings(BaseModel):
         gt=0,
         description="Most messages a chat request may hold: each becomes several objects on its way to a provider.",
     )
+    store: Literal["dynamodb", "sqlite"] = Field(
+        "dynamodb",
+        description="Where key records and usage live: DynamoDB (the tables below; deployed) or an embedded SQLite "
+        "database in `data_dir` (the local gateway).",
+    )
+    data_dir: Path | None = Field(None, description="Directory of the embedded database (store sqlite).")
     keys_table: str | None = Field(None, description="DynamoDB table of API key records.")
     auth_cache_seconds: float = Field(
         30.0,

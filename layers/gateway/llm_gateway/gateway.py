@@ -265,12 +265,9 @@ def build_providers() -> LazyProviders:
 
 
 def build_meter(settings: Settings) -> UsageMeter:
-    if not settings.usage_table:
-        return UsageMeter(None, settings)
-    from llm_gateway.store.dynamo import dynamodb_client
-    from llm_gateway.store.usage import UsageStore
+    from llm_gateway.store.factory import usage_ledger
 
-    return UsageMeter(UsageStore(dynamodb_client(), settings.usage_table, settings.usage_retention_days), settings)
+    return UsageMeter(usage_ledger(settings), settings)
 
 
 @lru_cache(maxsize=1)

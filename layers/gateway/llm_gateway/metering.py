@@ -37,9 +37,9 @@ from llm_gateway.domain.estimate import estimate_prompt_tokens, estimated_usage,
 from llm_gateway.domain.keys import utcnow
 from llm_gateway.domain.ports import closed_after
 from llm_gateway.domain.registry import ContextLimits, Prices
+from llm_gateway.domain.stores import Refused, UsageLedger
 from llm_gateway.errors import ContextLengthExceededError
 from llm_gateway.observability import Owed, current_request, logger
-from llm_gateway.store.usage import Refused, UsageStore
 
 
 class _Once:
@@ -75,7 +75,7 @@ class Metered:
 
 class UsageMeter:
     def __init__(
-        self, store: UsageStore | None, settings: Settings, clock: Callable[[], datetime] | None = None
+        self, store: UsageLedger | None, settings: Settings, clock: Callable[[], datetime] | None = None
     ) -> None:
         self._store = store
         self._settings = settings

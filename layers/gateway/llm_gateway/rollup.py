@@ -10,8 +10,7 @@ from llm_gateway.config import get_settings
 from llm_gateway.domain.keys import utcnow
 from llm_gateway.errors import ConfigurationError
 from llm_gateway.observability import logger, metrics
-from llm_gateway.store.dynamo import dynamodb_client
-from llm_gateway.store.usage import UsageStore
+from llm_gateway.store.factory import usage_ledger
 
 
 def roll_up() -> dict[str, Any]:
@@ -20,9 +19,9 @@ def roll_up() -> dict[str, Any]:
     Raises ConfigurationError when GATEWAY_USAGE_TABLE is not set.
     """
     settings = get_settings()
-    if not settings.usage_table:
+    store = usage_ledger(settings)
+    if store is None:
         raise ConfigurationError("GATEWAY_USAGE_TABLE is not set")
-    store = UsageStore(dynamodb_client(), settings.usage_table, settings.usage_retention_days)
     moved = store.roll_up_finished_days(utcnow())
     metrics.add_metric(name="UsageDaysRolledUp", unit=MetricUnit.Count, value=moved)
     logger.info("usage rolled up", extra={"days": moved})

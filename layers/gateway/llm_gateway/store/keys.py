@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from llm_gateway.domain.keys import KeyRecord, TokenLimits
+from llm_gateway.domain.stores import KeyNotFoundError, KeyStateError, KeyStoreError
 from llm_gateway.store.dynamo import as_int, from_item, to_item
 
 if TYPE_CHECKING:
@@ -19,17 +20,7 @@ if TYPE_CHECKING:
 KEY_ID_INDEX = "key_id-index"
 TENANT_INDEX = "tenant-index"
 
-
-class KeyStoreError(Exception):
-    """A key operation that cannot be done as asked."""
-
-
-class KeyNotFoundError(KeyStoreError):
-    pass
-
-
-class KeyStateError(KeyStoreError):
-    """The key is not in the state the operation needs (already revoked, id already taken...)."""
+__all__ = ["KeyNotFoundError", "KeyStateError", "KeyStore", "KeyStoreError"]
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -100,6 +91,8 @@ def _condition_failed(error: ClientError) -> bool:
 
 
 class KeyStore:
+    """The key records (domain/stores.py KeyRecords) on DynamoDB."""
+
     def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._client = client
         self._table = table_name

@@ -14,14 +14,15 @@ expires by TTL `retention_days` after its month ends.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from llm_gateway.domain.budget import QUOTA_PREFIX, Caps, Reservation, Settlement, Window, WindowTotals
+from llm_gateway.domain.budget import QUOTA_PREFIX, Caps, Reservation, Settlement, WindowTotals
+from llm_gateway.domain.stores import SETTLEMENT_WINDOW, USAGE_FIELDS, DailyUsage, Refused, Reserved
 from llm_gateway.store.dynamo import from_item
 
 if TYPE_CHECKING:
@@ -30,42 +31,12 @@ if TYPE_CHECKING:
 TENANT_INDEX = "tenant-day-index"
 MINUTE_PREFIX = "budget_min_"
 DAY_PREFIX = "budget_day_"
-# prompt_tokens counts every input token; cached_tokens (read from a prompt cache) and cache_write_tokens (written
-# to one) are the parts of it billed at the cache's prices.
-USAGE_FIELDS = (
-    "requests",
-    "failed",
-    "prompt_tokens",
-    "completion_tokens",
-    "cached_tokens",
-    "cache_write_tokens",
-    "cost_usd",
-    "estimated",
-)
-# A day is rolled up once no request can settle into it any more: the API function runs at most 15 minutes
-# (its timeout), so 20 minutes after the day ends.
-SETTLEMENT_WINDOW = timedelta(minutes=20)
+
+__all__ = ["SETTLEMENT_WINDOW", "DailyUsage", "Refused", "Reserved", "UsageStore"]
 
 
 def _n(value: int | Decimal) -> dict[str, str]:
     return {"N": str(value)}
-
-
-@dataclass(frozen=True)
-class Reserved:
-    """The reservation is in; `stale` names counters of past windows to prune at settlement; `totals` are the
-    windows with this reservation in them, read from the update's own answer (no further read)."""
-
-    stale: tuple[str, ...]
-    totals: WindowTotals = field(default_factory=WindowTotals)
-
-
-@dataclass(frozen=True)
-class Refused:
-    """A window refused the reservation; `current` holds the refusing totals, `totals` the windows as they were."""
-
-    current: dict[Window, int | Decimal]
-    totals: WindowTotals = field(default_factory=WindowTotals)
 
 
 def _totals(item: dict[str, Any], names: dict[str, str]) -> WindowTotals:
@@ -76,28 +47,9 @@ def _totals(item: dict[str, Any], names: dict[str, str]) -> WindowTotals:
     return WindowTotals(minute_tokens=count("#minute"), day_tokens=count("#day"), period_requests=count("#quota"))
 
 
-@dataclass(frozen=True)
-class DailyUsage:
-    key_id: str
-    tenant: str
-    plan: str
-    day: date
-    requests: int
-    failed: int
-    prompt_tokens: int
-    completion_tokens: int
-    cost_usd: Decimal
-    cached_tokens: int = 0
-    cache_write_tokens: int = 0
-    # Requests whose usage is the gateway's estimate: the provider reported none.
-    estimated: int = 0
-
-    def figures(self) -> dict[str, int | Decimal]:
-        """The day's figures by field name (USAGE_FIELDS)."""
-        return {field: getattr(self, field) for field in USAGE_FIELDS}
-
-
 class UsageStore:
+    """The usage ledger (domain/stores.py UsageLedger) on DynamoDB."""
+
     def __init__(self, client: DynamoDBClient, table_name: str, retention_days: int = 400) -> None:
         self._client = client
         self._table = table_name

@@ -1,0 +1,145 @@
+"""The store ports: what the gateway needs from a database for key records and usage, whatever the backend.
+
+Each port has a DynamoDB implementation (deployed: store/keys.py, store/usage.py) and an embedded SQLite one
+(local: store/sqlite/); one contract suite per port (tests/contract/test_store_*.py) runs against both, so their
+conditional semantics cannot drift.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Protocol
+
+from llm_gateway.domain.budget import Caps, Reservation, Settlement, Window, WindowTotals
+from llm_gateway.domain.keys import KeyRecord, TokenLimits
+
+# prompt_tokens counts every input token; cached_tokens (read from a prompt cache) and cache_write_tokens (written
+# to one) are the parts of it billed at the cache's prices.
+USAGE_FIELDS = (
+    "requests",
+    "failed",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "cache_write_tokens",
+    "cost_usd",
+    "estimated",
+)
+# A day is rolled up once no request can settle into it any more: the API function runs at most 15 minutes
+# (its timeout), so 20 minutes after the day ends.
+SETTLEMENT_WINDOW = timedelta(minutes=20)
+
+
+class KeyStoreError(Exception):
+    """A key operation that cannot be done as asked."""
+
+
+class KeyNotFoundError(KeyStoreError):
+    pass
+
+
+class KeyStateError(KeyStoreError):
+    """The key is not in the state the operation needs (already revoked, id already taken...)."""
+
+
+class KeyRecords(Protocol):
+    """Key records by the SHA-256 of their secret; a rotated key has one record per secret, all with its id."""
+
+    def get_by_hash(self, key_hash: str) -> KeyRecord | None:
+        """Strongly consistent: a revocation is visible to the very next lookup."""
+        ...
+
+    def get_by_id(self, key_id: str) -> KeyRecord:
+        """The key's active record, else its newest; KeyNotFoundError when there is none."""
+        ...
+
+    def list(self, tenant: str | None = None) -> list[KeyRecord]:
+        """Sorted by tenant, then creation."""
+        ...
+
+    def create(self, record: KeyRecord) -> None:
+        """KeyStateError when a record with this secret exists."""
+        ...
+
+    def revoke(self, record: KeyRecord, at: datetime) -> KeyRecord:
+        """KeyStateError when the record is not active."""
+        ...
+
+    def rotate(self, old: KeyRecord, new: KeyRecord, at: datetime) -> KeyRecord:
+        """Write `new` and revoke `old` atomically: both or neither (KeyStateError)."""
+        ...
+
+    def update(self, record: KeyRecord, models: tuple[str, ...] | None, limits: TokenLimits) -> KeyRecord:
+        """KeyNotFoundError when the record is gone."""
+        ...
+
+    def set_api_key_id(self, record: KeyRecord, api_key_id: str) -> KeyRecord: ...
+
+    def delete(self, record: KeyRecord) -> None: ...
+
+
+@dataclass(frozen=True)
+class Reserved:
+    """The reservation is in; `stale` names counters of past windows to prune at settlement (a backend that prunes
+    by itself gives none); `totals` are the windows with this reservation in them, from the update itself."""
+
+    stale: tuple[str, ...]
+    totals: WindowTotals = field(default_factory=WindowTotals)
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A window refused the reservation; `current` holds the refusing totals, `totals` the windows as they were."""
+
+    current: dict[Window, int | Decimal]
+    totals: WindowTotals = field(default_factory=WindowTotals)
+
+
+@dataclass(frozen=True)
+class DailyUsage:
+    key_id: str
+    tenant: str
+    plan: str
+    day: date
+    requests: int
+    failed: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: Decimal
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    # Requests whose usage is the gateway's estimate: the provider reported none.
+    estimated: int = 0
+
+    def figures(self) -> dict[str, int | Decimal]:
+        """The day's figures by field name (USAGE_FIELDS)."""
+        return {name: getattr(self, name) for name in USAGE_FIELDS}
+
+    def plus(self, other: DailyUsage) -> DailyUsage:
+        return replace(self, **{name: getattr(self, name) + getattr(other, name) for name in USAGE_FIELDS})
+
+
+class UsageLedger(Protocol):
+    """A key's budget windows and its usage per day.
+
+    `reserve` is one atomic step: every capped window is at most its cap (limit minus this reservation) or the
+    whole reservation is refused and nothing changes. `settle` replaces the reservation by the real usage and
+    counts the request (served or failed); the caller settles each reservation once.
+    """
+
+    def reserve(self, reservation: Reservation, caps: Caps) -> Reserved | Refused: ...
+
+    def settle(self, settlement: Settlement, stale: tuple[str, ...] = ()) -> None: ...
+
+    def roll_up_finished_days(self, now: datetime) -> int:
+        """Compact finished days' usage (a backend without anything to compact returns 0); reports are the same
+        before and after."""
+        ...
+
+    def daily_usage(
+        self, *, key_id: str | None = None, tenant: str | None = None, since: date | None = None
+    ) -> list[DailyUsage]:
+        """Usage per key and UTC day, oldest first (then tenant, key id); every given filter applies."""
+        ...

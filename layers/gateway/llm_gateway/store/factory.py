@@ -1,0 +1,47 @@
+"""The stores the settings choose: DynamoDB tables (deployed) or the embedded database in the data directory."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from llm_gateway.config import Settings
+from llm_gateway.domain.stores import KeyRecords, UsageLedger
+from llm_gateway.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from llm_gateway.store.sqlite.database import Database
+
+
+def _database(settings: Settings) -> Database:
+    from llm_gateway.store.sqlite.database import database
+
+    if settings.data_dir is None:
+        raise ConfigurationError("GATEWAY_STORE is sqlite but GATEWAY_DATA_DIR is not set")
+    return database(settings.data_dir)
+
+
+def key_records(settings: Settings) -> KeyRecords:
+    if settings.store == "sqlite":
+        from llm_gateway.store.sqlite.keys import SqliteKeyStore
+
+        return SqliteKeyStore(_database(settings))
+    if not settings.keys_table:
+        raise ConfigurationError("GATEWAY_KEYS_TABLE is not set")
+    from llm_gateway.store.dynamo import dynamodb_client
+    from llm_gateway.store.keys import KeyStore
+
+    return KeyStore(dynamodb_client(), settings.keys_table)
+
+
+def usage_ledger(settings: Settings) -> UsageLedger | None:
+    """None when the settings name no usage store (no budgets, no usage records)."""
+    if settings.store == "sqlite":
+        from llm_gateway.store.sqlite.usage import SqliteUsageStore
+
+        return SqliteUsageStore(_database(settings))
+    if not settings.usage_table:
+        return None
+    from llm_gateway.store.dynamo import dynamodb_client
+    from llm_gateway.store.usage import UsageStore
+
+    return UsageStore(dynamodb_client(), settings.usage_table, settings.usage_retention_days)

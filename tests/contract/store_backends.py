@@ -1,0 +1,60 @@
+"""The backends every store contract suite runs against: DynamoDB on moto (tables from template.yaml) and the
+embedded SQLite database in a temporary directory."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from llm_gateway.domain.stores import KeyRecords, UsageLedger
+from llm_gateway.store.keys import KeyStore
+from llm_gateway.store.sqlite.database import Database
+from llm_gateway.store.sqlite.keys import SqliteKeyStore
+from llm_gateway.store.sqlite.usage import SqliteUsageStore
+from llm_gateway.store.usage import UsageStore
+
+BACKENDS = ["dynamodb", "sqlite"]
+
+
+class OneCallAtATime:
+    """A DynamoDB client whose calls moto applies one at a time. DynamoDB applies the updates of one item
+    atomically; moto's in-process mock does not under threads, so without this a conditional update could pass
+    its check twice. (The local gateway's moto endpoint applies its calls one at a time for the same reason.)"""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._client, name)
+        if name == "get_paginator" or not callable(method):
+            return method
+
+        def locked(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return method(*args, **kwargs)
+
+        return locked
+
+
+def sqlite_database(tmp_path: Path) -> Database:
+    return Database(tmp_path / "data" / "gateway.sqlite3")
+
+
+@pytest.fixture(params=BACKENDS)
+def key_records(request: pytest.FixtureRequest, tmp_path: Path) -> KeyRecords:
+    if request.param == "sqlite":
+        return SqliteKeyStore(sqlite_database(tmp_path))
+    stack = request.getfixturevalue("stack")
+    return KeyStore(stack.dynamodb, stack.outputs["KeysTableName"])
+
+
+@pytest.fixture(params=BACKENDS)
+def usage_ledger(request: pytest.FixtureRequest, tmp_path: Path) -> UsageLedger:
+    if request.param == "sqlite":
+        return SqliteUsageStore(sqlite_database(tmp_path))
+    stack = request.getfixturevalue("stack")
+    return UsageStore(OneCallAtATime(stack.dynamodb), stack.outputs["UsageTableName"])  # type: ignore[arg-type]

@@ -1,0 +1,107 @@
+"""The key records port's contract (domain/stores.py KeyRecords), run against DynamoDB (moto) and SQLite alike."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from llm_gateway.domain.keys import KeyRecord, TokenLimits, generate_key, hash_key
+from llm_gateway.domain.stores import KeyNotFoundError, KeyRecords, KeyStateError
+from tests.contract.store_backends import key_records
+
+__all__ = ["key_records"]
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+def record(tenant: str = "acme", key_id: str = "key_0123456789ab", **changes: object) -> KeyRecord:
+    secret = generate_key()
+    values: dict[str, object] = {
+        "key_id": key_id,
+        "key_hash": hash_key(secret),
+        "key_hint": "sk-llmgw-...abcd",
+        "tenant": tenant,
+        "plan": "standard",
+        "models": None,
+        "status": "active",
+        "created_at": NOW,
+        "api_key_id": "apikey1",
+        "usage_identifier": "usage-abc",
+    }
+    values.update(changes)
+    return KeyRecord(**values)  # type: ignore[arg-type]
+
+
+def test_a_created_record_reads_back_whole(key_records: KeyRecords) -> None:
+    created = record(
+        models=("echo", "gpt"),
+        expires_at=NOW + timedelta(days=3),
+        rotated_from="sk-llmgw-...zzzz",
+        limits=TokenLimits(tokens_per_minute=100, tokens_per_day=1000, usd_per_month=Decimal("2.50")),
+    )
+    key_records.create(created)
+    assert key_records.get_by_hash(created.key_hash) == created
+    assert key_records.get_by_id(created.key_id) == created
+    assert key_records.get_by_hash(hash_key(generate_key())) is None
+
+
+def test_a_second_record_with_the_same_secret_is_refused(key_records: KeyRecords) -> None:
+    created = record()
+    key_records.create(created)
+    with pytest.raises(KeyStateError):
+        key_records.create(replace(created, key_id="key_other0000000"))
+    assert key_records.get_by_hash(created.key_hash) == created
+
+
+def test_revoking_is_conditional_on_being_active(key_records: KeyRecords) -> None:
+    created = record()
+    key_records.create(created)
+    revoked = key_records.revoke(created, NOW + timedelta(hours=1))
+    assert revoked.status == "revoked"
+    assert key_records.get_by_hash(created.key_hash) == revoked, "visible to the very next lookup"
+    with pytest.raises(KeyStateError):
+        key_records.revoke(created, NOW + timedelta(hours=2))
+
+
+def test_rotation_writes_the_new_record_and_revokes_the_old_or_neither(key_records: KeyRecords) -> None:
+    old = record()
+    key_records.create(old)
+    new = replace(old, key_hash=hash_key(generate_key()), created_at=NOW + timedelta(minutes=1), rotated_from="x")
+    key_records.rotate(old, new, NOW + timedelta(minutes=1))
+    assert key_records.get_by_id(old.key_id) == new, "the active record wins over the newer revoked one"
+    assert key_records.get_by_hash(old.key_hash).status == "revoked"  # type: ignore[union-attr]
+    # The old one is no longer active: a second rotation from it changes nothing.
+    again = replace(old, key_hash=hash_key(generate_key()))
+    with pytest.raises(KeyStateError):
+        key_records.rotate(old, again, NOW + timedelta(minutes=2))
+    assert key_records.get_by_hash(again.key_hash) is None
+
+
+def test_update_changes_models_and_limits_and_needs_the_record(key_records: KeyRecords) -> None:
+    created = record(models=("echo",), limits=TokenLimits(tokens_per_day=5))
+    key_records.create(created)
+    updated = key_records.update(created, None, TokenLimits(usd_per_month=Decimal("1.25")))
+    assert key_records.get_by_hash(created.key_hash) == updated
+    assert updated.models is None and updated.limits == TokenLimits(usd_per_month=Decimal("1.25"))
+    missing = record()
+    with pytest.raises(KeyNotFoundError):
+        key_records.update(missing, None, TokenLimits())
+
+
+def test_list_by_tenant_sorted_and_unknown_ids(key_records: KeyRecords) -> None:
+    second = record("acme", "key_000000000002", created_at=NOW + timedelta(seconds=2))
+    first = record("acme", "key_000000000001")
+    other = record("beta", "key_000000000003")
+    for item in (second, first, other):
+        key_records.create(item)
+    assert [r.key_id for r in key_records.list()] == [first.key_id, second.key_id, other.key_id]
+    assert [r.key_id for r in key_records.list("beta")] == [other.key_id]
+    with pytest.raises(KeyNotFoundError):
+        key_records.get_by_id("key_unknown00000")
+    moved = key_records.set_api_key_id(first, "apikey2")
+    assert key_records.get_by_hash(first.key_hash) == moved
+    key_records.delete(first)
+    assert key_records.get_by_hash(first.key_hash) is None
