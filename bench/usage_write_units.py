@@ -55,7 +55,7 @@ def _chat_request() -> tuple[Any, Any]:
     try:
         from llm_gateway.dialects.openai_chat.request import conversation
         from llm_gateway.dialects.openai_chat.schemas import ChatCompletionRequest
-        from llm_gateway.domain.conversation import Usage
+        from llm_gateway.domain.answers import Usage
 
         return conversation(ChatCompletionRequest.model_validate(body), body), Usage
     except ImportError:

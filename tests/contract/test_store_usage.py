@@ -8,9 +8,9 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from llm_gateway.config import Settings
+from llm_gateway.domain.answers import Usage
 from llm_gateway.domain.budget import Caps, Reservation, Settlement, Windows, WindowTotals, quota_counter
 from llm_gateway.domain.caller import Caller
-from llm_gateway.domain.conversation import Usage
 from llm_gateway.domain.keys import TokenLimits
 from llm_gateway.domain.registry import Prices
 from llm_gateway.domain.stores import DailyUsage, Refused, Reserved, UsageLedger

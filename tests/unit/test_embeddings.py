@@ -25,7 +25,7 @@ from llm_gateway.config import shipped_registry_text
 from llm_gateway.dialects.openai_embeddings.answer import embedding_list, encode_base64
 from llm_gateway.dialects.openai_embeddings.request import embedding_request
 from llm_gateway.dialects.openai_embeddings.schemas import EmbeddingsRequest
-from llm_gateway.domain.conversation import Usage
+from llm_gateway.domain.answers import Usage
 from llm_gateway.domain.embeddings import (
     EmbeddingRequest,
     EmbeddingResult,

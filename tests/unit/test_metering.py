@@ -15,9 +15,10 @@ import pytest
 from emulator.lambda_context import LocalLambdaContext
 from llm_gateway import gateway
 from llm_gateway.config import Settings
+from llm_gateway.domain.answers import Completion, StreamEvent, TextDelta, Usage
 from llm_gateway.domain.budget import BudgetExceededError
 from llm_gateway.domain.caller import Caller
-from llm_gateway.domain.conversation import ChatRequest, Completion, StreamEvent, TextDelta, Usage
+from llm_gateway.domain.conversation import ChatRequest
 from llm_gateway.domain.keys import TokenLimits
 from llm_gateway.domain.ports import Deadline
 from llm_gateway.domain.registry import ModelTraits, Prices, Target

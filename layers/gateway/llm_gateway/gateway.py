@@ -9,10 +9,11 @@ from functools import lru_cache
 from typing import TypeVar
 
 from llm_gateway.config import Settings, get_registry, get_settings
+from llm_gateway.domain.answers import Completion, StreamEvent, Usage
 from llm_gateway.domain.budget import Demand
 from llm_gateway.domain.caller import ApiRequest, Caller
 from llm_gateway.domain.chat import ChatService
-from llm_gateway.domain.conversation import ChatRequest, Completion, ContentBlock, StreamEvent, TextBlock, Usage
+from llm_gateway.domain.conversation import ChatRequest, ContentBlock, TextBlock
 from llm_gateway.domain.embeddings import (
     EmbeddingRequest,
     EmbeddingResult,

@@ -9,6 +9,14 @@ from datetime import datetime
 from decimal import Decimal
 
 from llm_gateway.config import Settings
+from llm_gateway.domain.answers import (
+    ReasoningDelta,
+    StreamEvent,
+    TextDelta,
+    ToolCallArgumentsDelta,
+    Usage,
+    UsageReport,
+)
 from llm_gateway.domain.budget import (
     Demand,
     Limits,
@@ -24,15 +32,7 @@ from llm_gateway.domain.budget import (
     plan_reservation,
 )
 from llm_gateway.domain.caller import Caller
-from llm_gateway.domain.conversation import (
-    ChatRequest,
-    ReasoningDelta,
-    StreamEvent,
-    TextDelta,
-    ToolCallArgumentsDelta,
-    Usage,
-    UsageReport,
-)
+from llm_gateway.domain.conversation import ChatRequest
 from llm_gateway.domain.estimate import estimate_prompt_tokens, estimated_usage, prompt_tokens_floor
 from llm_gateway.domain.keys import utcnow
 from llm_gateway.domain.ports import closed_after

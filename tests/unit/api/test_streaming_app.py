@@ -16,7 +16,8 @@ import pytest
 
 from emulator.webadapter import WebAdapterFunction, adapter_request
 from llm_gateway import gateway
-from llm_gateway.domain.conversation import ChatRequest, Finish, StreamEvent, TextDelta, Usage, UsageReport
+from llm_gateway.domain.answers import Finish, StreamEvent, TextDelta, Usage, UsageReport
+from llm_gateway.domain.conversation import ChatRequest
 from llm_gateway.domain.ports import Deadline
 from llm_gateway.domain.registry import ModelTraits, Target
 from llm_gateway.providers.echo import EchoProvider

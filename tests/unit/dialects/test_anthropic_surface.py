@@ -17,27 +17,29 @@ from llm_gateway.dialects.anthropic_messages.models import model_page
 from llm_gateway.dialects.anthropic_messages.request import conversation
 from llm_gateway.dialects.anthropic_messages.schemas import CountTokensRequest, MessagesRequest
 from llm_gateway.dialects.anthropic_messages.stream import EventProducer, sse_events
-from llm_gateway.domain.conversation import (
+from llm_gateway.domain.answers import (
     Completion,
-    DocumentBlock,
     Finish,
-    ImageBlock,
-    Native,
     NativeChunk,
-    OpaqueBlock,
-    ReasoningBlock,
     ReasoningDelta,
     ReasoningSignature,
     RedactedReasoning,
-    TextBlock,
     TextDelta,
     ToolCallArgumentsDelta,
-    ToolCallBlock,
     ToolCallStart,
-    ToolChoice,
-    ToolResultBlock,
     Usage,
     UsageReport,
+)
+from llm_gateway.domain.conversation import (
+    DocumentBlock,
+    ImageBlock,
+    Native,
+    OpaqueBlock,
+    ReasoningBlock,
+    TextBlock,
+    ToolCallBlock,
+    ToolChoice,
+    ToolResultBlock,
 )
 from llm_gateway.domain.registry import ModelEntry, Target
 from llm_gateway.errors import (

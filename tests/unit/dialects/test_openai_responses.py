@@ -13,15 +13,8 @@ from llm_gateway.dialects.openai_responses.answer import ResponseWriter
 from llm_gateway.dialects.openai_responses.request import conversation
 from llm_gateway.dialects.openai_responses.schemas import ResponsesRequest
 from llm_gateway.dialects.openai_responses.sealed import compaction_content, compaction_summary
-from llm_gateway.domain.conversation import (
-    Completion,
-    ContentBlock,
-    ReasoningBlock,
-    TextBlock,
-    ToolCallBlock,
-    ToolResultBlock,
-    Usage,
-)
+from llm_gateway.domain.answers import Completion, Usage
+from llm_gateway.domain.conversation import ContentBlock, ReasoningBlock, TextBlock, ToolCallBlock, ToolResultBlock
 from llm_gateway.errors import GatewayError
 
 TOOLS = [

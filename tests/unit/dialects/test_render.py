@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from openai.types.chat import ChatCompletionChunk
 
 from llm_gateway.dialects.openai_chat.stream import ChunkProducer, sse_events
-from llm_gateway.domain.conversation import (
+from llm_gateway.domain.answers import (
     Finish,
     StreamEvent,
     TextDelta,

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from llm_gateway.dialects.openai_chat.errors import error_body
-from llm_gateway.domain.conversation import ChatRequest, Completion, StreamEvent, TextBlock, TextDelta, Usage
+from llm_gateway.domain.answers import Completion, StreamEvent, TextDelta, Usage
+from llm_gateway.domain.conversation import ChatRequest, TextBlock
 from llm_gateway.domain.ports import Deadline, Provider
 from llm_gateway.domain.registry import ModelEntry, ModelTraits, Target
 from llm_gateway.domain.routing import RetryPolicy, Router, RoutingError

@@ -14,8 +14,8 @@ from emulator.lambda_context import LocalLambdaContext
 from gatewayctl import cli
 from gatewayctl.deployment import Deployment
 from llm_gateway.config import Settings
+from llm_gateway.domain.answers import Usage
 from llm_gateway.domain.caller import Caller
-from llm_gateway.domain.conversation import Usage
 from llm_gateway.domain.keys import TokenLimits
 from llm_gateway.domain.registry import Prices
 from llm_gateway.metering import UsageMeter

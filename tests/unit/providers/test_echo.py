@@ -3,14 +3,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from llm_gateway.domain.conversation import (
-    ChatRequest,
-    Finish,
-    TextDelta,
-    ToolCallArgumentsDelta,
-    ToolCallStart,
-    UsageReport,
-)
+from llm_gateway.domain.answers import Finish, TextDelta, ToolCallArgumentsDelta, ToolCallStart, UsageReport
+from llm_gateway.domain.conversation import ChatRequest
 from llm_gateway.domain.ports import Deadline
 from llm_gateway.domain.registry import Target
 from llm_gateway.providers.echo import EchoProvider

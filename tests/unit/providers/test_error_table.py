@@ -17,7 +17,8 @@ import pytest
 
 from llm_gateway.dialects.openai_chat.errors import error_body
 from llm_gateway.dialects.openai_chat.stream import ChunkProducer, sse_events
-from llm_gateway.domain.conversation import Finish, StopReason, StreamEvent, TextDelta, Usage, UsageReport
+from llm_gateway.domain.answers import Finish, StreamEvent, TextDelta, Usage, UsageReport
+from llm_gateway.domain.conversation import StopReason
 from llm_gateway.domain.ports import Deadline
 from llm_gateway.domain.registry import Target
 from llm_gateway.errors import ContextLengthExceededError, GatewayError, ProviderRateLimitError

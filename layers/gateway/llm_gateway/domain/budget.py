@@ -14,7 +14,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 
-from llm_gateway.domain.conversation import ChatRequest, Usage
+from llm_gateway.domain.answers import Usage
+from llm_gateway.domain.conversation import ChatRequest
 from llm_gateway.domain.estimate import estimate_prompt_tokens
 from llm_gateway.domain.keys import TokenLimits
 from llm_gateway.domain.registry import ContextLimits, Prices

@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from llm_gateway.domain.conversation import Native, Usage
+from llm_gateway.domain.answers import Usage
+from llm_gateway.domain.conversation import Native
 from llm_gateway.domain.registry import EmbeddingTraits
 from llm_gateway.domain.tokens import estimate_text_tokens
 from llm_gateway.errors import InvalidRequestError

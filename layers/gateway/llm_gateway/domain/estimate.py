@@ -11,7 +11,8 @@ import math
 import re
 from collections.abc import Iterable
 
-from llm_gateway.domain.conversation import ChatRequest, DocumentBlock, ImageBlock, OpaqueBlock, Usage
+from llm_gateway.domain.answers import Usage
+from llm_gateway.domain.conversation import ChatRequest, DocumentBlock, ImageBlock, OpaqueBlock
 from llm_gateway.domain.tokens import document_tokens, estimate_text_tokens, image_tokens, text_tokens_floor
 
 # The chat format's framing: 3 tokens per message (role and separators) and 1 more for a `name`, plus 3 that

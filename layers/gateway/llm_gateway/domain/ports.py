@@ -8,11 +8,9 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from llm_gateway.domain.conversation import (
-    ChatRequest,
+from llm_gateway.domain.answers import (
     Completion,
     Finish,
-    ReasoningBlock,
     ReasoningDelta,
     ReasoningSignature,
     RedactedReasoning,
@@ -22,6 +20,7 @@ from llm_gateway.domain.conversation import (
     ToolCallStart,
     UsageReport,
 )
+from llm_gateway.domain.conversation import ChatRequest, ReasoningBlock
 from llm_gateway.domain.embeddings import EmbeddingRequest, EmbeddingResult
 from llm_gateway.domain.registry import ModelTraits, Target
 from llm_gateway.errors import TargetMisconfiguredError

@@ -12,7 +12,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from llm_gateway.domain.conversation import ChatRequest, Completion, StreamEvent
+from llm_gateway.domain.answers import Completion, StreamEvent
+from llm_gateway.domain.conversation import ChatRequest
 from llm_gateway.domain.embeddings import EmbeddingRequest, EmbeddingResult
 from llm_gateway.domain.ports import Deadline, Provider, closed_after
 from llm_gateway.domain.registry import ModelEntry, Target

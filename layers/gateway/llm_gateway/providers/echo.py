@@ -9,16 +9,14 @@ import re
 import struct
 from collections.abc import Iterator
 
+from llm_gateway.domain.answers import Completion, StreamEvent, Usage
 from llm_gateway.domain.conversation import (
     ChatRequest,
-    Completion,
     ContentBlock,
     ReasoningBlock,
     StopReason,
-    StreamEvent,
     TextBlock,
     ToolCallBlock,
-    Usage,
 )
 from llm_gateway.domain.embeddings import EmbeddingInput, EmbeddingRequest, EmbeddingResult
 from llm_gateway.domain.ports import Deadline, Provider, completion_events

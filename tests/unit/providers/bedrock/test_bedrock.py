@@ -25,22 +25,18 @@ from urllib3 import HTTPSConnectionPool
 from urllib3.exceptions import ProtocolError
 from urllib3.exceptions import ReadTimeoutError as Urllib3ReadTimeoutError
 
-from llm_gateway.domain.conversation import (
-    ChatRequest,
+from llm_gateway.domain.answers import (
     Completion,
     Finish,
-    Message,
-    ReasoningBlock,
     ReasoningDelta,
     StreamEvent,
-    TextBlock,
     TextDelta,
     ToolCallArgumentsDelta,
-    ToolCallBlock,
     ToolCallStart,
     Usage,
     UsageReport,
 )
+from llm_gateway.domain.conversation import ChatRequest, Message, ReasoningBlock, TextBlock, ToolCallBlock
 from llm_gateway.domain.ports import Deadline
 from llm_gateway.domain.registry import BedrockTraits, ModelTraits, Target
 from llm_gateway.errors import (

@@ -21,26 +21,28 @@ from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
 from llm_gateway.config import shipped_registry_text
-from llm_gateway.domain.conversation import (
-    ChatRequest,
+from llm_gateway.domain.answers import (
     Completion,
     Finish,
-    Message,
-    Native,
     NativeChunk,
-    OpaqueBlock,
-    ReasoningBlock,
     ReasoningDelta,
     ReasoningSignature,
     RedactedReasoning,
     StreamEvent,
-    TextBlock,
     TextDelta,
     ToolCallArgumentsDelta,
-    ToolCallBlock,
     ToolCallStart,
     Usage,
     UsageReport,
+)
+from llm_gateway.domain.conversation import (
+    ChatRequest,
+    Message,
+    Native,
+    OpaqueBlock,
+    ReasoningBlock,
+    TextBlock,
+    ToolCallBlock,
 )
 from llm_gateway.domain.ports import Deadline
 from llm_gateway.domain.registry import BedrockTraits, ModelRegistry, ModelTraits, Target

@@ -11,8 +11,7 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
-from llm_gateway.domain.conversation import (
-    ChatRequest,
+from llm_gateway.domain.answers import (
     Finish,
     NativeChunk,
     StreamEvent,
@@ -22,6 +21,7 @@ from llm_gateway.domain.conversation import (
     Usage,
     UsageReport,
 )
+from llm_gateway.domain.conversation import ChatRequest
 from llm_gateway.domain.estimate import estimate_prompt_tokens
 from llm_gateway.domain.ports import Deadline
 from llm_gateway.domain.registry import Target

@@ -9,11 +9,7 @@ from llm_gateway.dialects.openai_chat.answer import chat_completion, model_card,
 from llm_gateway.dialects.openai_chat.schemas import ChatCompletionRequest, PromptRequest, PromptResponse
 from llm_gateway.dialects.openai_chat.stream import ChunkProducer, sse_events
 from llm_gateway.domain.caller import ApiRequest
-from llm_gateway.domain.conversation import (
-    ChatRequest,
-    Message,
-    TextBlock,
-)
+from llm_gateway.domain.conversation import ChatRequest, Message, TextBlock
 
 if TYPE_CHECKING:
     from llm_gateway.gateway import Gateway

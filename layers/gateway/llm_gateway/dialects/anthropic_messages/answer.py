@@ -9,15 +9,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from llm_gateway.domain.answers import Completion, Usage
 from llm_gateway.domain.conversation import (
-    Completion,
     ContentBlock,
     OpaqueBlock,
     ReasoningBlock,
     StopReason,
     TextBlock,
     ToolCallBlock,
-    Usage,
 )
 
 # Stop reasons in Anthropic's terms: the same names, but a content filter reads as a refusal.

@@ -10,7 +10,7 @@ from typing import Any
 from llm_gateway.dialects.anthropic_messages.answer import BEDROCK_METRICS, stop_reason, usage_json
 from llm_gateway.dialects.anthropic_messages.errors import error_body
 from llm_gateway.dialects.sse import guarded_frames
-from llm_gateway.domain.conversation import (
+from llm_gateway.domain.answers import (
     Finish,
     NativeChunk,
     ReasoningDelta,

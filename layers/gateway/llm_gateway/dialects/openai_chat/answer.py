@@ -22,11 +22,8 @@ from llm_gateway.dialects.openai_chat.schemas import (
     ResponseToolCall,
     UsageBody,
 )
-from llm_gateway.domain.conversation import (
-    Completion,
-    StopReason,
-    Usage,
-)
+from llm_gateway.domain.answers import Completion, Usage
+from llm_gateway.domain.conversation import StopReason
 from llm_gateway.domain.registry import ModelEntry
 
 # How each stop reason reads to an OpenAI client.

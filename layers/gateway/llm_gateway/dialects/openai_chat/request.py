@@ -178,7 +178,7 @@ def _other_part(part: OtherPart, path: str) -> ContentBlock:
     data = part.model_dump(exclude_unset=True)
     file = data.get("file")
     if part.type == "file" and isinstance(file, dict) and isinstance(file.get("file_data"), str):
-        media_type, base64_data = _data_url(file["file_data"])
+        media_type, base64_data = data_url(file["file_data"])
         if media_type is not None and base64_data is not None:
             name = file.get("filename")
             return DocumentBlock(
@@ -187,8 +187,9 @@ def _other_part(part: OtherPart, path: str) -> ContentBlock:
     return OpaqueBlock("openai", part.type, data, path)
 
 
-def _data_url(url: str) -> tuple[str | None, str | None]:
-    """(media type, base64 data) of a base64 data URL, else (None, None)."""
+def data_url(url: str) -> tuple[str | None, str | None]:
+    """(media type, base64 data) of a base64 data URL (RFC 2397), else (None, None): how OpenAI's formats carry
+    inline files."""
     if not url.lower().startswith("data:"):
         return None, None
     header, comma, data = url[len("data:") :].partition(",")

@@ -12,7 +12,7 @@ from llm_gateway.dialects.openai_chat.schemas import (
     FinishReason,
 )
 from llm_gateway.dialects.sse import guarded_frames
-from llm_gateway.domain.conversation import (
+from llm_gateway.domain.answers import (
     Finish,
     NativeChunk,
     ReasoningDelta,

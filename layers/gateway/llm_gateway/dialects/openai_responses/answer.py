@@ -15,15 +15,8 @@ from typing import Any
 from llm_gateway.dialects.openai_responses.request import CUSTOM_INPUT
 from llm_gateway.dialects.openai_responses.schemas import ResponsesRequest
 from llm_gateway.dialects.openai_responses.sealed import encrypted_content
-from llm_gateway.domain.conversation import (
-    Completion,
-    ContentBlock,
-    ReasoningBlock,
-    StopReason,
-    TextBlock,
-    ToolCallBlock,
-    Usage,
-)
+from llm_gateway.domain.answers import Completion, Usage
+from llm_gateway.domain.conversation import ContentBlock, ReasoningBlock, StopReason, TextBlock, ToolCallBlock
 
 # Why an answer is incomplete, by the gateway's stop reasons; every other reason completes it.
 INCOMPLETE_REASONS: dict[StopReason, str] = {

@@ -13,6 +13,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from llm_gateway.dialects.openai_chat.request import data_url
 from llm_gateway.dialects.openai_responses.schemas import (
     CompactionItem,
     CustomTool,
@@ -252,7 +253,7 @@ def _part(part: Any, path: str) -> ContentBlock:
             extra["detail"] = part.detail
         return ImageBlock(url=part.image_url, extra=extra, path=path)
     if isinstance(part, InputFile) and part.file_data:
-        media_type, data = _data_url(part.file_data)
+        media_type, data = data_url(part.file_data)
         if media_type is not None and data is not None:
             return DocumentBlock(media_type=media_type, base64=data, name=part.filename, extra=extra, path=path)
     if isinstance(part, InputFile) and part.file_url:
@@ -261,17 +262,6 @@ def _part(part: Any, path: str) -> ContentBlock:
         # Files by id (OpenAI's Files API), audio, and other kinds: kept whole, for a provider that takes them.
         return OpaqueBlock(DIALECT, part.type, part.model_dump(exclude_unset=True), path)
     raise AssertionError(f"unhandled part {part!r}")
-
-
-def _data_url(url: str) -> tuple[str | None, str | None]:
-    """(media type, base64 data) of a base64 data URL, else (None, None)."""
-    if not url.lower().startswith("data:"):
-        return None, None
-    header, comma, data = url[len("data:") :].partition(",")
-    media_type, *attributes = header.split(";")
-    if not comma or "base64" not in {attribute.strip().lower() for attribute in attributes}:
-        return None, None
-    return media_type.strip().lower() or None, data
 
 
 def _reasoning_block(item: ReasoningItem, path: str) -> ReasoningBlock:

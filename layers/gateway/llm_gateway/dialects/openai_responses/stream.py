@@ -17,21 +17,19 @@ from llm_gateway.dialects.openai_responses.answer import (
 )
 from llm_gateway.dialects.openai_responses.errors import error_event, response_error
 from llm_gateway.dialects.sse import guarded_frames
-from llm_gateway.domain.conversation import (
+from llm_gateway.domain.answers import (
     Finish,
-    ReasoningBlock,
     ReasoningDelta,
     ReasoningSignature,
     RedactedReasoning,
-    StopReason,
     StreamEvent,
     TextDelta,
     ToolCallArgumentsDelta,
-    ToolCallBlock,
     ToolCallStart,
     Usage,
     UsageReport,
 )
+from llm_gateway.domain.conversation import ReasoningBlock, StopReason, ToolCallBlock
 from llm_gateway.domain.ports import closed_after
 from llm_gateway.errors import GatewayError
 

@@ -17,9 +17,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from llm_gateway.domain.conversation import (
-    ChatRequest,
-)
+from llm_gateway.domain.conversation import ChatRequest
 from llm_gateway.domain.registry import INFERENCE_PROFILE_PREFIXES, ModelTraits
 from llm_gateway.errors import ProviderRequestError
 from llm_gateway.observability import logger

@@ -6,8 +6,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from llm_gateway.domain.answers import Completion, Usage
 from llm_gateway.domain.conversation import (
-    Completion,
     ContentBlock,
     Native,
     OpaqueBlock,
@@ -15,7 +15,6 @@ from llm_gateway.domain.conversation import (
     StopReason,
     TextBlock,
     ToolCallBlock,
-    Usage,
 )
 from llm_gateway.errors import ProviderError
 

@@ -6,19 +6,19 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from llm_gateway.domain.conversation import (
+from llm_gateway.domain.answers import (
     Finish,
     NativeChunk,
     ReasoningDelta,
     ReasoningSignature,
     RedactedReasoning,
-    StopReason,
     StreamEvent,
     TextDelta,
     ToolCallArgumentsDelta,
     ToolCallStart,
     Usage,
 )
+from llm_gateway.domain.conversation import StopReason
 from llm_gateway.errors import ProviderError
 from llm_gateway.providers.bedrock.anthropic_answer import (
     INVOCATION_METRICS,

@@ -6,15 +6,8 @@ import base64
 import json
 from typing import TYPE_CHECKING
 
-from llm_gateway.domain.conversation import (
-    Completion,
-    ContentBlock,
-    ReasoningBlock,
-    StopReason,
-    TextBlock,
-    ToolCallBlock,
-    Usage,
-)
+from llm_gateway.domain.answers import Completion, Usage
+from llm_gateway.domain.conversation import ContentBlock, ReasoningBlock, StopReason, TextBlock, ToolCallBlock
 from llm_gateway.errors import GatewayError, ProviderError
 from llm_gateway.providers.error_table import BEDROCK_ERROR_STOP_REASONS, bedrock_rule
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from llm_gateway.domain.conversation import (
-    ChatRequest,
-)
+from llm_gateway.domain.conversation import ChatRequest
 from llm_gateway.domain.registry import ModelTraits
 
 if TYPE_CHECKING:

@@ -6,18 +6,18 @@ import base64
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from llm_gateway.domain.conversation import (
+from llm_gateway.domain.answers import (
     Finish,
     ReasoningDelta,
     ReasoningSignature,
     RedactedReasoning,
-    StopReason,
     StreamEvent,
     TextDelta,
     ToolCallArgumentsDelta,
     ToolCallStart,
     Usage,
 )
+from llm_gateway.domain.conversation import StopReason
 from llm_gateway.errors import ProviderError
 from llm_gateway.providers.error_table import BEDROCK_ERROR_STOP_REASONS
 

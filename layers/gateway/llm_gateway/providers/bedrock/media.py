@@ -7,10 +7,7 @@ import binascii
 import re
 from typing import TYPE_CHECKING
 
-from llm_gateway.domain.conversation import (
-    DocumentBlock,
-    ImageBlock,
-)
+from llm_gateway.domain.conversation import DocumentBlock, ImageBlock
 from llm_gateway.domain.images import image_dimensions
 
 if TYPE_CHECKING:

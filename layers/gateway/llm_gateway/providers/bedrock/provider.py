@@ -10,7 +10,8 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, cast
 
-from llm_gateway.domain.conversation import ChatRequest, Completion, StreamEvent, Usage
+from llm_gateway.domain.answers import Completion, StreamEvent, Usage
+from llm_gateway.domain.conversation import ChatRequest
 from llm_gateway.domain.embeddings import EmbeddingRequest, EmbeddingResult
 from llm_gateway.domain.ports import Deadline, Provider
 from llm_gateway.domain.registry import ModelTraits, Target

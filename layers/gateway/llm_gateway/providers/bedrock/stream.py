@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
-from llm_gateway.domain.conversation import Finish, StreamEvent, Usage, UsageReport
+from llm_gateway.domain.answers import Finish, StreamEvent, Usage, UsageReport
 from llm_gateway.domain.ports import Deadline
 from llm_gateway.domain.registry import Target
 from llm_gateway.errors import ProviderError, ProviderTimeoutError

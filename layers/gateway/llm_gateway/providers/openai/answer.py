@@ -6,16 +6,15 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from llm_gateway.domain.answers import Completion, Usage
 from llm_gateway.domain.conversation import (
     ChatRequest,
-    Completion,
     ContentBlock,
     Native,
     ReasoningBlock,
     StopReason,
     TextBlock,
     ToolCallBlock,
-    Usage,
 )
 from llm_gateway.domain.estimate import estimate_prompt_tokens, estimated_usage
 from llm_gateway.domain.registry import Target

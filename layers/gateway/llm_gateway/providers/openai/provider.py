@@ -13,14 +13,8 @@ import urllib3
 from urllib3.exceptions import HTTPError
 
 from llm_gateway.config import environment_variable
-from llm_gateway.domain.conversation import (
-    ChatRequest,
-    Completion,
-    Finish,
-    StreamEvent,
-    Usage,
-    UsageReport,
-)
+from llm_gateway.domain.answers import Completion, Finish, StreamEvent, Usage, UsageReport
+from llm_gateway.domain.conversation import ChatRequest
 from llm_gateway.domain.embeddings import EmbeddingRequest, EmbeddingResult, estimate_input_tokens
 from llm_gateway.domain.ports import Deadline, Provider, completion_events
 from llm_gateway.domain.registry import ModelTraits, Target

@@ -5,17 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from llm_gateway.domain.conversation import (
+from llm_gateway.domain.answers import (
     Finish,
     NativeChunk,
     ReasoningDelta,
-    StopReason,
     StreamEvent,
     TextDelta,
     ToolCallArgumentsDelta,
     ToolCallStart,
     Usage,
 )
+from llm_gateway.domain.conversation import StopReason
 from llm_gateway.domain.registry import Target
 from llm_gateway.providers.openai.answer import (
     arguments_of,
