@@ -46,7 +46,7 @@ def responses(gateway: Gateway, request: ResponsesRequest, body: str, api: ApiRe
     read, sent = request, body
     if store is not None:
         context = state.in_context(request, body, store, api.caller, response_id=identifier, now=now)
-        read, sent, items = context.request, json.dumps(context.body), context.items
+        read, sent, items = context.request, context.body, context.items
     keep = store is not None and request.store is not False
     chat = conversation(read, sent)
     writer = ResponseWriter(request, identifier, now, chat.model, stored=keep)

@@ -47,10 +47,10 @@ def response_not_found(response_id: str) -> NotFoundError:
 @dataclass(frozen=True)
 class Context:
     """A request with its stored history in `input` (what the model reads, and what budgets and usage count) and
-    its body as the conversation reads it; `items` is every input item with its id, as it is kept."""
+    its body (JSON text) as the conversation reads it; `items` is every input item with its id, as it is kept."""
 
     request: ResponsesRequest
-    body: dict[str, Any]
+    body: str
     items: list[dict[str, Any]]
 
 
@@ -72,9 +72,12 @@ def in_context(
         for index, item in enumerate(_as_items(sent.get("input")))
     ]
     items = history + own
+    if previous_id is None and not any(item.get("type") == "item_reference" for item in _as_items(sent.get("input"))):
+        # Nothing to add: the request is read as it was sent and validated, not parsed again.
+        return Context(request, body, items)
     expanded = {name: value for name, value in sent.items() if name != "previous_response_id"}
     expanded["input"] = items
-    return Context(ResponsesRequest.model_validate(expanded), expanded, items)
+    return Context(ResponsesRequest.model_validate(expanded), json.dumps(expanded, ensure_ascii=False), items)
 
 
 def context_items(stored: StoredResponse) -> list[dict[str, Any]]:
