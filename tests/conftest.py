@@ -19,6 +19,7 @@ from emulator.provision import provision
 from emulator.template import load_web_app
 from gatewayctl.deployment import plans_from_outputs
 from llm_gateway import authorizer, config, gateway, observability
+from llm_gateway.api.openai import responses as openai_responses
 from llm_gateway.store import dynamo
 from tests.fakes.web_function import web_function_handler
 
@@ -33,6 +34,8 @@ def reset_caches() -> None:
     observability.get_tracer.cache_clear()
     authorizer.get_authenticator.cache_clear()
     dynamo.dynamodb_client.cache_clear()
+    dynamo.s3_client.cache_clear()
+    openai_responses.response_store.cache_clear()
 
 
 @pytest.fixture(autouse=True)

@@ -9,10 +9,12 @@ from typing import Any
 
 import pytest
 
-from llm_gateway.domain.stores import KeyRecords, UsageLedger
+from llm_gateway.domain.stores import KeyRecords, ResponseStore, UsageLedger
 from llm_gateway.store.keys import KeyStore
+from llm_gateway.store.responses import DynamoResponseStore
 from llm_gateway.store.sqlite.database import Database
 from llm_gateway.store.sqlite.keys import SqliteKeyStore
+from llm_gateway.store.sqlite.responses import SqliteResponseStore
 from llm_gateway.store.sqlite.usage import SqliteUsageStore
 from llm_gateway.store.usage import UsageStore
 
@@ -58,3 +60,18 @@ def usage_ledger(request: pytest.FixtureRequest, tmp_path: Path) -> UsageLedger:
         return SqliteUsageStore(sqlite_database(tmp_path))
     stack = request.getfixturevalue("stack")
     return UsageStore(OneCallAtATime(stack.dynamodb), stack.outputs["UsageTableName"])  # type: ignore[arg-type]
+
+
+RESPONSES_BUCKET = "llm-gateway-test-responses"
+
+
+@pytest.fixture(params=BACKENDS)
+def response_store(request: pytest.FixtureRequest, tmp_path: Path) -> ResponseStore:
+    if request.param == "sqlite":
+        return SqliteResponseStore(sqlite_database(tmp_path))
+    stack = request.getfixturevalue("stack")
+    import boto3
+
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket=RESPONSES_BUCKET)
+    return DynamoResponseStore(stack.dynamodb, stack.outputs["ResponsesTableName"], s3, RESPONSES_BUCKET)

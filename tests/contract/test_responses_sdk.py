@@ -1,6 +1,6 @@
 """The Responses API through the real API handler, driven by the official openai SDK's `client.responses`: plain,
-streamed, tools, custom tools, structured output and reasoning on echo; the state the gateway does not keep yet
-refused in OpenAI's terms."""
+streamed, tools, custom tools, structured output and reasoning on echo; and, with no response store configured, the
+state refused in OpenAI's terms (test_responses_state.py has the stored responses)."""
 
 from __future__ import annotations
 

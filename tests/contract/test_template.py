@@ -17,6 +17,9 @@ RUN_SH = Path(__file__).resolve().parents[2] / "functions" / "api" / "run.sh"
 ROUTES = {
     ("post", "/chat/completions"),
     ("post", "/responses"),
+    ("get", "/responses/{response_id}"),
+    ("delete", "/responses/{response_id}"),
+    ("get", "/responses/{response_id}/input_items"),
     ("post", "/embeddings"),
     ("get", "/models/{model+}"),
     ("post", "/messages"),
@@ -279,9 +282,29 @@ def test_usage_table_has_ttl_and_the_function_may_only_update_it(cfn: dict[str, 
         {"AttributeName": "key_id", "KeyType": "HASH"},
         {"AttributeName": "period", "KeyType": "RANGE"},
     ]
-    (statement,) = [s for s in function_statements(cfn) if "dynamodb" in json.dumps(s)]
+    (statement,) = [s for s in function_statements(cfn) if "UsageTable" in json.dumps(s)]
     assert statement["Action"] == "dynamodb:UpdateItem"
     assert statement["Resource"] == {"Fn::GetAtt": ["UsageTable", "Arn"]}
+
+
+def test_stored_responses_expire_by_ttl_and_lifecycle_and_the_function_reaches_only_them(cfn: dict[str, Any]) -> None:
+    table = cfn["Resources"]["ResponsesTable"]["Properties"]
+    assert table["BillingMode"] == "PAY_PER_REQUEST" and table["SSESpecification"] == {"SSEEnabled": True}
+    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert [k["AttributeName"] for k in table["KeySchema"]] == ["key_id", "response_id"]
+    bucket = cfn["Resources"]["ResponsesBucket"]["Properties"]
+    assert set(bucket["PublicAccessBlockConfiguration"].values()) == {True}
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    (rule,) = bucket["LifecycleConfiguration"]["Rules"]
+    assert rule["ExpirationInDays"] == {"Ref": "ResponsesExpiryDays"}
+    (deny,) = cfn["Resources"]["ResponsesBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    statements = {s["Sid"]: s for s in function_statements(cfn) if "Responses" in json.dumps(s)}
+    assert statements["StoreResponses"]["Action"] == ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem"]
+    assert statements["StoreResponses"]["Resource"] == {"Fn::GetAtt": ["ResponsesTable", "Arn"]}
+    assert statements["StoreLargeResponses"]["Action"] == ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"]
+    assert set(statements) == {"StoreResponses", "StoreLargeResponses"}
 
 
 def test_the_rollup_runs_daily_and_may_only_scan_and_update_the_usage_table(cfn: dict[str, Any]) -> None:

@@ -123,6 +123,15 @@ class Settings(BaseModel):
         "unset: no CORS headers (the template's CorsAllowOrigin).",
     )
     tracing_enabled: bool = Field(False, description="Create the X-Ray tracer (the template sets this).")
+    responses_table: str | None = Field(
+        None, description="DynamoDB table of stored Responses API responses; unset (store dynamodb): none stored."
+    )
+    responses_bucket: str | None = Field(
+        None, description="S3 bucket of stored responses too large to keep in their DynamoDB item."
+    )
+    responses_expiry_days: int = Field(
+        30, ge=1, description="Days a stored response can be read and continued (OpenAI keeps them 30 days)."
+    )
 
     @classmethod
     def from_environ(cls, environ: dict[str, str] | None = None) -> Settings:

@@ -143,3 +143,31 @@ class UsageLedger(Protocol):
     ) -> list[DailyUsage]:
         """Usage per key and UTC day, oldest first (then tenant, key id); every given filter applies."""
         ...
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    """A stored Responses API response: the key (and tenant) that made it, when it expires (epoch seconds) and its
+    document (JSON text the dialect writes and reads; the store keeps it as it is)."""
+
+    response_id: str
+    key_id: str
+    tenant: str
+    created_at: int
+    expires_at: int
+    document: str
+
+
+class ResponseStore(Protocol):
+    """Stored responses by (key, id). A response belongs to the key that stored it: another key's id, an expired
+    one and an unknown one are all the same miss, so a stranger learns nothing from asking."""
+
+    def put(self, stored: StoredResponse) -> None: ...
+
+    def get(self, key_id: str, tenant: str, response_id: str, now: int) -> StoredResponse | None:
+        """None unless this key of this tenant stored it and it expires after `now`."""
+        ...
+
+    def delete(self, key_id: str, tenant: str, response_id: str, now: int) -> bool:
+        """Delete it; False (nothing done) whenever `get` would give None."""
+        ...

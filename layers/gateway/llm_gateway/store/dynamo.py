@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
 
 
 DYNAMODB_CONNECTIONS = 64
@@ -44,3 +45,12 @@ def from_item(item: dict[str, Any]) -> dict[str, Any]:
 
 def as_int(value: Any) -> int | None:
     return None if value is None else int(Decimal(value))
+
+
+@lru_cache(maxsize=1)
+def s3_client() -> S3Client:
+    """One S3 client per container (the stored responses' large documents)."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("s3", config=Config(retries={"mode": "standard", "max_attempts": 3}))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from llm_gateway.config import Settings
-from llm_gateway.domain.stores import KeyRecords, UsageLedger
+from llm_gateway.domain.stores import KeyRecords, ResponseStore, UsageLedger
 from llm_gateway.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -45,3 +45,18 @@ def usage_ledger(settings: Settings) -> UsageLedger | None:
     from llm_gateway.store.usage import UsageStore
 
     return UsageStore(dynamodb_client(), settings.usage_table, settings.usage_retention_days)
+
+
+def response_store(settings: Settings) -> ResponseStore | None:
+    """None when the settings name no responses table: the Responses API then stores nothing."""
+    if settings.store == "sqlite":
+        from llm_gateway.store.sqlite.responses import SqliteResponseStore
+
+        return SqliteResponseStore(_database(settings))
+    if not settings.responses_table:
+        return None
+    from llm_gateway.store.dynamo import dynamodb_client, s3_client
+    from llm_gateway.store.responses import DynamoResponseStore
+
+    bucket = settings.responses_bucket
+    return DynamoResponseStore(dynamodb_client(), settings.responses_table, s3_client() if bucket else None, bucket)

@@ -1,16 +1,22 @@
-"""The Responses API route: POST /responses, through the same use cases as chat completions (allow-lists,
-fitting, budgets, usage records, fallbacks, streaming), without server-side state yet."""
+"""The Responses API routes: POST /responses, through the same use cases as chat completions (allow-lists,
+fitting, budgets, usage records, fallbacks, streaming), and the stored responses (GET and DELETE
+/responses/{id}, GET /responses/{id}/input_items), each the caller's key's own."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import json
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 from llm_gateway.api.http import EVENT_STREAM, Reply
-from llm_gateway.dialects.openai_responses.answer import ResponseWriter
+from llm_gateway.config import get_settings
+from llm_gateway.dialects.openai_responses import state
+from llm_gateway.dialects.openai_responses.answer import ResponseWriter, compact
 from llm_gateway.dialects.openai_responses.request import conversation
 from llm_gateway.dialects.openai_responses.schemas import ResponsesRequest
 from llm_gateway.dialects.openai_responses.stream import EventProducer, sse_events
 from llm_gateway.domain.caller import ApiRequest
+from llm_gateway.domain.stores import ResponseStore
 
 if TYPE_CHECKING:
     from llm_gateway.gateway import Gateway
@@ -18,18 +24,71 @@ if TYPE_CHECKING:
 TARGET_HEADER = "X-Gateway-Target"
 
 
+@lru_cache(maxsize=1)
+def response_store() -> ResponseStore | None:
+    """The stored responses of this execution environment (None: none configured, nothing stored)."""
+    from llm_gateway.store.factory import response_store as configured
+
+    return configured(get_settings())
+
+
 def response_id(api: ApiRequest) -> str:
     return f"resp_{api.request_id.replace('-', '')}" if api.request_id else "resp_gateway"
 
 
 def responses(gateway: Gateway, request: ResponsesRequest, body: str, api: ApiRequest) -> Reply:
-    """POST /responses: a response object, or a stream of the Responses API's typed events."""
-    chat = conversation(request, body)
-    writer = ResponseWriter(request, response_id(api), int(gateway.clock()), chat.model)
+    """POST /responses: a response object, or a stream of the Responses API's typed events; stored unless
+    `store: false` (OpenAI's default), continuing `previous_response_id` with its whole history."""
+    store = response_store()
+    identifier = response_id(api)
+    now = int(gateway.clock())
+    items: list[dict[str, Any]] = []
+    read, sent = request, body
+    if store is not None:
+        context = state.in_context(request, body, store, api.caller, response_id=identifier, now=now)
+        read, sent, items = context.request, context.body, context.items
+    keep = store is not None and request.store is not False
+    chat = conversation(read, sent)
+    writer = ResponseWriter(request, identifier, now, chat.model, stored=keep)
+
+    def save(response: dict[str, Any]) -> None:
+        if store is not None and keep:
+            days = gateway.settings.responses_expiry_days
+            store.put(state.stored_response(api.caller, identifier, items, response, now=now, days=days))
+
     if not chat.stream:
         answer = gateway.complete(chat, api)
         text = writer.answer(answer.completion, int(gateway.clock()))
+        # Before the answer goes out: a client continues a response the moment it has it.
+        save(json.loads(text))
         return Reply(text, headers={TARGET_HEADER: answer.target}, finish=answer.settle)
     streamed = gateway.stream(chat, api)
     producer = EventProducer(writer, gateway.clock)
-    return Reply(sse_events(producer, streamed.events), EVENT_STREAM, {TARGET_HEADER: streamed.target})
+    return Reply(sse_events(producer, streamed.events, save), EVENT_STREAM, {TARGET_HEADER: streamed.target})
+
+
+def _stored(gateway: Gateway, api: ApiRequest, identifier: str) -> Any:
+    store = response_store()
+    found = None if store is None else store.get(api.caller.key_id, api.caller.tenant, identifier, int(gateway.clock()))
+    if found is None:
+        raise state.response_not_found(identifier)
+    return found
+
+
+def retrieve(gateway: Gateway, api: ApiRequest, identifier: str) -> Reply:
+    """GET /responses/{id}: the stored response object."""
+    return Reply(compact(state.response_object(_stored(gateway, api, identifier))))
+
+
+def input_items(gateway: Gateway, api: ApiRequest, identifier: str, query: dict[str, str]) -> Reply:
+    """GET /responses/{id}/input_items: every item the model read for it, a page at a time."""
+    return Reply(compact(state.input_items_page(_stored(gateway, api, identifier), query)))
+
+
+def delete(gateway: Gateway, api: ApiRequest, identifier: str) -> Reply:
+    """DELETE /responses/{id}: gone for good (its large document too)."""
+    store = response_store()
+    caller = api.caller
+    if store is None or not store.delete(caller.key_id, caller.tenant, identifier, int(gateway.clock())):
+        raise state.response_not_found(identifier)
+    return Reply(compact({"id": identifier, "object": "response", "deleted": True}))

@@ -2,8 +2,7 @@
 and custom tool calls), the status and why it is incomplete, and the usage with its cached and reasoning tokens.
 
 The object also says back what the request asked for (instructions, tools, tool_choice, sampling, metadata) as
-OpenAI's does, and `store: false` always: the gateway keeps no responses yet (clients that need a stored response
-read it there)."""
+OpenAI's does, and whether it was stored (`store`, with the `previous_response_id` it continues)."""
 
 from __future__ import annotations
 
@@ -38,6 +37,8 @@ class ResponseWriter:
     response_id: str
     created_at: int
     model: str
+    # Whether the response is kept (store: true where a response store is configured).
+    stored: bool = False
 
     @property
     def suffix(self) -> str:
@@ -76,9 +77,9 @@ class ResponseWriter:
             "model": self.model,
             "output": output,
             "parallel_tool_calls": self.request.parallel_tool_calls is not False,
-            "previous_response_id": None,
+            "previous_response_id": self.request.previous_response_id,
             "reasoning": {"effort": reasoning.get("effort"), "summary": reasoning.get("summary")},
-            "store": False,
+            "store": self.stored,
             "temperature": self.request.temperature if self.request.temperature is not None else 1.0,
             "text": text,
             "tool_choice": sent.get("tool_choice") or "auto",

@@ -2,9 +2,10 @@
 
 Input items become turns: messages, function and custom tool calls with their outputs, and reasoning (signed
 reasoning comes back whole through the gateway's own `encrypted_content`). Fields the gateway does not interpret
-are kept (`extra` at each level, unknown parts and items whole, the body as `native`); what needs state the
-gateway does not keep yet (`previous_response_id`, `item_reference`, `conversation`, `background`) is refused in
-OpenAI's own terms rather than answered without it.
+are kept (`extra` at each level, unknown parts and items whole, the body as `native`). Stored state
+(`previous_response_id`, `item_reference`) is resolved before (state.py); where no response store is configured, and
+for what the gateway never keeps (`conversation`, `background`), it is refused in OpenAI's own terms rather than
+answered without it.
 """
 
 from __future__ import annotations
@@ -102,8 +103,8 @@ def refuse_state(request: ResponsesRequest) -> None:
     and work in the background needs a stored response to poll."""
     if request.previous_response_id is not None:
         raise InvalidRequestError(
-            f"Previous response with id '{request.previous_response_id}' not found. This gateway does not store "
-            "responses yet: send the whole conversation in `input` (with `store: false`).",
+            f"Previous response with id '{request.previous_response_id}' not found. This gateway stores no "
+            "responses (no response store is configured): send the whole conversation in `input`.",
             param="previous_response_id",
             code="previous_response_not_found",
         )
@@ -208,8 +209,8 @@ def read_input(
             add("assistant", [_reasoning_block(item, path)], path)
         elif isinstance(item, ItemReference):
             raise NotFoundError(
-                f"Item with id '{item.id}' not found. This gateway does not store items yet: send the item itself "
-                "instead of an item_reference (clients do with `store: false`).",
+                f"Item with id '{item.id}' not found. This gateway stores no items (no response store is "
+                "configured): send the item itself instead of an item_reference.",
                 param=path,
                 code="item_not_found",
             )

@@ -5,7 +5,7 @@ response.completed or response.incomplete carrying the whole response; a failure
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -232,6 +232,22 @@ def sse_frame(event: dict[str, Any]) -> str:
     return f"event: {event['type']}\ndata: {compact(event)}\n\n"
 
 
-def sse_events(producer: EventProducer, events: Iterable[StreamEvent]) -> Iterator[str]:
-    """The SSE frames of a response's stream; a failure after the stream began ends it with the error frames."""
-    yield from guarded_frames(producer.events(events), sse_frame, producer.failed)
+def sse_events(
+    producer: EventProducer,
+    events: Iterable[StreamEvent],
+    finished: Callable[[dict[str, Any]], None] | None = None,
+) -> Iterator[str]:
+    """The SSE frames of a response's stream; a failure after the stream began ends it with the error frames.
+    `finished` gets the whole response of a stream that completes (or is incomplete) before its last event is
+    sent, so a client that has that event finds the response stored."""
+    yield from guarded_frames(_finishing(producer.events(events), finished), sse_frame, producer.failed)
+
+
+def _finishing(
+    events: Iterator[dict[str, Any]], finished: Callable[[dict[str, Any]], None] | None
+) -> Iterator[dict[str, Any]]:
+    with closed_after(events):
+        for event in events:
+            if finished is not None and event["type"] in ("response.completed", "response.incomplete"):
+                finished(event["response"])
+            yield event
