@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
-from llm_gateway.domain.stores import KeyRecords, UsageLedger
+from llm_gateway.domain.stores import BudgetTree, KeyRecords, UsageLedger
+from llm_gateway.store.budget_tree import DynamoBudgetTree
 from llm_gateway.store.keys import KeyStore
+from llm_gateway.store.sqlite.budget_tree import SqliteBudgetTree
 from llm_gateway.store.sqlite.database import Database
 from llm_gateway.store.sqlite.keys import SqliteKeyStore
 from llm_gateway.store.sqlite.usage import SqliteUsageStore
@@ -58,3 +60,11 @@ def usage_ledger(request: pytest.FixtureRequest, tmp_path: Path) -> UsageLedger:
         return SqliteUsageStore(sqlite_database(tmp_path))
     stack = request.getfixturevalue("stack")
     return UsageStore(OneCallAtATime(stack.dynamodb), stack.outputs["UsageTableName"])  # type: ignore[arg-type]
+
+
+@pytest.fixture(params=BACKENDS)
+def budget_tree(request: pytest.FixtureRequest, tmp_path: Path) -> BudgetTree:
+    if request.param == "sqlite":
+        return SqliteBudgetTree(sqlite_database(tmp_path))
+    stack = request.getfixturevalue("stack")
+    return DynamoBudgetTree(OneCallAtATime(stack.dynamodb), stack.outputs["UsageTableName"])  # type: ignore[arg-type]

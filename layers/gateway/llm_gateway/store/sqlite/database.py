@@ -67,6 +67,19 @@ CREATE TABLE IF NOT EXISTS daily_usage (
     PRIMARY KEY (key_id, day)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS daily_usage_by_tenant ON daily_usage (tenant, day);
+CREATE TABLE IF NOT EXISTS budget_nodes (
+    scope TEXT NOT NULL,
+    node_id TEXT NOT NULL,
+    node TEXT NOT NULL,
+    PRIMARY KEY (scope, node_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS budget_counters (
+    owner TEXT NOT NULL,
+    window TEXT NOT NULL,
+    tokens INTEGER NOT NULL DEFAULT 0,
+    micro_usd INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (owner, window)
+) WITHOUT ROWID;
 """
 
 
