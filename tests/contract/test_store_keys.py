@@ -105,3 +105,11 @@ def test_list_by_tenant_sorted_and_unknown_ids(key_records: KeyRecords) -> None:
     assert key_records.get_by_hash(first.key_hash) == moved
     key_records.delete(first)
     assert key_records.get_by_hash(first.key_hash) is None
+
+
+def test_a_record_carries_its_team(key_records: KeyRecords) -> None:
+    """The key's chain in the budget tree (team, then tenant) is on its record: the authorizer reads nothing else."""
+    created = record(team="platform")
+    key_records.create(created)
+    assert key_records.get_by_hash(created.key_hash) == created
+    assert key_records.get_by_id(created.key_id).team == "platform"

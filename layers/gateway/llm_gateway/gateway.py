@@ -265,9 +265,9 @@ def build_providers() -> LazyProviders:
 
 
 def build_meter(settings: Settings) -> UsageMeter:
-    from llm_gateway.store.factory import usage_ledger
+    from llm_gateway.store.factory import budget_tree, usage_ledger
 
-    return UsageMeter(usage_ledger(settings), settings)
+    return UsageMeter(usage_ledger(settings), settings, tree=budget_tree(settings))
 
 
 @lru_cache(maxsize=1)

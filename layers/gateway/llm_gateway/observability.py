@@ -125,6 +125,8 @@ class RequestRecord:
     budget_rejected: bool = False
     # The key's budget windows as the reservation's answer held them (None: nothing was reserved).
     window_totals: WindowTotals | None = None
+    # Tokens each capped scope of the budget tree may still reserve (x-budget-remaining-tokens-<scope>).
+    budget_remaining: dict[str, int] = field(default_factory=dict)
     usage_record_failures: int = 0
     streamed: bool = False
     # The caller hung up before the answer was complete.

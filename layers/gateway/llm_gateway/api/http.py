@@ -116,6 +116,7 @@ def caller_of(authorizer: Mapping[str, Any]) -> Caller:
                 tokens_per_day=_number(authorizer.get("tokensPerDay")),
                 usd_per_month=None if usd in (None, "") else Decimal(str(usd)),
             ),
+            team=str(authorizer["team"]) if authorizer.get("team") else None,
         )
     raise AuthenticationError("The request carries no authorizer context: it did not pass the key check.")
 

@@ -9,6 +9,7 @@ nothing runs at midnight. Money is in integer micro-dollars, so counters add exa
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
@@ -201,9 +202,9 @@ def chain_refusal(reservation: ChainReservation, refused: ChainRefused) -> Chain
     )
 
 
-def remaining_by_scope(reservation: ChainReservation, reserved: ChainReserved) -> dict[Scope, int]:
+def remaining_by_scope(reservation: ChainReservation, reserved: ChainReserved) -> dict[str, int]:
     """The tokens each scope may still reserve: the least left over its capped windows (after this reservation)."""
-    left: dict[Scope, int] = {}
+    left: dict[str, int] = {}
     if not reserved.spent:
         return left
     for charge, spent in zip(reservation.charges, reserved.spent, strict=True):
@@ -213,6 +214,6 @@ def remaining_by_scope(reservation: ChainReservation, reserved: ChainReserved) -
     return left
 
 
-def remaining_headers(remaining: dict[Scope, int]) -> dict[str, str]:
+def remaining_headers(remaining: Mapping[str, int]) -> dict[str, str]:
     """`x-budget-remaining-tokens-team: 1200`, one per capped scope."""
     return {f"x-budget-remaining-tokens-{scope}": str(value) for scope, value in remaining.items()}

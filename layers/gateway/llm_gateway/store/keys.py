@@ -50,6 +50,7 @@ def record_to_item(record: KeyRecord) -> dict[str, Any]:
             "tokens_per_minute": record.limits.tokens_per_minute,
             "tokens_per_day": record.limits.tokens_per_day,
             "usd_per_month": record.limits.usd_per_month,
+            "team": record.team,
         }
     )
 
@@ -80,6 +81,7 @@ def record_from_item(item: dict[str, Any]) -> KeyRecord:
             tokens_per_day=as_int(values.get("tokens_per_day")),
             usd_per_month=None if usd is None else Decimal(usd),
         ),
+        team=values.get("team"),
     )
 
 

@@ -41,7 +41,8 @@ CREATE TABLE IF NOT EXISTS key_records (
     usage_identifier TEXT NOT NULL,
     tokens_per_minute INTEGER,
     tokens_per_day INTEGER,
-    usd_per_month TEXT
+    usd_per_month TEXT,
+    team TEXT
 );
 CREATE INDEX IF NOT EXISTS key_records_by_id ON key_records (key_id);
 CREATE INDEX IF NOT EXISTS key_records_by_tenant ON key_records (tenant, created_at);
@@ -175,10 +176,25 @@ class Database:
             for statement in self._schema.split(";"):
                 if statement.strip():
                     connection.execute(statement)
+            _add_missing_columns(connection)
         except BaseException:
             connection.execute("ROLLBACK")
             raise
         connection.execute("COMMIT")
+
+
+# Columns added since a table was first created: (table, column, declaration), added to older databases.
+ADDED_COLUMNS = (("key_records", "team", "TEXT"),)
+
+
+def _add_missing_columns(connection: sqlite3.Connection) -> None:
+    for table, column, declaration in ADDED_COLUMNS:
+        found = connection.execute("SELECT 1 FROM pragma_table_info(?) WHERE name = ?", (table, column)).fetchone()
+        exists = connection.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+        ).fetchone()
+        if exists and not found:
+            connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
 
 @lru_cache(maxsize=8)
