@@ -28,9 +28,13 @@ from gatewayctl.output import (
     usage_row,
     usage_total,
 )
+from gatewayctl.teams import NODE_HEADERS, CapChanges, TeamAdmin, TeamAdminError, node_dict, node_row
+from llm_gateway.domain.budget_tree import PERIODS, BudgetNode
 from llm_gateway.domain.keys import KeyRecord, TokenLimits
-from llm_gateway.domain.stores import KeyRecords, KeyStoreError, UsageLedger
+from llm_gateway.domain.stores import BudgetTree, KeyRecords, KeyStoreError, UsageLedger
+from llm_gateway.store.budget_tree import DynamoBudgetTree
 from llm_gateway.store.keys import KeyStore
+from llm_gateway.store.sqlite.budget_tree import SqliteBudgetTree
 from llm_gateway.store.sqlite.database import database
 from llm_gateway.store.sqlite.keys import SqliteKeyStore
 from llm_gateway.store.sqlite.usage import SqliteUsageStore
@@ -190,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--plan", required=True, help="usage plan: free, standard or premium")
     create.add_argument("--models", type=parse_models, help="comma-separated models the key may use (default: all)")
     create.add_argument("--expires", type=parse_expiry, help="expiry: ISO date/time (UTC) or duration like 30d")
+    create.add_argument("--team", help="the key's team in the budget tree (`gatewayctl teams create`)")
     _limit_options(create)
     create.set_defaults(handler=_keys_create)
 
@@ -211,6 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--all-models", action="store_true", help="let the key use every model")
     _limit_options(update, resettable=True)
     update.set_defaults(handler=_keys_update)
+
+    _add_team_parsers(commands, target)
 
     usage = commands.add_parser(
         "usage",
@@ -284,6 +291,89 @@ def _add_cost_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
     cost.set_defaults(handler=_cost)
 
 
+def _cap_options(parser: argparse.ArgumentParser) -> None:
+    caps = parser.add_argument_group("caps (0 removes one)")
+    for period in PERIODS:
+        caps.add_argument(f"--tokens-per-{period}", type=_non_negative_int, help=f"tokens per calendar {period}")
+        caps.add_argument(f"--usd-per-{period}", type=_non_negative_decimal, help=f"spend per calendar {period} in USD")
+    parser.add_argument("--time-zone", help="IANA time zone of the node's days, weeks (from Monday) and months")
+
+
+def _non_negative_int(value: str) -> int:
+    return 0 if value.strip() == "0" else positive_int(value)
+
+
+def _non_negative_decimal(value: str) -> Decimal:
+    return Decimal(0) if value.strip() in {"0", "0.0"} else positive_decimal(value)
+
+
+def _cap_changes(args: argparse.Namespace) -> CapChanges:
+    changes: CapChanges = {}
+    for period in PERIODS:
+        changes[(period, "tokens")] = getattr(args, f"tokens_per_{period}")
+        changes[(period, "usd")] = getattr(args, f"usd_per_{period}")
+    return changes
+
+
+def _add_team_parsers(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], target: argparse.ArgumentParser
+) -> None:
+    teams = commands.add_parser(
+        "teams",
+        help="create, list and update teams and their budget caps",
+        description="Teams in the budget tree (tenant > team > key): each belongs to one tenant and may cap tokens "
+        "and USD per calendar day, week and month in its own time zone.",
+    )
+    team_commands = teams.add_subparsers(dest="team_command", required=True, metavar="ACTION")
+    create = team_commands.add_parser("create", parents=[target], help="create a team")
+    create.add_argument("team", metavar="TEAM")
+    create.add_argument("--tenant", required=True, help="the tenant the team belongs to")
+    _cap_options(create)
+    create.set_defaults(handler=_teams_create)
+    listing = team_commands.add_parser("list", parents=[target], help="list teams")
+    listing.add_argument("--tenant", help="only this tenant's teams")
+    listing.set_defaults(handler=_teams_list, scope="team")
+    update = team_commands.add_parser("update", parents=[target], help="change a team's caps or time zone")
+    update.add_argument("team", metavar="TEAM")
+    _cap_options(update)
+    update.set_defaults(handler=_nodes_update, scope="team")
+
+    tenants = commands.add_parser(
+        "tenants", help="set and list tenants' budget caps", description="Tenants' caps in the budget tree."
+    )
+    tenant_commands = tenants.add_subparsers(dest="tenant_command", required=True, metavar="ACTION")
+    setting = tenant_commands.add_parser("set", parents=[target], help="set a tenant's caps or time zone")
+    setting.add_argument("team", metavar="TENANT")
+    _cap_options(setting)
+    setting.set_defaults(handler=_nodes_update, scope="tenant")
+    tenant_list = tenant_commands.add_parser("list", parents=[target], help="list tenants with caps")
+    tenant_list.set_defaults(handler=_teams_list, scope="tenant", tenant=None)
+
+
+def _print_nodes(nodes: list[BudgetNode], as_json: bool) -> None:
+    if as_json:
+        print_json([node_dict(node) for node in nodes])
+    elif nodes:
+        print(render_table(NODE_HEADERS, [node_row(node) for node in nodes]))
+    else:
+        print("No teams.")
+
+
+def _teams_create(args: argparse.Namespace, admin: TeamAdmin) -> int:
+    _print_nodes([admin.create_team(args.team, args.tenant, args.time_zone or "UTC", _cap_changes(args))], args.json)
+    return 0
+
+
+def _teams_list(args: argparse.Namespace, admin: TeamAdmin) -> int:
+    _print_nodes(admin.list(args.scope, args.tenant), args.json)
+    return 0
+
+
+def _nodes_update(args: argparse.Namespace, admin: TeamAdmin) -> int:
+    _print_nodes([admin.update(args.scope, args.team, args.time_zone, _cap_changes(args))], args.json)
+    return 0
+
+
 def deployment_of(args: argparse.Namespace) -> Deployment:
     if args.local:
         return from_local(args.local)
@@ -307,8 +397,17 @@ def usage_ledger(deployment: Deployment) -> UsageLedger:
     return UsageStore(deployment.client("dynamodb"), deployment.output("UsageTableName"))
 
 
+def budget_tree(deployment: Deployment) -> BudgetTree:
+    """The deployment's budget tree: its usage table, or the local gateway's embedded database."""
+    if deployment.data_dir is not None:
+        return SqliteBudgetTree(database(deployment.data_dir))
+    return DynamoBudgetTree(deployment.client("dynamodb"), deployment.output("UsageTableName"))
+
+
 def key_admin(deployment: Deployment) -> KeyAdmin:
-    return KeyAdmin(key_records(deployment), deployment.client("apigateway"), deployment.plans)
+    return KeyAdmin(
+        key_records(deployment), deployment.client("apigateway"), deployment.plans, tree=budget_tree(deployment)
+    )
 
 
 def parse_since(value: str, today: date | None = None) -> date:
@@ -333,7 +432,7 @@ def _print_issued(issued: IssuedKey, as_json: bool, verb: str) -> None:
 
 def _keys_create(args: argparse.Namespace, admin: KeyAdmin) -> int:
     limits = TokenLimits(args.tokens_per_minute, args.tokens_per_day, args.usd_per_month)
-    issued = admin.create(args.tenant, args.plan, args.models, expires_at=args.expires, limits=limits)
+    issued = admin.create(args.tenant, args.plan, args.models, expires_at=args.expires, limits=limits, team=args.team)
     _print_issued(issued, args.json, "Created")
     return 0
 
@@ -551,13 +650,15 @@ def main(
 
     args = build_parser().parse_args(argv)
     try:
-        if args.command in {"keys", "usage"}:
+        if args.command in {"keys", "usage", "teams", "tenants"}:
             deployment = deployment_factory(args) if deployment_factory else deployment_of(args)
+            if args.command in {"teams", "tenants"}:
+                return int(args.handler(args, TeamAdmin(budget_tree(deployment))))
             if args.command == "usage":
                 return int(args.handler(args, deployment))
             return int(args.handler(args, key_admin(deployment)))
         return int(args.handler(args))
-    except (DeploymentError, KeyAdminError, KeyStoreError) as error:
+    except (DeploymentError, KeyAdminError, KeyStoreError, TeamAdminError) as error:
         print(f"error: {error}", file=sys.stderr)
     except (BotoCoreError, ClientError) as error:
         print(f"error: AWS refused or could not be reached: {error}", file=sys.stderr)
