@@ -14,8 +14,8 @@ from llm_gateway.authorizer import caller_context
 from llm_gateway.domain.budget_tree import BudgetNode, NodeCap, window_bounds
 from llm_gateway.store import dynamo
 from llm_gateway.store.budget_tree import DynamoBudgetTree
-from tests.conftest import Handler, Stack
-from tests.unit.test_metering import CountingEcho, api_event, call, counting_echo, metering_clock
+from tests.conftest import Handler, LogOutput, Stack
+from tests.unit.test_metering import CountingEcho, api_event, call, chat_event, counting_echo, metering_clock
 
 __all__ = ["counting_echo", "metering_clock"]
 
@@ -120,3 +120,38 @@ def test_the_remaining_budget_per_scope_goes_to_the_headers(tmp_path: Path) -> N
     assert current_request().budget_remaining == {"team": 970, "tenant": 4970}
     headers = answer_headers(None, current_request(), Settings())
     assert headers["x-budget-remaining-tokens-team"] == "970"
+
+
+def test_the_access_log_line_attributes_the_request(stack: Stack, api_handler: Handler, log_output: LogOutput) -> None:
+    event = chat_event(
+        {
+            "model": "echo",
+            "max_tokens": 8,
+            "messages": [{"role": "user", "content": "hi"}],
+            "safety_identifier": "u-42",
+        },
+        keyId="key_budget",
+        tenant="acme",
+        team="platform",
+    )
+    event["headers"]["X-Claude-Code-Session-Id"] = "session-7"
+    event.setdefault("multiValueHeaders", {})["X-Claude-Code-Session-Id"] = ["session-7"]
+    assert call(api_handler, event)["statusCode"] == 200
+    [line] = [line for line in log_output() if line["message"] == "request"]
+    assert (line["tenant"], line["team"], line["session_id"], line["end_user"]) == (
+        "acme",
+        "platform",
+        "session-7",
+        "u-42",
+    )
+
+
+def test_the_end_user_as_each_dialect_names_it() -> None:
+    from llm_gateway.domain.attribution import MAX_LENGTH, end_user, session_id
+
+    assert end_user({"user": "old", "safety_identifier": "new"}) == "new"
+    assert end_user({"user": "alice"}) == "alice"
+    assert end_user({"metadata": {"user_id": "claude-user"}}) == "claude-user"
+    assert end_user({"metadata": "not a mapping", "user": 7}) is None
+    assert end_user({"user": "x" * 1000}) == "x" * MAX_LENGTH
+    assert session_id((("anthropic-beta", "b"), ("x-claude-code-session-id", "s"))) == "s"
