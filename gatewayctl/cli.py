@@ -29,9 +29,10 @@ from gatewayctl.output import (
     usage_total,
 )
 from gatewayctl.teams import NODE_HEADERS, CapChanges, TeamAdmin, TeamAdminError, node_dict, node_row
+from gatewayctl.usage_groups import as_csv, grouped, header, parse_groups, row_values
 from llm_gateway.domain.budget_tree import PERIODS, BudgetNode
 from llm_gateway.domain.keys import KeyRecord, TokenLimits
-from llm_gateway.domain.stores import BudgetTree, KeyRecords, KeyStoreError, UsageLedger
+from llm_gateway.domain.stores import BudgetTree, DailyUsage, KeyRecords, KeyStoreError, UsageLedger
 from llm_gateway.store.budget_tree import DynamoBudgetTree
 from llm_gateway.store.keys import KeyStore
 from llm_gateway.store.sqlite.budget_tree import SqliteBudgetTree
@@ -228,6 +229,10 @@ def build_parser() -> argparse.ArgumentParser:
     usage.add_argument("--tenant", help="only this tenant's keys")
     usage.add_argument("--key", metavar="KEY_ID", help="only this key")
     usage.add_argument("--since", type=parse_since, help="first day: YYYY-MM-DD or a duration like 7d (default: 30d)")
+    usage.add_argument(
+        "--group-by", type=_group_by, metavar="FIELDS", help="sum per day, tenant, team and/or key: team or tenant,team"
+    )
+    usage.add_argument("--csv", action="store_true", help="print CSV (with --group-by)")
     usage.set_defaults(handler=_usage)
 
     registry = commands.add_parser(
@@ -479,12 +484,34 @@ def _usage(args: argparse.Namespace, deployment: Deployment) -> int:
     store = usage_ledger(deployment)
     since = args.since or datetime.now(UTC).date() - timedelta(days=30)
     rows = store.daily_usage(key_id=args.key, tenant=args.tenant, since=since)
+    if args.group_by:
+        return _usage_groups(args, deployment, rows)
     if args.json:
         print_json([usage_dict(row) for row in rows])
     elif rows:
         print(render_table(USAGE_COLUMNS, [usage_row(row) for row in rows] + [usage_total(rows)]))
     else:
         print(f"No usage since {since.isoformat()}.")
+    return 0
+
+
+def _group_by(value: str) -> tuple[str, ...]:
+    try:
+        return parse_groups(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _usage_groups(args: argparse.Namespace, deployment: Deployment, rows: list[DailyUsage]) -> int:
+    """Usage summed per group; a key's team comes from its record."""
+    teams = {record.key_id: record.team for record in key_records(deployment).list()} if "team" in args.group_by else {}
+    found = grouped(rows, args.group_by, teams)
+    if args.csv:
+        sys.stdout.write(as_csv(args.group_by, found))
+    elif args.json:
+        print_json([dict(zip(header(args.group_by), row_values(group), strict=True)) for group in found])
+    else:
+        print(render_table([name.upper() for name in header(args.group_by)], [row_values(g) for g in found]))
     return 0
 
 

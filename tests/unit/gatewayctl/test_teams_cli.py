@@ -104,3 +104,30 @@ def test_nodes_round_trip_through_the_admin() -> None:
     caps = apply_caps((NodeCap("day", 10),), {("day", "tokens"): 0, ("month", "usd"): None})
     assert caps == ()
     assert BudgetNode("team", "x").caps == ()
+
+
+def test_usage_is_grouped_by_team_as_csv(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    from datetime import UTC, datetime
+
+    from llm_gateway.domain.conversation import Usage
+    from llm_gateway.domain.registry import Prices
+    from tests.unit.gatewayctl.test_usage_cli import record
+
+    deployment = Deployment("test stack", "us-east-1", stack.outputs)
+    run(deployment, capsys, "teams", "create", "platform", "--tenant", "acme")
+    keys = []
+    for team in ("platform", "platform", None):
+        argv = ["keys", "create", "--tenant", "acme", "--plan", "free", "--json"] + (["--team", team] if team else [])
+        keys.append(json.loads(run(deployment, capsys, *argv)[1])["key_id"])
+    at = datetime.now(UTC)
+    for key_id in keys:
+        record(stack, key_id, "acme", at, Usage(prompt_tokens=10, completion_tokens=5), Prices())
+    code, out, err = run(deployment, capsys, "usage", "--group-by", "tenant,team", "--csv")
+    assert code == 0, err
+    assert out.splitlines() == [
+        "tenant,team,requests,failed,prompt_tokens,cached_tokens,cache_write_tokens,completion_tokens,cost_usd",
+        "acme,-,1,0,10,0,0,5,0.000000",
+        "acme,platform,2,0,20,0,0,10,0.000000",
+    ]
+    with pytest.raises(SystemExit):
+        cli.main(["usage", "--group-by", "model"], deployment_factory=lambda _: deployment)
