@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from llm_gateway.api.http import caller_of
 from llm_gateway.authorizer import caller_context
 from llm_gateway.domain.budget_tree import BudgetNode, NodeCap, window_bounds
@@ -94,7 +96,7 @@ def test_dynamodb_calls_per_chat_request_with_a_three_level_chain(stack: Stack, 
     client.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
     assert call(api_handler, team_event())["statusCode"] == 200
     # Strict mode: the chain reserved in one transaction, the key's own windows in one update, then both settled.
-    assert calls == ["TransactWriteItems", "UpdateItem", "UpdateItem", "TransactWriteItems"]
+    assert calls == ["TransactWriteItems", "UpdateItem", "TransactWriteItems", "UpdateItem"]
 
 
 def test_the_remaining_budget_per_scope_goes_to_the_headers(tmp_path: Path) -> None:
@@ -155,3 +157,59 @@ def test_the_end_user_as_each_dialect_names_it() -> None:
     assert end_user({"metadata": "not a mapping", "user": 7}) is None
     assert end_user({"user": "x" * 1000}) == "x" * MAX_LENGTH
     assert session_id((("anthropic-beta", "b"), ("x-claude-code-session-id", "s"))) == "s"
+
+
+def test_a_failed_tree_settlement_is_logged_and_the_key_still_settles(tmp_path: Path) -> None:
+    from llm_gateway.config import Settings
+    from llm_gateway.domain.budget import Demand
+    from llm_gateway.domain.caller import Caller
+    from llm_gateway.domain.conversation import Usage
+    from llm_gateway.domain.registry import Prices
+    from llm_gateway.metering import UsageMeter
+    from llm_gateway.observability import current_request
+    from llm_gateway.store.sqlite.budget_tree import SqliteBudgetTree
+    from llm_gateway.store.sqlite.database import Database
+    from llm_gateway.store.sqlite.usage import SqliteUsageStore
+
+    class Failing(SqliteBudgetTree):
+        def settle_chain(self, reservation: Any, tokens: int, micro_usd: int) -> None:
+            raise OSError("disk gone")
+
+    database = Database(tmp_path / "gateway.sqlite3")
+    tree = Failing(database)
+    tree.put_node(BudgetNode("team", "platform", "acme", "UTC", (NodeCap("day", 1000),)))
+    ledger = SqliteUsageStore(database)
+    meter = UsageMeter(ledger, Settings(), lambda: NOON, tree=tree)
+    caller = Caller(tenant="acme", key_id="key_a", plan="standard", team="platform")
+    failures = current_request().usage_record_failures
+    metered = meter.reserve_demand(caller, "echo", Prices(), Demand(prompt_tokens=10, output_tokens=20))
+    meter.settle(metered, Usage(prompt_tokens=3, completion_tokens=4))
+    assert current_request().usage_record_failures == failures + 1
+    [row] = ledger.daily_usage(key_id="key_a")
+    assert row.requests == 1
+    # The charge stays as reserved: it can refuse too early, never let the team overspend.
+    assert tree.spent("team#platform", window_bounds("day", "UTC", NOON)[0]).tokens == 30
+
+
+def test_a_key_ledger_that_fails_after_the_chain_reserved_releases_the_chain(tmp_path: Path) -> None:
+    from llm_gateway.config import Settings
+    from llm_gateway.domain.budget import Demand
+    from llm_gateway.domain.caller import Caller
+    from llm_gateway.domain.registry import Prices
+    from llm_gateway.metering import UsageMeter
+    from llm_gateway.store.sqlite.budget_tree import SqliteBudgetTree
+    from llm_gateway.store.sqlite.database import Database
+    from llm_gateway.store.sqlite.usage import SqliteUsageStore
+
+    class Failing(SqliteUsageStore):
+        def reserve(self, reservation: Any, caps: Any) -> Any:
+            raise OSError("disk gone")
+
+    database = Database(tmp_path / "gateway.sqlite3")
+    tree = SqliteBudgetTree(database)
+    tree.put_node(BudgetNode("team", "platform", "acme", "UTC", (NodeCap("day", 1000),)))
+    meter = UsageMeter(Failing(database), Settings(), lambda: NOON, tree=tree)
+    caller = Caller(tenant="acme", key_id="key_a", plan="standard", team="platform")
+    with pytest.raises(OSError):
+        meter.reserve_demand(caller, "echo", Prices(), Demand(prompt_tokens=10, output_tokens=20))
+    assert tree.spent("team#platform", window_bounds("day", "UTC", NOON)[0]).tokens == 0

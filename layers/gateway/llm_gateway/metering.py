@@ -207,12 +207,15 @@ class UsageMeter:
             now=now,
         )
         chain = self._reserve_chain(caller, reservation.tokens, reservation.usd, now)
-        outcome = self._store.reserve(reservation, caps)
+        try:
+            outcome = self._store.reserve(reservation, caps)
+        except BaseException:
+            self._release_chain(chain)
+            raise
         # The windows as the reservation's own answer holds them: the rate-limit headers read them.
         current_request().window_totals = outcome.totals
         if isinstance(outcome, Refused):
-            if chain is not None and self._tree is not None:
-                self._tree.settle_chain(chain, 0, 0)  # released: the key's own windows refused
+            self._release_chain(chain)  # the key's own windows refused
             current_request().budget_rejected = True
             windows = exceeded_windows(caps, outcome.current)
             logger.info("token budget exceeded", extra={"windows": windows, "reserved_tokens": reservation.tokens})
@@ -238,6 +241,24 @@ class UsageMeter:
             raise error
         current_request().budget_remaining = remaining_by_scope(chain, outcome)
         return chain
+
+    def _release_chain(self, chain: ChainReservation | None, tokens: int = 0, micro: int = 0) -> None:
+        """Settle the chain's charge to what was used (nothing: released). A failure is logged, not raised: the
+        charge then stays counted until its windows end, which can only refuse too early, never overspend."""
+        if chain is None or self._tree is None:
+            return
+        try:
+            self._tree.settle_chain(chain, tokens, micro)
+        except Exception:
+            current_request().usage_record_failures += 1
+            logger.exception(
+                "budget tree settlement failed",
+                extra={
+                    "charges": [f"{c.owner} {c.window}" for c in chain.charges],
+                    "tokens": tokens,
+                    "micro_usd": micro,
+                },
+            )
 
     @staticmethod
     def owe(metered: Metered, settle: Callable[[], None]) -> None:
@@ -271,11 +292,9 @@ class UsageMeter:
         if store is None:
             # Nothing was reserved without a store; there is nothing to settle.
             return
+        self._release_chain(metered.chain, usage.total_tokens if usage else 0, micro_usd(settlement.cost))
         try:
             store.settle(settlement, metered.stale)
-            if metered.chain is not None and self._tree is not None:
-                used = usage.total_tokens if usage else 0
-                self._tree.settle_chain(metered.chain, used, micro_usd(settlement.cost))
         except Exception:
             current_request().usage_record_failures += 1
             logger.exception(
