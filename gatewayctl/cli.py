@@ -215,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     models = update.add_mutually_exclusive_group()
     models.add_argument("--models", type=parse_models, help="comma-separated models the key may use")
     models.add_argument("--all-models", action="store_true", help="let the key use every model")
+    update.add_argument("--team", help="move the key to another team of its tenant")
     _limit_options(update, resettable=True)
     update.set_defaults(handler=_keys_update)
 
@@ -469,6 +470,8 @@ def _keys_update(args: argparse.Namespace, admin: KeyAdmin) -> int:
         )
         if value is not None
     }
+    if args.team:
+        admin.move(args.key_id, args.team)
     _print_record(admin.update(args.key_id, models, replace(current.limits, **changes)), args.json)
     return 0
 

@@ -113,3 +113,14 @@ def test_a_record_carries_its_team(key_records: KeyRecords) -> None:
     key_records.create(created)
     assert key_records.get_by_hash(created.key_hash) == created
     assert key_records.get_by_id(created.key_id).team == "platform"
+
+
+def test_a_key_moves_team(key_records: KeyRecords) -> None:
+    created = record(team="platform")
+    key_records.create(created)
+    moved = key_records.set_team(created, "research")
+    assert moved.team == "research" and key_records.get_by_hash(created.key_hash) == moved
+    assert key_records.set_team(moved, None).team is None
+    assert key_records.get_by_id(created.key_id).team is None
+    with pytest.raises(KeyNotFoundError):
+        key_records.set_team(record(key_id="key_ffffffffffff", team="x"), "y")

@@ -92,6 +92,12 @@ def test_a_key_is_created_in_a_team_of_its_tenant(stack: Stack, capsys: pytest.C
     from llm_gateway.store.keys import KeyStore
 
     assert KeyStore(stack.dynamodb, stack.outputs["KeysTableName"]).get_by_id(key_id).team == "platform"
+    run(deployment, capsys, "teams", "create", "research", "--tenant", "acme")
+    run(deployment, capsys, "teams", "create", "elsewhere", "--tenant", "beta")
+    code, out, _ = run(deployment, capsys, "keys", "update", key_id, "--team", "research", "--json")
+    assert code == 0 and json.loads(out)["team"] == "research"
+    code, _, err = run(deployment, capsys, "keys", "update", key_id, "--team", "elsewhere")
+    assert code == 1 and "belongs to tenant 'beta'" in err
     code, _, err = run(deployment, capsys, "keys", "create", "--tenant", "beta", "--plan", "free", "--team", "platform")
     assert code == 1 and "belongs to tenant 'acme'" in err
     code, _, err = run(deployment, capsys, "keys", "create", "--tenant", "acme", "--plan", "free", "--team", "nope")

@@ -78,6 +78,10 @@ class KeyRecords(Protocol):
 
     def set_api_key_id(self, record: KeyRecord, api_key_id: str) -> KeyRecord: ...
 
+    def set_team(self, record: KeyRecord, team: str | None) -> KeyRecord:
+        """Move the key to `team` in the budget tree (None: no team); KeyNotFoundError when the record is gone."""
+        ...
+
     def delete(self, record: KeyRecord) -> None: ...
 
 

@@ -214,6 +214,25 @@ class KeyStore:
         )
         return replace(record, api_key_id=api_key_id)
 
+    def set_team(self, record: KeyRecord, team: str | None) -> KeyRecord:
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": {"key_hash": {"S": record.key_hash}},
+            "ConditionExpression": "attribute_exists(key_hash)",
+        }
+        if team is None:
+            request["UpdateExpression"] = "REMOVE team"
+        else:
+            request["UpdateExpression"] = "SET team = :team"
+            request["ExpressionAttributeValues"] = {":team": {"S": team}}
+        try:
+            self._client.update_item(**request)
+        except ClientError as error:
+            if _condition_failed(error):
+                raise KeyNotFoundError(f"No key {record.key_id}") from None
+            raise
+        return replace(record, team=team)
+
     def delete(self, record: KeyRecord) -> None:
         self._client.delete_item(TableName=self._table, Key={"key_hash": {"S": record.key_hash}})
 

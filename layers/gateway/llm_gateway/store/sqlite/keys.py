@@ -160,6 +160,15 @@ class SqliteKeyStore:
             )
         return replace(record, api_key_id=api_key_id)
 
+    def set_team(self, record: KeyRecord, team: str | None) -> KeyRecord:
+        with self._db.connection() as connection:
+            changed = connection.execute(
+                "UPDATE key_records SET team = ? WHERE key_hash = ?", (team, record.key_hash)
+            ).rowcount
+        if not changed:
+            raise KeyNotFoundError(f"No key {record.key_id}")
+        return replace(record, team=team)
+
     def delete(self, record: KeyRecord) -> None:
         with self._db.connection() as connection:
             connection.execute("DELETE FROM key_records WHERE key_hash = ?", (record.key_hash,))
