@@ -28,9 +28,14 @@ from gatewayctl.output import (
     usage_row,
     usage_total,
 )
+from gatewayctl.teams import NODE_HEADERS, CapChanges, TeamAdmin, TeamAdminError, node_dict, node_row
+from gatewayctl.usage_groups import as_csv, grouped, header, parse_groups, row_values
+from llm_gateway.domain.budget_tree import PERIODS, BudgetNode
 from llm_gateway.domain.keys import KeyRecord, TokenLimits
-from llm_gateway.domain.stores import KeyRecords, KeyStoreError, UsageLedger
+from llm_gateway.domain.stores import BudgetTree, DailyUsage, KeyRecords, KeyStoreError, UsageLedger
+from llm_gateway.store.budget_tree import DynamoBudgetTree
 from llm_gateway.store.keys import KeyStore
+from llm_gateway.store.sqlite.budget_tree import SqliteBudgetTree
 from llm_gateway.store.sqlite.database import database
 from llm_gateway.store.sqlite.keys import SqliteKeyStore
 from llm_gateway.store.sqlite.usage import SqliteUsageStore
@@ -190,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--plan", required=True, help="usage plan: free, standard or premium")
     create.add_argument("--models", type=parse_models, help="comma-separated models the key may use (default: all)")
     create.add_argument("--expires", type=parse_expiry, help="expiry: ISO date/time (UTC) or duration like 30d")
+    create.add_argument("--team", help="the key's team in the budget tree (`gatewayctl teams create`)")
     _limit_options(create)
     create.set_defaults(handler=_keys_create)
 
@@ -209,8 +215,11 @@ def build_parser() -> argparse.ArgumentParser:
     models = update.add_mutually_exclusive_group()
     models.add_argument("--models", type=parse_models, help="comma-separated models the key may use")
     models.add_argument("--all-models", action="store_true", help="let the key use every model")
+    update.add_argument("--team", help="move the key to another team of its tenant")
     _limit_options(update, resettable=True)
     update.set_defaults(handler=_keys_update)
+
+    _add_team_parsers(commands, target)
 
     usage = commands.add_parser(
         "usage",
@@ -221,6 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
     usage.add_argument("--tenant", help="only this tenant's keys")
     usage.add_argument("--key", metavar="KEY_ID", help="only this key")
     usage.add_argument("--since", type=parse_since, help="first day: YYYY-MM-DD or a duration like 7d (default: 30d)")
+    usage.add_argument(
+        "--group-by", type=_group_by, metavar="FIELDS", help="sum per day, tenant, team and/or key: team or tenant,team"
+    )
+    usage.add_argument("--csv", action="store_true", help="print CSV (with --group-by)")
     usage.set_defaults(handler=_usage)
 
     registry = commands.add_parser(
@@ -284,6 +297,89 @@ def _add_cost_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
     cost.set_defaults(handler=_cost)
 
 
+def _cap_options(parser: argparse.ArgumentParser) -> None:
+    caps = parser.add_argument_group("caps (0 removes one)")
+    for period in PERIODS:
+        caps.add_argument(f"--tokens-per-{period}", type=_non_negative_int, help=f"tokens per calendar {period}")
+        caps.add_argument(f"--usd-per-{period}", type=_non_negative_decimal, help=f"spend per calendar {period} in USD")
+    parser.add_argument("--time-zone", help="IANA time zone of the node's days, weeks (from Monday) and months")
+
+
+def _non_negative_int(value: str) -> int:
+    return 0 if value.strip() == "0" else positive_int(value)
+
+
+def _non_negative_decimal(value: str) -> Decimal:
+    return Decimal(0) if value.strip() in {"0", "0.0"} else positive_decimal(value)
+
+
+def _cap_changes(args: argparse.Namespace) -> CapChanges:
+    changes: CapChanges = {}
+    for period in PERIODS:
+        changes[(period, "tokens")] = getattr(args, f"tokens_per_{period}")
+        changes[(period, "usd")] = getattr(args, f"usd_per_{period}")
+    return changes
+
+
+def _add_team_parsers(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], target: argparse.ArgumentParser
+) -> None:
+    teams = commands.add_parser(
+        "teams",
+        help="create, list and update teams and their budget caps",
+        description="Teams in the budget tree (tenant > team > key): each belongs to one tenant and may cap tokens "
+        "and USD per calendar day, week and month in its own time zone.",
+    )
+    team_commands = teams.add_subparsers(dest="team_command", required=True, metavar="ACTION")
+    create = team_commands.add_parser("create", parents=[target], help="create a team")
+    create.add_argument("team", metavar="TEAM")
+    create.add_argument("--tenant", required=True, help="the tenant the team belongs to")
+    _cap_options(create)
+    create.set_defaults(handler=_teams_create)
+    listing = team_commands.add_parser("list", parents=[target], help="list teams")
+    listing.add_argument("--tenant", help="only this tenant's teams")
+    listing.set_defaults(handler=_teams_list, scope="team")
+    update = team_commands.add_parser("update", parents=[target], help="change a team's caps or time zone")
+    update.add_argument("team", metavar="TEAM")
+    _cap_options(update)
+    update.set_defaults(handler=_nodes_update, scope="team")
+
+    tenants = commands.add_parser(
+        "tenants", help="set and list tenants' budget caps", description="Tenants' caps in the budget tree."
+    )
+    tenant_commands = tenants.add_subparsers(dest="tenant_command", required=True, metavar="ACTION")
+    setting = tenant_commands.add_parser("set", parents=[target], help="set a tenant's caps or time zone")
+    setting.add_argument("team", metavar="TENANT")
+    _cap_options(setting)
+    setting.set_defaults(handler=_nodes_update, scope="tenant")
+    tenant_list = tenant_commands.add_parser("list", parents=[target], help="list tenants with caps")
+    tenant_list.set_defaults(handler=_teams_list, scope="tenant", tenant=None)
+
+
+def _print_nodes(nodes: list[BudgetNode], as_json: bool) -> None:
+    if as_json:
+        print_json([node_dict(node) for node in nodes])
+    elif nodes:
+        print(render_table(NODE_HEADERS, [node_row(node) for node in nodes]))
+    else:
+        print("No teams.")
+
+
+def _teams_create(args: argparse.Namespace, admin: TeamAdmin) -> int:
+    _print_nodes([admin.create_team(args.team, args.tenant, args.time_zone or "UTC", _cap_changes(args))], args.json)
+    return 0
+
+
+def _teams_list(args: argparse.Namespace, admin: TeamAdmin) -> int:
+    _print_nodes(admin.list(args.scope, args.tenant), args.json)
+    return 0
+
+
+def _nodes_update(args: argparse.Namespace, admin: TeamAdmin) -> int:
+    _print_nodes([admin.update(args.scope, args.team, args.time_zone, _cap_changes(args))], args.json)
+    return 0
+
+
 def deployment_of(args: argparse.Namespace) -> Deployment:
     if args.local:
         return from_local(args.local)
@@ -307,8 +403,17 @@ def usage_ledger(deployment: Deployment) -> UsageLedger:
     return UsageStore(deployment.client("dynamodb"), deployment.output("UsageTableName"))
 
 
+def budget_tree(deployment: Deployment) -> BudgetTree:
+    """The deployment's budget tree: its usage table, or the local gateway's embedded database."""
+    if deployment.data_dir is not None:
+        return SqliteBudgetTree(database(deployment.data_dir))
+    return DynamoBudgetTree(deployment.client("dynamodb"), deployment.output("UsageTableName"))
+
+
 def key_admin(deployment: Deployment) -> KeyAdmin:
-    return KeyAdmin(key_records(deployment), deployment.client("apigateway"), deployment.plans)
+    return KeyAdmin(
+        key_records(deployment), deployment.client("apigateway"), deployment.plans, tree=budget_tree(deployment)
+    )
 
 
 def parse_since(value: str, today: date | None = None) -> date:
@@ -333,7 +438,7 @@ def _print_issued(issued: IssuedKey, as_json: bool, verb: str) -> None:
 
 def _keys_create(args: argparse.Namespace, admin: KeyAdmin) -> int:
     limits = TokenLimits(args.tokens_per_minute, args.tokens_per_day, args.usd_per_month)
-    issued = admin.create(args.tenant, args.plan, args.models, expires_at=args.expires, limits=limits)
+    issued = admin.create(args.tenant, args.plan, args.models, expires_at=args.expires, limits=limits, team=args.team)
     _print_issued(issued, args.json, "Created")
     return 0
 
@@ -365,6 +470,8 @@ def _keys_update(args: argparse.Namespace, admin: KeyAdmin) -> int:
         )
         if value is not None
     }
+    if args.team:
+        admin.move(args.key_id, args.team)
     _print_record(admin.update(args.key_id, models, replace(current.limits, **changes)), args.json)
     return 0
 
@@ -380,12 +487,34 @@ def _usage(args: argparse.Namespace, deployment: Deployment) -> int:
     store = usage_ledger(deployment)
     since = args.since or datetime.now(UTC).date() - timedelta(days=30)
     rows = store.daily_usage(key_id=args.key, tenant=args.tenant, since=since)
+    if args.group_by:
+        return _usage_groups(args, deployment, rows)
     if args.json:
         print_json([usage_dict(row) for row in rows])
     elif rows:
         print(render_table(USAGE_COLUMNS, [usage_row(row) for row in rows] + [usage_total(rows)]))
     else:
         print(f"No usage since {since.isoformat()}.")
+    return 0
+
+
+def _group_by(value: str) -> tuple[str, ...]:
+    try:
+        return parse_groups(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _usage_groups(args: argparse.Namespace, deployment: Deployment, rows: list[DailyUsage]) -> int:
+    """Usage summed per group; a key's team comes from its record."""
+    teams = {record.key_id: record.team for record in key_records(deployment).list()} if "team" in args.group_by else {}
+    found = grouped(rows, args.group_by, teams)
+    if args.csv:
+        sys.stdout.write(as_csv(args.group_by, found))
+    elif args.json:
+        print_json([dict(zip(header(args.group_by), row_values(group), strict=True)) for group in found])
+    else:
+        print(render_table([name.upper() for name in header(args.group_by)], [row_values(g) for g in found]))
     return 0
 
 
@@ -551,13 +680,15 @@ def main(
 
     args = build_parser().parse_args(argv)
     try:
-        if args.command in {"keys", "usage"}:
+        if args.command in {"keys", "usage", "teams", "tenants"}:
             deployment = deployment_factory(args) if deployment_factory else deployment_of(args)
+            if args.command in {"teams", "tenants"}:
+                return int(args.handler(args, TeamAdmin(budget_tree(deployment))))
             if args.command == "usage":
                 return int(args.handler(args, deployment))
             return int(args.handler(args, key_admin(deployment)))
         return int(args.handler(args))
-    except (DeploymentError, KeyAdminError, KeyStoreError) as error:
+    except (DeploymentError, KeyAdminError, KeyStoreError, TeamAdminError) as error:
         print(f"error: {error}", file=sys.stderr)
     except (BotoCoreError, ClientError) as error:
         print(f"error: AWS refused or could not be reached: {error}", file=sys.stderr)

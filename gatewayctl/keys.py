@@ -19,7 +19,7 @@ from llm_gateway.domain.keys import (
     looks_like_key,
     utcnow,
 )
-from llm_gateway.domain.stores import KeyRecords, KeyStateError
+from llm_gateway.domain.stores import BudgetTree, KeyRecords, KeyStateError
 
 if TYPE_CHECKING:
     from mypy_boto3_apigateway import APIGatewayClient
@@ -54,7 +54,9 @@ class KeyAdmin:
         apigateway: APIGatewayClient,
         plans: dict[str, str],
         clock: Callable[[], datetime] = utcnow,
+        tree: BudgetTree | None = None,
     ) -> None:
+        self._tree = tree
         self._store = store
         self._apigateway = apigateway
         self._plans = plans
@@ -73,6 +75,7 @@ class KeyAdmin:
         expires_at: datetime | None = None,
         limits: TokenLimits | None = None,
         key: str | None = None,
+        team: str | None = None,
     ) -> IssuedKey:
         """Create the API Gateway key, put it on the plan's usage plan, then write the record.
 
@@ -85,6 +88,8 @@ class KeyAdmin:
             raise KeyAdminError(f"Unknown plan '{plan}'; plans: {', '.join(self.plans)}")
         if not tenant.strip():
             raise KeyAdminError("The tenant must not be empty")
+        if team is not None:
+            self._check_team(team, tenant)
         now = self._clock()
         if expires_at is not None and expires_at <= now:
             raise KeyAdminError("The expiry must be in the future")
@@ -109,6 +114,7 @@ class KeyAdmin:
             api_key_id=api_key_id,
             usage_identifier=usage_identifier,
             limits=limits or TokenLimits(),
+            team=team,
         )
         on_plan = False
         try:
@@ -164,6 +170,23 @@ class KeyAdmin:
         if record.status != "active":
             raise KeyStateError(f"Key {key_id} is {record.status}; only active keys can be changed")
         return self._store.update(record, models, limits)
+
+    def move(self, key_id: str, team: str) -> KeyRecord:
+        """Move an active key to another team of its tenant: its next request (within the authorizer's cache time)
+        is charged to the new team; what it spent stays counted in the old team's windows."""
+        record = self._store.get_by_id(key_id)
+        if record.status != "active":
+            raise KeyStateError(f"Key {key_id} is {record.status}; only active keys can be changed")
+        self._check_team(team, record.tenant)
+        return self._store.set_team(record, team)
+
+    def _check_team(self, team: str, tenant: str) -> None:
+        """The key's record carries its chain (team, tenant): the team must exist and belong to the tenant."""
+        node = self._tree.get_node("team", team) if self._tree is not None else None
+        if node is None:
+            raise KeyAdminError(f"No team '{team}'; create it with `gatewayctl teams create`")
+        if node.parent != tenant:
+            raise KeyAdminError(f"Team '{team}' belongs to tenant '{node.parent}', not '{tenant}'")
 
     def rotate(self, key_id: str) -> IssuedKey:
         """A new secret for the same key: same id, tenant, plan, models, limits and usage-plan key; the old

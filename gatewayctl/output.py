@@ -31,6 +31,7 @@ def record_dict(record: KeyRecord) -> dict[str, Any]:
         "key_id": record.key_id,
         "key_hint": record.key_hint,
         "tenant": record.tenant,
+        "team": record.team,
         "plan": record.plan,
         "models": list(record.models) if record.models is not None else "*",
         "status": record.status,

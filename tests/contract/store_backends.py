@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 
-from llm_gateway.domain.stores import KeyRecords, ResponseStore, UsageLedger
+from llm_gateway.domain.stores import BudgetTree, KeyRecords, ResponseStore, UsageLedger
+from llm_gateway.store.budget_tree import DynamoBudgetTree
 from llm_gateway.store.keys import KeyStore
 from llm_gateway.store.responses import DynamoResponseStore
+from llm_gateway.store.sqlite.budget_tree import SqliteBudgetTree
 from llm_gateway.store.sqlite.database import Database
 from llm_gateway.store.sqlite.keys import SqliteKeyStore
 from llm_gateway.store.sqlite.responses import SqliteResponseStore
@@ -75,3 +77,11 @@ def response_store(request: pytest.FixtureRequest, tmp_path: Path) -> ResponseSt
     s3 = boto3.client("s3", region_name="us-east-1")
     s3.create_bucket(Bucket=RESPONSES_BUCKET)
     return DynamoResponseStore(stack.dynamodb, stack.outputs["ResponsesTableName"], s3, RESPONSES_BUCKET)
+
+
+@pytest.fixture(params=BACKENDS)
+def budget_tree(request: pytest.FixtureRequest, tmp_path: Path) -> BudgetTree:
+    if request.param == "sqlite":
+        return SqliteBudgetTree(sqlite_database(tmp_path))
+    stack = request.getfixturevalue("stack")
+    return DynamoBudgetTree(OneCallAtATime(stack.dynamodb), stack.outputs["UsageTableName"])  # type: ignore[arg-type]

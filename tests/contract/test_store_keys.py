@@ -105,3 +105,22 @@ def test_list_by_tenant_sorted_and_unknown_ids(key_records: KeyRecords) -> None:
     assert key_records.get_by_hash(first.key_hash) == moved
     key_records.delete(first)
     assert key_records.get_by_hash(first.key_hash) is None
+
+
+def test_a_record_carries_its_team(key_records: KeyRecords) -> None:
+    """The key's chain in the budget tree (team, then tenant) is on its record: the authorizer reads nothing else."""
+    created = record(team="platform")
+    key_records.create(created)
+    assert key_records.get_by_hash(created.key_hash) == created
+    assert key_records.get_by_id(created.key_id).team == "platform"
+
+
+def test_a_key_moves_team(key_records: KeyRecords) -> None:
+    created = record(team="platform")
+    key_records.create(created)
+    moved = key_records.set_team(created, "research")
+    assert moved.team == "research" and key_records.get_by_hash(created.key_hash) == moved
+    assert key_records.set_team(moved, None).team is None
+    assert key_records.get_by_id(created.key_id).team is None
+    with pytest.raises(KeyNotFoundError):
+        key_records.set_team(record(key_id="key_ffffffffffff", team="x"), "y")

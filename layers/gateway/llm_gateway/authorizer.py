@@ -40,6 +40,9 @@ def caller_context(record: KeyRecord) -> dict[str, str | int | bool]:
         "plan": record.plan,
         "models": ",".join(record.models) if record.models is not None else ALL_MODELS,
     }
+    if record.team is not None:
+        # The key's chain in the budget tree (team, then `tenant`): the API function needs no read to find it.
+        context["team"] = record.team
     limits = record.limits
     if limits.tokens_per_minute is not None:
         context["tokensPerMinute"] = limits.tokens_per_minute

@@ -6,10 +6,11 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from llm_gateway.config import Settings, get_registry, get_settings
 from llm_gateway.domain.answers import Completion, StreamEvent, Usage
+from llm_gateway.domain.attribution import end_user, session_id
 from llm_gateway.domain.budget import Demand
 from llm_gateway.domain.caller import ApiRequest, Caller
 from llm_gateway.domain.chat import ChatService
@@ -26,7 +27,7 @@ from llm_gateway.domain.registry import ModelEntry
 from llm_gateway.domain.routing import Failure, Routed, Router, RoutingError
 from llm_gateway.errors import GatewayError, ProviderRateLimitError
 from llm_gateway.metering import Metered, UsageMeter
-from llm_gateway.observability import current_request, logger
+from llm_gateway.observability import RequestRecord, current_request, logger
 
 T = TypeVar("T", bound=Routed)
 # Time kept back from the Lambda function's own timeout to answer and record usage after the model.
@@ -59,6 +60,13 @@ class Streamed:
 
     events: Iterator[StreamEvent]
     target: str
+
+
+def attribute(record: RequestRecord, api: ApiRequest, extra: Mapping[str, Any]) -> None:
+    """The request's team, Claude Code session and end user, for its log line and usage record."""
+    record.team = api.caller.team
+    record.session_id = session_id(api.headers)
+    record.end_user = end_user(extra)
 
 
 class Gateway:
@@ -114,6 +122,7 @@ class Gateway:
         record = current_request()
         record.model_requested, record.tenant, record.key_id = request.model, caller.tenant, caller.key_id
         record.plan = caller.plan
+        attribute(record, api, request.extra)
         logger.thread_safe_append_keys(tenant=caller.tenant, key_id=caller.key_id, plan=caller.plan)
         name, entry = self._chat.resolve_kind(request.model, caller, "embedding")
         record.model = name
@@ -144,6 +153,7 @@ class Gateway:
         record = current_request()
         record.model_requested, record.tenant, record.key_id = request.model, caller.tenant, caller.key_id
         record.plan = caller.plan
+        attribute(record, api, request.extra)
         logger.thread_safe_append_keys(tenant=caller.tenant, key_id=caller.key_id, plan=caller.plan)
         if self._settings.log_prompts:
             logger.info("prompt", extra={"system": "\n".join(_texts(request.system)), "messages": _logged(request)})
@@ -266,9 +276,9 @@ def build_providers() -> LazyProviders:
 
 
 def build_meter(settings: Settings) -> UsageMeter:
-    from llm_gateway.store.factory import usage_ledger
+    from llm_gateway.store.factory import budget_tree, usage_ledger
 
-    return UsageMeter(usage_ledger(settings), settings)
+    return UsageMeter(usage_ledger(settings), settings, tree=budget_tree(settings))
 
 
 @lru_cache(maxsize=1)

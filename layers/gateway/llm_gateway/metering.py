@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,13 +32,23 @@ from llm_gateway.domain.budget import (
     output_cap,
     plan_reservation,
 )
+from llm_gateway.domain.budget_tree import (
+    BudgetNode,
+    ChainRefused,
+    ChainReservation,
+    Scope,
+    chain_refusal,
+    micro_usd,
+    plan_chain,
+    remaining_by_scope,
+)
 from llm_gateway.domain.caller import Caller
 from llm_gateway.domain.conversation import ChatRequest
 from llm_gateway.domain.estimate import estimate_prompt_tokens, estimated_usage, prompt_tokens_floor
 from llm_gateway.domain.keys import utcnow
 from llm_gateway.domain.ports import closed_after
 from llm_gateway.domain.registry import ContextLimits, Prices
-from llm_gateway.domain.stores import Refused, UsageLedger
+from llm_gateway.domain.stores import BudgetTree, Refused, UsageLedger
 from llm_gateway.errors import ContextLengthExceededError
 from llm_gateway.observability import Owed, current_request, logger
 
@@ -70,16 +81,52 @@ class Metered:
     prices: Prices
     stale: tuple[str, ...]
     totals: WindowTotals = field(default_factory=WindowTotals)
+    # The same request's charges in the budget tree (None: its chain has no caps).
+    chain: ChainReservation | None = None
     settled: _Once = field(default_factory=_Once, compare=False, repr=False)
+
+
+class ChainNodes:
+    """A caller's chain in the budget tree (its key, its team, its tenant: the nodes that exist), read from the tree
+    and kept in memory for `cache_seconds`, as the authorizer keeps key records: a changed cap applies within it."""
+
+    def __init__(self, tree: BudgetTree, cache_seconds: float, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._tree = tree
+        self._cache_seconds = cache_seconds
+        self._monotonic = monotonic
+        self._cache: dict[tuple[str, str], tuple[float, BudgetNode | None]] = {}
+
+    def chain(self, caller: Caller) -> tuple[BudgetNode, ...]:
+        """A key joins the tree through its team: a key in none has only its own windows (the usage ledger's), and
+        costs no read here."""
+        if not caller.team:
+            return ()
+        wanted: list[tuple[Scope, str]] = [("key", caller.key_id), ("team", caller.team), ("tenant", caller.tenant)]
+        return tuple(node for node in (self._node(scope, node_id) for scope, node_id in wanted) if node is not None)
+
+    def _node(self, scope: Scope, node_id: str) -> BudgetNode | None:
+        entry = self._cache.get((scope, node_id))
+        now = self._monotonic()
+        if entry is not None and now - entry[0] < self._cache_seconds:
+            return entry[1]
+        node = self._tree.get_node(scope, node_id)
+        self._cache[(scope, node_id)] = (now, node)
+        return node
 
 
 class UsageMeter:
     def __init__(
-        self, store: UsageLedger | None, settings: Settings, clock: Callable[[], datetime] | None = None
+        self,
+        store: UsageLedger | None,
+        settings: Settings,
+        clock: Callable[[], datetime] | None = None,
+        tree: BudgetTree | None = None,
     ) -> None:
         self._store = store
         self._settings = settings
         self._clock = clock or utcnow
+        self._tree = tree
+        self._nodes = ChainNodes(tree, settings.auth_cache_seconds) if tree is not None else None
 
     def limits(self, caller: Caller) -> Limits:
         plan = self._settings.plan_limits.get(caller.plan)
@@ -159,18 +206,59 @@ class UsageMeter:
             limits=limits,
             now=now,
         )
-        outcome = self._store.reserve(reservation, caps)
+        chain = self._reserve_chain(caller, reservation.tokens, reservation.usd, now)
+        try:
+            outcome = self._store.reserve(reservation, caps)
+        except BaseException:
+            self._release_chain(chain)
+            raise
         # The windows as the reservation's own answer holds them: the rate-limit headers read them.
         current_request().window_totals = outcome.totals
         if isinstance(outcome, Refused):
+            self._release_chain(chain)  # the key's own windows refused
             current_request().budget_rejected = True
             windows = exceeded_windows(caps, outcome.current)
             logger.info("token budget exceeded", extra={"windows": windows, "reserved_tokens": reservation.tokens})
             raise budget_exceeded(windows, limits, now)
-        metered = Metered(reservation, prices, outcome.stale, outcome.totals)
+        metered = Metered(reservation, prices, outcome.stale, outcome.totals, chain)
         # Released as failed should nothing else settle it (see RequestRecord.unsettled).
         self.owe(metered, lambda: self.settle(metered, None, failed=True))
         return metered
+
+    def _reserve_chain(self, caller: Caller, tokens: int, usd: Decimal, now: datetime) -> ChainReservation | None:
+        """Charge the request to every capped window of the caller's chain in one atomic step (strict mode), or
+        raise the refusal naming the scope (429; 400 when the request alone exceeds a whole cap)."""
+        if self._tree is None or self._nodes is None:
+            return None
+        chain = plan_chain(self._nodes.chain(caller), tokens, usd, now)
+        if not chain.charges:
+            return None
+        outcome = self._tree.reserve_chain(chain)
+        if isinstance(outcome, ChainRefused):
+            current_request().budget_rejected = True
+            error = chain_refusal(chain, outcome)
+            logger.info("budget exceeded", extra={"scope": chain.charges[outcome.index].scope, "code": error.code})
+            raise error
+        current_request().budget_remaining = remaining_by_scope(chain, outcome)
+        return chain
+
+    def _release_chain(self, chain: ChainReservation | None, tokens: int = 0, micro: int = 0) -> None:
+        """Settle the chain's charge to what was used (nothing: released). A failure is logged, not raised: the
+        charge then stays counted until its windows end, which can only refuse too early, never overspend."""
+        if chain is None or self._tree is None:
+            return
+        try:
+            self._tree.settle_chain(chain, tokens, micro)
+        except Exception:
+            current_request().usage_record_failures += 1
+            logger.exception(
+                "budget tree settlement failed",
+                extra={
+                    "charges": [f"{c.owner} {c.window}" for c in chain.charges],
+                    "tokens": tokens,
+                    "micro_usd": micro,
+                },
+            )
 
     @staticmethod
     def owe(metered: Metered, settle: Callable[[], None]) -> None:
@@ -204,6 +292,7 @@ class UsageMeter:
         if store is None:
             # Nothing was reserved without a store; there is nothing to settle.
             return
+        self._release_chain(metered.chain, usage.total_tokens if usage else 0, micro_usd(settlement.cost))
         try:
             store.settle(settlement, metered.stale)
         except Exception:

@@ -109,6 +109,10 @@ class RequestRecord:
     plan: str = NO_MODEL
     tenant: str | None = None
     key_id: str | None = None
+    # Attribution (domain/attribution.py): the key's team, the Claude Code session, the end user the client names.
+    team: str | None = None
+    session_id: str | None = None
+    end_user: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
     # Parts of prompt_tokens read from and written to a prompt cache; part of completion_tokens spent reasoning.
@@ -125,6 +129,8 @@ class RequestRecord:
     budget_rejected: bool = False
     # The key's budget windows as the reservation's answer held them (None: nothing was reserved).
     window_totals: WindowTotals | None = None
+    # Tokens each capped scope of the budget tree may still reserve (x-budget-remaining-tokens-<scope>).
+    budget_remaining: dict[str, int] = field(default_factory=dict)
     usage_record_failures: int = 0
     streamed: bool = False
     # The caller hung up before the answer was complete.
@@ -295,6 +301,9 @@ def end_request(record: RequestRecord, sent_status: int, latency_ms: float, firs
             "route": record.route,
             "tenant": record.tenant,
             "key_id": record.key_id,
+            "team": record.team,
+            "session_id": record.session_id,
+            "end_user": record.end_user,
             "plan": record.plan,
             "status": sent_status,
             "stream_error_status": record.stream_error_status,

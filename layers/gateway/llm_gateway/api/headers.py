@@ -17,6 +17,7 @@ from typing import Any
 from llm_gateway.api.http import caller_of
 from llm_gateway.config import Settings
 from llm_gateway.domain.budget import Limits
+from llm_gateway.domain.budget_tree import SCOPES, remaining_headers
 from llm_gateway.domain.ratelimit import HEADERS as RATE_LIMIT_HEADERS
 from llm_gateway.domain.ratelimit import rate_limit_headers
 from llm_gateway.errors import GatewayError
@@ -33,6 +34,7 @@ EXPOSED = (
     "x-amzn-requestid",
     "x-request-id",
     "x-gateway-target",
+    *(f"x-budget-remaining-tokens-{scope}" for scope in SCOPES),
 )
 # The request id the openai SDKs read (`response._request_id`): API Gateway's own, which it sends as x-amzn-RequestId.
 REQUEST_ID = "x-request-id"
@@ -57,6 +59,7 @@ def answer_headers(
             plan = settings.plan_limits.get(caller.plan)
             limits = Limits.of(caller.limits, plan.limits() if plan else None)
             headers.update(rate_limit_headers(limits, record.window_totals, now or datetime.now(UTC)))
+    headers.update(remaining_headers(record.budget_remaining))
     if settings.cors_allow_origin:
         headers[ALLOW_ORIGIN] = settings.cors_allow_origin
         headers[EXPOSE_HEADERS] = ", ".join(EXPOSED)

@@ -31,7 +31,8 @@ EVENT_STREAM = "text/event-stream"
 REQUEST_CONTEXT_HEADER = "x-amzn-request-context"
 LAMBDA_CONTEXT_HEADER = "x-amzn-lambda-context"
 # Request headers that a surface reads (Anthropic's API version and beta features).
-SURFACE_HEADERS = frozenset({"anthropic-version", "anthropic-beta"})
+# ... and x-claude-code-session-id, which attributes usage to a Claude Code session (domain/attribution.py).
+SURFACE_HEADERS = frozenset({"anthropic-version", "anthropic-beta", "x-claude-code-session-id"})
 # Time assumed left when no invocation context says otherwise (the function's longest timeout).
 DEFAULT_SECONDS_LEFT = 900.0
 # `curl -d` labels JSON as a form unless told otherwise; every body this API takes is JSON.
@@ -116,6 +117,7 @@ def caller_of(authorizer: Mapping[str, Any]) -> Caller:
                 tokens_per_day=_number(authorizer.get("tokensPerDay")),
                 usd_per_month=None if usd in (None, "") else Decimal(str(usd)),
             ),
+            team=str(authorizer["team"]) if authorizer.get("team") else None,
         )
     raise AuthenticationError("The request carries no authorizer context: it did not pass the key check.")
 

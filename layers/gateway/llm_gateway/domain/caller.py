@@ -17,6 +17,8 @@ class Caller:
     # None means every model in the registry.
     allowed_models: frozenset[str] | None = None
     limits: TokenLimits = field(default_factory=TokenLimits)
+    # The key's team in the budget tree (its tenant is `tenant`); None: the key is in no team.
+    team: str | None = None
 
     def may_use(self, model: str) -> bool:
         return self.allowed_models is None or model in self.allowed_models

@@ -91,6 +91,8 @@ class KeyRecord:
     revoked_at: datetime | None = None
     rotated_from: str | None = None
     limits: TokenLimits = field(default_factory=TokenLimits)
+    # The key's place in the budget tree: its team (the team's tenant is `tenant`); None: no team.
+    team: str | None = None
 
     def is_expired(self, now: datetime) -> bool:
         return self.expires_at is not None and now >= self.expires_at

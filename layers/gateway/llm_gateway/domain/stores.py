@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from llm_gateway.domain.budget import Caps, Reservation, Settlement, Window, WindowTotals
+from llm_gateway.domain.budget_tree import BudgetNode, ChainRefused, ChainReservation, ChainReserved, Scope, Spent
 from llm_gateway.domain.keys import KeyRecord, TokenLimits
 
 # prompt_tokens counts every input token; cached_tokens (read from a prompt cache) and cache_write_tokens (written
@@ -76,6 +77,10 @@ class KeyRecords(Protocol):
         ...
 
     def set_api_key_id(self, record: KeyRecord, api_key_id: str) -> KeyRecord: ...
+
+    def set_team(self, record: KeyRecord, team: str | None) -> KeyRecord:
+        """Move the key to `team` in the budget tree (None: no team); KeyNotFoundError when the record is gone."""
+        ...
 
     def delete(self, record: KeyRecord) -> None: ...
 
@@ -170,4 +175,32 @@ class ResponseStore(Protocol):
 
     def delete(self, key_id: str, tenant: str, response_id: str, now: int) -> bool:
         """Delete it; False (nothing done) whenever `get` would give None."""
+
+
+# --- The budget tree (issue #22): nodes and their window counters. ---
+
+
+class BudgetTree(Protocol):
+    """Tenant and team nodes with their caps, and the counters of every node's capped windows.
+
+    `reserve_chain` is one atomic step (strict mode: one transaction): every charged counter takes the reservation
+    (`fits`) or none does and nothing changes. `settle_chain` adds the real usage minus the reservation to each.
+    """
+
+    def reserve_chain(self, reservation: ChainReservation) -> ChainReserved | ChainRefused: ...
+
+    def settle_chain(self, reservation: ChainReservation, tokens: int, micro_usd: int) -> None:
+        """Replace the reservation by `tokens` and `micro_usd` really used (0, 0 releases it)."""
+        ...
+
+    def spent(self, owner: str, window: str) -> Spent: ...
+
+    def put_node(self, node: BudgetNode) -> None:
+        """Create or replace a tenant or team node."""
+        ...
+
+    def get_node(self, scope: Scope, node_id: str) -> BudgetNode | None: ...
+
+    def list_nodes(self, scope: Scope) -> list[BudgetNode]:
+        """Sorted by id."""
         ...

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from llm_gateway.config import Settings
-from llm_gateway.domain.stores import KeyRecords, ResponseStore, UsageLedger
+from llm_gateway.domain.stores import BudgetTree, KeyRecords, ResponseStore, UsageLedger
 from llm_gateway.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -60,3 +60,17 @@ def response_store(settings: Settings) -> ResponseStore | None:
 
     bucket = settings.responses_bucket
     return DynamoResponseStore(dynamodb_client(), settings.responses_table, s3_client() if bucket else None, bucket)
+
+
+def budget_tree(settings: Settings) -> BudgetTree | None:
+    """The budget tree's nodes and counters, beside the usage ledger (None without one)."""
+    if settings.store == "sqlite":
+        from llm_gateway.store.sqlite.budget_tree import SqliteBudgetTree
+
+        return SqliteBudgetTree(_database(settings))
+    if not settings.usage_table:
+        return None
+    from llm_gateway.store.budget_tree import DynamoBudgetTree
+    from llm_gateway.store.dynamo import dynamodb_client
+
+    return DynamoBudgetTree(dynamodb_client(), settings.usage_table, settings.usage_retention_days)

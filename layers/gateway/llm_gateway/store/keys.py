@@ -50,6 +50,7 @@ def record_to_item(record: KeyRecord) -> dict[str, Any]:
             "tokens_per_minute": record.limits.tokens_per_minute,
             "tokens_per_day": record.limits.tokens_per_day,
             "usd_per_month": record.limits.usd_per_month,
+            "team": record.team,
         }
     )
 
@@ -80,6 +81,7 @@ def record_from_item(item: dict[str, Any]) -> KeyRecord:
             tokens_per_day=as_int(values.get("tokens_per_day")),
             usd_per_month=None if usd is None else Decimal(usd),
         ),
+        team=values.get("team"),
     )
 
 
@@ -211,6 +213,25 @@ class KeyStore:
             ExpressionAttributeValues={":id": {"S": api_key_id}},
         )
         return replace(record, api_key_id=api_key_id)
+
+    def set_team(self, record: KeyRecord, team: str | None) -> KeyRecord:
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": {"key_hash": {"S": record.key_hash}},
+            "ConditionExpression": "attribute_exists(key_hash)",
+        }
+        if team is None:
+            request["UpdateExpression"] = "REMOVE team"
+        else:
+            request["UpdateExpression"] = "SET team = :team"
+            request["ExpressionAttributeValues"] = {":team": {"S": team}}
+        try:
+            self._client.update_item(**request)
+        except ClientError as error:
+            if _condition_failed(error):
+                raise KeyNotFoundError(f"No key {record.key_id}") from None
+            raise
+        return replace(record, team=team)
 
     def delete(self, record: KeyRecord) -> None:
         self._client.delete_item(TableName=self._table, Key={"key_hash": {"S": record.key_hash}})

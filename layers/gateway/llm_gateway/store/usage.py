@@ -182,6 +182,8 @@ class UsageStore:
         for page in pages:
             for raw in page.get("Items", []):
                 item = from_item(raw)
+                if not _is_key_usage(item):
+                    continue
                 for row in _days(item):
                     ended = datetime(row.day.year, row.day.month, row.day.day, tzinfo=UTC) + timedelta(days=1)
                     if ended + SETTLEMENT_WINDOW <= now and self._move(item, row):
@@ -295,7 +297,7 @@ class UsageStore:
             for page in paginator:
                 for item in page.get("Items", []):
                     values = from_item(item)
-                    if str(values["period"]) >= first:
+                    if _is_key_usage(values) and str(values["period"]) >= first:
                         yield values
 
     @staticmethod
@@ -355,6 +357,12 @@ def _added(a: DailyUsage, b: DailyUsage) -> DailyUsage:
         cache_write_tokens=a.cache_write_tokens + b.cache_write_tokens,
         estimated=a.estimated + b.estimated,
     )
+
+
+def _is_key_usage(item: dict[str, Any]) -> bool:
+    """A key's budget item or rollup, not one of the budget tree's items sharing the table (store/budget_tree.py:
+    their partition keys, `team#platform` or `nodes#team`, hold a `#`, which key ids never do)."""
+    return "#" not in str(item["key_id"])
 
 
 def _days(item: dict[str, Any]) -> Iterator[DailyUsage]:

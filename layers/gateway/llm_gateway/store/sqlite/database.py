@@ -41,7 +41,8 @@ CREATE TABLE IF NOT EXISTS key_records (
     usage_identifier TEXT NOT NULL,
     tokens_per_minute INTEGER,
     tokens_per_day INTEGER,
-    usd_per_month TEXT
+    usd_per_month TEXT,
+    team TEXT
 );
 CREATE INDEX IF NOT EXISTS key_records_by_id ON key_records (key_id);
 CREATE INDEX IF NOT EXISTS key_records_by_tenant ON key_records (tenant, created_at);
@@ -67,6 +68,19 @@ CREATE TABLE IF NOT EXISTS daily_usage (
     PRIMARY KEY (key_id, day)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS daily_usage_by_tenant ON daily_usage (tenant, day);
+CREATE TABLE IF NOT EXISTS budget_nodes (
+    scope TEXT NOT NULL,
+    node_id TEXT NOT NULL,
+    node TEXT NOT NULL,
+    PRIMARY KEY (scope, node_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS budget_counters (
+    owner TEXT NOT NULL,
+    window TEXT NOT NULL,
+    tokens INTEGER NOT NULL DEFAULT 0,
+    micro_usd INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (owner, window)
+) WITHOUT ROWID;
 """
 
 
@@ -162,10 +176,25 @@ class Database:
             for statement in self._schema.split(";"):
                 if statement.strip():
                     connection.execute(statement)
+            _add_missing_columns(connection)
         except BaseException:
             connection.execute("ROLLBACK")
             raise
         connection.execute("COMMIT")
+
+
+# Columns added since a table was first created: (table, column, declaration), added to older databases.
+ADDED_COLUMNS = (("key_records", "team", "TEXT"),)
+
+
+def _add_missing_columns(connection: sqlite3.Connection) -> None:
+    for table, column, declaration in ADDED_COLUMNS:
+        found = connection.execute("SELECT 1 FROM pragma_table_info(?) WHERE name = ?", (table, column)).fetchone()
+        exists = connection.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+        ).fetchone()
+        if exists and not found:
+            connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
 
 @lru_cache(maxsize=8)

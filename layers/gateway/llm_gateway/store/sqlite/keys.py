@@ -30,6 +30,7 @@ COLUMNS = (
     "tokens_per_minute",
     "tokens_per_day",
     "usd_per_month",
+    "team",
 )
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM key_records"  # noqa: S608 # nosec B608 # fixed column names
 _INSERT = f"INSERT INTO key_records ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"  # noqa: S608 # nosec B608 # fixed names, values bound
@@ -65,6 +66,7 @@ def _row(record: KeyRecord) -> tuple[Any, ...]:
         limits.tokens_per_minute,
         limits.tokens_per_day,
         None if limits.usd_per_month is None else str(limits.usd_per_month),
+        record.team,
     )
 
 
@@ -92,6 +94,7 @@ def _record(row: tuple[Any, ...]) -> KeyRecord:
             tokens_per_day=values["tokens_per_day"],
             usd_per_month=None if values["usd_per_month"] is None else Decimal(values["usd_per_month"]),
         ),
+        team=values["team"],
     )
 
 
@@ -156,6 +159,15 @@ class SqliteKeyStore:
                 "UPDATE key_records SET api_key_id = ? WHERE key_hash = ?", (api_key_id, record.key_hash)
             )
         return replace(record, api_key_id=api_key_id)
+
+    def set_team(self, record: KeyRecord, team: str | None) -> KeyRecord:
+        with self._db.connection() as connection:
+            changed = connection.execute(
+                "UPDATE key_records SET team = ? WHERE key_hash = ?", (team, record.key_hash)
+            ).rowcount
+        if not changed:
+            raise KeyNotFoundError(f"No key {record.key_id}")
+        return replace(record, team=team)
 
     def delete(self, record: KeyRecord) -> None:
         with self._db.connection() as connection:

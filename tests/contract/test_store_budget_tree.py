@@ -1,0 +1,197 @@
+"""The budget tree port's contract (domain/stores.py BudgetTree), on DynamoDB (moto) and SQLite alike: every cap of
+the chain holds under 100 concurrent callers, spend equal to a cap refuses at every level alike, windows roll over
+at midnight in the node's own time zone with nothing scheduled, a lowered cap and a key moving team."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from llm_gateway.domain.budget_tree import (
+    BudgetNode,
+    ChainRefused,
+    ChainReserved,
+    NodeCap,
+    Scope,
+    chain_refusal,
+    plan_chain,
+    remaining_by_scope,
+    window_bounds,
+)
+from llm_gateway.domain.stores import BudgetTree
+from tests.contract.store_backends import budget_tree
+
+__all__ = ["budget_tree"]
+
+NOON = datetime(2026, 11, 22, 12, 0, 30, tzinfo=UTC)
+USD = Decimal("0.000100")  # 100 micro-dollars a request
+
+
+def chain(
+    key_cap: int | None = None,
+    team_cap: int | None = None,
+    tenant_cap: int | None = None,
+    *,
+    key: str = "key_a",
+    team: str = "platform",
+    tz: str = "UTC",
+    micro: int | None = None,
+) -> tuple[BudgetNode, ...]:
+    def node(scope: Scope, node_id: str, parent: str | None, tokens: int | None) -> BudgetNode:
+        caps = (NodeCap("day", tokens, micro if scope == "tenant" else None),) if tokens or micro else ()
+        return BudgetNode(scope, node_id, parent, tz, caps)
+
+    return (
+        node("key", key, team, key_cap),
+        node("team", team, "acme", team_cap),
+        node("tenant", "acme", None, tenant_cap),
+    )
+
+
+def reserve(
+    tree: BudgetTree, nodes: tuple[BudgetNode, ...], tokens: int = 10, at: datetime = NOON
+) -> ChainReserved | ChainRefused:
+    return tree.reserve_chain(plan_chain(nodes, tokens, USD, at))
+
+
+def test_one_hundred_callers_on_twenty_keys_never_take_the_team_or_a_key_past_its_cap(budget_tree: BudgetTree) -> None:
+    team_cap, key_cap, demand = 30 * 10, 20, 10  # the team: 30 requests' worth; each key: 2
+    served: list[str] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(100)
+
+    def caller(number: int) -> None:
+        key = f"key_{number % 20:02d}"
+        barrier.wait()
+        for _ in range(3):
+            outcome = reserve(budget_tree, chain(key_cap, team_cap, None, key=key), demand)
+            if isinstance(outcome, ChainReserved):
+                with lock:
+                    served.append(key)
+
+    threads = [threading.Thread(target=caller, args=(n,)) for n in range(100)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    window, _ = window_bounds("day", "UTC", NOON)
+    team_spent = budget_tree.spent("team#platform", window).tokens
+    assert team_spent <= team_cap and team_spent == demand * len(served)
+    for number in range(20):
+        key = f"key_{number:02d}"
+        assert budget_tree.spent(f"key#{key}", window).tokens <= key_cap
+        assert served.count(key) <= key_cap // demand
+    # Twenty keys of two requests each: 40 worth asked, 30 fit the team, all 30 taken.
+    assert len(served) == 30
+
+
+@pytest.mark.parametrize("scope", ["key", "team", "tenant"])
+def test_spend_equal_to_the_cap_refuses_the_next_request_at_every_level(budget_tree: BudgetTree, scope: str) -> None:
+    caps = {"key": (30, None, None), "team": (None, 30, None), "tenant": (None, None, 30)}[scope]
+    nodes = chain(*caps)
+    for _ in range(3):
+        assert isinstance(reserve(budget_tree, nodes), ChainReserved)
+    refused = reserve(budget_tree, nodes, tokens=1)
+    assert isinstance(refused, ChainRefused)
+    reservation = plan_chain(nodes, 1, USD, NOON)
+    assert reservation.charges[refused.index].scope == scope and refused.spent.tokens == 30
+    error = chain_refusal(reservation, refused)
+    assert error.code == f"{scope}_budget_exceeded" and error.param == scope
+    assert "cap 30 tokens per day, spent 30 tokens" in error.message
+    assert "2026-11-23T00:00:00+00:00" in error.message and error.headers["Retry-After"] == str(
+        11 * 3600 + 59 * 60 + 30
+    )
+    # A refusal changes nothing at any level.
+    window, _ = window_bounds("day", "UTC", NOON)
+    assert [
+        budget_tree.spent(f"{s}#{i}", window).tokens
+        for s, i in (("key", "key_a"), ("team", "platform"), ("tenant", "acme"))
+    ] == [
+        30 if caps[0] else 0,
+        30 if caps[1] else 0,
+        30 if caps[2] else 0,
+    ]
+
+
+def test_a_spend_cap_in_micro_dollars_refuses_at_the_cap(budget_tree: BudgetTree) -> None:
+    nodes = chain(micro=250)  # the tenant: $0.000250 a day, 100 micro-dollars a request
+    assert isinstance(reserve(budget_tree, nodes), ChainReserved)
+    assert isinstance(reserve(budget_tree, nodes), ChainReserved)
+    refused = reserve(budget_tree, nodes)
+    assert isinstance(refused, ChainRefused) and refused.spent.micro_usd == 200
+
+
+def test_settlement_replaces_the_reservation_at_every_level(budget_tree: BudgetTree) -> None:
+    nodes = chain(100, 100, 100)
+    reservation = plan_chain(nodes, 40, USD, NOON)
+    assert isinstance(budget_tree.reserve_chain(reservation), ChainReserved)
+    budget_tree.settle_chain(reservation, 12, 30)
+    window, _ = window_bounds("day", "UTC", NOON)
+    for owner in ("key#key_a", "team#platform", "tenant#acme"):
+        spent = budget_tree.spent(owner, window)
+        assert (spent.tokens, spent.micro_usd) == (12, 30)
+    released = plan_chain(nodes, 40, USD, NOON)
+    budget_tree.reserve_chain(released)
+    budget_tree.settle_chain(released, 0, 0)
+    assert budget_tree.spent("team#platform", window).tokens == 12
+
+
+def test_a_window_rolls_over_at_midnight_in_tokyo_with_nothing_scheduled(budget_tree: BudgetTree) -> None:
+    nodes = chain(None, 20, None, tz="Asia/Tokyo")
+    before = datetime(2026, 11, 22, 14, 59, 59, tzinfo=UTC)  # 23:59:59 in Tokyo
+    assert isinstance(reserve(budget_tree, nodes, at=before), ChainReserved)
+    assert isinstance(reserve(budget_tree, nodes, at=before), ChainReserved)
+    refused = reserve(budget_tree, nodes, at=before)
+    assert isinstance(refused, ChainRefused)
+    error = chain_refusal(plan_chain(nodes, 10, USD, before), refused)
+    assert error.headers["Retry-After"] == "1" and "2026-11-22T15:00:00+00:00" in error.message
+    assert isinstance(reserve(budget_tree, nodes, at=before + timedelta(seconds=1)), ChainReserved)  # the next day
+
+
+def test_a_cap_lowered_mid_window_refuses_until_spend_is_under_it(budget_tree: BudgetTree) -> None:
+    assert isinstance(reserve(budget_tree, chain(None, 100)), ChainReserved)
+    assert isinstance(reserve(budget_tree, chain(None, 100)), ChainReserved)
+    # Lowered to 15 with 20 spent: nothing more this window; the spend so far stands.
+    refused = reserve(budget_tree, chain(None, 15), tokens=1)
+    assert isinstance(refused, ChainRefused) and refused.spent.tokens == 20
+    # Lowered under the request itself: a 400 before the store, no Retry-After anywhere.
+    from llm_gateway.domain.budget_tree import ReservationExceedsCapError
+
+    with pytest.raises(ReservationExceedsCapError):
+        plan_chain(chain(None, 5), 10, USD, NOON)
+
+
+def test_a_key_moving_team_mid_window_charges_its_new_team_from_then_on(budget_tree: BudgetTree) -> None:
+    assert isinstance(reserve(budget_tree, chain(15, 100, team="platform")), ChainReserved)
+    moved = reserve(budget_tree, chain(15, 100, team="research"), tokens=5)
+    assert isinstance(moved, ChainReserved)
+    window, _ = window_bounds("day", "UTC", NOON)
+    assert budget_tree.spent("team#platform", window).tokens == 10  # what it spent there stays there
+    assert budget_tree.spent("team#research", window).tokens == 5
+    assert budget_tree.spent("key#key_a", window).tokens == 15  # its own cap counts across the move
+    assert isinstance(reserve(budget_tree, chain(15, 100, team="research"), tokens=1), ChainRefused)
+
+
+def test_remaining_budget_per_scope(budget_tree: BudgetTree) -> None:
+    nodes = chain(100, 50, None)
+    reservation = plan_chain(nodes, 10, USD, NOON)
+    reserved = budget_tree.reserve_chain(reservation)
+    assert isinstance(reserved, ChainReserved)
+    if reserved.spent:  # a DynamoDB transaction returns no values
+        assert remaining_by_scope(reservation, reserved) == {"key": 90, "team": 40}
+
+
+def test_nodes_are_stored_listed_and_replaced(budget_tree: BudgetTree) -> None:
+    team = BudgetNode("team", "platform", "acme", "Asia/Tokyo", (NodeCap("month", 1000, 5_000_000),))
+    budget_tree.put_node(team)
+    budget_tree.put_node(BudgetNode("team", "research", "acme"))
+    budget_tree.put_node(BudgetNode("tenant", "acme", None, "UTC", (NodeCap("week", None, 9),)))
+    assert budget_tree.get_node("team", "platform") == team
+    assert [n.node_id for n in budget_tree.list_nodes("team")] == ["platform", "research"]
+    assert budget_tree.get_node("team", "nobody") is None
+    lowered = BudgetNode("team", "platform", "acme", "Asia/Tokyo", (NodeCap("month", 10),))
+    budget_tree.put_node(lowered)
+    assert budget_tree.get_node("team", "platform") == lowered
