@@ -19,6 +19,7 @@ from emulator.provision import provision
 from emulator.template import load_web_app
 from gatewayctl.deployment import plans_from_outputs
 from llm_gateway import authorizer, config, gateway, observability
+from llm_gateway.api.anthropic import messages as anthropic_messages
 from llm_gateway.api.openai import responses as openai_responses
 from llm_gateway.store import dynamo
 from tests.fakes.web_function import web_function_handler
@@ -36,6 +37,7 @@ def reset_caches() -> None:
     dynamo.dynamodb_client.cache_clear()
     dynamo.s3_client.cache_clear()
     openai_responses.response_store.cache_clear()
+    anthropic_messages.thread_store.cache_clear()
 
 
 @pytest.fixture(autouse=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import anthropic
+import httpx2
 import pytest
 
 from tests.e2e.conftest import ROOT, LocalGateway, child_environment
@@ -205,3 +206,33 @@ def test_claude_code_runs_headless_against_the_gateway(local_gateway: LocalGatew
     assert report.returncode == 0, report.stderr
     (day,) = json.loads(report.stdout)
     assert day["requests"] >= 1 and day["prompt_tokens"] > 100, "Claude Code's system prompt and tools are metered"
+
+
+def test_the_sdk_tool_runner_keeps_its_conversation_in_a_thread(local_gateway: LocalGateway) -> None:
+    """The tool runner threads by default (message-threads beta): the second turn sends only the tool result and
+    `tool_choice`, and the gateway reads the thread's history and tools back in."""
+    from anthropic.lib.tools import beta_tool
+
+    calls: list[str] = []
+
+    @beta_tool
+    def lookup(input: str) -> str:  # echo calls a tool with {"input": <the user's text>}
+        """Look a word up."""
+        calls.append(input)
+        return "found"
+
+    statuses: list[int] = []
+    http = httpx2.Client(event_hooks={"response": [lambda response: statuses.append(response.status_code)]})
+    runner = sdk(local_gateway, http_client=http).beta.messages.tool_runner(
+        model="echo",
+        max_tokens=100,
+        tools=[lookup],
+        tool_choice={"type": "tool", "name": "lookup"},
+        messages=[{"role": "user", "content": "look this up"}],
+        max_iterations=2,
+    )
+    replies = list(runner)
+    assert len(replies) == 2 and len(calls) == 2
+    assert statuses == [200, 200]  # the continue found its thread: no 404 and no replay
+    # The second turn read the whole thread (user turn, tool call, tool result), not only the tool result.
+    assert replies[1].usage.input_tokens > replies[0].usage.input_tokens

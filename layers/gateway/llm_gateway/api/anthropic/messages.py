@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 from llm_gateway.api.http import EVENT_STREAM, Reply
+from llm_gateway.config import get_settings
+from llm_gateway.dialects.anthropic_messages import threads
 from llm_gateway.dialects.anthropic_messages.answer import message_json
 from llm_gateway.dialects.anthropic_messages.models import model_info, model_page
 from llm_gateway.dialects.anthropic_messages.schemas import (
@@ -16,6 +19,7 @@ from llm_gateway.dialects.anthropic_messages.schemas import (
 )
 from llm_gateway.dialects.anthropic_messages.stream import EventProducer, sse_events
 from llm_gateway.domain.caller import ApiRequest
+from llm_gateway.domain.stores import ResponseStore
 from llm_gateway.errors import InvalidRequestError, ModelNotFoundError
 
 if TYPE_CHECKING:
@@ -26,17 +30,37 @@ TARGET_HEADER = "X-Gateway-Target"
 BETA_HEADER = "anthropic-beta"
 
 
+@lru_cache(maxsize=1)
+def thread_store() -> ResponseStore | None:
+    """Where this execution environment keeps message threads: the stored-responses store (None: none
+    configured, so no thread can be continued and the SDKs resend the whole conversation)."""
+    from llm_gateway.store.factory import response_store
+
+    return response_store(get_settings())
+
+
 def messages(gateway: Gateway, request: MessagesRequest, body: str, api: ApiRequest) -> Reply:
-    """POST /messages: a message, or a stream of Anthropic's server-sent events."""
-    chat = conversation(request, body, betas(api.headers))
+    """POST /messages: a message, or a stream of Anthropic's server-sent events; with `thread` (the
+    message-threads beta), the stored conversation first and the reply kept for the next turn."""
+    store = thread_store() if (request.model_extra or {}).get("thread") is not None else None
+    threaded = threads.in_thread(request, body, betas(api.headers), store, api.caller, now=int(gateway.clock()))
+    chat = conversation(threaded.request, threaded.body, threaded.betas)
     message_id = f"msg_{api.request_id.replace('-', '')}" if api.request_id else "msg_gateway"
+
+    def save(reply: Mapping[str, Any]) -> None:
+        if store is not None and threaded.mode is not None:
+            store.put(threads.stored_thread(api.caller, threaded, reply, now=int(gateway.clock())))
+
     if not chat.stream:
         answer = gateway.complete(chat, api)
         text = message_json(answer.completion, message_id=message_id, model=chat.model)
+        # Before the answer goes out: a client continues the thread the moment it has the reply.
+        save(json.loads(text))
         return Reply(text, headers={TARGET_HEADER: answer.target}, finish=answer.settle)
     streamed = gateway.stream(chat, api)
     producer = EventProducer(message_id=message_id, model=chat.model)
-    return Reply(sse_events(producer.events(streamed.events)), EVENT_STREAM, {TARGET_HEADER: streamed.target})
+    events = threads.recorded(producer.events(streamed.events), save)
+    return Reply(sse_events(events), EVENT_STREAM, {TARGET_HEADER: streamed.target})
 
 
 def count_tokens(gateway: Gateway, request: CountTokensRequest, body: str, api: ApiRequest) -> Reply:

@@ -69,7 +69,11 @@ def responses(gateway: Gateway, request: ResponsesRequest, body: str, api: ApiRe
 
 def _stored(gateway: Gateway, api: ApiRequest, identifier: str) -> Any:
     store = response_store()
-    found = None if store is None else store.get(api.caller.key_id, api.caller.tenant, identifier, int(gateway.clock()))
+    found = (
+        None
+        if store is None or not state.is_response_id(identifier)
+        else store.get(api.caller.key_id, api.caller.tenant, identifier, int(gateway.clock()))
+    )
     if found is None:
         raise state.response_not_found(identifier)
     return found
@@ -89,6 +93,10 @@ def delete(gateway: Gateway, api: ApiRequest, identifier: str) -> Reply:
     """DELETE /responses/{id}: gone for good (its large document too)."""
     store = response_store()
     caller = api.caller
-    if store is None or not store.delete(caller.key_id, caller.tenant, identifier, int(gateway.clock())):
+    if (
+        store is None
+        or not state.is_response_id(identifier)
+        or not store.delete(caller.key_id, caller.tenant, identifier, int(gateway.clock()))
+    ):
         raise state.response_not_found(identifier)
     return Reply(compact({"id": identifier, "object": "response", "deleted": True}))

@@ -25,6 +25,11 @@ ERROR_TYPES = {
 }
 
 
+# Gateway error codes that are Anthropic's own `error.details.error_code` too: the SDKs branch on them (the thread
+# helper sends the whole conversation again on `thread_not_found`).
+DETAIL_CODES = frozenset({"thread_not_found"})
+
+
 def error_body(error: GatewayError, request_id: str = "") -> dict[str, Any]:
     """{"type": "error", "error": {"type", "message"}, "request_id"}; the gateway's own error code is kept as
     `code` (and the parameter at fault as `param`) for callers that read them."""
@@ -33,6 +38,8 @@ def error_body(error: GatewayError, request_id: str = "") -> dict[str, Any]:
         detail["code"] = error.code
     if error.param:
         detail["param"] = error.param
+    if error.code in DETAIL_CODES:
+        detail["details"] = {"error_code": error.code}
     body: dict[str, Any] = {"type": "error", "error": detail}
     if request_id:
         body["request_id"] = request_id

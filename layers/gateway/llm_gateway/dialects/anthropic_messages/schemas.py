@@ -205,6 +205,10 @@ class _Conversation(BaseModel):
     @model_validator(mode="after")
     def _tool_choice_names_a_tool(self) -> _Conversation:
         choice = self.tool_choice
+        thread = (self.model_extra or {}).get("thread")
+        if isinstance(thread, dict) and thread.get("type") == "continue" and self.tools is None:
+            # A thread's continue takes its tools from the thread: checked once the thread is read in.
+            return self
         if choice is not None and choice.type == "tool":
             names = {tool.name for tool in self.tools or []}
             if choice.name not in names:

@@ -32,6 +32,10 @@ _PREFIXES = {
 }
 
 
+def is_response_id(identifier: str) -> bool:
+    return identifier.startswith("resp_")
+
+
 def previous_not_found(response_id: str) -> InvalidRequestError:
     return InvalidRequestError(
         f"Previous response with id '{response_id}' not found.",
@@ -63,7 +67,8 @@ def in_context(
     history: list[dict[str, Any]] = []
     previous_id = request.previous_response_id
     if previous_id is not None:
-        previous = store.get(caller.key_id, caller.tenant, previous_id, now)
+        # The store keeps Anthropic's message threads (`msg_` ids) too: only a `resp_` id is a response.
+        previous = store.get(caller.key_id, caller.tenant, previous_id, now) if is_response_id(previous_id) else None
         if previous is None:
             raise previous_not_found(previous_id)
         history = context_items(previous)
