@@ -1,0 +1,47 @@
+"""Parsers of gatewayctl's argument values: expiry durations and dates, model lists, positive numbers."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+_DURATION = re.compile(r"^(\d+)([dhm])$")
+
+
+def parse_expiry(value: str, now: datetime | None = None) -> datetime:
+    """An absolute ISO date/time (UTC unless it says otherwise) or a duration from now: 30d, 12h, 90m."""
+    now = now or datetime.now(UTC)
+    match = _DURATION.fullmatch(value.strip())
+    if match:
+        amount, unit = int(match.group(1)), match.group(2)
+        return now + timedelta(**{{"d": "days", "h": "hours", "m": "minutes"}[unit]: amount})
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{value}' is neither an ISO date/time nor a duration like 30d") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def parse_models(value: str) -> list[str]:
+    models = [name.strip() for name in value.split(",") if name.strip()]
+    if not models:
+        raise argparse.ArgumentTypeError("give at least one model name, or leave --models out for all models")
+    return models
+
+
+def positive_int(value: str) -> int:
+    if not value.isdigit() or int(value) <= 0:
+        raise argparse.ArgumentTypeError(f"'{value}' is not a positive whole number")
+    return int(value)
+
+
+def positive_decimal(value: str) -> Decimal:
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"'{value}' is not a number") from None
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"'{value}' must be positive")
+    return number
