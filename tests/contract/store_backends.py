@@ -85,3 +85,23 @@ def budget_tree(request: pytest.FixtureRequest, tmp_path: Path) -> BudgetTree:
         return SqliteBudgetTree(sqlite_database(tmp_path))
     stack = request.getfixturevalue("stack")
     return DynamoBudgetTree(OneCallAtATime(stack.dynamodb), stack.outputs["UsageTableName"])  # type: ignore[arg-type]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The API function's settings for stored conversations on each backend: the embedded store in a temporary data
+    directory, or the template's responses table (moto) with its bucket."""
+    from tests.conftest import reset_caches
+
+    if request.param == "sqlite":
+        monkeypatch.setenv("GATEWAY_STORE", "sqlite")
+        monkeypatch.setenv("GATEWAY_DATA_DIR", str(tmp_path))
+    else:
+        stack = request.getfixturevalue("stack")
+        import boto3
+
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=RESPONSES_BUCKET)
+        monkeypatch.setenv("GATEWAY_RESPONSES_TABLE", stack.outputs["ResponsesTableName"])
+        monkeypatch.setenv("GATEWAY_RESPONSES_BUCKET", RESPONSES_BUCKET)
+    reset_caches()
+    return str(request.param)

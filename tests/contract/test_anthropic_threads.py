@@ -8,36 +8,22 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import anthropic
-import boto3
 import httpx2
 import pytest
 from anthropic.lib.tools import beta_tool
 
 from llm_gateway.api.anthropic.messages import thread_store
-from tests.conftest import Handler, reset_caches
+from tests.conftest import Handler
+from tests.contract.store_backends import backend
 from tests.fakes.handler_client import CALLER, STAGE, HandlerTransport
+
+__all__ = ["backend"]
 
 BETA = "message-threads-2026-08-12"
 STRANGER = {**CALLER, "principalId": "key_0c0c0c0c0c0c", "keyId": "key_0c0c0c0c0c0c"}
-BUCKET = "llm-gateway-test-responses"
-
-
-@pytest.fixture(params=["sqlite", "dynamodb"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    if request.param == "sqlite":
-        monkeypatch.setenv("GATEWAY_STORE", "sqlite")
-        monkeypatch.setenv("GATEWAY_DATA_DIR", str(tmp_path))
-    else:
-        stack = request.getfixturevalue("stack")
-        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=BUCKET)
-        monkeypatch.setenv("GATEWAY_RESPONSES_TABLE", stack.outputs["ResponsesTableName"])
-        monkeypatch.setenv("GATEWAY_RESPONSES_BUCKET", BUCKET)
-    reset_caches()
-    return str(request.param)
 
 
 def sdk(handler: Handler, caller: dict[str, Any] = CALLER) -> tuple[anthropic.Anthropic, HandlerTransport]:

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import boto3
 import openai
 import pytest
 
@@ -16,25 +15,13 @@ from llm_gateway.domain.stores import UsageLedger
 from llm_gateway.store.sqlite.database import database
 from llm_gateway.store.sqlite.usage import SqliteUsageStore
 from tests.conftest import Handler, reset_caches
+from tests.contract.store_backends import backend
 from tests.fakes.handler_client import CALLER, handler_client
+
+__all__ = ["backend"]
 
 STRANGER = {**CALLER, "principalId": "key_0c0c0c0c0c0c", "keyId": "key_0c0c0c0c0c0c"}
 OTHER_TENANT = {**CALLER, "tenant": "globex"}
-BUCKET = "llm-gateway-test-responses"
-
-
-@pytest.fixture(params=["sqlite", "dynamodb"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    if request.param == "sqlite":
-        monkeypatch.setenv("GATEWAY_STORE", "sqlite")
-        monkeypatch.setenv("GATEWAY_DATA_DIR", str(tmp_path))
-    else:
-        stack = request.getfixturevalue("stack")
-        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=BUCKET)
-        monkeypatch.setenv("GATEWAY_RESPONSES_TABLE", stack.outputs["ResponsesTableName"])
-        monkeypatch.setenv("GATEWAY_RESPONSES_BUCKET", BUCKET)
-    reset_caches()
-    return str(request.param)
 
 
 def test_a_stored_response_is_continued_retrieved_listed_and_deleted(api_handler: Handler, backend: str) -> None:
