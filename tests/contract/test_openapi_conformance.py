@@ -199,3 +199,26 @@ def test_api_gateways_own_error_responses_conform() -> None:
     for response_type in api.gateway_responses:
         reply = api.render(response_type, context, "Something failed")
         assert violations(json.loads(reply.body), "ErrorResponse") == [], response_type
+
+
+RESPONSE_TOOL = {"type": "function", "name": "get_weather", "parameters": {"type": "object"}}
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"tools": [RESPONSE_TOOL], "tool_choice": "required"},
+        {"reasoning": {"effort": "low"}},
+        {"max_output_tokens": 1},
+    ],
+    ids=["text", "tools", "reasoning", "length"],
+)
+def test_echo_responses_and_their_stream_events_conform(api_handler: Handler, params: dict[str, Any]) -> None:
+    sdk, transport = handler_client(api_handler)
+    sdk.responses.create(model="echo", input="What is the weather in Paris?", store=False, **params)
+    assert violations(json.loads(body_of(transport)), "Response") == []
+    list(sdk.responses.create(model="echo", input="What is the weather in Paris?", store=False, stream=True, **params))
+    events = sse_payloads(body_of(transport))
+    assert events and events[-1]["type"] in {"response.completed", "response.incomplete"}
+    assert [problem for event in events for problem in violations(event, "ResponseStreamEvent")] == []

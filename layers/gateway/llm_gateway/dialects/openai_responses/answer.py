@@ -83,12 +83,14 @@ class ResponseWriter:
             "temperature": self.request.temperature if self.request.temperature is not None else 1.0,
             "text": text,
             "tool_choice": sent.get("tool_choice") or "auto",
-            "tools": sent.get("tools") or [],
+            "tools": [_said_back(tool) for tool in sent.get("tools") or []],
             "top_p": self.request.top_p if self.request.top_p is not None else 1.0,
             "truncation": sent.get("truncation") or "disabled",
-            "usage": usage_json(usage) if usage is not None else None,
             "metadata": self.request.metadata or {},
         }
+        # The published spec's `usage` is an object, never null: a response still in progress has none yet.
+        if usage is not None:
+            body["usage"] = usage_json(usage)
         for name in ("user", "prompt_cache_key", "safety_identifier", "service_tier"):
             if isinstance(sent.get(name), str):
                 body[name] = sent[name]
@@ -189,3 +191,11 @@ def usage_json(usage: Usage) -> dict[str, Any]:
         "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
         "total_tokens": usage.total_tokens,
     }
+
+
+def _said_back(tool: dict[str, Any]) -> dict[str, Any]:
+    """A tool as the response says it back: as sent, a function tool with the `strict` and `parameters` OpenAI's
+    spec requires in a response (null where the caller named none)."""
+    if tool.get("type") != "function":
+        return tool
+    return {"strict": None, "parameters": None, **tool}
