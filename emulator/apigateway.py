@@ -16,36 +16,7 @@ from typing import Any
 
 from emulator.events import (
     HttpReply,
-    IncomingRequest,
-    Stage,
-    authorizer_event,
-    context_value,
-    method_arn,
-    new_request_id,
-    proxy_event,
-    proxy_reply,
-    request_time,
 )
-from emulator.usageplans import UsagePlan, UsagePlanEnforcer, quota_window
-
-# The event shapes and usage plans moved to modules of their own; these names stay importable from here.
-__all__ = [
-    "ApiDefinition",
-    "HttpReply",
-    "IncomingRequest",
-    "Stage",
-    "UsagePlan",
-    "UsagePlanEnforcer",
-    "authorizer_event",
-    "context_value",
-    "method_arn",
-    "new_request_id",
-    "policy_allows",
-    "proxy_event",
-    "proxy_reply",
-    "quota_window",
-    "request_time",
-]
 
 # API Gateway's fixed limits (REST APIs).
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024

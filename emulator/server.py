@@ -20,24 +20,25 @@ from emulator.apigateway import (
     MAX_PAYLOAD_BYTES,
     STREAM_MAX_SECONDS,
     ApiDefinition,
+    Route,
+    access_log_line,
+    policy_allows,
+)
+from emulator.events import (
     HttpReply,
     IncomingRequest,
-    Route,
     Stage,
-    UsagePlanEnforcer,
-    access_log_line,
     authorizer_event,
     context_value,
     method_arn,
     new_request_id,
-    policy_allows,
     proxy_event,
     proxy_reply,
     request_time,
 )
 from emulator.lambda_context import LambdaFunction
 from emulator.serving import DropMetrics, GatewayServer, blocking, read_body, serially
-from emulator.usageplans import ApiKeys, PlanEnforcer
+from emulator.usageplans import ApiKeys, PlanEnforcer, UsagePlanEnforcer
 from emulator.webadapter import Relay, StreamLimits, WebAdapterFunction, adapter_request
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]

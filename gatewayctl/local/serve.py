@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from emulator import PROJECT_ROOT
-from emulator.apigateway import ApiDefinition, Stage
+from emulator.apigateway import ApiDefinition
 from emulator.aws import MotoProcess
 from emulator.control import LocalApiGatewayControl, SharedUsagePlanEnforcer
+from emulator.events import Stage
 from emulator.provision import UsagePlanSpec, provision, usage_plans
 from emulator.server import ApiKeys, DropMetrics, GatewayServer, LambdaFunction, LocalApiGateway
 from emulator.template import (

@@ -14,7 +14,7 @@ from typing import Any
 import httpx2
 from openai import OpenAI
 
-from emulator.apigateway import IncomingRequest, Stage, new_request_id, proxy_event, proxy_reply
+from emulator.events import IncomingRequest, Stage, new_request_id, proxy_event, proxy_reply
 from emulator.lambda_context import LocalLambdaContext
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]

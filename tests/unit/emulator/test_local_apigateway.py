@@ -13,16 +13,11 @@ from typing import Any
 
 import pytest
 
-from emulator.apigateway import (
-    ApiDefinition,
-    Stage,
-    UsagePlan,
-    UsagePlanEnforcer,
-    policy_allows,
-    quota_window,
-)
+from emulator.apigateway import ApiDefinition, policy_allows
+from emulator.events import Stage
 from emulator.server import GatewayServer, LambdaFunction, LocalApiGateway
 from emulator.template import Resolver, translate_template
+from emulator.usageplans import UsagePlan, UsagePlanEnforcer, quota_window
 from tests.fakes.asgi import asgi_call
 
 EVENTS = Path(__file__).resolve().parents[3] / "events"

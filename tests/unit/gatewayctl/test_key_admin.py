@@ -14,7 +14,8 @@ from gatewayctl import cli
 from gatewayctl.deployment import Deployment
 from gatewayctl.keys import KeyAdmin, KeyAdminError, PartialFailureError
 from llm_gateway.domain.keys import TokenLimits, hash_key, looks_like_key
-from llm_gateway.store.keys import KeyNotFoundError, KeyStateError, KeyStore
+from llm_gateway.domain.stores import KeyNotFoundError, KeyStateError
+from llm_gateway.store.keys import KeyStore
 from tests.conftest import Stack
 
 

@@ -15,8 +15,9 @@ from llm_gateway.domain.answers import Usage
 from llm_gateway.domain.caller import Caller
 from llm_gateway.domain.keys import TokenLimits
 from llm_gateway.domain.registry import Prices
+from llm_gateway.domain.stores import SETTLEMENT_WINDOW
 from llm_gateway.metering import UsageMeter
-from llm_gateway.store.usage import SETTLEMENT_WINDOW, UsageStore
+from llm_gateway.store.usage import UsageStore
 from tests.conftest import Stack
 from tests.fakes.requests import openai_chat
 

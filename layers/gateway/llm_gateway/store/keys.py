@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from llm_gateway.domain.keys import KeyRecord, TokenLimits
-from llm_gateway.domain.stores import KeyNotFoundError, KeyStateError, KeyStoreError
+from llm_gateway.domain.stores import KeyNotFoundError, KeyStateError
 from llm_gateway.store.dynamo import as_int, from_item, to_item
 
 if TYPE_CHECKING:
@@ -19,8 +19,6 @@ if TYPE_CHECKING:
 
 KEY_ID_INDEX = "key_id-index"
 TENANT_INDEX = "tenant-index"
-
-__all__ = ["KeyNotFoundError", "KeyStateError", "KeyStore", "KeyStoreError"]
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -32,8 +32,6 @@ TENANT_INDEX = "tenant-day-index"
 MINUTE_PREFIX = "budget_min_"
 DAY_PREFIX = "budget_day_"
 
-__all__ = ["SETTLEMENT_WINDOW", "DailyUsage", "Refused", "Reserved", "UsageStore"]
-
 
 def _n(value: int | Decimal) -> dict[str, str]:
     return {"N": str(value)}
