@@ -30,6 +30,8 @@ _PREFIXES = {
     "custom_tool_call_output": "ctco",
     "reasoning": "rs",
 }
+# Item kinds the Responses API lists with a `status` (its spec's ItemResource requires one), as the model's messages.
+_WITH_STATUS = frozenset({"function_call", "function_call_output", "custom_tool_call", "custom_tool_call_output"})
 
 
 def is_response_id(identifier: str) -> bool:
@@ -73,7 +75,7 @@ def in_context(
             raise previous_not_found(previous_id)
         history = context_items(previous)
     own = [
-        _with_id(_resolved(item, history, store, caller, now=now, path=f"input[{index}]"), response_id, index)
+        _listed(_with_id(_resolved(item, history, store, caller, now=now, path=f"input[{index}]"), response_id, index))
         for index, item in enumerate(_as_items(sent.get("input")))
     ]
     items = history + own
@@ -152,6 +154,32 @@ def _with_id(item: dict[str, Any], response_id: str, index: int) -> dict[str, An
     kind = str(item.get("type") or "message")
     prefix = _PREFIXES.get(kind, "item")
     return {"id": f"{prefix}_{response_id.removeprefix('resp_')}_in{index}", **item, "type": kind}
+
+
+def _listed(item: dict[str, Any]) -> dict[str, Any]:
+    """The item as the Responses API lists input items (the spec's ItemResource), which is how it is kept: a
+    message's text as one content part (`output_text` in the model's own messages, which are output messages with
+    annotations and a status; `input_text` in the others) and a status on tool calls and their outputs. Clients send
+    the short forms (the Agents SDKs a message's `content` as a string, tool outputs without a status); the model
+    reads the same either way."""
+    kind = item.get("type")
+    if kind in _WITH_STATUS:
+        return {**item, "status": item.get("status") or "completed"}
+    if kind != "message":
+        return item
+    assistant = item.get("role") == "assistant"
+    content = item.get("content")
+    if isinstance(content, str):
+        content = [{"type": "output_text" if assistant else "input_text", "text": content}]
+    if not assistant or not isinstance(content, list):
+        return {**item, "content": content}
+    parts = [
+        {"annotations": [], "logprobs": [], **part}
+        if isinstance(part, dict) and part.get("type") == "output_text"
+        else part
+        for part in content
+    ]
+    return {**item, "content": parts, "status": item.get("status") or "completed"}
 
 
 def _resolved(
