@@ -17,6 +17,9 @@ CLAUDE_CODE := .cache/claude-code/node_modules/.bin/claude
 # Codex CLI, from npm, for the end-to-end test that drives it against the local gateway's Responses API.
 CODEX_VERSION ?= 0.171.0
 CODEX := .cache/codex/node_modules/.bin/codex
+# The Node SDKs and agent frameworks the end-to-end tests drive (the OpenAI Agents SDK, the Vercel AI SDK, the openai
+# and anthropic SDKs), pinned with their dependencies by tests/e2e/js/package.json and its lock file.
+NODE_CLIENTS := .cache/node-clients/node_modules/.package-lock.json
 
 .PHONY: help install run test lint scan format pytest unit e2e build deploy bench cost events clean
 
@@ -41,6 +44,12 @@ $(CODEX): Makefile
 	@if command -v npm >/dev/null; then \
 		npm install --silent --no-audit --no-fund --prefix .cache/codex @openai/codex@$(CODEX_VERSION) && touch $@; \
 	else echo "npm not found: the Codex CLI end-to-end test will be skipped"; fi
+
+$(NODE_CLIENTS): tests/e2e/js/package.json tests/e2e/js/package-lock.json
+	@if command -v npm >/dev/null; then \
+		mkdir -p .cache/node-clients && cp tests/e2e/js/package.json tests/e2e/js/package-lock.json .cache/node-clients/ && \
+		npm ci --silent --no-audit --no-fund --prefix .cache/node-clients && touch $@; \
+	else echo "npm not found: the Node clients' end-to-end tests will be skipped"; fi
 
 $(SCAN_BIN)/checkov: scan-constraints.txt
 	$(PYTHON) -m venv $(SCAN_VENV)
@@ -74,13 +83,13 @@ format: install ## Apply ruff formatting and safe fixes
 
 # Claude Code comes with the tiers that drive it (e2e, the whole suite), not with `make install`: `make run` never waits
 # for npm.
-pytest: install $(CLAUDE_CODE) $(CODEX) ## The test suite alone: unit, contract and end-to-end tests
+pytest: install $(CLAUDE_CODE) $(CODEX) $(NODE_CLIENTS) ## The test suite alone: unit, contract and end-to-end tests
 	$(BIN)/pytest
 
 unit: install ## The unit and contract tests: no sockets beyond 127.0.0.1, no sam build
 	$(BIN)/pytest tests/unit tests/contract -m "not build" -q
 
-e2e: install $(CLAUDE_CODE) $(CODEX) ## The end-to-end tier: the local gateway over HTTP, driven by the official clients, Claude Code and Codex
+e2e: install $(CLAUDE_CODE) $(CODEX) $(NODE_CLIENTS) ## The end-to-end tier: the local gateway over HTTP, driven by the official clients, agent SDKs, Claude Code and Codex
 	$(BIN)/pytest tests/e2e -q
 
 build: install ## sam build (needs a Python 3.13 on PATH or under pyenv)
