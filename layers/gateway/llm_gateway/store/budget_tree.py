@@ -5,17 +5,19 @@ A counter is an item of the usage table (`key_id` = its node, `team#platform`; `
 a transaction. Strict mode reserves every counter of the chain in one TransactWriteItems, each update conditional
 on its cap, and settles them in another: all or none, so no level can be charged without the others. Node records
 (tenants and teams with their caps) are items `key_id` = `nodes#team`, `period` = the node's id, so one Query lists
-a scope. Counters expire by TTL `retention_days` after their window ends.
+a scope. Counters expire by TTL `retention_days` after their window ends. Lease mode (store/budget_lease.py) keeps
+its leases beside them; `spent` reads a window the same way in either mode.
 """
 
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from llm_gateway.domain.budget_lease import LeaseState, OpenReservation, spent_through_leases
 from llm_gateway.domain.budget_tree import (
     BudgetNode,
     ChainRefused,
@@ -25,12 +27,17 @@ from llm_gateway.domain.budget_tree import (
     Scope,
     Spent,
 )
+from llm_gateway.domain.keys import utcnow
 from llm_gateway.store.budget_nodes import node_from_json, node_to_json
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 NODES_PREFIX = "nodes#"
+# A lease item's open reservations are its attributes `r_<id>`; a window's leases are found by its holder records,
+# `period` = `<window>|lease|<lease item>` in the window's own partition.
+RESERVATION_PREFIX = "r_"
+HOLDER_MARK = "|lease|"
 # TransactWriteItems fails as a whole when another transaction holds one of its items; such conflicts pass.
 CONFLICT_ATTEMPTS = 5
 
@@ -91,7 +98,7 @@ class DynamoBudgetTree:
                     if reason.get("Code") == "ConditionalCheckFailed":
                         charge = reservation.charges[index]
                         item = reason.get("Item")
-                        spent = _spent(item) if item else self.spent(charge.owner, charge.window)
+                        spent = _spent(item) if item else self.committed(charge.owner, charge.window)
                         return ChainRefused(index, spent)
                 if attempt + 1 == CONFLICT_ATTEMPTS:
                     raise
@@ -113,13 +120,37 @@ class DynamoBudgetTree:
                     raise
                 time.sleep(0.01 * (attempt + 1))
 
-    def spent(self, owner: str, window: str) -> Spent:
+    def committed(self, owner: str, window: str) -> Spent:
+        """The window's counter as it stands: what it charged (strict mode) or granted to leases (lease mode)."""
         item = self._client.get_item(
             TableName=self._table,
             Key={"key_id": {"S": owner}, "period": {"S": window}},
             ConsistentRead=True,
         ).get("Item")
         return _spent(item) if item else Spent()
+
+    def spent(self, owner: str, window: str, now: datetime | None = None) -> Spent:
+        """The counter minus what the window's leases hold unused (none in strict mode), so a window reads the same
+        in either mode."""
+        moment = now or utcnow()
+        unused = []
+        pages = self._client.get_paginator("query").paginate(
+            TableName=self._table,
+            KeyConditionExpression="key_id = :owner AND begins_with(period, :mark)",
+            ExpressionAttributeValues={":owner": {"S": owner}, ":mark": {"S": window + HOLDER_MARK}},
+            ConsistentRead=True,
+        )
+        for page in pages:
+            for holder in page.get("Items", []):
+                index = int(holder["charge"]["N"])
+                item = self._client.get_item(
+                    TableName=self._table,
+                    Key={"key_id": holder["lease_key"], "period": holder["lease_window"]},
+                    ConsistentRead=True,
+                ).get("Item")
+                if item:
+                    unused.append(lease_state(item, index + 1).unused(index, moment))
+        return spent_through_leases(self.committed(owner, window), unused)
 
     def put_node(self, node: BudgetNode) -> None:
         self._client.put_item(
@@ -150,6 +181,23 @@ class DynamoBudgetTree:
         for page in pages:
             nodes.extend(node_from_json(item["node"]["S"]) for item in page.get("Items", []))
         return sorted(nodes, key=lambda node: node.node_id)
+
+
+def lease_state(item: dict[str, Any], count: int) -> LeaseState:
+    """A lease item's first `count` rooms and its open reservations (store/budget_lease.py writes them)."""
+
+    def number(name: str) -> int:
+        return int(item.get(name, {}).get("N", 0))
+
+    return LeaseState(
+        tuple(number(f"t{i}") for i in range(count)),
+        tuple(number(f"m{i}") for i in range(count)),
+        {
+            name[len(RESERVATION_PREFIX) :]: OpenReservation.decode(value["S"])
+            for name, value in item.items()
+            if name.startswith(RESERVATION_PREFIX)
+        },
+    )
 
 
 def _spent(item: dict[str, Any]) -> Spent:
