@@ -257,3 +257,35 @@ def test_a_lease_moves_chunks_that_shrink_near_the_cap(budget_tree: BudgetTree) 
     assert committed[0] > 100 * 2  # the first refill took a chunk
     assert len(set(committed)) < served // 2  # most requests needed no refill
     assert committed[-2:] == [9_900, 10_000]  # the last ones one request at a time
+
+
+def test_what_an_idle_lease_holds_flows_back_to_a_sibling_at_the_cap(budget_tree: BudgetTree) -> None:
+    """A window with nothing left to grant takes back its other leases' unused part before it refuses: an idle
+    key never keeps its team's budget from a busy one."""
+    team_cap = 1_000
+    first = plan_chain(chain(None, team_cap, key="key_idle"), 100, USD, NOON)
+    assert isinstance(budget_tree.reserve_chain(first), ChainReserved)
+    budget_tree.settle_chain(first, 100, 100)
+    busy = chain(None, team_cap, key="key_busy")
+    served = 0
+    while isinstance(reserve(budget_tree, busy, tokens=100), ChainReserved):
+        served += 1
+    window, _ = window_bounds("day", "UTC", NOON)
+    assert served == 9 and budget_tree.spent("team#platform", window, NOON).tokens == team_cap
+    assert budget_tree.committed("team#platform", window).tokens <= team_cap
+
+
+def test_a_dead_clients_reservations_return_to_its_siblings_after_their_expiry(budget_tree: BudgetTree) -> None:
+    if not in_lease_mode(budget_tree):
+        pytest.skip("strict mode keeps an unsettled charge until its window ends (docs/budgets.md)")
+    for _ in range(3):  # a key's three callers die mid-request with the team's whole cap reserved
+        assert isinstance(reserve(budget_tree, chain(None, 30, key="key_dead")), ChainReserved)
+    sibling = chain(None, 30, key="key_live")
+    assert isinstance(reserve(budget_tree, sibling, at=NOON + timedelta(minutes=10)), ChainRefused)
+    expired = NOON + RESERVATION_TTL
+    for _ in range(3):
+        assert isinstance(reserve(budget_tree, sibling, at=expired), ChainReserved)
+    assert isinstance(reserve(budget_tree, sibling, tokens=1, at=expired), ChainRefused)
+    window, _ = window_bounds("day", "UTC", NOON)
+    assert budget_tree.spent("team#platform", window, expired).tokens == 30
+    assert budget_tree.committed("team#platform", window).tokens == 30

@@ -9,8 +9,10 @@ can overshoot. The lease item's name holds the windows it leases from (`lease_wi
 a dead item, and the new window's counter never counted it.
 
 A reservation left open by a crash or a lost connection expires `RESERVATION_TTL` after it was made (the API
-function runs 15 minutes at most): the next refill of its lease returns it to the rooms, and `spent` no longer
-counts it from then on.
+function runs 15 minutes at most): `spent` no longer counts it from then on, and the next refill of its lease
+returns it to the rooms. When a window has nothing left to grant, the refill that needs it first takes back what the
+window's other leases hold unused (`reclaim`, their expired reservations included) and tries again: an idle key's
+lease, or a dead client's reservation, flows back to whoever asks next.
 """
 
 from __future__ import annotations
@@ -182,6 +184,24 @@ def plan_refill(
     if refused is not None:
         return RefillRefused(refused)
     return Refill(tuple(token_grants), tuple(micro_grants), tuple(sorted(expired)), returned)
+
+
+def reclaim(state: LeaseState, index: int, now: datetime) -> tuple[LeaseState, Spent] | None:
+    """Another key's lease giving back what it holds unused of charge `index` (its expired reservations returned
+    first): the lease as it becomes, and what goes back to the window's counter; None when it holds nothing."""
+    expired = state.expired(now)
+    back = Spent(sum(r.tokens for r in expired.values()), sum(r.micro_usd for r in expired.values()))
+    taken = Spent(max(0, state.token_rooms[index] + back.tokens), max(0, state.micro_rooms[index] + back.micro_usd))
+    if not (taken.tokens or taken.micro_usd):
+        return None
+    live = {rid: open for rid, open in state.reservations.items() if rid not in expired}
+    token_rooms = tuple(
+        room + back.tokens - (taken.tokens if i == index else 0) for i, room in enumerate(state.token_rooms)
+    )
+    micro_rooms = tuple(
+        room + back.micro_usd - (taken.micro_usd if i == index else 0) for i, room in enumerate(state.micro_rooms)
+    )
+    return LeaseState(token_rooms, micro_rooms, live), taken
 
 
 def spent_through_leases(committed: Spent, unused: list[Spent]) -> Spent:

@@ -6,7 +6,8 @@ grant (`f0`, ...: for the remaining-budget headers) and its open reservations (`
 A request is one `UpdateItem` on it, conditional on every capped room, returning the new values; a settlement is
 another. Only a short lease costs a `TransactWriteItems`: the counters that grant (each conditional on its cap), the
 lease item (conditional on its rooms as read) and, for a new lease item, one holder record per window (`key_id` =
-the window's node, `period` = `<window>|lease|<lease item>`), which is how `spent` finds a window's leases.
+the window's node, `period` = `<window>|lease|<lease item>`), which is how `spent` finds a window's leases, and a
+window with nothing left to grant takes back what its other leases hold unused before it refuses.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from llm_gateway.domain.budget_lease import (
     lease_window,
     open_reservation,
     plan_refill,
+    reclaim,
 )
 from llm_gateway.domain.budget_tree import ChainRefused, ChainReservation, ChainReserved, Charge, Spent
 from llm_gateway.store.budget_tree import HOLDER_MARK, RESERVATION_PREFIX, DynamoBudgetTree, _n, lease_state
@@ -56,6 +58,7 @@ class DynamoLeaseBudgetTree(DynamoBudgetTree):
         if not reservation.charges:
             return ChainReserved()
         direct = True  # the common case: the lease holds the request
+        reclaimed = False
         for attempt in range(REFILL_ATTEMPTS):
             if direct:
                 reserved = self._reserve_in_lease(reservation)
@@ -67,6 +70,10 @@ class DynamoLeaseBudgetTree(DynamoBudgetTree):
                 continue
             refill = plan_refill(reservation, state, committed, reservation.made_at)
             if isinstance(refill, RefillRefused):
+                if not reclaimed:
+                    reclaimed = True
+                    if self._reclaim(reservation, refill.index):
+                        continue
                 charge = reservation.charges[refill.index]
                 return ChainRefused(refill.index, self.spent(charge.owner, charge.window, reservation.made_at))
             try:
@@ -164,6 +171,59 @@ class DynamoLeaseBudgetTree(DynamoBudgetTree):
         if conditions:
             update["ConditionExpression"] = " AND ".join(conditions)
         return {"Update": update}
+
+    def _reclaim(self, reservation: ChainReservation, index: int) -> bool:
+        """Take back what the other leases of charge `index`'s window hold unused, each in one transaction with the
+        window's counter (a lease that changed meanwhile keeps its room); whether anything came back."""
+        charge = reservation.charges[index]
+        own = self._lease_key(reservation)
+        took = False
+        for key, position, state in list(self.leases_of(charge.owner, charge.window)):
+            outcome = reclaim(state, position, reservation.made_at)
+            if key == own or outcome is None:
+                continue
+            after, taken = outcome
+            names: dict[str, str] = {}
+            values: dict[str, Any] = {}
+            additions, conditions = [], []
+            for i, (old_t, old_m, new_t, new_m) in enumerate(
+                zip(state.token_rooms, state.micro_rooms, after.token_rooms, after.micro_rooms, strict=True)
+            ):
+                values.update({f":t{i}": _n(new_t - old_t), f":m{i}": _n(new_m - old_m)})
+                values.update({f":oldt{i}": _n(old_t), f":oldm{i}": _n(old_m)})
+                additions += [f"t{i} :t{i}", f"m{i} :m{i}"]
+                conditions += [f"t{i} = :oldt{i}", f"m{i} = :oldm{i}"]
+            expression = "ADD " + ", ".join(additions)
+            gone = [rid for rid in state.reservations if rid not in after.reservations]
+            if gone:
+                names = {f"#gone{i}": RESERVATION_PREFIX + rid for i, rid in enumerate(gone)}
+                expression += " REMOVE " + ", ".join(names)
+                conditions += [f"attribute_exists({name})" for name in names]
+            lease_update: dict[str, Any] = {
+                "TableName": self._table,
+                "Key": key,
+                "UpdateExpression": expression,
+                "ConditionExpression": " AND ".join(conditions),
+                "ExpressionAttributeValues": values,
+            }
+            if names:
+                lease_update["ExpressionAttributeNames"] = names
+            counter: dict[str, Any] = {
+                "TableName": self._table,
+                "Key": {"key_id": {"S": charge.owner}, "period": {"S": charge.window}},
+                "UpdateExpression": "ADD tokens :tokens, micro_usd :micro",
+                "ExpressionAttributeValues": {":tokens": _n(-taken.tokens), ":micro": _n(-taken.micro_usd)},
+            }
+            try:
+                self._client.transact_write_items(
+                    TransactItems=[{"Update": lease_update}, {"Update": counter}]  # type: ignore[typeddict-item]
+                )
+            except ClientError as error:
+                if not _canceled(error):
+                    raise
+                continue
+            took = True
+        return took
 
     def _refill_items(
         self, reservation: ChainReservation, state: LeaseState, committed: tuple[Spent, ...], refill: Refill

@@ -12,6 +12,7 @@ its leases beside them; `spent` reads a window the same way in either mode.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -133,7 +134,12 @@ class DynamoBudgetTree:
         """The counter minus what the window's leases hold unused (none in strict mode), so a window reads the same
         in either mode."""
         moment = now or utcnow()
-        unused = []
+        unused = [state.unused(index, moment) for _, index, state in self.leases_of(owner, window)]
+        return spent_through_leases(self.committed(owner, window), unused)
+
+    def leases_of(self, owner: str, window: str) -> Iterator[tuple[dict[str, Any], int, LeaseState]]:
+        """The leases of a window (lease mode): each lease item's key, the window's position in its charges, and its
+        state as read."""
         pages = self._client.get_paginator("query").paginate(
             TableName=self._table,
             KeyConditionExpression="key_id = :owner AND begins_with(period, :mark)",
@@ -142,15 +148,11 @@ class DynamoBudgetTree:
         )
         for page in pages:
             for holder in page.get("Items", []):
-                index = int(holder["charge"]["N"])
-                item = self._client.get_item(
-                    TableName=self._table,
-                    Key={"key_id": holder["lease_key"], "period": holder["lease_window"]},
-                    ConsistentRead=True,
-                ).get("Item")
+                key = {"key_id": holder["lease_key"], "period": holder["lease_window"]}
+                item = self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item")
                 if item:
-                    unused.append(lease_state(item, index + 1).unused(index, moment))
-        return spent_through_leases(self.committed(owner, window), unused)
+                    charges = len(str(holder["lease_window"]["S"]).split("|"))
+                    yield key, int(holder["charge"]["N"]), lease_state(item, charges)
 
     def put_node(self, node: BudgetNode) -> None:
         self._client.put_item(

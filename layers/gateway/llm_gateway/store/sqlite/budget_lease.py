@@ -9,6 +9,7 @@ check and the update are one atomic step across threads and processes, as Dynamo
 from __future__ import annotations
 
 import json
+import sqlite3
 from dataclasses import replace
 
 from llm_gateway.domain.budget_lease import (
@@ -19,6 +20,7 @@ from llm_gateway.domain.budget_lease import (
     lease_window,
     open_reservation,
     plan_refill,
+    reclaim,
 )
 from llm_gateway.domain.budget_tree import ChainRefused, ChainReservation, ChainReserved
 from llm_gateway.store.sqlite.budget_tree import SqliteBudgetTree, _add, _load, _spent, _spent_through_leases
@@ -42,6 +44,34 @@ def _left(reservation: ChainReservation, state: LeaseState, free: list[int | Non
     )
 
 
+def _reclaim(
+    connection: sqlite3.Connection, reservation: ChainReservation, index: int, holder: str, windows: str
+) -> bool:
+    """Take back what the other leases of charge `index`'s window hold unused; whether anything came back."""
+    charge = reservation.charges[index]
+    rows = connection.execute(
+        "SELECT h.holder, h.windows, h.charge, l.state FROM budget_lease_holders h JOIN budget_leases l "
+        "ON l.holder = h.holder AND l.windows = h.windows WHERE h.owner = ? AND h.window = ?",
+        (charge.owner, charge.window),
+    ).fetchall()
+    took = False
+    for other, other_windows, position, text in rows:
+        if (other, other_windows) == (holder, windows):
+            continue
+        state, free = _load((text,), position + 1)
+        outcome = reclaim(state, position, reservation.made_at)
+        if outcome is None:
+            continue
+        after, taken = outcome
+        _add(connection, charge.owner, charge.window, -taken.tokens, -taken.micro_usd)
+        connection.execute(
+            "UPDATE budget_leases SET state = ? WHERE holder = ? AND windows = ?",
+            (_dump(after, free), other, other_windows),
+        )
+        took = True
+    return took
+
+
 class SqliteLeaseBudgetTree(SqliteBudgetTree):
     """The BudgetTree port (domain/stores.py) in lease mode; nodes are stored as in strict mode."""
 
@@ -61,6 +91,11 @@ class SqliteLeaseBudgetTree(SqliteBudgetTree):
             else:
                 committed = tuple(_spent(connection, c.owner, c.window) for c in reservation.charges)
                 refill = plan_refill(reservation, state, committed, reservation.made_at)
+                if isinstance(refill, RefillRefused) and _reclaim(
+                    connection, reservation, refill.index, holder, windows
+                ):
+                    committed = tuple(_spent(connection, c.owner, c.window) for c in reservation.charges)
+                    refill = plan_refill(reservation, state, committed, reservation.made_at)
                 if isinstance(refill, RefillRefused):
                     charge = reservation.charges[refill.index]
                     spent = _spent_through_leases(connection, charge.owner, charge.window, reservation.made_at)
