@@ -30,6 +30,8 @@ RESERVATION_TTL = timedelta(minutes=20)
 CHUNK_SHARE = 8
 # ...and at most this many requests' worth, so that one busy key does not hold what its siblings could use.
 CHUNK_REQUESTS = 32
+# How often one process looks for unused leases of a window at its cap (a look reads all of the window's leases).
+RECLAIM_INTERVAL = timedelta(seconds=5)
 LEASE_PREFIX = "lease#"
 
 

@@ -13,12 +13,15 @@ window with nothing left to grant takes back what its other leases hold unused b
 from __future__ import annotations
 
 import random
+import threading
 import time
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from llm_gateway.domain.budget_lease import (
+    RECLAIM_INTERVAL,
     LeaseState,
     Refill,
     RefillRefused,
@@ -31,6 +34,9 @@ from llm_gateway.domain.budget_lease import (
 )
 from llm_gateway.domain.budget_tree import ChainRefused, ChainReservation, ChainReserved, Charge, Spent
 from llm_gateway.store.budget_tree import HOLDER_MARK, RESERVATION_PREFIX, DynamoBudgetTree, _n, lease_state
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 # A refill races the key's other requests and its siblings' refills; each lost race means another request got in,
 # so the attempts are many and cheap (a read and a transaction).
@@ -47,6 +53,11 @@ def _failed_condition(error: ClientError) -> bool:
 
 class DynamoLeaseBudgetTree(DynamoBudgetTree):
     """The BudgetTree port (domain/stores.py) in lease mode; nodes are stored as in strict mode."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str, retention_days: int = 400) -> None:
+        super().__init__(client, table_name, retention_days)
+        self._reclaim_lock = threading.Lock()
+        self._reclaimed_at: dict[tuple[str, str], datetime] = {}
 
     def _lease_key(self, reservation: ChainReservation) -> dict[str, Any]:
         return {"key_id": {"S": lease_owner(reservation.holder)}, "period": {"S": lease_window(reservation)}}
@@ -70,7 +81,7 @@ class DynamoLeaseBudgetTree(DynamoBudgetTree):
                 continue
             refill = plan_refill(reservation, state, committed, reservation.made_at)
             if isinstance(refill, RefillRefused):
-                if not reclaimed:
+                if not reclaimed and self._may_reclaim(reservation, refill.index):
                     reclaimed = True
                     if self._reclaim(reservation, refill.index):
                         continue
@@ -171,6 +182,18 @@ class DynamoLeaseBudgetTree(DynamoBudgetTree):
         if conditions:
             update["ConditionExpression"] = " AND ".join(conditions)
         return {"Update": update}
+
+    def _may_reclaim(self, reservation: ChainReservation, index: int) -> bool:
+        """At most one look for unused leases per window and RECLAIM_INTERVAL in this process: a window at its cap
+        refuses every request, and each look reads all of the window's leases."""
+        charge = reservation.charges[index]
+        window = (charge.owner, charge.window)
+        with self._reclaim_lock:
+            last = self._reclaimed_at.get(window)
+            if last is not None and abs(reservation.made_at - last) < RECLAIM_INTERVAL:
+                return False
+            self._reclaimed_at[window] = reservation.made_at
+            return True
 
     def _reclaim(self, reservation: ChainReservation, index: int) -> bool:
         """Take back what the other leases of charge `index`'s window hold unused, each in one transaction with the

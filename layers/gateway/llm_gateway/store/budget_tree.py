@@ -39,6 +39,7 @@ NODES_PREFIX = "nodes#"
 # `period` = `<window>|lease|<lease item>` in the window's own partition.
 RESERVATION_PREFIX = "r_"
 HOLDER_MARK = "|lease|"
+BATCH_READ = 100  # BatchGetItem's most keys per call
 # TransactWriteItems fails as a whole when another transaction holds one of its items; such conflicts pass.
 CONFLICT_ATTEMPTS = 5
 
@@ -146,13 +147,27 @@ class DynamoBudgetTree:
             ExpressionAttributeValues={":owner": {"S": owner}, ":mark": {"S": window + HOLDER_MARK}},
             ConsistentRead=True,
         )
-        for page in pages:
-            for holder in page.get("Items", []):
-                key = {"key_id": holder["lease_key"], "period": holder["lease_window"]}
-                item = self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item")
+        holders = [holder for page in pages for holder in page.get("Items", [])]
+        for start in range(0, len(holders), BATCH_READ):
+            batch = holders[start : start + BATCH_READ]
+            items = self._read_many([{"key_id": h["lease_key"], "period": h["lease_window"]} for h in batch])
+            for holder in batch:
+                item = items.get((holder["lease_key"]["S"], holder["lease_window"]["S"]))
                 if item:
                     charges = len(str(holder["lease_window"]["S"]).split("|"))
+                    key = {"key_id": holder["lease_key"], "period": holder["lease_window"]}
                     yield key, int(holder["charge"]["N"]), lease_state(item, charges)
+
+    def _read_many(self, keys: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """Items by (key_id, period), strongly consistent, in one BatchGetItem (and its unprocessed keys again)."""
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        request: dict[str, Any] = {self._table: {"Keys": keys, "ConsistentRead": True}}
+        while request:
+            response = self._client.batch_get_item(RequestItems=request)
+            for item in response.get("Responses", {}).get(self._table, []):
+                found[(item["key_id"]["S"], item["period"]["S"])] = item
+            request = dict(response.get("UnprocessedKeys") or {})
+        return found
 
     def put_node(self, node: BudgetNode) -> None:
         self._client.put_item(
