@@ -94,7 +94,7 @@ class DynamoLeaseBudgetTree(DynamoBudgetTree):
             except ClientError as error:
                 if not _canceled(error):
                     raise
-                time.sleep(random.uniform(0, 0.004 * (attempt + 1)))  # noqa: S311 - jitter, not secrecy
+                time.sleep(random.uniform(0, 0.004 * (attempt + 1)))  # noqa: S311 # nosec B311 # jitter, not secrecy
                 continue
             deltas = refill.room_deltas(reservation)
             return ChainReserved(
