@@ -123,7 +123,8 @@ def test_dynamodb_calls_per_chat_request_with_a_three_level_chain(
         assert "x-budget-remaining-tokens-team" not in headers
 
 
-def test_the_remaining_budget_per_scope_goes_to_the_headers(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["lease", "strict"])
+def test_the_remaining_budget_per_scope_goes_to_the_headers(tmp_path: Path, mode: str) -> None:
     from llm_gateway.api.headers import answer_headers
     from llm_gateway.config import Settings
     from llm_gateway.domain.budget import Demand
@@ -131,12 +132,14 @@ def test_the_remaining_budget_per_scope_goes_to_the_headers(tmp_path: Path) -> N
     from llm_gateway.domain.registry import Prices
     from llm_gateway.metering import UsageMeter
     from llm_gateway.observability import current_request
+    from llm_gateway.store.sqlite.budget_lease import SqliteLeaseBudgetTree
     from llm_gateway.store.sqlite.budget_tree import SqliteBudgetTree
     from llm_gateway.store.sqlite.database import Database
     from llm_gateway.store.sqlite.usage import SqliteUsageStore
 
     database = Database(tmp_path / "gateway.sqlite3")
-    tree = SqliteBudgetTree(database)
+    # Lease mode: the lease's room after this request plus what the window had left ungranted.
+    tree = (SqliteLeaseBudgetTree if mode == "lease" else SqliteBudgetTree)(database)
     tree.put_node(BudgetNode("team", "platform", "acme", "UTC", (NodeCap("day", 1000),)))
     tree.put_node(BudgetNode("tenant", "acme", None, "UTC", (NodeCap("month", 5000),)))
     meter = UsageMeter(SqliteUsageStore(database), Settings(), lambda: NOON, tree=tree)
