@@ -1,10 +1,13 @@
-"""Write calls and write units per chat request with a three-level budget chain (key > team > tenant), strict mode.
+"""Write calls and write units per chat request with a three-level budget chain (key > team > tenant), lease and
+strict mode side by side.
 
 A key of a team of a tenant, each node capping its own window (the key a month in UTC, the team a day in Tokyo, the
-tenant a week in Paris), makes chat requests through the gateway's own code (`UsageMeter.reserve_demand` and
-`settle` on `UsageStore` and `DynamoBudgetTree`); every write asks for `ReturnConsumedCapacity="INDEXES"` and the
-usage table is created from template.yaml's own definition. Run it on DynamoDB Local (see
-bench/usage_write_units.py for starting it):
+tenant a week in Paris), makes 1,000 chat requests over a month (one every 43 minutes, so the team's window rolls
+over 30 times, the tenant's 4 times) through the gateway's own code (`UsageMeter.reserve_demand` and `settle` on
+`UsageStore` and `DynamoLeaseBudgetTree` or `DynamoBudgetTree`; the daily roll-up runs at 00:30 UTC as scheduled,
+outside the requests' figures); every write asks for
+`ReturnConsumedCapacity="INDEXES"` and the usage table is created from template.yaml's own definition. Run it on
+DynamoDB Local (see bench/usage_write_units.py for starting it):
 
     .venv/bin/python bench/chain_write_units.py --endpoint http://127.0.0.1:8000
 """
@@ -15,27 +18,66 @@ import argparse
 import statistics
 import sys
 import uuid
-from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "gateway"), str(ROOT / "bench")]
 
-REQUESTS = 200
+REQUESTS = 1000
+STEP = timedelta(minutes=43)
+# A transactional write costs 2 units per item of up to 1 KB
+# (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis.html#transaction-capacity-handling);
+# DynamoDB Local reports 2 for any TransactWriteItems, whatever its number of items (measured: 1, 2, 3 and 5 items
+# all report 2.0). A conditional write whose condition fails is billed too, 1 unit for an item of up to 1 KB
+# (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/WorkingWithItems.html#WorkingWithItems.ConditionalUpdate);
+# DynamoDB Local returns no consumed capacity with the error, so the bench counts it as 1.
+TRANSACTION_UNITS_PER_ITEM = 2
+
+
+class WriteLog:
+    """Every write of a DynamoDB client: its operation, whose item it is (`chain`: the budget tree's counters and
+    leases, partition keys with `#`; `ledger`: the key's own budget item), the units DynamoDB Local reports and the
+    units by the billing rule."""
+
+    def __init__(self, client: Any) -> None:
+        self.writes: list[tuple[str, str, float, float]] = []
+        self._pending: list[tuple[str, int]] = []
+        for operation in ("UpdateItem", "TransactWriteItems"):
+            client.meta.events.register(f"provide-client-params.dynamodb.{operation}", self._ask)
+            client.meta.events.register(f"after-call.dynamodb.{operation}", self._record)
+
+    def _ask(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        params["ReturnConsumedCapacity"] = "INDEXES"
+        if model.name == "TransactWriteItems":
+            self._pending.append(("chain", len(params["TransactItems"])))
+        else:
+            self._pending.append(("chain" if "#" in params["Key"]["key_id"]["S"] else "ledger", 0))
+
+    def _record(self, parsed: dict[str, Any], model: Any, **_: Any) -> None:
+        owner, items = self._pending.pop(0)
+        capacity = parsed.get("ConsumedCapacity")
+        capacities = capacity if isinstance(capacity, list) else [capacity] if capacity else []
+        reported = sum(c["CapacityUnits"] for c in capacities)
+        # A failed condition returns no capacity with its error; it is billed as one unit.
+        billed = float(TRANSACTION_UNITS_PER_ITEM * items) if model.name == "TransactWriteItems" else reported or 1.0
+        self.writes.append((model.name, owner, reported or billed, billed))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--endpoint", default="http://127.0.0.1:8000", help="DynamoDB Local's endpoint")
+    parser.add_argument("--requests", type=int, default=REQUESTS)
     args = parser.parse_args()
-    print(measure(args.endpoint))
+    for mode in ("lease", "strict"):
+        print(report(mode, args.requests, *measure(args.endpoint, mode, args.requests)))
 
 
-def measure(endpoint: str) -> str:
+def measure(endpoint: str, mode: str, requests: int) -> tuple[str, list[list[tuple[str, str, float, float]]]]:
+    """Per request: its writes (operation, owner, units DynamoDB Local reports, units by the billing rule)."""
     import boto3
-    from usage_write_units import _consumed_capacity
 
     from emulator.template import dynamodb_tables, load_template
     from llm_gateway.config import Settings
@@ -45,6 +87,7 @@ def measure(endpoint: str) -> str:
     from llm_gateway.domain.caller import Caller
     from llm_gateway.domain.registry import Prices
     from llm_gateway.metering import UsageMeter
+    from llm_gateway.store.budget_lease import DynamoLeaseBudgetTree
     from llm_gateway.store.budget_tree import DynamoBudgetTree
     from llm_gateway.store.usage import UsageStore
 
@@ -53,36 +96,50 @@ def measure(endpoint: str) -> str:
     )
     table = f"usage-bench-{uuid.uuid4().hex[:8]}"
     client.create_table(TableName=table, **dynamodb_tables(load_template(ROOT / "template.yaml"))["UsageTable"])
-    tree = DynamoBudgetTree(client, table)
+    tree = (DynamoLeaseBudgetTree if mode == "lease" else DynamoBudgetTree)(client, table)
     tree.put_node(BudgetNode("key", "key_5f1c2a9b7e3d", "platform", "UTC", (NodeCap("month", 10**9, 10**9),)))
     tree.put_node(BudgetNode("team", "platform", "acme", "Asia/Tokyo", (NodeCap("day", 10**9, 10**9),)))
     tree.put_node(BudgetNode("tenant", "acme", None, "Europe/Paris", (NodeCap("week", 10**9, 10**9),)))
-    consumed = _consumed_capacity(client)
-    now = datetime(2026, 11, 22, 6, tzinfo=UTC)
-    meter = UsageMeter(UsageStore(client, table), Settings(), lambda: now, tree=tree)
+    log = WriteLog(client)
+    now = datetime(2026, 11, 1, 6, tzinfo=UTC)
+    ledger = UsageStore(client, table)
+    meter = UsageMeter(ledger, Settings(), lambda: now, tree=tree)
     caller = Caller(tenant="acme", key_id="key_5f1c2a9b7e3d", plan="standard", team="platform")
     prices = Prices(input_per_1k=Decimal("0.0033"), output_per_1k=Decimal("0.0165"))
-    units, calls = [], Counter[str]()
-    # DynamoDB Local reports 2 units for any TransactWriteItems, whatever its number of items (measured: 1, 2, 3 and
-    # 5 items all report 2.0); DynamoDB bills 2 per item of up to 1 KB
-    # (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis.html#transaction-capacity-handling).
-    billed: list[float] = []
-    items = 3  # one counter per node: each caps one window
-    for i in range(REQUESTS):
-        now += timedelta(seconds=17 * i)
-        consumed.clear()
+    per_request = []
+    rollup = datetime.combine(now.date() + timedelta(days=1), time(0, 30), UTC)
+    for _ in range(requests):
+        now += STEP
+        if now >= rollup:  # UsageRollupFunction at 00:30 UTC, as scheduled; not a request's writes
+            ledger.roll_up_finished_days(now)
+            rollup += timedelta(days=1)
+        log.writes.clear()
         metered = meter.reserve_demand(caller, "claude", prices, Demand(prompt_tokens=200, output_tokens=1024))
         meter.settle(metered, Usage(prompt_tokens=140, completion_tokens=180))
-        units.append(sum(c["CapacityUnits"] for _, c in consumed))
-        billed.append(sum(2 * items if name == "TransactWriteItems" else c["CapacityUnits"] for name, c in consumed))
-        calls.update(name for name, _ in consumed)
-    per_request = {name: count / REQUESTS for name, count in sorted(calls.items())}
+        per_request.append(list(log.writes))
+    return f"usage table {table} on {endpoint}", per_request
+
+
+def report(mode: str, requests: int, where: str, per_request: list[list[tuple[str, str, float, float]]]) -> str:
+    def mean(pick: Any) -> float:
+        return statistics.fmean(sum(pick(w) for w in writes) for writes in per_request)
+
+    def counted(operation: str) -> float:
+        return mean(lambda w: w[0] == operation)
+
+    local = [sum(w[2] for w in writes) for writes in per_request]
+    billed = [sum(w[3] for w in writes) for writes in per_request]
     return (
-        f"usage table {table} on {endpoint}; {REQUESTS} chat requests of one key with a key > team > tenant chain\n"
-        f"write calls per request: {per_request}\n"
-        f"write units per request as DynamoDB Local reports them: median {statistics.median(units)}, max {max(units)}\n"
-        f"write units per request as DynamoDB bills them (2 per transactional item): median "
-        f"{statistics.median(billed)}, max {max(billed)}"
+        f"{mode} mode ({where}): {requests} chat requests of one key with a key > team > tenant chain, a month\n"
+        f"  write calls per request: UpdateItem {counted('UpdateItem'):.3f}, "
+        f"TransactWriteItems {counted('TransactWriteItems'):.3f}\n"
+        f"  write units per request, DynamoDB Local: mean {statistics.fmean(local):.3f}, median "
+        f"{statistics.median(local)}, max {max(local)}\n"
+        f"  write units per request, billing rule: mean {statistics.fmean(billed):.3f}, median "
+        f"{statistics.median(billed)}, max {max(billed)}\n"
+        f"  of which the chain's (DynamoDB Local / billing rule): {mean(lambda w: w[2] * (w[1] == 'chain')):.3f} / "
+        f"{mean(lambda w: w[3] * (w[1] == 'chain')):.3f}; the key's own budget item: "
+        f"{mean(lambda w: w[2] * (w[1] == 'ledger')):.3f} / {mean(lambda w: w[3] * (w[1] == 'ledger')):.3f}"
     )
 
 

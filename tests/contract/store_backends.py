@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 
 from llm_gateway.domain.stores import BudgetTree, KeyRecords, ResponseStore, UsageLedger
+from llm_gateway.store.budget_lease import DynamoLeaseBudgetTree
 from llm_gateway.store.budget_tree import DynamoBudgetTree
 from llm_gateway.store.keys import KeyStore
 from llm_gateway.store.responses import DynamoResponseStore
+from llm_gateway.store.sqlite.budget_lease import SqliteLeaseBudgetTree
 from llm_gateway.store.sqlite.budget_tree import SqliteBudgetTree
 from llm_gateway.store.sqlite.database import Database
 from llm_gateway.store.sqlite.keys import SqliteKeyStore
@@ -79,12 +81,15 @@ def response_store(request: pytest.FixtureRequest, tmp_path: Path) -> ResponseSt
     return DynamoResponseStore(stack.dynamodb, stack.outputs["ResponsesTableName"], s3, RESPONSES_BUCKET)
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=[f"{backend}-{mode}" for backend in BACKENDS for mode in ("lease", "strict")])
 def budget_tree(request: pytest.FixtureRequest, tmp_path: Path) -> BudgetTree:
-    if request.param == "sqlite":
-        return SqliteBudgetTree(sqlite_database(tmp_path))
+    """Each backend in each mode of the budget tree (settings' budget_tree_mode)."""
+    backend, mode = str(request.param).split("-")
+    if backend == "sqlite":
+        return (SqliteLeaseBudgetTree if mode == "lease" else SqliteBudgetTree)(sqlite_database(tmp_path))
     stack = request.getfixturevalue("stack")
-    return DynamoBudgetTree(OneCallAtATime(stack.dynamodb), stack.outputs["UsageTableName"])  # type: ignore[arg-type]
+    tree = DynamoLeaseBudgetTree if mode == "lease" else DynamoBudgetTree
+    return tree(OneCallAtATime(stack.dynamodb), stack.outputs["UsageTableName"])  # type: ignore[arg-type]
 
 
 @pytest.fixture(params=BACKENDS)

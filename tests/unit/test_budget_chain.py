@@ -1,6 +1,6 @@
-"""The budget tree on the request path (strict mode): a key in a team is charged at its key, team and tenant in one
-transaction before the model is called; the refusal names the scope; remaining budget per scope in the headers;
-DynamoDB calls per chat request with a three-level chain."""
+"""The budget tree on the request path, lease mode (the default) and strict mode: a key in a team is charged at its
+key, team and tenant in one atomic step before the model is called; the refusal names the scope; remaining budget
+per scope in the headers; DynamoDB calls per chat request with a three-level chain."""
 
 from __future__ import annotations
 
@@ -88,18 +88,43 @@ def test_a_request_beyond_a_whole_team_cap_is_a_400_without_retry_after(stack: S
     assert "retry-after" not in {k.lower() for k in response["headers"]}
 
 
-def test_dynamodb_calls_per_chat_request_with_a_three_level_chain(stack: Stack, api_handler: Handler) -> None:
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        # Lease mode: the key's lease takes the request in one update, the key's own windows in another; then both
+        # settle. (The first request of the window refilled the lease.)
+        ("lease", ["UpdateItem", "UpdateItem", "UpdateItem", "UpdateItem"]),
+        # Strict mode: the chain reserved in one transaction, the key's own windows in one update, then both settled.
+        ("strict", ["TransactWriteItems", "UpdateItem", "TransactWriteItems", "UpdateItem"]),
+    ],
+)
+def test_dynamodb_calls_per_chat_request_with_a_three_level_chain(
+    stack: Stack, api_handler: Handler, monkeypatch: pytest.MonkeyPatch, mode: str, expected: list[str]
+) -> None:
+    from tests.conftest import reset_caches
+
+    monkeypatch.setenv("GATEWAY_BUDGET_TREE_MODE", mode)
+    reset_caches()
     tree_of(stack, team_tokens=1_000_000, tenant_tokens=2_000_000)
     call(api_handler, team_event())  # the first request builds the clients and reads the chain's nodes
     calls: list[str] = []
     client = dynamo.dynamodb_client()
     client.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
-    assert call(api_handler, team_event())["statusCode"] == 200
-    # Strict mode: the chain reserved in one transaction, the key's own windows in one update, then both settled.
-    assert calls == ["TransactWriteItems", "UpdateItem", "TransactWriteItems", "UpdateItem"]
+    response = call(api_handler, team_event())
+    assert response["statusCode"] == 200
+    assert calls == expected
+    headers = {k.lower(): v for k, v in response["headers"].items()}
+    if mode == "lease":  # the lease's update returns its values: the remaining budget per scope on DynamoDB too
+        used = 2 * json.loads(response["body"])["usage"]["total_tokens"]
+        remaining = int(headers["x-budget-remaining-tokens-team"])
+        assert used <= 1_000_000 - remaining < 1_000_000 // 2
+        assert int(headers["x-budget-remaining-tokens-tenant"]) > remaining
+    else:  # a transaction returns none
+        assert "x-budget-remaining-tokens-team" not in headers
 
 
-def test_the_remaining_budget_per_scope_goes_to_the_headers(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["lease", "strict"])
+def test_the_remaining_budget_per_scope_goes_to_the_headers(tmp_path: Path, mode: str) -> None:
     from llm_gateway.api.headers import answer_headers
     from llm_gateway.config import Settings
     from llm_gateway.domain.budget import Demand
@@ -107,12 +132,14 @@ def test_the_remaining_budget_per_scope_goes_to_the_headers(tmp_path: Path) -> N
     from llm_gateway.domain.registry import Prices
     from llm_gateway.metering import UsageMeter
     from llm_gateway.observability import current_request
+    from llm_gateway.store.sqlite.budget_lease import SqliteLeaseBudgetTree
     from llm_gateway.store.sqlite.budget_tree import SqliteBudgetTree
     from llm_gateway.store.sqlite.database import Database
     from llm_gateway.store.sqlite.usage import SqliteUsageStore
 
     database = Database(tmp_path / "gateway.sqlite3")
-    tree = SqliteBudgetTree(database)
+    # Lease mode: the lease's room after this request plus what the window had left ungranted.
+    tree = (SqliteLeaseBudgetTree if mode == "lease" else SqliteBudgetTree)(database)
     tree.put_node(BudgetNode("team", "platform", "acme", "UTC", (NodeCap("day", 1000),)))
     tree.put_node(BudgetNode("tenant", "acme", None, "UTC", (NodeCap("month", 5000),)))
     meter = UsageMeter(SqliteUsageStore(database), Settings(), lambda: NOON, tree=tree)

@@ -110,6 +110,11 @@ class Settings(BaseModel):
     )
     usage_table: str | None = Field(None, description="DynamoDB usage table; unset: no budgets, no usage records.")
     usage_retention_days: int = Field(400, ge=1, description="How long monthly usage items are kept (TTL).")
+    budget_tree_mode: Literal["lease", "strict"] = Field(
+        "lease",
+        description="How a request is charged to its key > team > tenant chain: lease (one update of the key's lease "
+        "in the common case) or strict (every window of the chain in one transaction); docs/budgets.md.",
+    )
     plan_limits: Json[dict[str, PlanLimitSettings]] = Field(
         default_factory=dict, description="Token and spend defaults per plan, as JSON (the template builds it)."
     )

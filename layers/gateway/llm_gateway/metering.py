@@ -39,6 +39,7 @@ from llm_gateway.domain.budget_tree import (
     Scope,
     chain_refusal,
     micro_usd,
+    node_ref,
     plan_chain,
     remaining_by_scope,
 )
@@ -226,11 +227,12 @@ class UsageMeter:
         return metered
 
     def _reserve_chain(self, caller: Caller, tokens: int, usd: Decimal, now: datetime) -> ChainReservation | None:
-        """Charge the request to every capped window of the caller's chain in one atomic step (strict mode), or
+        """Charge the request to every capped window of the caller's chain in one atomic step (the key's lease, or
+        in strict mode every window at once), or
         raise the refusal naming the scope (429; 400 when the request alone exceeds a whole cap)."""
         if self._tree is None or self._nodes is None:
             return None
-        chain = plan_chain(self._nodes.chain(caller), tokens, usd, now)
+        chain = plan_chain(self._nodes.chain(caller), tokens, usd, now, node_ref("key", caller.key_id))
         if not chain.charges:
             return None
         outcome = self._tree.reserve_chain(chain)

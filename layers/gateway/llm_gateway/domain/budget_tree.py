@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
 from typing import Literal, get_args
+from uuid import uuid4
 from zoneinfo import ZoneInfo
 
 from llm_gateway.errors import InvalidRequestError, RateLimitError
@@ -93,12 +94,15 @@ class Charge:
 
 @dataclass(frozen=True)
 class ChainReservation:
-    """A request's worst case charged to every capped window of its chain."""
+    """A request's worst case charged to every capped window of its chain; `holder` is the key whose lease takes it
+    (lease mode), `reservation_id` tells its open reservation from the others."""
 
     charges: tuple[Charge, ...]
     tokens: int
     micro_usd: int
     made_at: datetime
+    holder: str = ""
+    reservation_id: str = field(default_factory=lambda: uuid4().hex[:16])
 
 
 @dataclass(frozen=True)
@@ -112,9 +116,11 @@ class Spent:
 @dataclass(frozen=True)
 class ChainReserved:
     """The reservation is in; `spent` holds each charged counter's totals with it (by position in `charges`), or
-    nothing when the backend's write returns no values (a DynamoDB transaction)."""
+    nothing when the backend's write returns no values (a DynamoDB transaction). Lease mode gives `left` instead:
+    the tokens each charge may still reserve, as far as the key's lease knows (None: tokens not capped there)."""
 
     spent: tuple[Spent, ...] = ()
+    left: tuple[int | None, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -125,9 +131,12 @@ class ChainRefused:
     spent: Spent
 
 
-def plan_chain(chain: tuple[BudgetNode, ...], tokens: int, usd: Decimal, now: datetime) -> ChainReservation:
+def plan_chain(
+    chain: tuple[BudgetNode, ...], tokens: int, usd: Decimal, now: datetime, holder: str | None = None
+) -> ChainReservation:
     """The charges of a request of `tokens` costing up to `usd` on `chain` (key first, tenant last): one per capped
-    window of each node. A demand beyond a whole cap is refused here (400): waiting cannot help."""
+    window of each node. A demand beyond a whole cap is refused here (400): waiting cannot help. `holder`: the key
+    making it (default: the chain's key node)."""
     cost = micro_usd(usd)
     charges = []
     for node in chain:
@@ -144,7 +153,9 @@ def plan_chain(chain: tuple[BudgetNode, ...], tokens: int, usd: Decimal, now: da
                     code=f"{node.scope}_request_exceeds_budget",
                 )
             charges.append(Charge(node.scope, node.ref, window, resets_at, cap.tokens, cap.micro_usd))
-    return ChainReservation(tuple(charges), tokens, cost, now)
+    if holder is None:
+        holder = chain[0].ref if chain and chain[0].scope == "key" else ""
+    return ChainReservation(tuple(charges), tokens, cost, now, holder)
 
 
 def fits(charge: Charge, spent: Spent, tokens: int, micro: int) -> bool:
@@ -205,12 +216,19 @@ def chain_refusal(reservation: ChainReservation, refused: ChainRefused) -> Chain
 def remaining_by_scope(reservation: ChainReservation, reserved: ChainReserved) -> dict[str, int]:
     """The tokens each scope may still reserve: the least left over its capped windows (after this reservation)."""
     left: dict[str, int] = {}
-    if not reserved.spent:
+    if reserved.left:
+        rooms = list(reserved.left)
+    elif reserved.spent:
+        rooms = [
+            None if c.cap_tokens is None else c.cap_tokens - s.tokens
+            for c, s in zip(reservation.charges, reserved.spent, strict=True)
+        ]
+    else:
         return left
-    for charge, spent in zip(reservation.charges, reserved.spent, strict=True):
-        if charge.cap_tokens is not None:
-            room = max(0, charge.cap_tokens - spent.tokens)
-            left[charge.scope] = min(room, left.get(charge.scope, room))
+    for charge, room in zip(reservation.charges, rooms, strict=True):
+        if room is not None:
+            floor = max(0, room)
+            left[charge.scope] = min(floor, left.get(charge.scope, floor))
     return left
 
 

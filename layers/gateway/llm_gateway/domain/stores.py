@@ -183,8 +183,9 @@ class ResponseStore(Protocol):
 class BudgetTree(Protocol):
     """Tenant and team nodes with their caps, and the counters of every node's capped windows.
 
-    `reserve_chain` is one atomic step (strict mode: one transaction): every charged counter takes the reservation
-    (`fits`) or none does and nothing changes. `settle_chain` adds the real usage minus the reservation to each.
+    `reserve_chain` is one atomic step: every charged counter takes the reservation (`fits`) or none does and
+    nothing changes; strict mode charges every counter in one transaction, lease mode the key's lease of them
+    (domain/budget_lease.py). `settle_chain` replaces the reservation by the real usage.
     """
 
     def reserve_chain(self, reservation: ChainReservation) -> ChainReserved | ChainRefused: ...
@@ -193,7 +194,16 @@ class BudgetTree(Protocol):
         """Replace the reservation by `tokens` and `micro_usd` really used (0, 0 releases it)."""
         ...
 
-    def spent(self, owner: str, window: str) -> Spent: ...
+    def spent(self, owner: str, window: str, now: datetime | None = None) -> Spent:
+        """What the window `owner` (`team#platform`) `window` (`day:2026-11-22@Asia/Tokyo`) has spent: settled
+        usage and live reservations, never a lease's unused part nor a reservation expired by `now` (default: the
+        clock)."""
+        ...
+
+    def committed(self, owner: str, window: str) -> Spent:
+        """What the window's counter has taken from its cap: `spent` plus what its leases hold unused (lease mode;
+        strict mode has none). A refusal comes when this reaches the cap."""
+        ...
 
     def put_node(self, node: BudgetNode) -> None:
         """Create or replace a tenant or team node."""

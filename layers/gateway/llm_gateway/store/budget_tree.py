@@ -5,17 +5,20 @@ A counter is an item of the usage table (`key_id` = its node, `team#platform`; `
 a transaction. Strict mode reserves every counter of the chain in one TransactWriteItems, each update conditional
 on its cap, and settles them in another: all or none, so no level can be charged without the others. Node records
 (tenants and teams with their caps) are items `key_id` = `nodes#team`, `period` = the node's id, so one Query lists
-a scope. Counters expire by TTL `retention_days` after their window ends.
+a scope. Counters expire by TTL `retention_days` after their window ends. Lease mode (store/budget_lease.py) keeps
+its leases beside them; `spent` reads a window the same way in either mode.
 """
 
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from llm_gateway.domain.budget_lease import LeaseState, OpenReservation, spent_through_leases
 from llm_gateway.domain.budget_tree import (
     BudgetNode,
     ChainRefused,
@@ -25,12 +28,18 @@ from llm_gateway.domain.budget_tree import (
     Scope,
     Spent,
 )
+from llm_gateway.domain.keys import utcnow
 from llm_gateway.store.budget_nodes import node_from_json, node_to_json
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 NODES_PREFIX = "nodes#"
+# A lease item's open reservations are its attributes `r_<id>`; a window's leases are found by its holder records,
+# `period` = `<window>|lease|<lease item>` in the window's own partition.
+RESERVATION_PREFIX = "r_"
+HOLDER_MARK = "|lease|"
+BATCH_READ = 100  # BatchGetItem's most keys per call
 # TransactWriteItems fails as a whole when another transaction holds one of its items; such conflicts pass.
 CONFLICT_ATTEMPTS = 5
 
@@ -91,7 +100,7 @@ class DynamoBudgetTree:
                     if reason.get("Code") == "ConditionalCheckFailed":
                         charge = reservation.charges[index]
                         item = reason.get("Item")
-                        spent = _spent(item) if item else self.spent(charge.owner, charge.window)
+                        spent = _spent(item) if item else self.committed(charge.owner, charge.window)
                         return ChainRefused(index, spent)
                 if attempt + 1 == CONFLICT_ATTEMPTS:
                     raise
@@ -113,13 +122,52 @@ class DynamoBudgetTree:
                     raise
                 time.sleep(0.01 * (attempt + 1))
 
-    def spent(self, owner: str, window: str) -> Spent:
+    def committed(self, owner: str, window: str) -> Spent:
+        """The window's counter as it stands: what it charged (strict mode) or granted to leases (lease mode)."""
         item = self._client.get_item(
             TableName=self._table,
             Key={"key_id": {"S": owner}, "period": {"S": window}},
             ConsistentRead=True,
         ).get("Item")
         return _spent(item) if item else Spent()
+
+    def spent(self, owner: str, window: str, now: datetime | None = None) -> Spent:
+        """The counter minus what the window's leases hold unused (none in strict mode), so a window reads the same
+        in either mode."""
+        moment = now or utcnow()
+        unused = [state.unused(index, moment) for _, index, state in self.leases_of(owner, window)]
+        return spent_through_leases(self.committed(owner, window), unused)
+
+    def leases_of(self, owner: str, window: str) -> Iterator[tuple[dict[str, Any], int, LeaseState]]:
+        """The leases of a window (lease mode): each lease item's key, the window's position in its charges, and its
+        state as read."""
+        pages = self._client.get_paginator("query").paginate(
+            TableName=self._table,
+            KeyConditionExpression="key_id = :owner AND begins_with(period, :mark)",
+            ExpressionAttributeValues={":owner": {"S": owner}, ":mark": {"S": window + HOLDER_MARK}},
+            ConsistentRead=True,
+        )
+        holders = [holder for page in pages for holder in page.get("Items", [])]
+        for start in range(0, len(holders), BATCH_READ):
+            batch = holders[start : start + BATCH_READ]
+            items = self._read_many([{"key_id": h["lease_key"], "period": h["lease_window"]} for h in batch])
+            for holder in batch:
+                item = items.get((holder["lease_key"]["S"], holder["lease_window"]["S"]))
+                if item:
+                    charges = len(str(holder["lease_window"]["S"]).split("|"))
+                    key = {"key_id": holder["lease_key"], "period": holder["lease_window"]}
+                    yield key, int(holder["charge"]["N"]), lease_state(item, charges)
+
+    def _read_many(self, keys: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """Items by (key_id, period), strongly consistent, in one BatchGetItem (and its unprocessed keys again)."""
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        request: dict[str, Any] = {self._table: {"Keys": keys, "ConsistentRead": True}}
+        while request:
+            response = self._client.batch_get_item(RequestItems=request)
+            for item in response.get("Responses", {}).get(self._table, []):
+                found[(item["key_id"]["S"], item["period"]["S"])] = item
+            request = dict(response.get("UnprocessedKeys") or {})
+        return found
 
     def put_node(self, node: BudgetNode) -> None:
         self._client.put_item(
@@ -150,6 +198,23 @@ class DynamoBudgetTree:
         for page in pages:
             nodes.extend(node_from_json(item["node"]["S"]) for item in page.get("Items", []))
         return sorted(nodes, key=lambda node: node.node_id)
+
+
+def lease_state(item: dict[str, Any], count: int) -> LeaseState:
+    """A lease item's first `count` rooms and its open reservations (store/budget_lease.py writes them)."""
+
+    def number(name: str) -> int:
+        return int(item.get(name, {}).get("N", 0))
+
+    return LeaseState(
+        tuple(number(f"t{i}") for i in range(count)),
+        tuple(number(f"m{i}") for i in range(count)),
+        {
+            name[len(RESERVATION_PREFIX) :]: OpenReservation.decode(value["S"])
+            for name, value in item.items()
+            if name.startswith(RESERVATION_PREFIX)
+        },
+    )
 
 
 def _spent(item: dict[str, Any]) -> Spent:

@@ -63,14 +63,18 @@ def response_store(settings: Settings) -> ResponseStore | None:
 
 
 def budget_tree(settings: Settings) -> BudgetTree | None:
-    """The budget tree's nodes and counters, beside the usage ledger (None without one)."""
+    """The budget tree's nodes and counters, beside the usage ledger (None without one), in the settings' mode."""
+    lease = settings.budget_tree_mode == "lease"
     if settings.store == "sqlite":
+        from llm_gateway.store.sqlite.budget_lease import SqliteLeaseBudgetTree
         from llm_gateway.store.sqlite.budget_tree import SqliteBudgetTree
 
-        return SqliteBudgetTree(_database(settings))
+        return (SqliteLeaseBudgetTree if lease else SqliteBudgetTree)(_database(settings))
     if not settings.usage_table:
         return None
+    from llm_gateway.store.budget_lease import DynamoLeaseBudgetTree
     from llm_gateway.store.budget_tree import DynamoBudgetTree
     from llm_gateway.store.dynamo import dynamodb_client
 
-    return DynamoBudgetTree(dynamodb_client(), settings.usage_table, settings.usage_retention_days)
+    tree = DynamoLeaseBudgetTree if lease else DynamoBudgetTree
+    return tree(dynamodb_client(), settings.usage_table, settings.usage_retention_days)

@@ -1,13 +1,17 @@
 """The budget tree (domain/stores.py BudgetTree) in the embedded database: nodes as JSON rows, one row per counter.
 
 A chain reservation reads every counter it charges and writes them all in one IMMEDIATE transaction: the check and
-the update are one atomic step across threads and processes, as DynamoDB's TransactWriteItems is.
+the update are one atomic step across threads and processes, as DynamoDB's TransactWriteItems is. Lease mode
+(sqlite/budget_lease.py) keeps its leases beside the counters; `spent` reads a window the same way in either mode.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from datetime import datetime
 
+from llm_gateway.domain.budget_lease import LeaseState, OpenReservation, spent_through_leases
 from llm_gateway.domain.budget_tree import (
     BudgetNode,
     ChainRefused,
@@ -17,6 +21,7 @@ from llm_gateway.domain.budget_tree import (
     Spent,
     fits,
 )
+from llm_gateway.domain.keys import utcnow
 from llm_gateway.store.budget_nodes import node_from_json, node_to_json
 from llm_gateway.store.sqlite.database import Database
 
@@ -26,6 +31,25 @@ def _spent(connection: sqlite3.Connection, owner: str, window: str) -> Spent:
         "SELECT tokens, micro_usd FROM budget_counters WHERE owner = ? AND window = ?", (owner, window)
     ).fetchone()
     return Spent(row[0], row[1]) if row else Spent()
+
+
+def _load(row: tuple[str] | None, count: int) -> tuple[LeaseState, list[int | None]]:
+    if row is None:
+        return LeaseState.empty(count), [None] * count
+    data = json.loads(row[0])
+    reservations = {rid: OpenReservation.decode(text) for rid, text in data["reservations"].items()}
+    return LeaseState(tuple(data["tokens"]), tuple(data["micro"]), reservations), data["free"]
+
+
+def _spent_through_leases(connection: sqlite3.Connection, owner: str, window: str, now: datetime) -> Spent:
+    """The counter minus what the window's leases hold unused (none in strict mode)."""
+    rows = connection.execute(
+        "SELECT h.charge, l.state FROM budget_lease_holders h JOIN budget_leases l "
+        "ON l.holder = h.holder AND l.windows = h.windows WHERE h.owner = ? AND h.window = ?",
+        (owner, window),
+    ).fetchall()
+    unused = [_load((state,), index + 1)[0].unused(index, now) for index, state in rows]
+    return spent_through_leases(_spent(connection, owner, window), unused)
 
 
 def _add(connection: sqlite3.Connection, owner: str, window: str, tokens: int, micro_usd: int) -> None:
@@ -65,9 +89,13 @@ class SqliteBudgetTree:
                     micro_usd - reservation.micro_usd,
                 )
 
-    def spent(self, owner: str, window: str) -> Spent:
+    def committed(self, owner: str, window: str) -> Spent:
         with self._db.connection() as connection:
             return _spent(connection, owner, window)
+
+    def spent(self, owner: str, window: str, now: datetime | None = None) -> Spent:
+        with self._db.connection() as connection:
+            return _spent_through_leases(connection, owner, window, now or utcnow())
 
     def put_node(self, node: BudgetNode) -> None:
         with self._db.transaction() as connection:

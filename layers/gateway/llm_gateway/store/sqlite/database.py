@@ -81,6 +81,20 @@ CREATE TABLE IF NOT EXISTS budget_counters (
     micro_usd INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (owner, window)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS budget_leases (
+    holder TEXT NOT NULL,
+    windows TEXT NOT NULL,
+    state TEXT NOT NULL,
+    PRIMARY KEY (holder, windows)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS budget_lease_holders (
+    owner TEXT NOT NULL,
+    window TEXT NOT NULL,
+    holder TEXT NOT NULL,
+    windows TEXT NOT NULL,
+    charge INTEGER NOT NULL,
+    PRIMARY KEY (owner, window, holder, windows)
+) WITHOUT ROWID;
 """
 
 
