@@ -24,6 +24,7 @@ from emulator.apigateway import (
     access_log_line,
     policy_allows,
 )
+from emulator.console import console_reply, is_console_path
 from emulator.events import (
     HttpReply,
     IncomingRequest,
@@ -171,6 +172,9 @@ class LocalApiGateway:
         context = {"requestId": request_id, "httpMethod": method, "resourcePath": path}
         if method == "GET" and path == LOCAL_STACK_PATH and self._local_stack is not None:
             return HttpReply(200, {"Content-Type": "application/json"}, json.dumps(self._local_stack).encode())
+        if method in ("GET", "HEAD") and is_console_path(path):
+            # The web console's static files: on a stack CloudFront serves them from S3, beside API Gateway.
+            return console_reply(path, self.stage.name)
         prefix = f"/{self.stage.name}"
         resource = path[len(prefix) :] if path.startswith(prefix + "/") else None
         found = self.api.find(method, resource) if resource else None
