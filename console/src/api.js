@@ -25,10 +25,11 @@ async function signedFetch(signer, signingHost, url, init) {
 
 /**
  * A client of the admin API at `config.adminApi` (docs/admin-api.md).
+ * `onUnauthorized(error)` is called when the admin API refuses the credentials (401).
  * `session` is `{kind: "admin-key", key}` locally, or `{kind: "cognito", credentials, region}` on a stack, where
  * requests are signed with SigV4 for the service `execute-api` by the identity pool's temporary credentials.
  */
-export function adminClient(config, session) {
+export function adminClient(config, session, onUnauthorized = () => {}) {
   const signer =
     session.kind === "cognito"
       ? new AwsClient({
@@ -63,7 +64,10 @@ export function adminClient(config, session) {
       } catch {
         // A body that is not the admin API's JSON error (a proxy's page): the status says enough.
       }
-      throw new ApiError(response.status, error);
+      const failure = new ApiError(response.status, error);
+      // Credentials the admin API no longer takes (a changed key, expired credentials) end the session.
+      if (response.status === 401) onUnauthorized(failure);
+      throw failure;
     }
     if (accept !== "application/json") return text;
     return text ? JSON.parse(text) : null;

@@ -1,7 +1,7 @@
 // The console's shell: its runtime settings (config.json beside it), sign-in, the navigation and the hash routes.
 import { html } from "htm/preact";
 import { render } from "preact";
-import { useEffect, useMemo, useState } from "preact/hooks";
+import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { adminClient } from "./api.js";
 import { currentSession, finishCognitoSignIn, signInWithAdminKey, signOut, startCognitoSignIn } from "./auth.js";
 import { ErrorNote } from "./ui.js";
@@ -33,45 +33,53 @@ function useHash() {
 
 function SignIn({ config, onSignedIn, error }) {
   const [key, setKey] = useState("");
+  const [checking, setChecking] = useState(false);
+  const [refused, setRefused] = useState(null);
+  const field = useRef(null);
+  useEffect(() => field.current && field.current.focus(), [refused]);
   if (config.auth === "cognito") {
     return html`<main id="main" class="signin"><h1>LLM gateway console</h1>
       <p>Sign in with your organisation's account. Admins may change keys and budgets; read-only users see them.</p>
       <button type="button" onClick=${() => startCognitoSignIn(config)}>Sign in</button>
       ${error && html`<${ErrorNote} error=${error} />`}</main>`;
   }
-  const submit = (event) => {
+  const submit = async (event) => {
     event.preventDefault();
-    onSignedIn(signInWithAdminKey(key));
+    const candidate = { kind: "admin-key", key: key.trim() };
+    setChecking(true);
+    setRefused(null);
+    try {
+      // One read before the session starts, so that a wrong key is said here and not on every page.
+      await adminClient(config, candidate).get("/tenants");
+      onSignedIn(signInWithAdminKey(key));
+    } catch (failure) {
+      setRefused(failure);
+    } finally {
+      setChecking(false);
+    }
   };
   return html`<main id="main" class="signin"><h1>LLM gateway console</h1>
     <form onSubmit=${submit}>
       <label>Admin key <input type="password" name="admin-key" value=${key} onInput=${(event) => setKey(event.currentTarget.value)}
-        required autocomplete="off" autofocus /></label>
+        ref=${field} required autocomplete="off" /></label>
       <p class="note">The local gateway's admin key: <code>make run</code> prints it.</p>
-      <button type="submit">Sign in</button>
+      <button type="submit" disabled=${checking}>${checking ? "Signing in…" : "Sign in"}</button>
     </form>
-    ${error && html`<${ErrorNote} error=${error} />`}</main>`;
+    ${(refused || error) && html`<${ErrorNote} error=${refused || error} />`}</main>`;
 }
 
 function App({ config }) {
   const [session, setSession] = useState(currentSession);
   const [error, setError] = useState(null);
   const route = useHash();
-  const api = useMemo(() => session && adminClient(config, session), [session]);
+  const endSession = (failure) => {
+    signOut();
+    setSession(null);
+    setError(failure);
+  };
+  const api = useMemo(() => session && adminClient(config, session, endSession), [session]);
   useEffect(() => {
     if (config.auth === "cognito" && !session) finishCognitoSignIn(config).then((found) => found && setSession(found), setError);
-  }, []);
-  useEffect(() => {
-    // A rejected credential (expired, or the key changed) ends the session rather than failing every page.
-    const rejected = (event) => {
-      if (event.reason && event.reason.status === 401) {
-        signOut();
-        setSession(null);
-        setError(event.reason);
-      }
-    };
-    window.addEventListener("unhandledrejection", rejected);
-    return () => window.removeEventListener("unhandledrejection", rejected);
   }, []);
   if (!session) return html`<${SignIn} config=${config} error=${error} onSignedIn=${(found) => { setError(null); setSession(found); }} />`;
   const [page = "overview", id] = route;

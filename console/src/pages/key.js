@@ -1,7 +1,7 @@
 // One key: its record, remaining budget per window, usage by day and model this month; update, rotate, revoke.
 import { html } from "htm/preact";
 import { useState } from "preact/hooks";
-import { BudgetTable, count, ErrorNote, Loaded, monthStart, useLoad, usd, day } from "../ui.js";
+import { BudgetTable, count, day, ErrorNote, inputTokens, Loaded, monthStart, outputTokens, usageReport, useLoad, usd } from "../ui.js";
 import { NewSecret, parseLimits, parseModels } from "./keys.js";
 
 function Update({ api, record, onSaved }) {
@@ -33,7 +33,7 @@ export function Key({ api, config, session, keyId }) {
   const [actionError, setActionError] = useState(null);
   const record = useLoad(() => api.get(path), [api, keyId]);
   const budget = useLoad(() => api.get(`${path}/budget`), [api, keyId]);
-  const usage = useLoad(() => api.get("/usage", { since: monthStart(), until: day(), group_by: "day,model", key: keyId }), [api, keyId]);
+  const usage = useLoad(() => usageReport(api, { since: monthStart(), until: day(), key: keyId }, ["day", "model"]), [api, keyId]);
   const act = async (action) => {
     setActionError(null);
     try {
@@ -62,13 +62,13 @@ export function Key({ api, config, session, keyId }) {
     <h2>Remaining budget</h2>
     <${Loaded} result=${budget} what="the budget">${(data) => html`<${BudgetTable} budget=${data} caption="The key's own caps per window" />`}</${Loaded}>
     <h2>Usage this month</h2>
-    <${Loaded} result=${usage} what="usage">${({ data }) =>
-      data.length === 0
+    <${Loaded} result=${usage} what="usage">${({ rows, groups }) =>
+      rows.length === 0
         ? html`<p class="empty">No requests with this key this month.</p>`
-        : html`<div class="scroll"><table data-testid="key-usage"><caption>By day and model</caption>
-          <thead><tr><th scope="col">Day</th><th scope="col">Model</th><th scope="col">Requests</th><th scope="col">Input tokens</th>
+        : html`<div class="scroll"><table data-testid="key-usage"><caption>By ${groups.join(" and ")}</caption>
+          <thead><tr>${groups.map((group) => html`<th scope="col">${group}</th>`)}<th scope="col">Requests</th><th scope="col">Input tokens</th>
             <th scope="col">Output tokens</th><th scope="col">Spend</th></tr></thead>
-          <tbody>${data.map((row) => html`<tr><th scope="row">${row.day}</th><td>${row.model}</td><td>${count(row.requests)}</td>
-            <td>${count(row.input_tokens)}</td><td>${count(row.output_tokens)}</td><td>${usd(row.cost_usd)}</td></tr>`)}</tbody>
+          <tbody>${rows.map((row) => html`<tr>${groups.map((group, index) => (index === 0 ? html`<th scope="row">${row[group]}</th>` : html`<td>${row[group]}</td>`))}
+            <td>${count(row.requests)}</td><td>${count(inputTokens(row))}</td><td>${count(outputTokens(row))}</td><td>${usd(row.cost_usd)}</td></tr>`)}</tbody>
         </table></div>`}</${Loaded}>`;
 }

@@ -5,7 +5,7 @@ import { count, Empty, Loaded, useLoad } from "../ui.js";
 
 function prices(value) {
   if (!value || typeof value !== "object") return "—";
-  return Object.entries(value).map(([name, price]) => `${name.replace(/_/g, " ")} ${price}`).join(" · ");
+  return Object.entries(value).map(([name, price]) => `${name.replace(/_/g, " ")}: $${price}`).join(" · ");
 }
 
 function traits(value) {
@@ -30,7 +30,7 @@ export function Models({ api }) {
         ? html`<${Empty}>The registry has no models.</${Empty}>`
         : html`<div class="scroll"><table><caption>${chosen ? `Models ${chosen.key_id} may call are marked` : `${data.length} models`}</caption>
           <thead><tr><th scope="col">Model</th><th scope="col">Provider</th><th scope="col">Context window</th>
-            <th scope="col">Max output</th><th scope="col">Prices (USD per million tokens)</th><th scope="col">Traits</th>${chosen && html`<th scope="col">Allowed</th>`}</tr></thead>
+            <th scope="col">Max output</th><th scope="col">Prices (USD)</th><th scope="col">Traits</th>${chosen && html`<th scope="col">Allowed</th>`}</tr></thead>
           <tbody>${data.map((model) => html`<tr class=${allowed(model.id) ? "" : "muted"}><th scope="row">${model.id}</th><td>${model.provider}</td>
             <td>${count(model.context_window)}</td><td>${count(model.max_output_tokens)}</td><td>${prices(model.prices)}</td><td>${traits(model.traits)}</td>
             ${chosen && html`<td>${allowed(model.id) ? "yes" : "no"}</td>`}</tr>`)}</tbody>

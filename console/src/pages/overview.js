@@ -22,13 +22,14 @@ async function loadOverview(api) {
     api.get("/usage", { since: today, until: today, group_by: "tenant,team" }),
     api.get("/usage", { since, until: today, group_by: "day" }),
     api.get("/usage", { since, until: today, group_by: "key" }),
-    api.get("/usage", { since, until: today, group_by: "model" }),
+    // Per-model figures are optional in a report: without them the overview says so instead of failing.
+    api.get("/usage", { since, until: today, group_by: "model" }).catch((error) => (error.status === 400 ? null : Promise.reject(error))),
     api.get("/tenants"),
     api.get("/teams"),
   ]);
   const nodes = [...tenants.data, ...teams.data];
   const budgets = await Promise.all(nodes.map((node) => api.get(`/budgets/${node.scope}/${encodeURIComponent(node.id)}`)));
-  return { month: month.data, today: todays.data, daily: daily.data, byKey: byKey.data, byModel: byModel.data, nodes, budgets, since, until: today };
+  return { month: month.data, today: todays.data, daily: daily.data, byKey: byKey.data, byModel: byModel && byModel.data, nodes, budgets, since, until: today };
 }
 
 function windowOf(budget, period) {
@@ -55,7 +56,7 @@ function SpendByNode({ data }) {
   for (const tenant of [...tenantsSeen].sort()) {
     const node = data.nodes.find((n) => n.scope === "tenant" && n.id === tenant) || { scope: "tenant", id: tenant };
     rows.push({ node, match: (row) => row.tenant === tenant });
-    const teams = new Set([...data.month.filter((row) => row.tenant === tenant && row.team).map((row) => row.team),
+    const teams = new Set([...data.month.filter((row) => row.tenant === tenant && row.team && row.team !== "-").map((row) => row.team),
       ...data.nodes.filter((n) => n.scope === "team" && n.parent === tenant).map((n) => n.id)]);
     for (const team of [...teams].sort()) {
       const teamNode = data.nodes.find((n) => n.scope === "team" && n.id === team) || { scope: "team", id: team };
@@ -86,19 +87,22 @@ export function Overview({ api }) {
   const result = useLoad(() => loadOverview(api), [api]);
   return html`<h1>Overview</h1>
     <${Loaded} result=${result} what="the overview">${(data) => {
-      const month = totalsBy(data.month, "tenant").reduce((a, b) => ({ requests: a.requests + b.requests, tokens: a.tokens + b.tokens, cost: a.cost + b.cost }), { requests: 0, tokens: 0, cost: 0 });
+      const month = totalsBy(data.month, "tenant").reduce((a, b) => ({ requests: a.requests + b.requests, failed: a.failed + b.failed, tokens: a.tokens + b.tokens, cost: a.cost + b.cost }), { requests: 0, failed: 0, tokens: 0, cost: 0 });
       const today = data.today.reduce((sum, row) => sum + micros(row.cost_usd), 0);
       return html`<section class="cards" aria-label="This month">
           <div class="card"><span>Spend this month</span><strong data-testid="month-spend">${usdMicros(month.cost)}</strong></div>
           <div class="card"><span>Spend today</span><strong>${usdMicros(today)}</strong></div>
           <div class="card"><span>Tokens this month</span><strong>${count(month.tokens)}</strong></div>
           <div class="card"><span>Requests this month</span><strong>${count(month.requests)}</strong></div>
+          <div class="card"><span>Error rate this month</span><strong>${month.requests ? `${((100 * month.failed) / month.requests).toFixed(1)}%` : "—"}</strong></div>
         </section>
         <section><h2>Daily spend</h2><${TrendChart} points=${dailyPoints(data.daily, data.since, data.until)} title=${`Spend per day from ${data.since} to ${data.until} (UTC)`} /></section>
         <section><h2>Tenants and teams</h2><${SpendByNode} data=${data} /></section>
         <div class="columns">
           <section><h2>Top keys</h2><${Top} rows=${totalsBy(data.byKey, "key")} caption="Keys by spend this month" link=${(id) => `#/keys/${encodeURIComponent(id)}`} /></section>
-          <section><h2>Top models</h2><${Top} rows=${totalsBy(data.byModel, "model")} caption="Models by spend this month" /></section>
+          <section><h2>Top models</h2>${data.byModel
+            ? html`<${Top} rows=${totalsBy(data.byModel, "model")} caption="Models by spend this month" />`
+            : html`<p class="empty">This gateway's usage records are kept per key and day, not per model.</p>`}</section>
         </div>`;
     }}</${Loaded}>`;
 }

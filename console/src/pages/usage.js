@@ -1,7 +1,7 @@
 // Usage: requests, tokens and spend grouped by the columns chosen over a date range; the same rows as CSV.
 import { html } from "htm/preact";
 import { useState } from "preact/hooks";
-import { count, Empty, ErrorNote, Loaded, daysAgo, day, useLoad, usd } from "../ui.js";
+import { count, day, daysAgo, Empty, ErrorNote, inputTokens, Loaded, outputTokens, useLoad, usd } from "../ui.js";
 
 const COLUMNS = ["day", "tenant", "team", "key", "model"];
 
@@ -46,6 +46,6 @@ export function Usage({ api }) {
           <thead><tr>${groups.map((column) => html`<th scope="col">${column}</th>`)}<th scope="col">Requests</th>
             <th scope="col">Input tokens</th><th scope="col">Output tokens</th><th scope="col">Spend</th></tr></thead>
           <tbody>${data.map((row) => html`<tr>${groups.map((column) => html`<td>${row[column] ?? "—"}</td>`)}
-            <td>${count(row.requests)}</td><td>${count(row.input_tokens)}</td><td>${count(row.output_tokens)}</td><td>${usd(row.cost_usd)}</td></tr>`)}</tbody>
+            <td>${count(row.requests)}</td><td>${count(inputTokens(row))}</td><td>${count(outputTokens(row))}</td><td>${usd(row.cost_usd)}</td></tr>`)}</tbody>
         </table></div>`}</${Loaded}>`;
 }
