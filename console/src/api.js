@@ -1,6 +1,9 @@
 // The admin API client: one fetch wrapper for both ways in (the local admin key, or SigV4 with Cognito credentials).
 import { AwsClient } from "aws4fetch";
 
+// API Gateway's gateway response types for a request whose credentials it refused (IAM authorisation).
+const CREDENTIALS_REFUSED = new Set(["INVALID_SIGNATURE", "EXPIRED_TOKEN", "MISSING_AUTHENTICATION_TOKEN", "UNAUTHORIZED"]);
+
 /** An error the admin API answered: `status`, and the `{type, code, message, param}` of its JSON error body. */
 export class ApiError extends Error {
   constructor(status, error) {
@@ -25,7 +28,7 @@ async function signedFetch(signer, signingHost, url, init) {
 
 /**
  * A client of the admin API at `config.adminApi` (docs/admin-api.md).
- * `onUnauthorized(error)` is called when the admin API refuses the credentials (401).
+ * `onUnauthorized(error)` is called when the admin API refuses the credentials themselves.
  * `session` is `{kind: "admin-key", key}` locally, or `{kind: "cognito", credentials, region}` on a stack, where
  * requests are signed with SigV4 for the service `execute-api` by the identity pool's temporary credentials.
  */
@@ -65,8 +68,9 @@ export function adminClient(config, session, onUnauthorized = () => {}) {
         // A body that is not the admin API's JSON error (a proxy's page): the status says enough.
       }
       const failure = new ApiError(response.status, error);
-      // Credentials the admin API no longer takes (a changed key, expired credentials) end the session.
-      if (response.status === 401) onUnauthorized(failure);
+      // Credentials the admin API no longer takes (a changed key, expired credentials) end the session; a 403 for
+      // an action the user's role may not do does not.
+      if (response.status === 401 || CREDENTIALS_REFUSED.has(failure.code)) onUnauthorized(failure);
       throw failure;
     }
     if (accept !== "application/json") return text;

@@ -60,7 +60,13 @@ export function Key({ api, config, session, keyId }) {
           <button type="button" class="danger" onClick=${revoke}>Revoke</button></div>`}
       ${actionError && html`<${ErrorNote} error=${actionError} />`}`}</${Loaded}>
     <h2>Remaining budget</h2>
-    <${Loaded} result=${budget} what="the budget">${(data) => html`<${BudgetTable} budget=${data} caption="The key's own caps per window" />`}</${Loaded}>
+    <${Loaded} result=${budget} what="the budget">${(answer) => {
+      // One budget per scope of the key's chain (the key, its team, its tenant) with a cap or any spend.
+      const budgets = Array.isArray(answer.data) ? answer.data : [answer];
+      return budgets.length === 0
+        ? html`<p class="empty">No caps and no spend for this key, its team or its tenant.</p>`
+        : budgets.map((one) => html`<${BudgetTable} budget=${one} caption=${`${one.scope} ${one.id}`} />`);
+    }}</${Loaded}>
     <h2>Usage this month</h2>
     <${Loaded} result=${usage} what="usage">${({ rows, groups }) =>
       rows.length === 0

@@ -33,12 +33,16 @@ function EditCap({ api, node, onSaved }) {
   </form>`;
 }
 
-function NodeCard({ api, node, readOnly }) {
-  const budget = useLoad(() => api.get(`/budgets/${node.scope}/${encodeURIComponent(node.id)}`), [api, node.scope, node.id]);
+function NodeCard({ api, node, readOnly, onChanged }) {
+  // A tenant named only as a team's parent has no node of its own yet: no caps to show until one is set.
+  const budget = useLoad(
+    () => (node.implicit ? Promise.resolve({ windows: [] }) : api.get(`/budgets/${node.scope}/${encodeURIComponent(node.id)}`)),
+    [api, node.scope, node.id, node.implicit],
+  );
   return html`<article class=${`node ${node.scope}`} aria-label=${`${node.scope} ${node.id}`}>
     <h3>${node.id} <small>${node.scope}${node.parent ? ` of ${node.parent}` : ""} · ${node.time_zone || "UTC"}</small></h3>
     <${Loaded} result=${budget} what="the budget">${(data) => html`<${BudgetTable} budget=${data} caption=${`Caps of ${node.id}`} />`}</${Loaded}>
-    ${!readOnly && html`<details><summary>Edit a cap</summary><${EditCap} api=${api} node=${node} onSaved=${budget.reload} /></details>`}
+    ${!readOnly && html`<details><summary>Edit a cap</summary><${EditCap} api=${api} node=${node} onSaved=${node.implicit ? onChanged : budget.reload} /></details>`}
   </article>`;
 }
 
@@ -82,8 +86,8 @@ export function Teams({ api, session }) {
       const names = [...new Set([...tenants.map((t) => t.id), ...teams.map((t) => t.parent)])].sort();
       if (!names.length) return html`<${Empty}>No tenants or teams yet.</${Empty}>`;
       return html`<ul class="tree">${names.map((name) => {
-        const tenant = tenants.find((t) => t.id === name) || { scope: "tenant", id: name, parent: null, caps: [] };
-        return html`<li><${NodeCard} api=${api} node=${tenant} readOnly=${session.readOnly} />
+        const tenant = tenants.find((t) => t.id === name) || { scope: "tenant", id: name, parent: null, caps: [], implicit: true };
+        return html`<li><${NodeCard} api=${api} node=${tenant} readOnly=${session.readOnly} onChanged=${tree.reload} />
           <ul>${teams.filter((team) => team.parent === name).map((team) => html`<li><${NodeCard} api=${api} node=${team} readOnly=${session.readOnly} /></li>`)}</ul></li>`;
       })}</ul>`;
     }}</${Loaded}>`;
