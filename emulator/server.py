@@ -178,8 +178,7 @@ class LocalApiGateway:
         context = {"requestId": request_id, "httpMethod": method, "resourcePath": path}
         if method == "GET" and path == LOCAL_STACK_PATH and self._local_stack is not None:
             return HttpReply(200, {"Content-Type": "application/json"}, json.dumps(self._local_stack).encode())
-        if method in ("GET", "HEAD") and is_console_path(path):
-            # The web console's static files: on a stack CloudFront serves them from S3, beside API Gateway.
+        if method in ("GET", "HEAD") and is_console_path(path):  # on a stack: CloudFront, from S3
             return console_reply(path, self.stage.name)
         prefix = f"/{self.stage.name}"
         resource = path[len(prefix) :] if path.startswith(prefix + "/") else None

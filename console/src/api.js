@@ -2,7 +2,7 @@
 import { AwsClient } from "aws4fetch";
 
 // API Gateway's gateway response types for a request whose credentials it refused (IAM authorisation).
-const CREDENTIALS_REFUSED = new Set(["INVALID_SIGNATURE", "EXPIRED_TOKEN", "MISSING_AUTHENTICATION_TOKEN", "UNAUTHORIZED"]);
+const CREDENTIALS_REFUSED = new Set(["INVALID_SIGNATURE", "EXPIRED_TOKEN"]);
 
 /** An error the admin API answered: `status`, and the `{type, code, message, param}` of its JSON error body. */
 export class ApiError extends Error {
@@ -68,9 +68,9 @@ export function adminClient(config, session, onUnauthorized = () => {}) {
         // A body that is not the admin API's JSON error (a proxy's page): the status says enough.
       }
       const failure = new ApiError(response.status, error);
-      // Credentials the admin API no longer takes (a changed key, expired credentials) end the session; a 403 for
-      // an action the user's role may not do does not.
-      if (response.status === 401 || CREDENTIALS_REFUSED.has(failure.code)) onUnauthorized(failure);
+      // Credentials API Gateway no longer takes (a changed key, expired credentials) end the session; a refusal of
+      // an action the user's role may not do (ACCESS_DENIED) does not.
+      if (CREDENTIALS_REFUSED.has(failure.code)) onUnauthorized(failure);
       throw failure;
     }
     if (accept !== "application/json") return text;

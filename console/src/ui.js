@@ -61,20 +61,6 @@ export function daysAgo(n) {
 export const inputTokens = (row) => row.input_tokens ?? row.prompt_tokens ?? 0;
 export const outputTokens = (row) => row.output_tokens ?? row.completion_tokens ?? 0;
 
-/**
- * Usage rows of `GET /usage` grouped by `groups`; where the admin API keeps no per-model figures (a 400 naming
- * group_by), the same report without `model`. Answers `{rows, groups}` with the groups actually used.
- */
-export async function usageReport(api, query, groups) {
-  try {
-    return { rows: (await api.get("/usage", { ...query, group_by: groups.join(",") })).data, groups };
-  } catch (error) {
-    const fewer = groups.filter((group) => group !== "model");
-    if (error.status !== 400 || error.param !== "group_by" || fewer.length === groups.length || !fewer.length) throw error;
-    return { rows: (await api.get("/usage", { ...query, group_by: fewer.join(",") })).data, groups: fewer };
-  }
-}
-
 /** Rows summed per value of `column`, largest cost first: `[{name, requests, failed, tokens, cost}]` (cost in micros). */
 export function totalsBy(rows, column) {
   const totals = new Map();

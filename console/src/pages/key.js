@@ -1,7 +1,7 @@
-// One key: its record, remaining budget per window, usage by day and model this month; update, rotate, revoke.
+// One key: its record, the remaining budget of its chain per window, its usage by day this month; update, rotate, revoke.
 import { html } from "htm/preact";
 import { useState } from "preact/hooks";
-import { BudgetTable, count, day, ErrorNote, inputTokens, Loaded, monthStart, outputTokens, usageReport, useLoad, usd } from "../ui.js";
+import { BudgetTable, count, day, ErrorNote, inputTokens, Loaded, monthStart, outputTokens, useLoad, usd } from "../ui.js";
 import { NewSecret, parseLimits, parseModels } from "./keys.js";
 
 function Update({ api, record, onSaved }) {
@@ -33,7 +33,10 @@ export function Key({ api, config, session, keyId }) {
   const [actionError, setActionError] = useState(null);
   const record = useLoad(() => api.get(path), [api, keyId]);
   const budget = useLoad(() => api.get(`${path}/budget`), [api, keyId]);
-  const usage = useLoad(() => usageReport(api, { since: monthStart(), until: day(), key: keyId }, ["day", "model"]), [api, keyId]);
+  const usage = useLoad(
+    () => api.get("/usage", { since: monthStart(), until: day(), key: keyId, group_by: "day" }).then(({ data }) => ({ rows: data, groups: ["day"] })),
+    [api, keyId],
+  );
   const act = async (action) => {
     setActionError(null);
     try {

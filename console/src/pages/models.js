@@ -11,7 +11,8 @@ function prices(value) {
 function traits(value) {
   if (!value) return "—";
   if (Array.isArray(value)) return value.join(", ") || "—";
-  return Object.entries(value).filter(([, on]) => on !== false && on !== null).map(([name, on]) => (on === true ? name : `${name}: ${JSON.stringify(on)}`)).join(", ") || "—";
+  // `source` names where the traits come from, not a trait.
+  return Object.entries(value).filter(([name, on]) => name !== "source" && on !== false && on !== null).map(([name, on]) => (on === true ? name : `${name}: ${JSON.stringify(on)}`)).join(", ") || "—";
 }
 
 export function Models({ api }) {
@@ -32,7 +33,7 @@ export function Models({ api }) {
           <thead><tr><th scope="col">Model</th><th scope="col">Provider</th><th scope="col">Context window</th>
             <th scope="col">Max output</th><th scope="col">Prices (USD)</th><th scope="col">Traits</th>${chosen && html`<th scope="col">Allowed</th>`}</tr></thead>
           <tbody>${data.map((model) => html`<tr class=${allowed(model.id) ? "" : "muted"}><th scope="row">${model.id}</th><td>${model.provider}</td>
-            <td>${count(model.context_window)}</td><td>${count(model.max_output_tokens)}</td><td>${prices(model.prices)}</td><td>${traits(model.traits)}</td>
+            <td>${count(model.context_window)}</td><td>${count(model.max_output_tokens)}</td><td>${prices(model.prices)}</td><td class="wrap">${traits(model.traits)}</td>
             ${chosen && html`<td>${allowed(model.id) ? "yes" : "no"}</td>`}</tr>`)}</tbody>
         </table></div>`}</${Loaded}>`;
 }

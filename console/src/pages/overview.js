@@ -1,5 +1,5 @@
 // Overview: spend and tokens this month and today by tenant and team against their caps, the daily trend, requests,
-// and the keys and models that spend most.
+// and the keys that spend most.
 import { html } from "htm/preact";
 import { TrendChart } from "../chart.js";
 import { count, day, Empty, Loaded, Meter, micros, monthStart, totalsBy, useLoad, usd, usdMicros } from "../ui.js";
@@ -17,19 +17,17 @@ function dailyPoints(rows, since, until) {
 async function loadOverview(api) {
   const today = day();
   const since = monthStart();
-  const [month, todays, daily, byKey, byModel, tenants, teams] = await Promise.all([
+  const [month, todays, daily, byKey, tenants, teams] = await Promise.all([
     api.get("/usage", { since, until: today, group_by: "tenant,team" }),
     api.get("/usage", { since: today, until: today, group_by: "tenant,team" }),
     api.get("/usage", { since, until: today, group_by: "day" }),
     api.get("/usage", { since, until: today, group_by: "key" }),
-    // Per-model figures are optional in a report: without them the overview says so instead of failing.
-    api.get("/usage", { since, until: today, group_by: "model" }).catch((error) => (error.status === 400 ? null : Promise.reject(error))),
     api.get("/tenants"),
     api.get("/teams"),
   ]);
   const nodes = [...tenants.data, ...teams.data];
   const budgets = await Promise.all(nodes.map((node) => api.get(`/budgets/${node.scope}/${encodeURIComponent(node.id)}`)));
-  return { month: month.data, today: todays.data, daily: daily.data, byKey: byKey.data, byModel: byModel && byModel.data, nodes, budgets, since, until: today };
+  return { month: month.data, today: todays.data, daily: daily.data, byKey: byKey.data, nodes, budgets, since, until: today };
 }
 
 function windowOf(budget, period) {
@@ -98,11 +96,6 @@ export function Overview({ api }) {
         </section>
         <section><h2>Daily spend</h2><${TrendChart} points=${dailyPoints(data.daily, data.since, data.until)} title=${`Spend per day from ${data.since} to ${data.until} (UTC)`} /></section>
         <section><h2>Tenants and teams</h2><${SpendByNode} data=${data} /></section>
-        <div class="columns">
-          <section><h2>Top keys</h2><${Top} rows=${totalsBy(data.byKey, "key")} caption="Keys by spend this month" link=${(id) => `#/keys/${encodeURIComponent(id)}`} /></section>
-          <section><h2>Top models</h2>${data.byModel
-            ? html`<${Top} rows=${totalsBy(data.byModel, "model")} caption="Models by spend this month" />`
-            : html`<p class="empty">This gateway's usage records are kept per key and day, not per model.</p>`}</section>
-        </div>`;
+        <section><h2>Top keys</h2><${Top} rows=${totalsBy(data.byKey, "key")} caption="Keys by spend this month" link=${(id) => `#/keys/${encodeURIComponent(id)}`} /></section>`;
     }}</${Loaded}>`;
 }

@@ -3,7 +3,8 @@ import { html } from "htm/preact";
 import { useState } from "preact/hooks";
 import { count, day, daysAgo, Empty, ErrorNote, inputTokens, Loaded, outputTokens, useLoad, usd } from "../ui.js";
 
-const COLUMNS = ["day", "tenant", "team", "key", "model"];
+// What the admin API groups by (usage is recorded per key and day, so not by model).
+const COLUMNS = ["day", "tenant", "team", "key", "plan"];
 
 export function Usage({ api }) {
   const [query, setQuery] = useState({ since: daysAgo(29), until: day(), group_by: "tenant,team" });

@@ -1,0 +1,244 @@
+"""The web console in a real browser (Debian's chromium through Playwright) against the local gateway and its admin
+API: sign in with the admin key, create a team and a key, use the key with the openai SDK and see its spend, cap the
+team and see a request refused, revoke the key. CONSOLE_SCREENSHOTS=DIR keeps a screenshot of each page there."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+
+from tests.e2e.conftest import LocalGateway, start_gateway, stop_gateway, wait_for
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# An echo model with prices, so that a request has a spend to show (the shipped echo is free).
+METERED_MODELS = {
+    "models": {
+        "echo-metered": {
+            "description": "echo at a price, for the console's spend figures",
+            "targets": [{"provider": "echo", "model_id": "echo"}],
+            "prices": {"input_per_1k": "30", "output_per_1k": "60"},
+        }
+    }
+}
+
+pytestmark = [
+    pytest.mark.e2e,
+    # Skipped on a machine without them, never in CI (CI=true), where .ci/run and make test install both.
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists() and not os.environ.get("CI"),
+        reason="chromium is not installed (.ci/run installs it)",
+    ),
+    pytest.mark.skipif(
+        not (Path(__file__).resolve().parents[2] / "console" / "dist" / "index.html").exists()
+        and not os.environ.get("CI"),
+        reason="the console is not built (make console)",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalGateway]:
+    models = tmp_path_factory.mktemp("models") / "models.json"
+    models.write_text(json.dumps(METERED_MODELS))
+    gateway = start_gateway("--models", str(models))
+    try:
+        yield gateway
+    finally:
+        stop_gateway(gateway)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with playwright_api.sync_playwright() as playwright:
+        # As root (CI), Chromium's sandbox cannot start; the pages it opens are this test's own.
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def admin_key(gateway: LocalGateway) -> str:
+    """The admin key the local gateway prints in its banner."""
+    match = re.search(r"Authorization: Bearer (\S+?)\)", gateway.text())
+    assert match, gateway.text()
+    return match.group(1)
+
+
+def admin_get(gateway: LocalGateway, path: str) -> dict[str, Any]:
+    request = urllib.request.Request(
+        gateway.base_url + "/admin" + path, headers={"Authorization": f"Bearer {admin_key(gateway)}"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        answer: dict[str, Any] = json.loads(response.read())
+    return answer
+
+
+def shot(page: object, name: str) -> None:
+    folder = os.environ.get("CONSOLE_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
+
+
+def go(page: object, name: str) -> None:
+    """Follows the console's navigation link `name`."""
+    navigation = page.get_by_role("navigation", name="Console")  # type: ignore[attr-defined]
+    navigation.get_by_role("link", name=name, exact=True).click()
+
+
+def sdk(gateway: LocalGateway, key: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=gateway.base_url, api_key=key, max_retries=0)
+
+
+def chat(gateway: LocalGateway, key: str) -> openai.types.chat.ChatCompletion:
+    return sdk(gateway, key).chat.completions.create(
+        model="echo-metered", max_tokens=8, messages=[{"role": "user", "content": "Hello from the console test"}]
+    )
+
+
+def refusal_code(gateway: LocalGateway, key: str) -> str | None:
+    """None when the request is answered, else the code of the 429 that refuses it."""
+    try:
+        chat(gateway, key)
+    except openai.RateLimitError as refused:
+        return str(refused.code)
+    return None
+
+
+def test_an_operator_runs_a_key_through_its_life_in_the_console(gateway: LocalGateway, browser: object) -> None:
+    expect = playwright_api.expect
+    context = browser.new_context(viewport={"width": 1280, "height": 860})  # type: ignore[attr-defined]
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    console_url = gateway.root_url + "/console/"
+
+    # Sign in with the keyboard alone: the key field has the focus, Enter submits.
+    page.goto(console_url)
+    expect(page.get_by_label("Admin key")).to_be_focused()
+    shot(page, "sign-in")
+    page.keyboard.type("llmgw-admin-wrong")
+    page.keyboard.press("Enter")
+    # API Gateway's IAM authorisation refuses a bad signature with 403 (locally: a wrong admin key).
+    expect(page.get_by_role("alert")).to_contain_text(re.compile(r"\((401|403) "))
+    expect(page.get_by_label("Admin key")).to_be_visible()
+    page.get_by_label("Admin key").fill(admin_key(gateway))
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+
+    # A team, then a key in it: the secret shown once, with the lines to paste.
+    go(page, "Teams and budgets")
+    page.get_by_text("Create a team").click()
+    page.get_by_label("Team id").fill("platform")
+    page.get_by_label("Tenant").fill("acme")
+    page.get_by_role("button", name="Create team").click()
+    expect(page.get_by_role("heading", name="platform team of acme")).to_be_visible()
+
+    go(page, "Keys")
+    expect(page.get_by_role("row").filter(has_text="demo")).to_be_visible()
+    page.get_by_label("Search").fill("no-such-key")
+    expect(page.get_by_text("No key matches")).to_be_visible()
+    page.get_by_label("Search").fill("")
+    page.get_by_text("Create a key").click()
+    form = page.locator("form.grid")
+    form.get_by_label("Tenant").fill("acme")
+    form.get_by_label("Team").fill("platform")
+    form.get_by_label("Plan").select_option("premium")
+    form.get_by_label("Models").fill("echo-metered")
+    page.get_by_role("button", name="Create key").click()
+    secret = page.get_by_test_id("secret").inner_text()
+    assert secret.startswith("sk-")
+    expect(page.get_by_test_id("openai-line")).to_contain_text(f'base_url="{gateway.base_url}", api_key="{secret}"')
+    expect(page.get_by_role("button", name="Copy key")).to_be_visible()
+    shot(page, "key-created")
+    page.get_by_role("button", name="I have copied it").click()
+    expect(page.get_by_test_id("secret")).to_have_count(0)
+    row = page.get_by_role("row").filter(has_text="acme")
+    expect(row).to_contain_text("platform")
+    shot(page, "keys")
+
+    # The key works with the openai SDK, and its spend shows on its page and in the overview.
+    answer = chat(gateway, secret)
+    assert answer.choices[0].message.content == "Hello from the console test"
+    # The request settles just after its answer is out: wait for it in the admin API before looking.
+    today = datetime.now(UTC).date()
+    days = f"since={today - timedelta(days=1)}&until={today + timedelta(days=1)}"
+    wait_for(lambda: admin_get(gateway, f"/usage?{days}&group_by=key")["data"], timeout=10)
+    key_id = row.get_by_role("link").first.inner_text()
+    row.get_by_role("link").first.click()
+    expect(page.get_by_test_id("key-status")).to_have_text("active")
+    usage = page.get_by_test_id("key-usage")
+    expect(usage).to_contain_text(datetime.now(UTC).date().isoformat()[:8])
+    assert re.search(r"\$(?!0\.00)\d+\.\d\d", usage.inner_text()), usage.inner_text()
+    shot(page, "key")
+    go(page, "Overview")
+    expect(page.get_by_test_id("month-spend")).not_to_have_text("$0.00")
+    expect(page.locator(".chart svg rect.bar")).not_to_have_count(0)
+    shot(page, "overview")
+
+    # A team cap per day: the team's requests from now on count against it until one is refused, naming the team.
+    go(page, "Teams and budgets")
+    team = page.get_by_role("article", name="team platform")
+    team.get_by_text("Edit a cap").click()
+    team.get_by_label("Window").select_option("day")
+    team.get_by_label("Tokens").fill("60")
+    team.get_by_role("button", name="Set cap").click()
+    expect(team.get_by_role("row", name=re.compile("^day"))).to_contain_text("/ 60")
+    codes = [refusal_code(gateway, secret) for _ in range(10)]
+    assert codes[0] is None and "team_budget_exceeded" in codes, codes
+    page.reload()
+    team = page.get_by_role("article", name="team platform")
+    expect(team.get_by_role("row", name=re.compile("^day"))).to_contain_text(re.compile(r"[1-9][0-9]* / 60"))
+    shot(page, "teams")
+
+    # Usage over a range, grouped by model, and the CSV of the same rows.
+    go(page, "Usage")
+    page.get_by_label("team", exact=True).uncheck()
+    page.get_by_label("tenant", exact=True).uncheck()
+    page.get_by_label("key", exact=True).check()
+    page.get_by_role("button", name="Show").click()
+    expect(page.get_by_test_id("usage-table")).to_contain_text(key_id)
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download CSV").click()
+    csv_text = Path(download.value.path()).read_text()
+    assert key_id in csv_text and "cost_usd" in csv_text.splitlines()[0]
+    shot(page, "usage")
+
+    go(page, "Models")
+    expect(page.get_by_role("row", name=re.compile("^echo-metered"))).to_be_visible()
+    page.get_by_label("What a key may call").select_option(key_id)
+    expect(page.get_by_role("row", name=re.compile("^echo-metered"))).to_contain_text("yes")
+    expect(page.get_by_role("row", name=re.compile("^echo "))).to_contain_text("no")
+    shot(page, "models")
+
+    # Revoke: the console asks first, then the key is refused by the gateway.
+    go(page, "Keys")
+    page.get_by_role("row").filter(has_text="acme").get_by_role("link").first.click()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Revoke").click()
+    expect(page.get_by_test_id("key-status")).to_have_text("revoked")
+    with pytest.raises(openai.AuthenticationError):
+        chat(gateway, secret)
+
+    # On a phone's width the navigation wraps and the tables scroll inside their frame, not the page.
+    page.set_viewport_size({"width": 390, "height": 844})
+    go(page, "Keys")
+    expect(page.get_by_role("table")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    shot(page, "keys-phone")
+    assert errors == []
+    context.close()
