@@ -4,15 +4,19 @@ team and see a request refused, revoke the key. CONSOLE_SCREENSHOTS=DIR keeps a 
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import re
 import shutil
+import time
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import openai
 import pytest
@@ -241,4 +245,125 @@ def test_an_operator_runs_a_key_through_its_life_in_the_console(gateway: LocalGa
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     shot(page, "keys-phone")
     assert errors == []
+    context.close()
+
+
+SIGNING_HOST = "abc123.execute-api.us-east-1.amazonaws.com"
+SIGN_IN_DOMAIN = "https://console-test.auth.us-east-1.amazoncognito.com"
+IDENTITY_ENDPOINT = "https://cognito-identity.us-east-1.amazonaws.com/"
+CREDENTIALS = {"AccessKeyId": "ASIATESTKEY", "SecretKey": "test-secret-key", "SessionToken": "test-session-token"}
+
+
+def signature_is_valid(method: str, url: str, headers: dict[str, str], body: bytes | None) -> bool:
+    """Checks a request's SigV4 signature with botocore, as API Gateway would: the signed headers, the Host that
+    CloudFront sends on (API Gateway's), the path and query, the body."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    authorization = headers["authorization"]
+    signed = re.search(r"SignedHeaders=([^,]+)", authorization).group(1).split(";")  # type: ignore[union-attr]
+    given = re.search(r"Signature=([0-9a-f]+)", authorization).group(1)  # type: ignore[union-attr]
+    parts = urlsplit(url)
+    request = AWSRequest(
+        method=method,
+        url=f"https://{SIGNING_HOST}{parts.path}" + (f"?{parts.query}" if parts.query else ""),
+        data=body or b"",
+        headers={name: headers[name] for name in signed if name != "host"},
+    )
+    request.context["timestamp"] = headers["x-amz-date"]
+    signer = SigV4Auth(
+        Credentials(CREDENTIALS["AccessKeyId"], CREDENTIALS["SecretKey"], CREDENTIALS["SessionToken"]),
+        "execute-api",
+        "us-east-1",
+    )
+    canonical = signer.canonical_request(request)
+    return bool(signer.signature(signer.string_to_sign(request, canonical), request) == given)
+
+
+def test_a_cognito_user_signs_in_and_every_admin_call_is_signed(gateway: LocalGateway, browser: object) -> None:
+    """The stack's sign-in, with Cognito's and the identity pool's endpoints answered here: the managed login's code
+    and PKCE, the ID token for the group role's credentials, then each admin call signed with SigV4 for API Gateway's
+    host (checked with botocore) and passed on to the local admin API. A read-only user gets no button that writes."""
+    expect = playwright_api.expect
+    context = browser.new_context(bypass_csp=True)  # type: ignore[attr-defined]
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    seen: dict[str, Any] = {"signed": [], "identity": []}
+    cors = {"access-control-allow-origin": "*", "access-control-allow-headers": "*"}
+    claims = {"email": "reader@example.com", "cognito:groups": ["read-only"]}
+    id_token = "e30." + base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=") + ".sig"
+    settings = {
+        "auth": "cognito",
+        "region": "us-east-1",
+        "userPoolId": "us-east-1_Pool",
+        "userPoolClientId": "console-client",
+        "identityPoolId": "us-east-1:identity-pool",
+        "cognitoDomain": SIGN_IN_DOMAIN,
+        "adminApi": "/v1/admin",
+        "signingHost": SIGNING_HOST,
+        "gatewayUrl": f"https://{SIGNING_HOST}/v1",
+    }
+    page.route("**/console/config.json", lambda route: route.fulfill(json=settings))
+
+    def authorize(route: Any) -> None:
+        query = dict(parse_qsl(urlsplit(route.request.url).query))
+        seen["authorize"] = query
+        back = f"{query['redirect_uri']}?code=the-code&state={query['state']}"
+        route.fulfill(status=302, headers={"location": back})
+
+    def token(route: Any) -> None:
+        if route.request.method == "OPTIONS":
+            route.fulfill(status=204, headers=cors)
+            return
+        seen["token"] = dict(parse_qsl(route.request.post_data or ""))
+        route.fulfill(json={"id_token": id_token, "access_token": "a", "expires_in": 3600}, headers=cors)
+
+    def identity(route: Any) -> None:
+        if route.request.method == "OPTIONS":
+            route.fulfill(status=204, headers=cors)
+            return
+        target = route.request.headers["x-amz-target"].rsplit(".", 1)[1]
+        seen["identity"].append((target, json.loads(route.request.post_data or "{}")))
+        answer = (
+            {"IdentityId": "us-east-1:someone"}
+            if target == "GetId"
+            else {"IdentityId": "us-east-1:someone", "Credentials": {**CREDENTIALS, "Expiration": time.time() + 3600}}
+        )
+        route.fulfill(json=answer, headers=cors)
+
+    def admin_call(route: Any) -> None:
+        request = route.request
+        headers = request.all_headers()
+        seen["signed"].append(signature_is_valid(request.method, request.url, headers, request.post_data_buffer))
+        seen.setdefault("first", (request.method, request.url, headers, request.post_data_buffer))
+        # What API Gateway does once the signature holds: the admin function answers (here the local one, whose
+        # door is the admin key).
+        forwarded = {name: value for name, value in headers.items() if not name.startswith(("x-amz", "authorization"))}
+        route.fulfill(response=route.fetch(headers={**forwarded, "authorization": f"Bearer {admin_key(gateway)}"}))
+
+    page.route(f"{SIGN_IN_DOMAIN}/oauth2/authorize**", authorize)
+    page.route(f"{SIGN_IN_DOMAIN}/oauth2/token", token)
+    page.route(IDENTITY_ENDPOINT, identity)
+    page.route("**/v1/admin/**", admin_call)
+
+    page.goto(gateway.root_url + "/console/")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    expect(page.get_by_text("reader@example.com (read-only)")).to_be_visible()
+    go(page, "Keys")
+    expect(page.get_by_role("row").filter(has_text="demo")).to_be_visible()
+    expect(page.get_by_text("Create a key")).to_have_count(0)
+
+    authorize_query = seen["authorize"]
+    assert authorize_query["client_id"] == "console-client" and authorize_query["code_challenge_method"] == "S256"
+    verifier = seen["token"]["code_verifier"]
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+    assert authorize_query["code_challenge"] == challenge and seen["token"]["code"] == "the-code"
+    logins = {"cognito-idp.us-east-1.amazonaws.com/us-east-1_Pool": id_token}
+    assert [target for target, _ in seen["identity"]] == ["GetId", "GetCredentialsForIdentity"]
+    assert all(body["Logins"] == logins for _, body in seen["identity"])
+    assert len(seen["signed"]) >= 5 and all(seen["signed"]), seen["signed"]
+    method, url, headers, body = seen["first"]
+    assert not signature_is_valid(method, url.replace("/admin/", "/admin/x"), headers, body), "the check checks"
     context.close()
