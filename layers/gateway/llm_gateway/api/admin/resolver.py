@@ -24,6 +24,21 @@ _serving: ContextVar[AdminServices] = ContextVar("admin_services")
 
 
 def resolve(event: dict[str, Any], context: Any, services: AdminServices) -> dict[str, Any]:
+    """Route `event`, unless its identity names no IAM principal: then 403 before any route reads it."""
+    identity = (event.get("requestContext") or {}).get("identity") or {}
+    if not (identity.get("userArn") or identity.get("caller")):
+        refusal = gateway_error(
+            PermissionDeniedError(
+                "The admin API takes requests signed with IAM credentials (SigV4) only",
+                code="iam_authorization_required",
+            )
+        )
+        return {
+            "statusCode": refusal.status_code,
+            "multiValueHeaders": {"Content-Type": [JSON]},
+            "body": refusal.body,
+            "isBase64Encoded": False,
+        }
     token = _serving.set(services)
     try:
         return app.resolve(event, context)
@@ -36,13 +51,9 @@ def current_services() -> AdminServices:
 
 
 def principal() -> str:
+    """The IAM principal of the request (resolve let no other in)."""
     identity = app.current_event.request_context.identity
-    principal = identity.user_arn or identity.caller
-    if not principal:
-        raise PermissionDeniedError(
-            "The admin API takes requests signed with IAM credentials (SigV4) only", code="iam_authorization_required"
-        )
-    return principal
+    return str(identity.user_arn or identity.caller)
 
 
 def json_answer(value: Any, status: int = 200) -> Response[str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from aws_lambda_powertools.event_handler import Response
 
-from llm_gateway.api.admin.resolver import app, audit, current_services, json_answer, principal, request_body
+from llm_gateway.api.admin.resolver import app, audit, current_services, json_answer, request_body
 from llm_gateway.api.admin.shapes import parse_body
 from llm_gateway.api.admin.spend_limits import (
     SCOPE_TYPES,
@@ -41,7 +41,6 @@ def _wanted_types() -> set[str]:
 
 @app.get(PATH)
 def list_spend_limits() -> Response[str]:
-    principal()
     wanted = _wanted_types()
     workspace = (app.current_event.query_string_parameters or {}).get("workspace_id")
     tree = current_services().tree
@@ -67,7 +66,6 @@ def set_spend_limit() -> Response[str]:
 
 @app.get(PATH + "/<limit_id>")
 def retrieve_spend_limit(limit_id: str) -> Response[str]:
-    principal()
     scope, node_id, period = parse_limit_id(limit_id)
     node = current_services().tree.get_node(scope, node_id)
     cap = None if node is None else usd_cap(node, period)
