@@ -96,3 +96,25 @@ def test_gatewayctl_works_through_the_admin_api(local_gateway: LocalGateway) -> 
         t for t in json.loads(listed.stdout) if t["id"] == "ctl"
     )["caps"]
     wait_for(lambda: local_gateway.text().count("/admin/{proxy+}") >= before + 5)
+
+
+def test_anthropics_sdk_sets_and_lists_spend_limits(local_gateway: LocalGateway) -> None:
+    """A tool written for Anthropic's Admin API (here its own SDK) on the admin API's URL, with the admin key."""
+    from anthropic import Anthropic
+
+    client = Anthropic(base_url=f"{local_gateway.base_url}/admin", api_key=None, auth_token=admin_key(local_gateway))
+    limit = client.beta.organization.spend_limits.set(
+        scope={"type": "workspace", "workspace_id": "sdk-tenant"}, period="monthly", amount="2500"
+    )
+    assert (limit.id, limit.amount, limit.currency, limit.period) == (
+        "spl_tenant:sdk-tenant:month",
+        "2500",
+        "USD",
+        "monthly",
+    )
+    listed = [item.id for item in client.beta.organization.spend_limits.list(scope_type=["workspace"])]
+    assert limit.id in listed
+    assert client.beta.organization.spend_limits.retrieve(limit.id).amount == "2500"
+    _, _, tenants = call(local_gateway, "GET", "/admin/tenants", headers=auth(local_gateway))
+    caps = next(t for t in tenants["data"] if t["id"] == "sdk-tenant")["caps"]
+    assert caps == [{"period": "month", "tokens": None, "usd": "25"}]

@@ -132,6 +132,8 @@ def test_an_event_without_an_iam_principal_is_refused(services: AdminServices) -
     assert status == 403 and answer["error"]["code"] == "iam_authorization_required"
     status, _ = call(services, "POST", "/admin/keys", {"tenant": "acme", "plan": "free"}, principal=None)
     assert status == 403
+    # Refused before any route reads the request: a malformed body is no 400 here.
+    assert call(services, "POST", "/admin/keys", {"colour": "red"}, principal=None)[0] == 403
     assert services.records.list() == []
 
 

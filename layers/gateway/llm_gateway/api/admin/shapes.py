@@ -23,11 +23,11 @@ from llm_gateway.errors import InvalidRequestError
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$"
 
 
-class _Body(BaseModel):
+class StrictBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class LimitsBody(_Body):
+class LimitsBody(StrictBody):
     """A key's own limits; null (or left out) is the plan's default."""
 
     tokens_per_minute: int | None = Field(None, gt=0)
@@ -41,7 +41,7 @@ class LimitsBody(_Body):
 Models = list[str] | Literal["*"] | None
 
 
-class KeyCreateBody(_Body):
+class KeyCreateBody(StrictBody):
     tenant: str = Field(pattern=NAME)
     plan: str
     models: Models = None
@@ -50,7 +50,7 @@ class KeyCreateBody(_Body):
     limits: LimitsBody | None = None
 
 
-class KeyPatchBody(_Body):
+class KeyPatchBody(StrictBody):
     """Fields given are changed (null clears an optional one); fields left out are kept."""
 
     plan: str | None = None
@@ -60,18 +60,18 @@ class KeyPatchBody(_Body):
     limits: LimitsBody | None = None
 
 
-class RotateBody(_Body):
+class RotateBody(StrictBody):
     # The old secret is refused at once (within the authorizer's cache time): a grace period is not kept.
     grace_seconds: int | None = Field(None, ge=0, le=0)
 
 
-class CapBody(_Body):
+class CapBody(StrictBody):
     period: Period
     tokens: int | None = Field(None, gt=0)
     usd: Decimal | None = Field(None, gt=0, max_digits=12, decimal_places=6)
 
 
-class NodeBody(_Body):
+class NodeBody(StrictBody):
     time_zone: str | None = None
     caps: list[CapBody] | None = None
 
