@@ -241,7 +241,8 @@ def test_an_operator_runs_a_key_through_its_life_in_the_console(gateway: LocalGa
     # On a phone's width the navigation wraps and the tables scroll inside their frame, not the page.
     page.set_viewport_size({"width": 390, "height": 844})
     go(page, "Keys")
-    expect(page.get_by_role("table")).to_be_visible()
+    expect(page.get_by_role("heading", name="Keys", exact=True)).to_be_visible()
+    expect(page.get_by_role("table")).to_contain_text("acme")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     shot(page, "keys-phone")
     assert errors == []
