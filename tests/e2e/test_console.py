@@ -165,6 +165,7 @@ def test_an_operator_runs_a_key_through_its_life_in_the_console(gateway: LocalGa
     form.get_by_label("Models").fill("echo-metered")
     page.get_by_role("button", name="Create key").click()
     secret = page.get_by_test_id("secret").inner_text()
+    expect(form.get_by_label("Plan")).to_have_value("standard")  # the form is ready for the next key
     assert secret.startswith("sk-")
     expect(page.get_by_test_id("openai-line")).to_contain_text(f'base_url="{gateway.base_url}", api_key="{secret}"')
     expect(page.get_by_role("button", name="Copy key")).to_be_visible()

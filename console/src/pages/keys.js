@@ -68,7 +68,7 @@ function CreateKey({ api, config, onCreated, teams }) {
       <label>Tenant <input name="tenant" required autocomplete="off" /></label>
       <label>Team <input name="team" list="team-ids" autocomplete="off" placeholder="none" /></label>
       <datalist id="team-ids">${teams.map((team) => html`<option value=${team.id}>${team.parent}</option>`)}</datalist>
-      <label>Plan <select name="plan">${PLANS.map((plan) => html`<option selected=${plan === "standard"}>${plan}</option>`)}</select></label>
+      <label>Plan <select name="plan">${PLANS.map((plan) => html`<option defaultSelected=${plan === "standard"}>${plan}</option>`)}</select></label>
       <label>Models <input name="models" placeholder="* (all), or ids with commas" /></label>
       <label>Expires <input name="expires_at" type="date" /></label>
       <label>Tokens per minute <input name="tokens_per_minute" type="number" min="1" placeholder="plan's default" /></label>
