@@ -137,6 +137,8 @@ def in_process(deployment: Deployment) -> Send:
         records=records,
         usage=usage_ledger(deployment),
         registry=get_registry,
+        # The admin function's audit lines are for its CloudWatch log; here stdout and stderr are the operator's.
+        audit_log=False,
     )
     stage = Stage("local", "v1", deployment.region, "000000000000", "localhost")
 

@@ -55,6 +55,14 @@ def _limit_options(parser: argparse.ArgumentParser, *, resettable: bool = False)
     parser.add_argument("--usd-per-month", type=wrap(positive_decimal), help="spend limit per month in USD" + suffix)
 
 
+def _key_filters(listing: argparse.ArgumentParser) -> None:
+    listing.add_argument("--tenant", help="only this tenant's keys")
+    listing.add_argument("--team", help="only this team's keys")
+    listing.add_argument("--plan", help="only keys on this plan")
+    listing.add_argument("--status", choices=["active", "revoked", "expired"], help="only keys in this state")
+    listing.add_argument("--search", metavar="TEXT", help="key id, hint, tenant or team containing TEXT")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gatewayctl", description="Operate an llm-gateway deployment.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -85,9 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     create.set_defaults(handler=cli_keys.keys_create)
 
     listing = key_commands.add_parser(
-        "list", parents=[target], help="list keys", description="List keys, optionally of one tenant."
+        "list", parents=[target], help="list keys", description="List keys; every filter given applies."
     )
-    listing.add_argument("--tenant", help="only this tenant's keys")
+    _key_filters(listing)
     listing.set_defaults(handler=cli_keys.keys_list)
 
     update = key_commands.add_parser(
@@ -203,7 +211,7 @@ def main(
 
     args = build_parser().parse_args(argv)
     try:
-        if args.command in {"keys", "usage", "teams", "tenants"}:
+        if args.command in {"keys", "usage", "teams", "tenants", "budgets"}:
             deployment = deployment_factory(args) if deployment_factory else deployment_of(args)
             client: AdminClient = admin_client(deployment)
             return int(args.handler(args, client))

@@ -63,7 +63,8 @@ def keys_create(args: argparse.Namespace, admin: AdminClient) -> int:
 
 
 def keys_list(args: argparse.Namespace, admin: AdminClient) -> int:
-    keys = admin.call("GET", "/keys", query={"tenant": args.tenant})["data"]
+    filters = {"tenant": args.tenant, "team": args.team, "plan": args.plan, "status": args.status, "q": args.search}
+    keys = admin.call("GET", "/keys", query=filters)["data"]
     # The API lists newest first; the table reads by tenant, then creation.
     keys.sort(key=lambda key: (key["tenant"], key["created_at"]))
     if args.json:
@@ -71,7 +72,7 @@ def keys_list(args: argparse.Namespace, admin: AdminClient) -> int:
     elif keys:
         print(render_table(KEY_COLUMNS, [key_row(key) for key in keys]))
     else:
-        print("No keys" + (f" for tenant {args.tenant}." if args.tenant else "."))
+        print("No keys" + (" matching the filters." if any(filters.values()) else "."))
     return 0
 
 

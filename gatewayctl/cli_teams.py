@@ -10,7 +10,7 @@ from gatewayctl.admin_client import AdminClient
 from gatewayctl.arguments import positive_decimal, positive_int
 from gatewayctl.output import print_json, render_table
 from gatewayctl.teams import NODE_HEADERS, node_row
-from llm_gateway.domain.budget_tree import PERIODS
+from llm_gateway.domain.budget_tree import PERIODS, SCOPES
 
 
 def _cap_options(parser: argparse.ArgumentParser) -> None:
@@ -85,6 +85,38 @@ def add_team_parsers(
     setting.set_defaults(handler=_nodes_update, scope="tenant")
     tenant_list = tenant_commands.add_parser("list", parents=[target], help="list tenants with caps")
     tenant_list.set_defaults(handler=_teams_list, scope="tenant", tenant=None)
+
+    budgets = commands.add_parser(
+        "budgets",
+        help="what a tenant, team or key has spent and has left per window",
+        description="Spent and remaining per capped window (day, week, month in the node's time zone), from the "
+        "budget tree's counters; a key shows its own node, its team and its tenant.",
+    )
+    budget_commands = budgets.add_subparsers(dest="budget_command", required=True, metavar="ACTION")
+    show = budget_commands.add_parser("show", parents=[target], help="one node's windows (a key: its whole chain)")
+    show.add_argument("scope", choices=SCOPES, metavar="SCOPE", help="tenant, team or key")
+    show.add_argument("node", metavar="ID", help="the tenant, team or key id")
+    show.set_defaults(handler=_budgets_show)
+
+
+BUDGET_HEADERS = ["SCOPE", "ID", "PERIOD", "RESETS AT", "TOKENS CAP", "SPENT", "LEFT", "USD CAP", "SPENT", "LEFT"]
+
+
+def _budgets_show(args: argparse.Namespace, admin: AdminClient) -> int:
+    if args.scope == "key":
+        budgets = admin.call("GET", f"/keys/{args.node}/budget")["data"]
+    else:
+        budgets = [admin.call("GET", f"/budgets/{args.scope}/{args.node}")]
+    if args.json:
+        print_json(budgets)
+        return 0
+    rows = [
+        [b["scope"], b["id"], w["period"], w["resets_at"], *w["tokens"].values(), *w["usd"].values()]
+        for b in budgets
+        for w in b["windows"]
+    ]
+    print(render_table(BUDGET_HEADERS, rows) if rows else f"No capped windows for {args.scope} {args.node}.")
+    return 0
 
 
 def _print_nodes(nodes: list[dict[str, Any]], as_json: bool) -> None:

@@ -272,3 +272,13 @@ def test_the_template_wires_the_admin_function(stack: Stack, monkeypatch: pytest
     reply = handler(event("POST", "/admin/keys", {"tenant": "acme", "plan": "premium"}), context)
     assert reply["statusCode"] == 201
     assert len(stack.apigateway.get_usage_plan_keys(usagePlanId=stack.plans["premium"])["items"]) == 1
+
+
+def test_every_write_is_logged_with_its_principal_and_never_the_key(services: AdminServices, log_output: Any) -> None:
+    _, created = call(services, "POST", "/admin/keys", {"tenant": "acme", "plan": "free"})
+    call(services, "GET", "/admin/keys")
+    lines = [line for line in log_output() if line.get("message") == "admin operation"]
+    assert [(line["admin_action"], line["principal"], line["tenant"]) for line in lines] == [
+        ("keys.create", OPERATOR, "acme")
+    ]
+    assert created["key"] not in json.dumps(log_output())

@@ -76,7 +76,8 @@ def query_value(name: str) -> str | None:
 
 
 def audit(action: str, **target: Any) -> None:
-    logger.info("admin operation", extra={"admin_action": action, "principal": principal(), **target})
+    if current_services().audit_log:
+        logger.info("admin operation", extra={"admin_action": action, "principal": principal(), **target})
 
 
 def gateway_error(error: GatewayError) -> Response[str]:

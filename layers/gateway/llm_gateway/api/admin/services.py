@@ -26,6 +26,8 @@ class AdminServices:
     usage: UsageLedger | None
     registry: Callable[[], ModelRegistry]
     clock: Callable[[], datetime] = utcnow
+    # Log each write (action, IAM principal, ids) as the admin function's audit trail.
+    audit_log: bool = True
 
 
 def admin_services(
