@@ -21,7 +21,7 @@ CODEX := .cache/codex/node_modules/.bin/codex
 # and anthropic SDKs), pinned with their dependencies by tests/e2e/js/package.json and its lock file.
 NODE_CLIENTS := .cache/node-clients/node_modules/.package-lock.json
 
-.PHONY: help install run test lint scan format pytest unit e2e build deploy bench cost events clean
+.PHONY: help install run test lint scan format pytest unit e2e build deploy bench cost events clean console
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -51,13 +51,27 @@ $(NODE_CLIENTS): tests/e2e/js/package.json tests/e2e/js/package-lock.json
 		npm ci --silent --no-audit --no-fund --prefix .cache/node-clients && touch $@; \
 	else echo "npm not found: the Node clients' end-to-end tests will be skipped"; fi
 
+# The web console (console/): npm dependencies exactly as package-lock.json pins them, built by Vite into console/dist,
+# which `make run` serves at /console/ and `make deploy` publishes to the console's bucket.
+CONSOLE_SOURCES := $(wildcard console/src/*.js console/src/*/*.js console/src/*.css) console/index.html console/vite.config.js
+
+console/node_modules/.package-lock.json: console/package-lock.json
+	npm ci --prefix console --silent --no-audit --no-fund
+
+console/dist/index.html: console/node_modules/.package-lock.json $(CONSOLE_SOURCES)
+	npm run --prefix console --silent build -- --logLevel warn
+
+console: ## Build the web console (console/ -> console/dist; `make run` serves it on /console/)
+	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory console/dist/index.html; \
+	else echo "npm not found: the web console is not built (make run serves the API without it)"; fi
+
 $(SCAN_BIN)/checkov: scan-constraints.txt
 	$(PYTHON) -m venv $(SCAN_VENV)
 	$(SCAN_BIN)/python -m pip install --quiet --upgrade pip
 	$(SCAN_BIN)/python -m pip install --quiet -c scan-constraints.txt checkov bandit import-linter
 	@touch $@
 
-run: install ## Serve the whole gateway on http://127.0.0.1:3000/v1 (PORT=..., GATEWAY_DEMO_KEY=..., ARGS=...)
+run: install console ## Serve the whole gateway on http://127.0.0.1:3000/v1 (PORT=..., GATEWAY_DEMO_KEY=..., ARGS=...)
 	$(BIN)/gatewayctl serve $(ARGS)
 
 test: lint pytest ## Every check: lint, template checks, sam build, unit/contract/e2e tests
@@ -83,13 +97,13 @@ format: install ## Apply ruff formatting and safe fixes
 
 # Claude Code comes with the tiers that drive it (e2e, the whole suite), not with `make install`: `make run` never waits
 # for npm.
-pytest: install $(CLAUDE_CODE) $(CODEX) $(NODE_CLIENTS) ## The test suite alone: unit, contract and end-to-end tests
+pytest: install console $(CLAUDE_CODE) $(CODEX) $(NODE_CLIENTS) ## The test suite alone: unit, contract and end-to-end tests
 	$(BIN)/pytest
 
 unit: install ## The unit and contract tests: no sockets beyond 127.0.0.1, no sam build
 	$(BIN)/pytest tests/unit tests/contract -m "not build" -q
 
-e2e: install $(CLAUDE_CODE) $(CODEX) $(NODE_CLIENTS) ## The end-to-end tier: the local gateway over HTTP, driven by the official clients, agent SDKs, Claude Code and Codex
+e2e: install console $(CLAUDE_CODE) $(CODEX) $(NODE_CLIENTS) ## The end-to-end tier: the local gateway over HTTP, driven by the official clients, agent SDKs, Claude Code, Codex and a browser
 	$(BIN)/pytest tests/e2e -q
 
 build: install ## sam build (needs a Python 3.13 on PATH or under pyenv)
@@ -97,8 +111,9 @@ build: install ## sam build (needs a Python 3.13 on PATH or under pyenv)
 	echo "sam build with $$py313"; \
 	PATH="$$(dirname $$py313):$(abspath $(BIN)):$$PATH" $(BIN)/sam build --template template.yaml
 
-deploy: build ## sam deploy to ENV=dev|prod|default (samconfig.toml)
+deploy: build console ## sam deploy to ENV=dev|prod|default (samconfig.toml), then publish the web console
 	$(BIN)/sam deploy --config-env $(ENV)
+	$(BIN)/python console/publish.py --config-env $(ENV)
 
 bench: install ## Benchmarks (cold start, memory per request kind, the prompt estimate's cost); prints figures
 	$(BIN)/python bench/coldstart.py
@@ -112,4 +127,4 @@ events: install ## Regenerate events/ from `sam local generate-event`
 	$(BIN)/python scripts/generate_events.py
 
 clean: ## Remove build output and the virtualenv
-	rm -rf .aws-sam $(VENV) $(SCAN_VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .aws-sam $(VENV) $(SCAN_VENV) .pytest_cache .mypy_cache .ruff_cache console/dist console/node_modules

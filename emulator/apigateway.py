@@ -67,6 +67,11 @@ DEFAULT_MESSAGE = {
 }
 
 
+# A resource's catch-all method: OpenAPI's extension, and how routes here name it.
+OPENAPI_ANY_METHOD = "x-amazon-apigateway-any-method"
+ANY_METHOD = "ANY"
+
+
 @dataclass(frozen=True)
 class Route:
     method: str
@@ -79,6 +84,8 @@ class Route:
     timeout_seconds: float = INTEGRATION_TIMEOUT_SECONDS
     # A MOCK integration (the CORS preflights): its default integration response, answered by API Gateway itself.
     mock: dict[str, Any] | None = None
+    # AWS_IAM authorization: API Gateway checks the request's SigV4 signature and the principal's IAM permission.
+    iam: bool = False
 
     @property
     def streamed(self) -> bool:
@@ -155,9 +162,11 @@ class ApiDefinition:
             for name, scheme in schemes.items()
             if "x-amazon-apigateway-authorizer" in scheme
         }
+        iam_schemes = {name for name, s in schemes.items() if s.get("x-amazon-apigateway-authtype") == "awsSigv4"}
         routes = []
         for resource, methods in body["paths"].items():
-            for method, operation in methods.items():
+            for given_method, operation in methods.items():
+                method = ANY_METHOD if given_method == OPENAPI_ANY_METHOD else given_method
                 names = {name for requirement in operation.get("security", []) for name in requirement}
                 integration = operation["x-amazon-apigateway-integration"]
                 if str(integration.get("type", "")).lower() == "mock":
@@ -180,6 +189,7 @@ class ApiDefinition:
                         function=_function_of(integration["uri"]),
                         authorizer=next((n for n in names if n in authorizers), None),
                         api_key_required="api_key" in names,
+                        iam=bool(names & iam_schemes),
                         transfer_mode=str(integration.get("responseTransferMode", "BUFFERED")),
                         timeout_seconds=int(timeout_ms) / 1000 if timeout_ms else INTEGRATION_TIMEOUT_SECONDS,
                     )
@@ -203,15 +213,18 @@ class ApiDefinition:
 
     def find(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
         """The route serving `method` `path` (the path without the stage) and its path parameters. As API Gateway
-        does, a resource of literal segments wins over one with parameters (/models over /models/{model+})."""
-        exact = self.route(method, path)
-        if exact is not None:
-            return exact, {}
-        for route in self.routes:
-            if route.method == method and "{" in route.resource:
-                found = route.match(path)
-                if found is not None:
-                    return route, found
+        does, a resource of literal segments wins over one with parameters (/models over /models/{model+}), and a
+        resource's own method over its ANY method."""
+        for wanted in (method, ANY_METHOD):
+            exact = self.route(wanted, path)
+            if exact is not None:
+                return exact, {}
+        for wanted in (method, ANY_METHOD):
+            for route in self.routes:
+                if route.method == wanted and "{" in route.resource:
+                    found = route.match(path)
+                    if found is not None:
+                        return route, found
         return None
 
     @staticmethod

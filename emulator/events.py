@@ -143,10 +143,15 @@ def proxy_event(
     request: IncomingRequest,
     authorizer: Mapping[str, Any] | None,
     api_key: tuple[str, str] | None,
+    iam_principal: str | None = None,
 ) -> dict[str, Any]:
-    """The Lambda proxy integration event (REST API, payload 1.0), as API Gateway and `sam local` build it."""
+    """The Lambda proxy integration event (REST API, payload 1.0), as API Gateway and `sam local` build it.
+    `iam_principal`: the ARN of the IAM principal an AWS_IAM route authorised (the identity's caller and userArn)."""
     query, multi_query = request.query_maps()
     context = _request_context(stage, request)
+    if iam_principal is not None:
+        context["identity"]["userArn"] = context["identity"]["caller"] = iam_principal
+        context["identity"]["accountId"] = stage.account_id
     if api_key is not None:
         context["identity"]["apiKeyId"], context["identity"]["apiKey"] = api_key
     if authorizer is not None:

@@ -24,6 +24,7 @@ from emulator.apigateway import (
     access_log_line,
     policy_allows,
 )
+from emulator.console import console_reply, is_console_path
 from emulator.events import (
     HttpReply,
     IncomingRequest,
@@ -40,6 +41,9 @@ from emulator.lambda_context import LambdaFunction
 from emulator.serving import DropMetrics, GatewayServer, blocking, read_body, serially
 from emulator.usageplans import ApiKeys, PlanEnforcer, UsagePlanEnforcer
 from emulator.webadapter import Relay, StreamLimits, WebAdapterFunction, adapter_request
+
+# The IAM user the local admin key stands for, as the admin function sees it (requestContext.identity.userArn).
+LOCAL_ADMIN = "local-admin"
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 Scope = MutableMapping[str, Any]
@@ -77,8 +81,10 @@ class LocalApiGateway:
         integration_timeout: float | None = None,
         local_stack: Mapping[str, Any] | None = None,
         access_log: Callable[[str], None] | None = None,
+        admin_key: str | None = None,
     ) -> None:
-        """`integration_timeout` replaces every route's own (tests); by default each route's applies."""
+        """`integration_timeout` replaces every route's own (tests); by default each route's applies. `admin_key`
+        stands in for IAM on AWS_IAM routes (`Authorization: Bearer <admin key>`); without one they refuse all."""
         self.api = api
         self.stage = stage
         self._functions = functions
@@ -87,6 +93,7 @@ class LocalApiGateway:
         self._integration_timeout = integration_timeout
         self._local_stack = local_stack
         self._access_log = access_log
+        self._admin_key = admin_key
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -171,6 +178,8 @@ class LocalApiGateway:
         context = {"requestId": request_id, "httpMethod": method, "resourcePath": path}
         if method == "GET" and path == LOCAL_STACK_PATH and self._local_stack is not None:
             return HttpReply(200, {"Content-Type": "application/json"}, json.dumps(self._local_stack).encode())
+        if method in ("GET", "HEAD") and is_console_path(path):  # on a stack: CloudFront, from S3
+            return console_reply(path, self.stage.name)
         prefix = f"/{self.stage.name}"
         resource = path[len(prefix) :] if path.startswith(prefix + "/") else None
         found = self.api.find(method, resource) if resource else None
@@ -199,6 +208,14 @@ class LocalApiGateway:
         )
         authorizer_context: dict[str, Any] | None = None
         usage_identifier: str | None = None
+        iam_principal: str | None = None
+        if route.iam:
+            checked = self._iam_principal(request)
+            if isinstance(checked, str):
+                iam_principal = checked
+            else:
+                return self.api.render(checked[0], context, checked[1])
+            log["identity.userArn"] = iam_principal
         if route.authorizer:
             outcome = await self._authorize(route.authorizer, request, context)
             if isinstance(outcome, HttpReply):
@@ -224,7 +241,7 @@ class LocalApiGateway:
             if refusal:
                 return self.api.render(refusal, context)
             api_key = (api_key_id, value)
-        event = proxy_event(self.stage, request, authorizer_context, api_key)
+        event = proxy_event(self.stage, request, authorizer_context, api_key, iam_principal)
         if len(json.dumps(event)) > LAMBDA_SYNC_PAYLOAD_BYTES:
             # Lambda refuses the invocation (413 RequestEntityTooLarge); API Gateway answers 502.
             return self.api.render("DEFAULT_5XX", context, "Internal server error", status=502)
@@ -232,6 +249,23 @@ class LocalApiGateway:
         if isinstance(function, WebAdapterFunction):
             return WebIntegration(route, function, event, context)
         return await self._invoke(function, route, event, context, log)
+
+    def _iam_principal(self, request: IncomingRequest) -> str | tuple[str, str]:
+        """The local admin for a request bearing the admin key, else API Gateway's refusal of an unsigned request
+        (MISSING_AUTHENTICATION_TOKEN without an Authorization header, INVALID_SIGNATURE with a wrong one: a
+        caller's API key is no IAM signature)."""
+        import hmac
+
+        given = request.header_map().get("authorization") or request.header_map().get("Authorization")
+        if not given:
+            return "MISSING_AUTHENTICATION_TOKEN", "Missing Authentication Token"
+        scheme, _, token = given.partition(" ")
+        if self._admin_key and scheme.lower() == "bearer" and hmac.compare_digest(token.strip(), self._admin_key):
+            return f"arn:aws:iam::{self.stage.account_id}:user/{LOCAL_ADMIN}"
+        return (
+            "INVALID_SIGNATURE",
+            "The admin API takes IAM-signed requests (locally: Authorization: Bearer <admin key>)",
+        )
 
     async def _authorize(
         self, name: str, request: IncomingRequest, context: dict[str, str]

@@ -6,39 +6,19 @@ import argparse
 import re
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from gatewayctl import cli_keys
+from gatewayctl.admin_client import AdminApiError, AdminClient, admin_client
 from gatewayctl.arguments import parse_expiry, parse_models, positive_decimal, positive_int
 from gatewayctl.catalog import GROUPS as CATALOG_GROUPS
+from gatewayctl.cli_keys import PLAN_DEFAULT
 from gatewayctl.cli_offline import add_cost_parser, add_serve_parser, add_traits_parser, groups, models_import
 from gatewayctl.cli_teams import add_team_parsers
 from gatewayctl.deployment import Deployment, DeploymentError, from_local, from_stack, samconfig_defaults
-from gatewayctl.keys import IssuedKey, KeyAdmin, KeyAdminError
-from gatewayctl.output import (
-    KEY_COLUMNS,
-    USAGE_COLUMNS,
-    key_row,
-    print_details,
-    print_json,
-    record_dict,
-    render_table,
-    usage_dict,
-    usage_row,
-    usage_total,
-)
-from gatewayctl.teams import TeamAdmin, TeamAdminError
-from gatewayctl.usage_groups import as_csv, grouped, header, parse_groups, row_values
-from llm_gateway.domain.keys import KeyRecord, TokenLimits
-from llm_gateway.domain.stores import BudgetTree, DailyUsage, KeyRecords, KeyStoreError, UsageLedger
-from llm_gateway.store.budget_tree import DynamoBudgetTree
-from llm_gateway.store.keys import KeyStore
-from llm_gateway.store.sqlite.budget_tree import SqliteBudgetTree
-from llm_gateway.store.sqlite.database import database
-from llm_gateway.store.sqlite.keys import SqliteKeyStore
-from llm_gateway.store.sqlite.usage import SqliteUsageStore
-from llm_gateway.store.usage import UsageStore
+from llm_gateway.domain.usage_report import parse_groups
+from llm_gateway.errors import GatewayError
 
 DEFAULT_LOCAL_URL = "http://127.0.0.1:3000"
 
@@ -60,9 +40,6 @@ def _target_options() -> argparse.ArgumentParser:
     return parent
 
 
-PLAN_DEFAULT = "default"
-
-
 def _or_plan_default(parse: Callable[[str], object]) -> Callable[[str], object]:
     def parse_limit(value: str) -> object:
         return PLAN_DEFAULT if value == PLAN_DEFAULT else parse(value)
@@ -76,6 +53,14 @@ def _limit_options(parser: argparse.ArgumentParser, *, resettable: bool = False)
     parser.add_argument("--tokens-per-minute", type=wrap(positive_int), help="token budget per minute" + suffix)
     parser.add_argument("--tokens-per-day", type=wrap(positive_int), help="token budget per UTC day" + suffix)
     parser.add_argument("--usd-per-month", type=wrap(positive_decimal), help="spend limit per month in USD" + suffix)
+
+
+def _key_filters(listing: argparse.ArgumentParser) -> None:
+    listing.add_argument("--tenant", help="only this tenant's keys")
+    listing.add_argument("--team", help="only this team's keys")
+    listing.add_argument("--plan", help="only keys on this plan")
+    listing.add_argument("--status", choices=["active", "revoked", "expired"], help="only keys in this state")
+    listing.add_argument("--search", metavar="TEXT", help="key id, hint, tenant or team containing TEXT")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -105,13 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--expires", type=parse_expiry, help="expiry: ISO date/time (UTC) or duration like 30d")
     create.add_argument("--team", help="the key's team in the budget tree (`gatewayctl teams create`)")
     _limit_options(create)
-    create.set_defaults(handler=_keys_create)
+    create.set_defaults(handler=cli_keys.keys_create)
 
     listing = key_commands.add_parser(
-        "list", parents=[target], help="list keys", description="List keys, optionally of one tenant."
+        "list", parents=[target], help="list keys", description="List keys; every filter given applies."
     )
-    listing.add_argument("--tenant", help="only this tenant's keys")
-    listing.set_defaults(handler=_keys_list)
+    _key_filters(listing)
+    listing.set_defaults(handler=cli_keys.keys_list)
 
     update = key_commands.add_parser(
         "update",
@@ -125,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--all-models", action="store_true", help="let the key use every model")
     update.add_argument("--team", help="move the key to another team of its tenant")
     _limit_options(update, resettable=True)
-    update.set_defaults(handler=_keys_update)
+    update.set_defaults(handler=cli_keys.keys_update)
 
     add_team_parsers(commands, target)
 
@@ -142,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--group-by", type=_group_by, metavar="FIELDS", help="sum per day, tenant, team and/or key: team or tenant,team"
     )
     usage.add_argument("--csv", action="store_true", help="print CSV (with --group-by)")
-    usage.set_defaults(handler=_usage)
+    usage.set_defaults(handler=cli_keys.usage)
 
     registry = commands.add_parser(
         "models",
@@ -174,9 +159,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_cost_parser(commands)
 
     for name, handler, summary in (
-        ("show", _keys_show, "show one key"),
-        ("revoke", _keys_revoke, "revoke a key (refused within the authorizer cache time, 30 s by default)"),
-        ("rotate", _keys_rotate, "issue a new secret for a key (same id, budgets and plan) and revoke the old one"),
+        ("show", cli_keys.keys_show, "show one key"),
+        ("revoke", cli_keys.keys_revoke, "revoke a key (refused within the authorizer cache time, 30 s by default)"),
+        (
+            "rotate",
+            cli_keys.keys_rotate,
+            "issue a new secret for a key (same id, budgets and plan) and revoke the old one",
+        ),
     ):
         action = key_commands.add_parser(
             name, parents=[target], help=summary, description=summary[0].upper() + summary[1:] + "."
@@ -196,32 +185,6 @@ def deployment_of(args: argparse.Namespace) -> Deployment:
     return from_stack(stack, args.region or region)
 
 
-def key_records(deployment: Deployment) -> KeyRecords:
-    """The deployment's key records: its keys table, or the local gateway's embedded database."""
-    if deployment.data_dir is not None:
-        return SqliteKeyStore(database(deployment.data_dir))
-    return KeyStore(deployment.client("dynamodb"), deployment.output("KeysTableName"))
-
-
-def usage_ledger(deployment: Deployment) -> UsageLedger:
-    if deployment.data_dir is not None:
-        return SqliteUsageStore(database(deployment.data_dir))
-    return UsageStore(deployment.client("dynamodb"), deployment.output("UsageTableName"))
-
-
-def budget_tree(deployment: Deployment) -> BudgetTree:
-    """The deployment's budget tree: its usage table, or the local gateway's embedded database."""
-    if deployment.data_dir is not None:
-        return SqliteBudgetTree(database(deployment.data_dir))
-    return DynamoBudgetTree(deployment.client("dynamodb"), deployment.output("UsageTableName"))
-
-
-def key_admin(deployment: Deployment) -> KeyAdmin:
-    return KeyAdmin(
-        key_records(deployment), deployment.client("apigateway"), deployment.plans, tree=budget_tree(deployment)
-    )
-
-
 def parse_since(value: str, today: date | None = None) -> date:
     today = today or datetime.now(UTC).date()
     match = re.fullmatch(r"(\d+)d", value.strip())
@@ -233,118 +196,11 @@ def parse_since(value: str, today: date | None = None) -> date:
         raise argparse.ArgumentTypeError(f"'{value}' is neither YYYY-MM-DD nor a number of days like 7d") from None
 
 
-def _print_issued(issued: IssuedKey, as_json: bool, verb: str) -> None:
-    if as_json:
-        print_json({"key": issued.key, **record_dict(issued.record)})
-        return
-    print(f"{verb} key {issued.record.key_id} for tenant {issued.record.tenant} on plan {issued.record.plan}.")
-    print(f"\n    {issued.key}\n")
-    print("This is the only time the key is shown: store it now. The gateway keeps only its SHA-256.")
-
-
-def _keys_create(args: argparse.Namespace, admin: KeyAdmin) -> int:
-    limits = TokenLimits(args.tokens_per_minute, args.tokens_per_day, args.usd_per_month)
-    issued = admin.create(args.tenant, args.plan, args.models, expires_at=args.expires, limits=limits, team=args.team)
-    _print_issued(issued, args.json, "Created")
-    return 0
-
-
-def _keys_list(args: argparse.Namespace, admin: KeyAdmin) -> int:
-    records = admin.list(args.tenant)
-    if args.json:
-        print_json([record_dict(record) for record in records])
-    elif records:
-        print(render_table(KEY_COLUMNS, [key_row(record) for record in records]))
-    else:
-        print("No keys" + (f" for tenant {args.tenant}." if args.tenant else "."))
-    return 0
-
-
-def _keys_update(args: argparse.Namespace, admin: KeyAdmin) -> int:
-    current = admin.show(args.key_id)
-    models = current.models
-    if args.all_models:
-        models = None
-    elif args.models:
-        models = tuple(args.models)
-    changes = {
-        field: None if value == PLAN_DEFAULT else value
-        for field, value in (
-            ("tokens_per_minute", args.tokens_per_minute),
-            ("tokens_per_day", args.tokens_per_day),
-            ("usd_per_month", args.usd_per_month),
-        )
-        if value is not None
-    }
-    if args.team:
-        admin.move(args.key_id, args.team)
-    _print_record(admin.update(args.key_id, models, replace(current.limits, **changes)), args.json)
-    return 0
-
-
-def _print_record(record: KeyRecord, as_json: bool) -> None:
-    if as_json:
-        print_json(record_dict(record))
-    else:
-        print_details(record)
-
-
-def _usage(args: argparse.Namespace, deployment: Deployment) -> int:
-    store = usage_ledger(deployment)
-    since = args.since or datetime.now(UTC).date() - timedelta(days=30)
-    rows = store.daily_usage(key_id=args.key, tenant=args.tenant, since=since)
-    if args.group_by:
-        return _usage_groups(args, deployment, rows)
-    if args.json:
-        print_json([usage_dict(row) for row in rows])
-    elif rows:
-        print(render_table(USAGE_COLUMNS, [usage_row(row) for row in rows] + [usage_total(rows)]))
-    else:
-        print(f"No usage since {since.isoformat()}.")
-    return 0
-
-
 def _group_by(value: str) -> tuple[str, ...]:
     try:
         return parse_groups(value)
-    except ValueError as error:
+    except GatewayError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
-
-
-def _usage_groups(args: argparse.Namespace, deployment: Deployment, rows: list[DailyUsage]) -> int:
-    """Usage summed per group; a key's team comes from its record."""
-    teams = {record.key_id: record.team for record in key_records(deployment).list()} if "team" in args.group_by else {}
-    found = grouped(rows, args.group_by, teams)
-    if args.csv:
-        sys.stdout.write(as_csv(args.group_by, found))
-    elif args.json:
-        print_json([dict(zip(header(args.group_by), row_values(group), strict=True)) for group in found])
-    else:
-        print(render_table([name.upper() for name in header(args.group_by)], [row_values(g) for g in found]))
-    return 0
-
-
-def _keys_show(args: argparse.Namespace, admin: KeyAdmin) -> int:
-    _print_record(admin.show(args.key_id), args.json)
-    return 0
-
-
-def _keys_revoke(args: argparse.Namespace, admin: KeyAdmin) -> int:
-    revocation = admin.revoke(args.key_id)
-    if args.json:
-        print_json({**record_dict(revocation.record), "warning": revocation.warning})
-    else:
-        print(f"Revoked key {args.key_id}; the gateway refuses it within the authorizer cache time.")
-    if revocation.warning:
-        print(f"warning: {revocation.warning}", file=sys.stderr)
-        return 3
-    return 0
-
-
-def _keys_rotate(args: argparse.Namespace, admin: KeyAdmin) -> int:
-    issued = admin.rotate(args.key_id)
-    _print_issued(issued, args.json, "Rotated")
-    return 0
 
 
 def main(
@@ -355,15 +211,12 @@ def main(
 
     args = build_parser().parse_args(argv)
     try:
-        if args.command in {"keys", "usage", "teams", "tenants"}:
+        if args.command in {"keys", "usage", "teams", "tenants", "budgets"}:
             deployment = deployment_factory(args) if deployment_factory else deployment_of(args)
-            if args.command in {"teams", "tenants"}:
-                return int(args.handler(args, TeamAdmin(budget_tree(deployment))))
-            if args.command == "usage":
-                return int(args.handler(args, deployment))
-            return int(args.handler(args, key_admin(deployment)))
+            client: AdminClient = admin_client(deployment)
+            return int(args.handler(args, client))
         return int(args.handler(args))
-    except (DeploymentError, KeyAdminError, KeyStoreError, TeamAdminError) as error:
+    except (DeploymentError, GatewayError, AdminApiError) as error:
         print(f"error: {error}", file=sys.stderr)
     except (BotoCoreError, ClientError) as error:
         print(f"error: AWS refused or could not be reached: {error}", file=sys.stderr)

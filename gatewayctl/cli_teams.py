@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 from decimal import Decimal
+from typing import Any
 
+from gatewayctl.admin_client import AdminClient
 from gatewayctl.arguments import positive_decimal, positive_int
 from gatewayctl.output import print_json, render_table
-from gatewayctl.teams import NODE_HEADERS, CapChanges, TeamAdmin, node_dict, node_row
-from llm_gateway.domain.budget_tree import PERIODS, BudgetNode
+from gatewayctl.teams import NODE_HEADERS, node_row
+from llm_gateway.domain.budget_tree import PERIODS, SCOPES
 
 
 def _cap_options(parser: argparse.ArgumentParser) -> None:
@@ -27,12 +29,27 @@ def _non_negative_decimal(value: str) -> Decimal:
     return Decimal(0) if value.strip() in {"0", "0.0"} else positive_decimal(value)
 
 
-def _cap_changes(args: argparse.Namespace) -> CapChanges:
-    changes: CapChanges = {}
+def _caps(args: argparse.Namespace, current: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The admin API's caps for the periods an option names: each whole (the API replaces a period's cap), keeping
+    the current part not named; 0 removes a part (null)."""
+    now = {cap["period"]: cap for cap in current}
+    caps = []
     for period in PERIODS:
-        changes[(period, "tokens")] = getattr(args, f"tokens_per_{period}")
-        changes[(period, "usd")] = getattr(args, f"usd_per_{period}")
-    return changes
+        tokens, usd = getattr(args, f"tokens_per_{period}"), getattr(args, f"usd_per_{period}")
+        if tokens is None and usd is None:
+            continue
+        kept = now.get(period, {})
+        tokens = kept.get("tokens") if tokens is None else tokens or None
+        usd = kept.get("usd") if usd is None else (str(usd) if usd else None)
+        caps.append({"period": period, "tokens": tokens, "usd": usd})
+    return caps
+
+
+def _node_body(args: argparse.Namespace, current: list[dict[str, Any]]) -> dict[str, Any]:
+    body: dict[str, Any] = {"caps": _caps(args, current)}
+    if args.time_zone:
+        body["time_zone"] = args.time_zone
+    return body
 
 
 def add_team_parsers(
@@ -69,26 +86,66 @@ def add_team_parsers(
     tenant_list = tenant_commands.add_parser("list", parents=[target], help="list tenants with caps")
     tenant_list.set_defaults(handler=_teams_list, scope="tenant", tenant=None)
 
+    budgets = commands.add_parser(
+        "budgets",
+        help="what a tenant, team or key has spent and has left per window",
+        description="Spent and remaining per capped window (day, week, month in the node's time zone), from the "
+        "budget tree's counters; a key shows its own node, its team and its tenant.",
+    )
+    budget_commands = budgets.add_subparsers(dest="budget_command", required=True, metavar="ACTION")
+    show = budget_commands.add_parser("show", parents=[target], help="one node's windows (a key: its whole chain)")
+    show.add_argument("scope", choices=SCOPES, metavar="SCOPE", help="tenant, team or key")
+    show.add_argument("node", metavar="ID", help="the tenant, team or key id")
+    show.set_defaults(handler=_budgets_show)
 
-def _print_nodes(nodes: list[BudgetNode], as_json: bool) -> None:
+
+BUDGET_HEADERS = ["SCOPE", "ID", "PERIOD", "RESETS AT", "TOKENS CAP", "SPENT", "LEFT", "USD CAP", "SPENT", "LEFT"]
+
+
+def _budgets_show(args: argparse.Namespace, admin: AdminClient) -> int:
+    if args.scope == "key":
+        budgets = admin.call("GET", f"/keys/{args.node}/budget")["data"]
+    else:
+        budgets = [admin.call("GET", f"/budgets/{args.scope}/{args.node}")]
+    if args.json:
+        print_json(budgets)
+        return 0
+    rows = [
+        [b["scope"], b["id"], w["period"], w["resets_at"], *w["tokens"].values(), *w["usd"].values()]
+        for b in budgets
+        for w in b["windows"]
+    ]
+    print(render_table(BUDGET_HEADERS, rows) if rows else f"No capped windows for {args.scope} {args.node}.")
+    return 0
+
+
+def _print_nodes(nodes: list[dict[str, Any]], as_json: bool) -> None:
     if as_json:
-        print_json([node_dict(node) for node in nodes])
+        print_json(nodes)
     elif nodes:
         print(render_table(NODE_HEADERS, [node_row(node) for node in nodes]))
     else:
         print("No teams.")
 
 
-def _teams_create(args: argparse.Namespace, admin: TeamAdmin) -> int:
-    _print_nodes([admin.create_team(args.team, args.tenant, args.time_zone or "UTC", _cap_changes(args))], args.json)
+def _teams_create(args: argparse.Namespace, admin: AdminClient) -> int:
+    body = {"id": args.team, "tenant": args.tenant, "time_zone": args.time_zone or "UTC", **_node_body(args, [])}
+    _print_nodes([admin.call("POST", "/teams", body)], args.json)
     return 0
 
 
-def _teams_list(args: argparse.Namespace, admin: TeamAdmin) -> int:
-    _print_nodes(admin.list(args.scope, args.tenant), args.json)
+def _teams_list(args: argparse.Namespace, admin: AdminClient) -> int:
+    path = "/teams" if args.scope == "team" else "/tenants"
+    _print_nodes(admin.call("GET", path, query={"tenant": args.tenant})["data"], args.json)
     return 0
 
 
-def _nodes_update(args: argparse.Namespace, admin: TeamAdmin) -> int:
-    _print_nodes([admin.update(args.scope, args.team, args.time_zone, _cap_changes(args))], args.json)
+def _nodes_update(args: argparse.Namespace, admin: AdminClient) -> int:
+    if args.scope == "team":
+        current = admin.call("GET", f"/teams/{args.team}")["caps"]
+        _print_nodes([admin.call("PATCH", f"/teams/{args.team}", _node_body(args, current))], args.json)
+        return 0
+    tenants = admin.call("GET", "/tenants")["data"]
+    current = next((node["caps"] for node in tenants if node["id"] == args.team), [])
+    _print_nodes([admin.call("PUT", f"/tenants/{args.team}", _node_body(args, current))], args.json)
     return 0

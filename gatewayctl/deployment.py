@@ -31,6 +31,10 @@ class Deployment:
     endpoints: dict[str, str] = field(default_factory=dict)
     # Local gateway only: the directory of its embedded database, when it keeps keys and usage there.
     data_dir: Path | None = None
+    # The admin API's base URL (.../v1/admin); None: gatewayctl calls its routes in-process on these resources.
+    admin_url: str | None = None
+    # Local gateway only: the admin key standing in for IAM credentials on the admin API.
+    admin_key: str | None = None
     _clients: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def client(self, service: str) -> Any:
@@ -102,7 +106,11 @@ def from_stack(stack_name: str, region: str | None) -> Deployment:
     except (BotoCoreError, ClientError) as error:
         raise DeploymentError(f"Cannot read stack {stack_name} in {session.region_name}: {error}") from error
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
-    return Deployment(f"stack {stack_name} ({session.region_name})", session.region_name, outputs)
+    if "AdminApiUrl" not in outputs:
+        raise DeploymentError(f"Stack {stack_name} has no admin API (output AdminApiUrl): deploy this template first")
+    return Deployment(
+        f"stack {stack_name} ({session.region_name})", session.region_name, outputs, admin_url=outputs["AdminApiUrl"]
+    )
 
 
 def from_local(url: str) -> Deployment:
@@ -116,10 +124,19 @@ def from_local(url: str) -> Deployment:
             described = json.load(response)
     except OSError as error:
         raise DeploymentError(f"No local gateway answers at {url} ({error}); start it with 'make run'") from error
+    outputs = {str(k): str(v) for k, v in described["outputs"].items()}
+    key_file = described.get("admin_key_file")
+    try:
+        admin_key = Path(key_file).read_text(encoding="utf-8").strip() if key_file else None
+    except OSError as error:
+        raise DeploymentError(f"Cannot read the local gateway's admin key ({error})") from error
     return Deployment(
         f"local gateway {url}",
         str(described["region"]),
-        {str(k): str(v) for k, v in described["outputs"].items()},
+        outputs,
         endpoints={str(k): str(v) for k, v in described["endpoints"].items()},
         data_dir=Path(described["data_dir"]) if described.get("data_dir") else None,
+        # The local gateway's own address for its admin API (the stack output names its emulated id).
+        admin_url=url.rstrip("/") + "/" + outputs.get("StageName", "v1") + "/admin" if admin_key else None,
+        admin_key=admin_key,
     )

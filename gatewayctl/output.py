@@ -1,16 +1,13 @@
-"""How gatewayctl prints: aligned tables for people, JSON for scripts."""
+"""How gatewayctl prints what the admin API answers: aligned tables for people, JSON for scripts."""
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TextIO
-
-from llm_gateway.domain.keys import KeyRecord
-from llm_gateway.domain.stores import DailyUsage
 
 
 def render_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -20,46 +17,32 @@ def render_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
-def short_time(value: datetime | None) -> str | None:
-    return None if value is None else value.strftime("%Y-%m-%d %H:%MZ")
+def short_time(value: str | None) -> str | None:
+    return None if value is None else datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%MZ")
 
 
-def record_dict(record: KeyRecord) -> dict[str, Any]:
-    """A key record as shown to operators: never the hash, never the usage identifier."""
-    limits = record.limits
-    return {
-        "key_id": record.key_id,
-        "key_hint": record.key_hint,
-        "tenant": record.tenant,
-        "team": record.team,
-        "plan": record.plan,
-        "models": list(record.models) if record.models is not None else "*",
-        "status": record.status,
-        "created_at": record.created_at.isoformat(),
-        "expires_at": record.expires_at.isoformat() if record.expires_at else None,
-        "revoked_at": record.revoked_at.isoformat() if record.revoked_at else None,
-        "rotated_from": record.rotated_from,
-        "api_key_id": record.api_key_id,
-        "tokens_per_minute": limits.tokens_per_minute,
-        "tokens_per_day": limits.tokens_per_day,
-        "usd_per_month": str(limits.usd_per_month) if limits.usd_per_month is not None else None,
-    }
+def record_dict(key: Mapping[str, Any]) -> dict[str, Any]:
+    """The admin API's key as gatewayctl prints it: its limits beside its other fields (never a hash or usage
+    identifier: the API sends neither)."""
+    flat = {name: value for name, value in key.items() if name != "limits"}
+    flat.update(key.get("limits") or {})
+    return flat
 
 
 KEY_COLUMNS = ("KEY ID", "TENANT", "PLAN", "MODELS", "STATUS", "CREATED", "EXPIRES", "KEY")
 
 
-def key_row(record: KeyRecord) -> list[Any]:
-    models = ",".join(record.models) if record.models is not None else "*"
+def key_row(key: Mapping[str, Any]) -> list[Any]:
+    models = key["models"] if isinstance(key["models"], str) else ",".join(key["models"])
     return [
-        record.key_id,
-        record.tenant,
-        record.plan,
+        key["key_id"],
+        key["tenant"],
+        key["plan"],
         models,
-        record.status,
-        short_time(record.created_at),
-        short_time(record.expires_at),
-        record.key_hint,
+        key["status"],
+        short_time(key["created_at"]),
+        short_time(key["expires_at"]),
+        key["key_hint"],
     ]
 
 
@@ -67,8 +50,8 @@ def print_json(value: Any, stream: TextIO | None = None) -> None:
     print(json.dumps(value, indent=2, default=str), file=stream or sys.stdout)
 
 
-def print_details(record: KeyRecord, stream: TextIO | None = None) -> None:
-    details = record_dict(record)
+def print_details(key: Mapping[str, Any], stream: TextIO | None = None) -> None:
+    details = record_dict(key)
     width = max(len(name) for name in details)
     for name, value in details.items():
         shown = ",".join(value) if isinstance(value, list) else ("-" if value is None else value)
@@ -90,51 +73,38 @@ USAGE_COLUMNS = (
     "COMPLETION",
     "COST USD",
 )
+COUNTS = ("requests", "failed", "prompt_tokens", "cached_tokens", "cache_write_tokens", "completion_tokens")
 
 
-def usage_row(row: DailyUsage) -> list[Any]:
+def usage_dict(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A usage row of the admin API grouped by day, tenant, key and plan, as `gatewayctl usage --json` prints it."""
+    return {
+        "day": row["day"],
+        "tenant": row["tenant"],
+        "key_id": row["key"],
+        "plan": row["plan"],
+        **{name: row[name] for name in COUNTS},
+        "cost_usd": row["cost_usd"],
+    }
+
+
+def usage_row(row: Mapping[str, Any]) -> list[Any]:
     return [
-        row.day.isoformat(),
-        row.tenant,
-        row.key_id,
-        row.plan,
-        row.requests,
-        row.failed,
-        row.prompt_tokens,
-        row.cached_tokens,
-        row.cache_write_tokens,
-        row.completion_tokens,
-        f"{row.cost_usd:.6f}",
+        row["day"],
+        row["tenant"],
+        row["key_id"],
+        row["plan"],
+        *(row[name] for name in COUNTS),
+        f"{Decimal(row['cost_usd']):.6f}",
     ]
 
 
-def usage_total(rows: Sequence[DailyUsage]) -> list[Any]:
+def usage_total(rows: Sequence[Mapping[str, Any]]) -> list[Any]:
     return [
         "TOTAL",
         "",
         "",
         "",
-        sum(r.requests for r in rows),
-        sum(r.failed for r in rows),
-        sum(r.prompt_tokens for r in rows),
-        sum(r.cached_tokens for r in rows),
-        sum(r.cache_write_tokens for r in rows),
-        sum(r.completion_tokens for r in rows),
-        f"{sum((r.cost_usd for r in rows), Decimal(0)):.6f}",
+        *(sum(int(r[name]) for r in rows) for name in COUNTS),
+        f"{sum((Decimal(r['cost_usd']) for r in rows), Decimal(0)):.6f}",
     ]
-
-
-def usage_dict(row: DailyUsage) -> dict[str, Any]:
-    return {
-        "day": row.day.isoformat(),
-        "tenant": row.tenant,
-        "key_id": row.key_id,
-        "plan": row.plan,
-        "requests": row.requests,
-        "failed": row.failed,
-        "prompt_tokens": row.prompt_tokens,
-        "cached_tokens": row.cached_tokens,
-        "cache_write_tokens": row.cache_write_tokens,
-        "completion_tokens": row.completion_tokens,
-        "cost_usd": str(row.cost_usd),
-    }

@@ -34,8 +34,8 @@ from emulator.template import (
 )
 from emulator.webadapter import WebAdapterFunction
 from gatewayctl.deployment import plans_from_outputs
-from gatewayctl.keys import IssuedKey, KeyAdmin
 from gatewayctl.local.models import local_registry
+from llm_gateway.domain.key_admin import IssuedKey, KeyAdmin
 from llm_gateway.domain.keys import generate_key, hash_key
 from llm_gateway.domain.stores import KeyRecords
 from llm_gateway.store.keys import KeyStore
@@ -48,6 +48,9 @@ DEMO_PLAN = "standard"
 # The local gateway's state (its SQLite database and the demo key), kept across restarts; .gitignored.
 DEFAULT_DATA_DIR = PROJECT_ROOT / ".gateway-data"
 DEMO_KEY_FILE = "demo-key"
+# The local admin key: stands in for IAM credentials on the admin API's routes (Authorization: Bearer).
+ADMIN_KEY_FILE = "admin-key"
+ADMIN_KEY_PREFIX = "llmgw-admin-"
 
 
 @dataclass
@@ -104,7 +107,16 @@ def sdk_snippet(base_url: str, key: str, model: str) -> str:
     return f".venv/bin/python -c {shlex.quote(code)}"
 
 
-def banner(base_url: str, models: list[str], key: str, plan: UsagePlanSpec, keys_hint: str, *, state: str = "") -> str:
+def banner(
+    base_url: str,
+    models: list[str],
+    key: str,
+    plan: UsagePlanSpec,
+    keys_hint: str,
+    *,
+    state: str = "",
+    admin_key: str = "",
+) -> str:
     model = "echo" if "echo" in models or not models else models[0]
     body = shlex.quote(f'{{"model": "{model}", "messages": [{{"role": "user", "content": "Hello, gateway"}}]}}')
     return f"""
@@ -122,6 +134,7 @@ curl {base_url}/chat/completions -H "x-api-key: {key}" -H "content-type: applica
 ANTHROPIC_BASE_URL={base_url.removesuffix("/v1")} ANTHROPIC_API_KEY={key} claude -p "Hello, gateway" --model {model}
 
 {keys_hint}
+admin API: {base_url}/admin  (Authorization: Bearer {admin_key})
 {state}Ctrl-C stops the gateway and everything it started.
 """
 
@@ -209,6 +222,7 @@ def _serve(options: ServeOptions, server: GatewayServer, moto: MotoProcess | Non
     _process_environment(environment, state.dynamodb_url, region)
 
     lambdas = local_functions(template, resolver)
+    admin_key = _admin_side(apigateway, admin_key_file(data_dir, options))
     records: KeyRecords = (
         KeyStore(dynamodb, outputs["KeysTableName"]) if data_dir is None else SqliteKeyStore(database(data_dir))
     )
@@ -219,11 +233,14 @@ def _serve(options: ServeOptions, server: GatewayServer, moto: MotoProcess | Non
     demo = demo_key(admin, records, data_dir, options.demo_key)
     stage = Stage(outputs["RestApiId"], outputs["StageName"], region, account, f"127.0.0.1:{port}")
     outputs["ApiBaseUrl"] = base_url
+    outputs["AdminApiUrl"] = f"{base_url}/admin"
     local_stack = {
         "region": region,
         "endpoints": state.endpoints,
         "outputs": outputs,
         "data_dir": None if data_dir is None else str(data_dir),
+        # Where gatewayctl on this machine reads the admin key: a path, never the key itself.
+        "admin_key_file": str(admin_key_file(data_dir, options)),
     }
     gateway = LocalApiGateway(
         ApiDefinition.from_template(cfn, Resolver(cfn, options.parameter_overrides).resolve),
@@ -233,6 +250,7 @@ def _serve(options: ServeOptions, server: GatewayServer, moto: MotoProcess | Non
         enforcer=state.enforcer,
         local_stack=local_stack,
         access_log=None if options.quiet else (lambda line: print(line, file=sys.stderr, flush=True)),
+        admin_key=admin_key,
     )
     plan = next(p for p in usage_plans(cfn, resolver) if p.name.endswith(f"-{DEMO_PLAN}"))
     models = _models()
@@ -259,6 +277,7 @@ def _serve(options: ServeOptions, server: GatewayServer, moto: MotoProcess | Non
                 state=""
                 if data_dir is None
                 else f"state: {data_dir / DATABASE_FILE} (kept across restarts; delete {data_dir} to start afresh)\n",
+                admin_key=admin_key,
             ),
             flush=True,
         )
@@ -291,6 +310,33 @@ def demo_key(admin: KeyAdmin, records: KeyRecords, data_dir: Path | None, given:
         kept.touch(mode=0o600)
         kept.write_text(key + "\n", encoding="utf-8")
     return issued
+
+
+def _admin_side(apigateway: Any, kept: Path) -> str:
+    """The admin function reaches API Gateway's keys and plans where the local gateway keeps them; the local admin
+    key stands in for IAM on its routes."""
+    from llm_gateway.api.admin.entry import use_api_gateway
+
+    use_api_gateway(apigateway)
+    return local_admin_key(kept)
+
+
+def admin_key_file(data_dir: Path | None, options: ServeOptions) -> Path:
+    """The admin key's file: in the data directory (the default one when state lives at a DynamoDB endpoint)."""
+    return (data_dir or (options.data_dir or DEFAULT_DATA_DIR).resolve()) / ADMIN_KEY_FILE
+
+
+def local_admin_key(kept: Path) -> str:
+    """The local admin key: the one kept in `kept` (readable by its owner only), else a new one kept there."""
+    import secrets
+
+    if kept.exists():
+        return kept.read_text(encoding="utf-8").strip()
+    key = ADMIN_KEY_PREFIX + secrets.token_urlsafe(32)
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    kept.touch(mode=0o600)
+    kept.write_text(key + "\n", encoding="utf-8")
+    return key
 
 
 def _models() -> list[str]:

@@ -76,10 +76,10 @@ def test_stage_v1_is_the_openai_base_url(template: dict[str, Any], cfn: dict[str
 def test_routes_are_exactly_the_openai_ones_and_every_route_needs_a_key(cfn: dict[str, Any]) -> None:
     body = api_body(cfn)
     routes = {(method, path) for path, methods in body["paths"].items() for method in methods if method != "options"}
-    assert routes == ROUTES
+    assert routes == ROUTES | {(ADMIN_METHOD, ADMIN_PATH)}
     for path, methods in body["paths"].items():
         for method, operation in methods.items():
-            if method == "options":
+            if method == "options" or path == ADMIN_PATH:
                 continue  # CORS preflights: test_cors_preflights_are_answered_by_api_gateway_without_a_key
             schemes = {name for requirement in operation["security"] for name in requirement}
             assert schemes == {"api_key", "KeyAuthorizer"}, f"{method} {path} is not keyed and authorized"
@@ -87,6 +87,19 @@ def test_routes_are_exactly_the_openai_ones_and_every_route_needs_a_key(cfn: dic
 
 
 ORIGIN = "https://app.example.com"
+ADMIN_PATH, ADMIN_METHOD = "/admin/{proxy+}", "x-amazon-apigateway-any-method"
+
+
+def test_the_admin_api_is_iam_authorised_on_its_own_function(cfn: dict[str, Any]) -> None:
+    """AWS_IAM alone (no key authorizer, no API key), invoked with the function's resource permission rather than
+    the operator's credentials, on AdminFunction: callers' keys never reach it."""
+    operation = api_body(cfn)["paths"][ADMIN_PATH][ADMIN_METHOD]
+    assert operation["security"] == [{"AWS_IAM": []}]
+    integration = operation["x-amazon-apigateway-integration"]
+    assert integration["type"] == "aws_proxy" and "credentials" not in integration
+    assert "${AdminFunction.Arn}" in integration["uri"]["Fn::Sub"]
+    scheme = api_body(cfn)["components"]["securitySchemes"]["AWS_IAM"]
+    assert scheme["x-amazon-apigateway-authtype"] == "awsSigv4"
 
 
 def test_cors_preflights_are_answered_by_api_gateway_without_a_key(cfn: dict[str, Any]) -> None:
@@ -106,8 +119,8 @@ def test_cors_preflights_are_answered_by_api_gateway_without_a_key(cfn: dict[str
             allowed_headers = headers["method.response.header.Access-Control-Allow-Headers"].strip("'").split(",")
             assert {"authorization", "content-type", "x-api-key", "anthropic-version"} <= set(allowed_headers)
             assert set(headers["method.response.header.Access-Control-Allow-Methods"].strip("'").split(",")) >= {
-                method.upper() for method in methods if method != "options"
-            }
+                method.upper() for method in methods if method not in {"options", ADMIN_METHOD}
+            } | ({"GET", "POST", "PUT", "PATCH"} if ADMIN_METHOD in methods else set())
 
 
 def test_gateway_responses_and_the_function_carry_the_same_cors_headers(cfn: dict[str, Any]) -> None:
@@ -180,7 +193,7 @@ def test_gateway_responses_are_openai_shaped_json(cfn: dict[str, Any]) -> None:
 
 def test_functions_run_python313_on_arm64_with_the_shared_layer(template: dict[str, Any], cfn: dict[str, Any]) -> None:
     functions = of_type(cfn, "AWS::Lambda::Function")
-    assert set(functions) == {"ApiFunction", "KeyAuthorizerFunction", "UsageRollupFunction"}
+    assert set(functions) == {"ApiFunction", "KeyAuthorizerFunction", "UsageRollupFunction", "AdminFunction"}
     (layer_id,) = of_type(cfn, "AWS::Lambda::LayerVersion")
     for function in functions.values():
         properties = function["Properties"]
@@ -364,9 +377,10 @@ def test_dashboard_and_alarms_watch_what_matters(cfn: dict[str, Any]) -> None:
 
 
 def test_every_route_streams_from_the_api_function_behind_lambda_web_adapter(cfn: dict[str, Any]) -> None:
+    """Every caller's route; the admin API's answers are small JSON, buffered from a plain Lambda handler."""
     for path, methods in api_body(cfn)["paths"].items():
         for method, operation in methods.items():
-            if method == "options":
+            if method == "options" or path == ADMIN_PATH:
                 continue
             integration = operation["x-amazon-apigateway-integration"]
             assert integration["responseTransferMode"] == "STREAM", f"{method} {path}"

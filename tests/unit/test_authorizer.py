@@ -12,7 +12,7 @@ import pytest
 
 from emulator.lambda_context import LocalLambdaContext
 from emulator.template import load_handler
-from gatewayctl.keys import KeyAdmin
+from llm_gateway.domain.key_admin import KeyAdmin
 from llm_gateway.domain.keys import TokenLimits, hash_key
 from llm_gateway.store.keys import KeyStore
 from tests.conftest import Handler, LogOutput, Stack

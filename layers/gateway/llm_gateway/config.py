@@ -137,6 +137,10 @@ class Settings(BaseModel):
     responses_expiry_days: int = Field(
         30, ge=1, description="Days a stored response can be read and continued (OpenAI keeps them 30 days)."
     )
+    usage_plans: Json[dict[str, str]] = Field(
+        default_factory=dict,
+        description="API Gateway usage plan ids by plan name, as JSON (the admin function's; the template builds it).",
+    )
 
     @classmethod
     def from_environ(cls, environ: dict[str, str] | None = None) -> Settings:

@@ -170,3 +170,11 @@ class ConfigurationError(GatewayError):
     status = 500
     type = "api_error"
     default_code = "gateway_misconfigured"
+
+
+class ConflictError(GatewayError):
+    """409: the operation clashes with the state it finds (a team that exists, a key already revoked)."""
+
+    status = 409
+    type = "invalid_request_error"
+    default_code = "conflict"

@@ -42,8 +42,13 @@ def test_routes_authorizer_and_key_source_come_from_the_template(api: ApiDefinit
         ("POST", "/messages/count_tokens", "ApiFunction"),
         ("GET", "/models", "ApiFunction"),
         ("POST", "/model", "ApiFunction"),
+        ("ANY", "/admin/{proxy+}", "AdminFunction"),
     }
-    assert all(r.authorizer == "KeyAuthorizer" and r.api_key_required for r in api.routes if r.mock is None)
+    callers = [r for r in api.routes if r.mock is None and r.function == "ApiFunction"]
+    assert all(r.authorizer == "KeyAuthorizer" and r.api_key_required and not r.iam for r in callers)
+    # The admin API: IAM only, neither the key authorizer nor an API key.
+    (admin,) = [r for r in api.routes if r.function == "AdminFunction"]
+    assert admin.iam and admin.authorizer is None and not admin.api_key_required
     assert api.authorizers["KeyAuthorizer"].function == "KeyAuthorizerFunction"
     assert api.api_key_source == "AUTHORIZER"
 

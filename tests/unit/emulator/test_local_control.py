@@ -13,8 +13,8 @@ from emulator.control import LocalApiGatewayControl, SharedUsagePlanEnforcer
 from emulator.provision import provision
 from emulator.usageplans import ApiKeys, UsagePlan, UsagePlanEnforcer
 from gatewayctl.deployment import plans_from_outputs
-from gatewayctl.keys import KeyAdmin
 from llm_gateway.domain.budget import Caps, Reservation, Windows
+from llm_gateway.domain.key_admin import KeyAdmin
 from llm_gateway.domain.stores import Refused, Reserved
 from llm_gateway.store.sqlite.database import database
 from llm_gateway.store.sqlite.keys import SqliteKeyStore

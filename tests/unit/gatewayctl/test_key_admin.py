@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 
 from gatewayctl import cli
 from gatewayctl.deployment import Deployment
-from gatewayctl.keys import KeyAdmin, KeyAdminError, PartialFailureError
+from llm_gateway.domain.key_admin import KeyAdmin, KeyAdminError, KeyAdminFailure, PartialFailureError
 from llm_gateway.domain.keys import TokenLimits, hash_key, looks_like_key
 from llm_gateway.domain.stores import KeyNotFoundError, KeyStateError
 from llm_gateway.store.keys import KeyStore
@@ -130,7 +130,7 @@ class FailingCalls:
 
 def test_plan_attachment_failure_rolls_back_the_api_gateway_key(stack: Stack) -> None:
     admin = admin_for(stack, apigateway=FailingCalls(stack.apigateway, "create_usage_plan_key"))
-    with pytest.raises(KeyAdminError, match="rolled back"):
+    with pytest.raises(KeyAdminFailure, match="rolled back"):
         admin.create("acme", "standard")
     assert api_keys(stack) == []
     assert table_items(stack) == []
@@ -139,7 +139,7 @@ def test_plan_attachment_failure_rolls_back_the_api_gateway_key(stack: Stack) ->
 def test_record_write_failure_rolls_back_the_api_gateway_key_and_its_plan_membership(stack: Stack) -> None:
     failing_dynamodb = FailingCalls(stack.dynamodb, "put_item")
     store = KeyStore(failing_dynamodb, stack.outputs["KeysTableName"])  # type: ignore[arg-type]
-    with pytest.raises(KeyAdminError, match="rolled back"):
+    with pytest.raises(KeyAdminFailure, match="rolled back"):
         admin_for(stack, store=store).create("acme", "standard")
     assert api_keys(stack) == []
     assert plan_key_ids(stack, "standard") == []
@@ -178,7 +178,7 @@ def test_a_write_that_landed_despite_an_error_is_kept(stack: Stack) -> None:
 def test_importing_a_secret_that_is_already_a_key_fails_and_leaves_nothing_behind(stack: Stack) -> None:
     admin = admin_for(stack)
     first = admin.create("acme", "standard")
-    with pytest.raises(KeyAdminError, match="already exists"):
+    with pytest.raises(KeyAdminFailure, match="already exists"):
         admin.create("evil", "premium", key=first.key)
     assert [k["id"] for k in api_keys(stack)] == [first.record.api_key_id]
     assert plan_key_ids(stack, "premium") == []

@@ -105,7 +105,7 @@ def test_a_key_is_created_in_a_team_of_its_tenant(stack: Stack, capsys: pytest.C
 
 
 def test_nodes_round_trip_through_the_admin() -> None:
-    from gatewayctl.teams import apply_caps
+    from llm_gateway.domain.team_admin import apply_caps
 
     caps = apply_caps((NodeCap("day", 10),), {("day", "tokens"): 0, ("month", "usd"): None})
     assert caps == ()

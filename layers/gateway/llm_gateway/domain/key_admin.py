@@ -1,11 +1,15 @@
-"""Key administration: API Gateway keys on usage plans and key records, kept consistent with each other."""
+"""Key administration: API Gateway keys on usage plans and key records, kept consistent with each other.
+
+The admin API and `gatewayctl serve` run it; API Gateway is reached through `ApiGatewayKeys`, the part of boto3's
+client it calls (a real client on a stack, the local gateway's control plane under `make run`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import Any, Literal, Protocol
 
 from llm_gateway.domain.keys import (
     KEY_PREFIX,
@@ -20,17 +24,45 @@ from llm_gateway.domain.keys import (
     utcnow,
 )
 from llm_gateway.domain.stores import BudgetTree, KeyRecords, KeyStateError
+from llm_gateway.errors import GatewayError, InvalidRequestError
 
-if TYPE_CHECKING:
-    from mypy_boto3_apigateway import APIGatewayClient
-
-
-class KeyAdminError(Exception):
-    """An operation failed; nothing was left half-done."""
+KeyFilter = Literal["active", "revoked", "expired"]
 
 
-class PartialFailureError(KeyAdminError):
+class KeyAdminError(InvalidRequestError):
+    """400: the operation cannot be done as asked; nothing was changed."""
+
+    default_code = "invalid_key_request"
+
+
+class KeyAdminFailure(GatewayError):
+    """502: an AWS call behind the operation failed; what it had done was rolled back."""
+
+    status = 502
+    type = "api_error"
+    default_code = "aws_call_failed"
+
+
+class PartialFailureError(KeyAdminFailure):
     """An operation failed AND its clean-up failed: the message says exactly what is left and how to fix it."""
+
+    default_code = "partial_failure"
+
+
+class ApiGatewayKeys(Protocol):
+    """The calls KeyAdmin makes on API Gateway, with boto3's names and shapes."""
+
+    def create_api_key(self, **arguments: Any) -> Mapping[str, Any]: ...
+
+    def create_usage_plan_key(self, **arguments: Any) -> Mapping[str, Any]: ...
+
+    def delete_usage_plan_key(self, **arguments: Any) -> Mapping[str, Any]: ...
+
+    def delete_api_key(self, **arguments: Any) -> Mapping[str, Any]: ...
+
+    def update_api_key(self, **arguments: Any) -> Mapping[str, Any]: ...
+
+    def get_paginator(self, operation: Literal["get_api_keys"]) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -51,7 +83,7 @@ class KeyAdmin:
     def __init__(
         self,
         store: KeyRecords,
-        apigateway: APIGatewayClient,
+        apigateway: ApiGatewayKeys,
         plans: dict[str, str],
         clock: Callable[[], datetime] = utcnow,
         tree: BudgetTree | None = None,
@@ -84,15 +116,14 @@ class KeyAdmin:
         """
         if key is not None and not looks_like_key(key):
             raise KeyAdminError(f"A gateway key is {KEY_PREFIX} followed by 43 characters of A-Z a-z 0-9 _ -")
-        if plan not in self._plans:
-            raise KeyAdminError(f"Unknown plan '{plan}'; plans: {', '.join(self.plans)}")
+        self.plan_of(plan)
         if not tenant.strip():
-            raise KeyAdminError("The tenant must not be empty")
+            raise KeyAdminError("The tenant must not be empty", param="tenant")
         if team is not None:
             self._check_team(team, tenant)
         now = self._clock()
         if expires_at is not None and expires_at <= now:
-            raise KeyAdminError("The expiry must be in the future")
+            raise KeyAdminError("The expiry must be in the future", param="expires_at")
         key, key_id, usage_identifier = key or generate_key(), generate_key_id(), generate_usage_identifier()
         api_key_id = self._apigateway.create_api_key(
             name=f"{tenant}-{key_id}",
@@ -135,11 +166,33 @@ class KeyAdmin:
                     f"leftover with: aws apigateway delete-api-key --api-key {api_key_id}"
                 ) from failure
             self._remove_api_key(api_key_id, self._plans[plan] if on_plan else None, failure)
-            raise KeyAdminError(f"Creating the key failed and was rolled back: {failure}") from failure
+            raise KeyAdminFailure(f"Creating the key failed and was rolled back: {failure}") from failure
         return IssuedKey(key, record)
 
-    def list(self, tenant: str | None = None) -> list[KeyRecord]:
-        return self._store.list(tenant)
+    def list(
+        self,
+        tenant: str | None = None,
+        *,
+        team: str | None = None,
+        plan: str | None = None,
+        status: KeyFilter | None = None,
+        query: str | None = None,
+    ) -> list[KeyRecord]:
+        """The keys matching every given filter, sorted by tenant then creation (the store's order). `status`
+        expired: active records past their expiry (their stored status stays active); `query` matches the key id,
+        hint, tenant or team, case-insensitively."""
+        now = self._clock()
+        return [
+            record
+            for record in self._store.list(tenant)
+            if _matches(record, now, team=team, plan=plan, status=status, query=query)
+        ]
+
+    def plan_of(self, name: str) -> str:
+        """The usage plan's name, checked (KeyAdminError names the plans)."""
+        if name not in self._plans:
+            raise KeyAdminError(f"Unknown plan '{name}'; plans: {', '.join(self.plans)}", param="plan")
+        return name
 
     def show(self, key_id: str) -> KeyRecord:
         return self._store.get_by_id(key_id)
@@ -180,13 +233,21 @@ class KeyAdmin:
         self._check_team(team, record.tenant)
         return self._store.set_team(record, team)
 
+    def leave_team(self, key_id: str) -> KeyRecord:
+        """Take an active key out of its team: from its next request it is charged to its own windows only; what it
+        spent stays counted in the team's windows."""
+        record = self._store.get_by_id(key_id)
+        if record.status != "active":
+            raise KeyStateError(f"Key {key_id} is {record.status}; only active keys can be changed")
+        return self._store.set_team(record, None)
+
     def _check_team(self, team: str, tenant: str) -> None:
         """The key's record carries its chain (team, tenant): the team must exist and belong to the tenant."""
         node = self._tree.get_node("team", team) if self._tree is not None else None
         if node is None:
-            raise KeyAdminError(f"No team '{team}'; create it with `gatewayctl teams create`")
+            raise KeyAdminError(f"No team '{team}'; create it with `gatewayctl teams create`", param="team")
         if node.parent != tenant:
-            raise KeyAdminError(f"Team '{team}' belongs to tenant '{node.parent}', not '{tenant}'")
+            raise KeyAdminError(f"Team '{team}' belongs to tenant '{node.parent}', not '{tenant}'", param="team")
 
     def rotate(self, key_id: str) -> IssuedKey:
         """A new secret for the same key: same id, tenant, plan, models, limits and usage-plan key; the old
@@ -255,3 +316,34 @@ class KeyAdmin:
                 f"({cleanup}). No key record was written. Remove the leftover with: "
                 f"aws apigateway delete-api-key --api-key {api_key_id}"
             ) from failure
+
+
+def _matches(
+    record: KeyRecord,
+    now: datetime,
+    *,
+    team: str | None,
+    plan: str | None,
+    status: KeyFilter | None,
+    query: str | None,
+) -> bool:
+    if team is not None and record.team != team:
+        return False
+    if plan is not None and record.plan != plan:
+        return False
+    if status is not None and _status(record, now) != status:
+        return False
+    if query:
+        wanted = query.casefold()
+        return any(wanted in (value or "").casefold() for value in _searched(record))
+    return True
+
+
+def _status(record: KeyRecord, now: datetime) -> KeyFilter:
+    if record.status == "active" and record.is_expired(now):
+        return "expired"
+    return "revoked" if record.status == "revoked" else "active"
+
+
+def _searched(record: KeyRecord) -> Iterator[str | None]:
+    yield from (record.key_id, record.key_hint, record.tenant, record.team)

@@ -1,4 +1,5 @@
-"""Usage grouped by tenant, team, key or day (`gatewayctl usage --group-by team`), as a table or CSV.
+"""Usage grouped by tenant, team, key, plan or day (`GET /admin/usage?group_by=team`, `gatewayctl usage --group-by
+team`), as rows or CSV.
 
 A key's team is read from its key record (the chain it carries), so a key that moved team reports its whole history
 under its current team.
@@ -13,16 +14,24 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from llm_gateway.domain.stores import USAGE_FIELDS, DailyUsage
+from llm_gateway.errors import InvalidRequestError
 
-GROUPS = ("day", "tenant", "team", "key")
+GROUPS = ("day", "tenant", "team", "key", "plan")
 NO_TEAM = "-"
 
 
 def parse_groups(value: str) -> tuple[str, ...]:
+    """`team,day` -> ("team", "day"); InvalidRequestError (param group_by) for anything else. The usage rows are
+    kept per key and day, so `model` is refused by name rather than answered with a column of blanks."""
     names = tuple(name.strip() for name in value.split(",") if name.strip())
     unknown = [name for name in names if name not in GROUPS]
     if not names or unknown:
-        raise ValueError(f"--group-by takes a comma-separated list of {', '.join(GROUPS)}; not {', '.join(unknown)}")
+        hint = " (usage is recorded per key and day, not per model)" if "model" in unknown else ""
+        raise InvalidRequestError(
+            f"group_by takes a comma-separated list of {', '.join(GROUPS)}; not {', '.join(unknown) or 'nothing'}"
+            + hint,
+            param="group_by",
+        )
     return names
 
 
@@ -42,6 +51,8 @@ def grouped(rows: Sequence[DailyUsage], groups: Sequence[str], teams: Mapping[st
             return row.tenant
         if name == "team":
             return teams.get(row.key_id) or NO_TEAM
+        if name == "plan":
+            return row.plan
         return row.key_id
 
     found: dict[tuple[str, ...], Group] = {}
