@@ -18,7 +18,7 @@ CLAUDE_CODE := .cache/claude-code/node_modules/.bin/claude
 CODEX_VERSION ?= 0.171.0
 CODEX := .cache/codex/node_modules/.bin/codex
 
-.PHONY: help install run test lint scan format pytest unit e2e build deploy bench cost events clean
+.PHONY: help install run test lint scan format pytest unit contract e2e build deploy bench cost events clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -77,8 +77,11 @@ format: install ## Apply ruff formatting and safe fixes
 pytest: install $(CLAUDE_CODE) $(CODEX) ## The test suite alone: unit, contract and end-to-end tests
 	$(BIN)/pytest
 
-unit: install ## The unit and contract tests: no sockets beyond 127.0.0.1, no sam build
-	$(BIN)/pytest tests/unit tests/contract -m "not build" -q
+unit: install ## The unit tier: domain, wire formats, providers on stubs and fakes; no stack, no sockets beyond 127.0.0.1
+	$(BIN)/pytest tests/unit -q
+
+contract: install ## The contract tier: the stores on both backends, the handlers on the stack (moto), events/; no sam build
+	$(BIN)/pytest tests/contract -m "not build" -q
 
 e2e: install $(CLAUDE_CODE) $(CODEX) ## The end-to-end tier: the local gateway over HTTP, driven by the official clients, Claude Code and Codex
 	$(BIN)/pytest tests/e2e -q
