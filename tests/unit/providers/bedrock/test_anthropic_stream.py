@@ -3,8 +3,7 @@ usage from the events then Bedrock's metrics, errors, cut streams, the deadline.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Generator
 from typing import Any
 
 import pytest
@@ -27,7 +26,6 @@ from llm_gateway.errors import (
     GatewayError,
     ProviderError,
     ProviderRateLimitError,
-    ProviderRequestError,
     ProviderTimeoutError,
 )
 from llm_gateway.providers.bedrock.provider import BedrockProvider
@@ -41,6 +39,7 @@ from tests.unit.providers.bedrock.anthropic_bodies import (
     bedrock_body,
     messages_body,
 )
+from tests.unit.providers.bedrock.streams import INVOKE_STREAM_EXCEPTIONS, SwitchableDeadline, collect
 
 # --- streams ------------------------------------------------------------------------------------------------
 
@@ -102,17 +101,6 @@ def chunks(*events: dict[str, Any]) -> list[bytes]:
 
 def native(event: dict[str, Any]) -> NativeChunk:
     return NativeChunk("anthropic", event, event=event["type"])
-
-
-def collect(events: Iterator[StreamEvent]) -> tuple[list[StreamEvent], GatewayError | None]:
-    """The events produced before the stream ended, and the error it ended with, if any."""
-    produced: list[StreamEvent] = []
-    try:
-        for event in events:
-            produced.append(event)
-    except GatewayError as error:
-        return produced, error
-    return produced, None
 
 
 def parsed(events: list[StreamEvent]) -> list[StreamEvent]:
@@ -257,17 +245,7 @@ def test_stream_usage_comes_from_the_events_then_bedrocks_metrics(
     assert sum(isinstance(event, UsageReport) for event in produced) == 1
 
 
-@pytest.mark.parametrize(
-    ("exception_type", "error_class", "retryable"),
-    [
-        pytest.param("modelStreamErrorException", ProviderError, True, id="model-stream-error"),
-        pytest.param("throttlingException", ProviderRateLimitError, True, id="throttling"),
-        pytest.param("internalServerException", ProviderError, True, id="internal-server"),
-        pytest.param("serviceUnavailableException", ProviderError, True, id="service-unavailable"),
-        pytest.param("modelTimeoutException", ProviderTimeoutError, True, id="model-timeout"),
-        pytest.param("validationException", ProviderRequestError, False, id="validation"),
-    ],
-)
+@INVOKE_STREAM_EXCEPTIONS
 def test_an_error_event_mid_stream_is_raised_after_the_events_before_it(
     provider: BedrockProvider,
     transport: FakeBedrockTransport,
@@ -331,16 +309,6 @@ def test_errors_before_the_stream_starts_raise_when_it_is_requested(
     with pytest.raises(ProviderRateLimitError) as caught:
         provider.stream(anthropic_request(messages_body()), TARGET, Deadline.after(10), SONNET)
     assert caught.value.retry_after == 2.0
-
-
-@dataclass(frozen=True)
-class SwitchableDeadline(Deadline):
-    """A deadline the test expires at a chosen moment of the stream, instead of sleeping until it does."""
-
-    switch: dict[str, bool] = field(default_factory=lambda: {"expired": False})
-
-    def remaining(self) -> float:
-        return 0.0 if self.switch["expired"] else 10.0
 
 
 def test_a_stream_stops_when_the_deadline_passes(provider: BedrockProvider, transport: FakeBedrockTransport) -> None:

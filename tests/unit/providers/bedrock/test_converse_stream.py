@@ -4,8 +4,7 @@ connection failures, the deadline, an abandoned stream's connection."""
 from __future__ import annotations
 
 import json
-from collections.abc import Generator, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Generator
 
 import pytest
 from urllib3 import HTTPSConnectionPool
@@ -15,7 +14,6 @@ from urllib3.exceptions import ReadTimeoutError as Urllib3ReadTimeoutError
 from llm_gateway.domain.answers import (
     Finish,
     ReasoningDelta,
-    StreamEvent,
     TextDelta,
     ToolCallArgumentsDelta,
     ToolCallStart,
@@ -43,6 +41,7 @@ from tests.unit.providers.bedrock.converse_bodies import (
     text,
     user,
 )
+from tests.unit.providers.bedrock.streams import CONVERSE_STREAM_EXCEPTIONS, SwitchableDeadline, collect
 
 # --- streaming ----------------------------------------------------------------------------------------------
 
@@ -77,17 +76,6 @@ def message_stop(reason: str = "end_turn") -> bytes:
 MESSAGE_START = stream_event("messageStart", {"role": "assistant"})
 # A pool object only names the host in urllib3's errors; creating one opens no connection.
 BEDROCK_POOL = HTTPSConnectionPool("bedrock-runtime.us-east-1.amazonaws.com")
-
-
-def collect(events: Iterator[StreamEvent]) -> tuple[list[StreamEvent], GatewayError | None]:
-    """The events produced before the stream ended, and the error it ended with, if any."""
-    produced: list[StreamEvent] = []
-    try:
-        for event in events:
-            produced.append(event)
-    except GatewayError as error:
-        return produced, error
-    return produced, None
 
 
 def test_stream_sends_the_same_converse_request_and_yields_text(
@@ -169,16 +157,7 @@ def test_stream_reports_usage_once_with_cache_tokens(
     assert sum(isinstance(e, UsageReport) for e in events) == 1
 
 
-@pytest.mark.parametrize(
-    ("exception_type", "error_class", "retryable"),
-    [
-        pytest.param("modelStreamErrorException", ProviderError, True, id="model-stream-error"),
-        pytest.param("throttlingException", ProviderRateLimitError, True, id="throttling"),
-        pytest.param("internalServerException", ProviderError, True, id="internal-server"),
-        pytest.param("serviceUnavailableException", ProviderError, True, id="service-unavailable"),
-        pytest.param("validationException", ProviderRequestError, False, id="validation"),
-    ],
-)
+@CONVERSE_STREAM_EXCEPTIONS
 def test_error_event_mid_stream_is_raised_after_the_events_before_it(
     provider: BedrockProvider,
     transport: FakeBedrockTransport,
@@ -261,16 +240,6 @@ def test_remote_image_in_a_stream_request_is_refused_before_any_call(
     with pytest.raises(ProviderRequestError):
         provider.stream(chat(messages=image_message("https://example.com/cat.png")), TARGET, Deadline.after(10))
     assert transport.sent == []
-
-
-@dataclass(frozen=True)
-class SwitchableDeadline(Deadline):
-    """A deadline the test expires at a chosen moment of the stream, instead of sleeping until it does."""
-
-    switch: dict[str, bool] = field(default_factory=lambda: {"expired": False})
-
-    def remaining(self) -> float:
-        return 0.0 if self.switch["expired"] else 10.0
 
 
 def test_stream_stops_when_the_deadline_passes(provider: BedrockProvider, transport: FakeBedrockTransport) -> None:
