@@ -174,7 +174,8 @@ def streams(draw: st.DrawFn) -> list[StreamEvent]:
             events += [ReasoningDelta(piece) for piece in draw(st.lists(text, min_size=1, max_size=3))]
         else:
             index = sum(isinstance(event, ToolCallStart) for event in events)
-            events.append(ToolCallStart(index, draw(identifier), draw(identifier)))
+            # Each call its own id: a reader takes a known id for more of that call's arguments.
+            events.append(ToolCallStart(index, f"{draw(identifier)}-{index}", draw(identifier)))
             pieces = draw(st.lists(text, min_size=1, max_size=3))
             events += [ToolCallArgumentsDelta(index, piece) for piece in pieces]
     return [*events, Finish(draw(STOP_REASONS)), UsageReport(draw(usages(cache_writes=False, reasoning=True)))]
