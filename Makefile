@@ -21,7 +21,7 @@ CODEX := .cache/codex/node_modules/.bin/codex
 # and anthropic SDKs), pinned with their dependencies by tests/e2e/js/package.json and its lock file.
 NODE_CLIENTS := .cache/node-clients/node_modules/.package-lock.json
 
-.PHONY: help install run test lint scan format pytest unit e2e build deploy bench cost events clean console
+.PHONY: help install run test lint scan format pytest unit contract e2e build deploy bench cost events clean console
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -100,8 +100,11 @@ format: install ## Apply ruff formatting and safe fixes
 pytest: install console $(CLAUDE_CODE) $(CODEX) $(NODE_CLIENTS) ## The test suite alone: unit, contract and end-to-end tests
 	$(BIN)/pytest
 
-unit: install ## The unit and contract tests: no sockets beyond 127.0.0.1, no sam build
-	$(BIN)/pytest tests/unit tests/contract -m "not build" -q
+unit: install ## The unit tier: domain, wire formats, providers on stubs and fakes; no stack, no sockets beyond 127.0.0.1
+	$(BIN)/pytest tests/unit -q
+
+contract: install ## The contract tier: the stores on both backends, the handlers on the stack (moto), events/; no sam build
+	$(BIN)/pytest tests/contract -m "not build" -q
 
 e2e: install console $(CLAUDE_CODE) $(CODEX) $(NODE_CLIENTS) ## The end-to-end tier: the local gateway over HTTP, driven by the official clients, agent SDKs, Claude Code, Codex and a browser
 	$(BIN)/pytest tests/e2e -q

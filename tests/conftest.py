@@ -6,18 +6,12 @@ import io
 import json
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from emulator.lambda_context import LocalLambdaContext
-from emulator.provision import provision
 from emulator.template import load_web_app
-from gatewayctl.deployment import plans_from_outputs
 from llm_gateway import authorizer, config, gateway, observability
 from llm_gateway.api.anthropic import messages as anthropic_messages
 from llm_gateway.api.openai import responses as openai_responses
@@ -53,49 +47,6 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     reset_caches()
     yield
     reset_caches()
-
-
-@dataclass
-class Stack:
-    """The stateful part of the stack, provisioned from template.yaml on moto."""
-
-    outputs: dict[str, str]
-    dynamodb: Any
-    apigateway: Any
-
-    @property
-    def plans(self) -> dict[str, str]:
-        return plans_from_outputs(self.outputs)
-
-    def usage_item(self, key_id: str) -> dict[str, str]:
-        """The key's budget item of this month, attribute name -> value (numbers as their text)."""
-        key = {"key_id": {"S": key_id}, "period": {"S": datetime.now(UTC).strftime("%Y-%m")}}
-        item = self.dynamodb.get_item(TableName=self.outputs["UsageTableName"], Key=key, ConsistentRead=True)
-        return {name: value.get("N", value.get("S")) for name, value in item.get("Item", {}).items()}
-
-    def assert_settled(self, key_id: str, requests: int) -> dict[str, str]:
-        """Each of today's `requests` recorded once (served or failed), and the day's budget holding exactly what they
-        used: no reservation left in it. Returns the budget item."""
-        item = self.usage_item(key_id)
-        day = datetime.now(UTC).strftime("%d")
-        counted = int(item.get(f"requests_{day}", 0)) + int(item.get(f"failed_{day}", 0))
-        assert counted == requests, item
-        used = int(item.get(f"prompt_tokens_{day}", 0)) + int(item.get(f"completion_tokens_{day}", 0))
-        assert int(item[f"budget_day_{day}"]) == used, f"a reservation is still held: {item}"
-        return item
-
-
-@pytest.fixture
-def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
-    """A fresh moto account holding the template's tables, REST API and usage plans; settings point at it."""
-    with mock_aws():
-        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        apigateway = boto3.client("apigateway", region_name="us-east-1")
-        outputs = provision(dynamodb, apigateway, "llm-gateway-test").outputs
-        monkeypatch.setenv("GATEWAY_KEYS_TABLE", outputs["KeysTableName"])
-        monkeypatch.setenv("GATEWAY_USAGE_TABLE", outputs["UsageTableName"])
-        reset_caches()
-        yield Stack(outputs, dynamodb, apigateway)
 
 
 @pytest.fixture

@@ -15,7 +15,8 @@ import anthropic
 import httpx2
 import pytest
 
-from tests.conftest import Handler, Stack
+from tests.conftest import Handler
+from tests.contract.conftest import Stack
 from tests.fakes.bedrock_transport import FakeBedrockTransport, invoke_chunk
 from tests.fakes.handler_client import CALLER, STAGE, HandlerTransport
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from llm_gateway.providers.openai.stream import with_tool_call_indexes
+from llm_gateway.dialects.openai_chat.chunks import with_tool_call_indexes
 from tests.conftest import Handler
 from tests.fakes.handler_client import handler_client
 from tests.fakes.openai_server import FakeOpenAIServer, delta_chunk, usage_chunk

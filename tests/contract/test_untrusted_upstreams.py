@@ -17,7 +17,8 @@ import pytest
 
 from llm_gateway.domain.estimate import estimate_prompt_tokens
 from llm_gateway.domain.tokens import estimate_text_tokens
-from tests.conftest import Handler, LogOutput, Stack
+from tests.conftest import Handler, LogOutput
+from tests.contract.conftest import Stack
 from tests.fakes.handler_client import CALLER, STAGE, HandlerTransport, handler_client
 from tests.fakes.openai_server import FakeOpenAIServer, chat_completion_json, delta_chunk, usage_json
 from tests.fakes.requests import openai_chat

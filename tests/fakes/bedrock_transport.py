@@ -16,6 +16,7 @@ import base64
 import binascii
 import json
 import struct
+import sys
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -141,7 +142,10 @@ class FakeBedrockTransport:
         # The stubs type event handlers as returning None; a before-send handler's return value replaces the call.
         client.meta.events.register_first("before-send.bedrock-runtime", self._send)  # type: ignore[arg-type]
         # Inside moto's mock_aws (tests that also need DynamoDB) every before-send handler runs, and moto's would
-        # refuse the Bedrock operations it does not implement: this client's calls are this fake's alone.
+        # refuse the Bedrock operations it does not implement: this client's calls are this fake's alone. Without
+        # moto loaded no handler of its can be registered, and the unit tier never pays for importing it.
+        if "moto" not in sys.modules:
+            return client
         from moto.core.botocore_stubber import BotocoreStubber
 
         events = client.meta.events

@@ -4,9 +4,7 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from llm_gateway.config import Settings, get_registry, get_settings
 from llm_gateway.errors import ConfigurationError, ModelNotFoundError
@@ -64,22 +62,6 @@ def test_registry_from_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     path.write_text(json.dumps(REGISTRY))
     monkeypatch.setenv("GATEWAY_MODELS_FILE", str(path))
     assert get_registry().names() == ["small"]
-
-
-@pytest.mark.parametrize("name", ["/gateway/models", "gateway/models"])
-def test_registry_from_ssm_parameter(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
-    """The template passes the name without its leading slash (the form IAM's policy template wants)."""
-    with mock_aws():
-        boto3.client("ssm").put_parameter(Name="/gateway/models", Value=json.dumps(REGISTRY), Type="String")
-        monkeypatch.setenv("GATEWAY_MODELS_PARAMETER", name)
-        assert get_registry().names() == ["small"]
-
-
-def test_a_missing_ssm_registry_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    with mock_aws():
-        monkeypatch.setenv("GATEWAY_MODELS_PARAMETER", "gateway/absent")
-        with pytest.raises(ConfigurationError, match="SSM parameter /gateway/absent"):
-            get_registry()
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from llm_gateway.dialects.openai_chat.schemas import ChatCompletionRequest
 from llm_gateway.dialects.openai_embeddings.schemas import EmbeddingsRequest
 from llm_gateway.errors import InvalidRequestError, PayloadTooLargeError
 from tests.conftest import Handler
-from tests.unit.test_metering import api_event, call
+from tests.fakes.proxy_events import api_event, call
 
 STRING_PIECES = ["a", "[", "]", "{", "}", '"', "\\", "\\n", "é", "中", ",", ":", " ", "\\u005b", '\\"', "\\\\"]
 

@@ -6,10 +6,7 @@ import time
 from collections.abc import Generator, Iterator
 from typing import Any
 
-import boto3
 import pytest
-from aws_lambda_powertools.utilities import parameters
-from moto import mock_aws
 
 from llm_gateway.domain.answers import (
     Finish,
@@ -62,14 +59,6 @@ def provider() -> Iterator[OpenAICompatProvider]:
     instance = OpenAICompatProvider(secret_reader={SECRET: KEY}.__getitem__)
     yield instance
     instance.close()
-
-
-@pytest.fixture
-def powertools_cache() -> Iterator[None]:
-    """Powertools caches secrets per process: every test starts and ends without cached ones."""
-    parameters.clear_caches()  # type: ignore[no-untyped-call]  # Powertools leaves it unannotated
-    yield
-    parameters.clear_caches()  # type: ignore[no-untyped-call]
 
 
 def target(server: FakeOpenAIServer, **fields: Any) -> Target:
@@ -538,57 +527,6 @@ def test_an_abandoned_stream_does_not_poison_the_pool(provider: OpenAICompatProv
     completion = provider.complete(request(), target(server), Deadline.after(5))
 
     assert completion.text == "hello there"
-
-
-def test_powertools_reads_a_plain_secret_from_secrets_manager(server: FakeOpenAIServer, powertools_cache: None) -> None:
-    with mock_aws():
-        boto3.client("secretsmanager", region_name="us-east-1").create_secret(Name=SECRET, SecretString=KEY)
-        provider = OpenAICompatProvider()
-        provider.complete(request(), target(server), Deadline.after(5))
-        provider.close()
-
-    assert server.last_request.headers["authorization"] == f"Bearer {KEY}"
-
-
-def test_powertools_reads_a_json_secret_caches_it_and_refreshes_it_when_rejected(
-    server: FakeOpenAIServer, powertools_cache: None
-) -> None:
-    with mock_aws():
-        secrets = boto3.client("secretsmanager", region_name="us-east-1")
-        secrets.create_secret(Name=SECRET, SecretString=json.dumps({"api_key": KEY, "org": "o-1"}))
-        provider = OpenAICompatProvider()
-        provider.complete(request(), target(server), Deadline.after(5))
-        secrets.put_secret_value(SecretId=SECRET, SecretString=json.dumps({"api_key": "sk-rotated"}))
-        # Cached per container: the rotated key is not read again on every call...
-        provider.complete(request(), target(server), Deadline.after(5))
-        # ...until the upstream rejects the cached one.
-        server.enqueue(status=401, json=error_json("Incorrect API key provided"))
-        with pytest.raises(ProviderError):
-            provider.complete(request(), target(server), Deadline.after(5))
-        provider.complete(request(), target(server), Deadline.after(5))
-        provider.close()
-
-    sent_keys = [sent.headers["authorization"] for sent in server.requests]
-    assert sent_keys == [f"Bearer {KEY}"] * 3 + ["Bearer sk-rotated"]
-
-
-@pytest.mark.parametrize("secret_value", [None, json.dumps({"token": KEY}), "   ", f"{KEY}\nsk-second-line"])
-def test_a_missing_or_unusable_secret_is_a_gateway_misconfiguration(
-    server: FakeOpenAIServer, powertools_cache: None, log_output: LogOutput, secret_value: str | None
-) -> None:
-    with mock_aws():
-        if secret_value is not None:
-            boto3.client("secretsmanager", region_name="us-east-1").create_secret(
-                Name=SECRET, SecretString=secret_value
-            )
-        provider = OpenAICompatProvider()
-        with pytest.raises(ProviderError) as caught:
-            provider.complete(request(), target(server), Deadline.after(5))
-
-    assert (caught.value.status, caught.value.retryable) == (502, False)
-    assert "secret" in caught.value.message and "misconfigured" in caught.value.message
-    assert server.requests == []
-    assert KEY not in json.dumps(log_output())
 
 
 def test_the_key_can_come_from_the_named_environment_variable(

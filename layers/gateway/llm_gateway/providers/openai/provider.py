@@ -13,6 +13,8 @@ import urllib3
 from urllib3.exceptions import HTTPError
 
 from llm_gateway.config import environment_variable
+from llm_gateway.dialects.openai_chat.request_body import request_body
+from llm_gateway.dialects.sse import SSEDecoder
 from llm_gateway.domain.answers import Completion, Finish, StreamEvent, Usage, UsageReport
 from llm_gateway.domain.conversation import ChatRequest
 from llm_gateway.domain.embeddings import EmbeddingRequest, EmbeddingResult, estimate_input_tokens
@@ -20,7 +22,6 @@ from llm_gateway.domain.ports import Deadline, Provider, completion_events
 from llm_gateway.domain.registry import ModelTraits, Target
 from llm_gateway.errors import GatewayError, ProviderError, ProviderTimeoutError, TargetMisconfiguredError
 from llm_gateway.observability import logger
-from llm_gateway.providers.openai.answer import completion_of, unmetered_usage
 from llm_gateway.providers.openai.context_window import ContextWindows
 from llm_gateway.providers.openai.embeddings import embedding_vectors, embeddings_body
 from llm_gateway.providers.openai.errors import (
@@ -32,8 +33,7 @@ from llm_gateway.providers.openai.errors import (
     upstream_error,
     upstream_failure,
 )
-from llm_gateway.providers.openai.request import is_native, request_body
-from llm_gateway.providers.openai.stream import SSEDecoder, StreamAssembler
+from llm_gateway.providers.openai.reading import read_completion, stream_reader, unmetered_usage
 
 SecretReader = Callable[[str], str]
 _READ_SIZE = 65536
@@ -84,7 +84,7 @@ class OpenAICompatProvider(Provider):
         key = self._api_key(target, deadline)
         request, response = self._post_chat(request, target, key, deadline, stream=False)
         data = self._read_all(response, target)
-        return completion_of(self._json(data, target, key), request, target, key)
+        return read_completion(self._json(data, target, key), request, target, key)
 
     def stream(
         self, request: ChatRequest, target: Target, deadline: Deadline, traits: ModelTraits | None = None
@@ -99,7 +99,7 @@ class OpenAICompatProvider(Provider):
         if response.headers.get("content-type", "").startswith("application/json"):
             # A server that ignored stream=true answered with a whole completion: replay it.
             payload = self._json(self._read_all(response, target), target, key)
-            yield from completion_events(completion_of(payload, request, target, key))
+            yield from completion_events(read_completion(payload, request, target, key))
             return
         finished = False
         try:
@@ -309,7 +309,7 @@ class OpenAICompatProvider(Provider):
         deadline: Deadline,
     ) -> Iterator[StreamEvent]:
         decoder = SSEDecoder()
-        assembler = StreamAssembler(target, key, native=is_native(request))
+        assembler = stream_reader(request, target, key)
         done = False
         while not done:
             if deadline.expired:

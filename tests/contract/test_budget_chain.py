@@ -16,8 +16,10 @@ from llm_gateway.authorizer import caller_context
 from llm_gateway.domain.budget_tree import BudgetNode, NodeCap, window_bounds
 from llm_gateway.store import dynamo
 from llm_gateway.store.budget_tree import DynamoBudgetTree
-from tests.conftest import Handler, LogOutput, Stack
-from tests.unit.test_metering import CountingEcho, api_event, call, chat_event, counting_echo, metering_clock
+from tests.conftest import Handler, LogOutput
+from tests.contract.conftest import Stack
+from tests.contract.test_metering import CountingEcho, counting_echo, metering_clock
+from tests.fakes.proxy_events import api_event, call, chat_event
 
 __all__ = ["counting_echo", "metering_clock"]
 

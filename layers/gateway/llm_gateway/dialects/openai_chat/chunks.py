@@ -1,10 +1,19 @@
-"""An upstream's stream of chat.completion.chunk events read into stream events: SSE decoding, then assembly."""
+"""The chat.completion.chunk objects an OpenAI-compatible upstream streams, read into stream events (the SSE frames
+around them are decoded by dialects/sse.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
 
+from llm_gateway.dialects.openai_chat.completion import (
+    UpstreamFaults,
+    arguments_of,
+    reasoning_of,
+    stop_reason,
+    text_of,
+    usage_of,
+)
 from llm_gateway.domain.answers import (
     Finish,
     NativeChunk,
@@ -16,70 +25,15 @@ from llm_gateway.domain.answers import (
     Usage,
 )
 from llm_gateway.domain.conversation import StopReason
-from llm_gateway.domain.registry import Target
-from llm_gateway.providers.openai.answer import (
-    arguments_of,
-    reasoning_of,
-    stop_reason,
-    text_of,
-    usage_of,
-)
-from llm_gateway.providers.openai.errors import malformed, upstream_failure
-
-
-class SSEDecoder:
-    """An incremental Server-Sent Events parser: bytes in (split anywhere), (event, data) pairs out.
-
-    Lines end in LF or CRLF (every OpenAI-compatible server uses one of them); comment lines and fields
-    other than `event` and `data` are ignored, as the SSE specification says.
-    """
-
-    def __init__(self) -> None:
-        self._buffer = bytearray()
-        self._event = ""
-        self._data: list[str] = []
-
-    def feed(self, chunk: bytes) -> list[tuple[str, str]]:
-        self._buffer += chunk
-        events: list[tuple[str, str]] = []
-        while (end := self._buffer.find(b"\n")) >= 0:
-            # Decoding whole lines only, so a UTF-8 character split across reads is reassembled first.
-            line = bytes(self._buffer[:end]).rstrip(b"\r").decode("utf-8")
-            del self._buffer[: end + 1]
-            event = self._line(line)
-            if event is not None:
-                events.append(event)
-        return events
-
-    def close(self) -> list[tuple[str, str]]:
-        """Events still pending at the end of the body: servers may omit the final blank line."""
-        events = self.feed(b"\n") if self._buffer else []
-        event = self._line("")
-        return events if event is None else [*events, event]
-
-    def _line(self, line: str) -> tuple[str, str] | None:
-        if not line:
-            event, self._event = self._event or "message", ""
-            data, self._data = self._data, []
-            return (event, "\n".join(data)) if data else None
-        if line.startswith(":"):
-            return None
-        name, _, value = line.partition(":")
-        value = value.removeprefix(" ")
-        if name == "data":
-            self._data.append(value)
-        elif name == "event":
-            self._event = value
-        return None
 
 
 class StreamAssembler:
     """Turns upstream `chat.completion.chunk` objects into stream events, keeping what the end needs; each chunk
-    is also passed on whole (`NativeChunk`) when the caller speaks OpenAI's dialect."""
+    is also passed on whole (`NativeChunk`) when the caller speaks OpenAI's dialect. What breaks the format raises
+    `faults.malformed`, an error the upstream reported in a chunk `faults.reported`."""
 
-    def __init__(self, target: Target, key: str | None, *, native: bool) -> None:
-        self._target = target
-        self._key = key
+    def __init__(self, faults: UpstreamFaults, *, native: bool) -> None:
+        self._faults = faults
         self._native = native
         self.stop_reason: StopReason | None = None
         self.usage: Usage | None = None
@@ -95,9 +49,9 @@ class StreamAssembler:
 
     def events(self, chunk: object) -> Iterator[StreamEvent]:
         if not isinstance(chunk, dict):
-            raise malformed(self._target, "a stream chunk is not an object")
+            raise self._faults.malformed("a stream chunk is not an object")
         if chunk.get("error"):
-            raise upstream_failure(self._target, chunk, self._key)
+            raise self._faults.reported(chunk)
         if not self._native:
             yield from self._read(chunk)
             return
@@ -112,15 +66,15 @@ class StreamAssembler:
         self.usage = usage_of(chunk.get("usage")) or self.usage
         choices = chunk.get("choices") or []
         if not isinstance(choices, list):
-            raise malformed(self._target, "choices is not a list")
+            raise self._faults.malformed("choices is not a list")
         if not choices:
             return
         choice = choices[0]
         if not isinstance(choice, dict):
-            raise malformed(self._target, "a choice is not an object")
+            raise self._faults.malformed("a choice is not an object")
         delta = choice.get("delta") or {}
         if not isinstance(delta, dict):
-            raise malformed(self._target, "a delta is not an object")
+            raise self._faults.malformed("a delta is not an object")
         reasoning = reasoning_of(delta)
         if reasoning:
             self.produced.append(reasoning)
@@ -135,7 +89,7 @@ class StreamAssembler:
             yield TextDelta(content)
         tool_calls = delta.get("tool_calls") or []
         if not isinstance(tool_calls, list):
-            raise malformed(self._target, "tool_calls is not a list")
+            raise self._faults.malformed("tool_calls is not a list")
         for entry in tool_calls:
             yield from self._tool_call(entry)
         reason = choice.get("finish_reason")
@@ -149,10 +103,10 @@ class StreamAssembler:
 
     def _tool_call(self, entry: object) -> Iterator[StreamEvent]:
         if not isinstance(entry, dict):
-            raise malformed(self._target, "a tool call delta is not an object")
+            raise self._faults.malformed("a tool call delta is not an object")
         function = entry.get("function") or {}
         if not isinstance(function, dict):
-            raise malformed(self._target, "a tool call function is not an object")
+            raise self._faults.malformed("a tool call function is not an object")
         raw_id, raw_index = entry.get("id"), entry.get("index")
         call_id = raw_id if isinstance(raw_id, str) and raw_id else None
         upstream = raw_index if isinstance(raw_index, int) else None
@@ -161,7 +115,7 @@ class StreamAssembler:
         if index not in self._names:
             name = function.get("name")
             if not isinstance(name, str) or not name:
-                raise malformed(self._target, "tool call arguments arrived before the call's name")
+                raise self._faults.malformed("tool call arguments arrived before the call's name")
             self._names[index] = name
             if call_id is not None:
                 self._by_id[call_id] = index

@@ -11,7 +11,7 @@ import pytest
 from gatewayctl import cli
 from gatewayctl.deployment import Deployment
 from llm_gateway.domain.budget_tree import BudgetNode, NodeCap
-from tests.conftest import Stack
+from tests.contract.conftest import Stack
 
 
 @pytest.fixture(params=["dynamodb", "sqlite"])
@@ -117,7 +117,7 @@ def test_usage_is_grouped_by_team_as_csv(stack: Stack, capsys: pytest.CaptureFix
 
     from llm_gateway.domain.answers import Usage
     from llm_gateway.domain.registry import Prices
-    from tests.unit.gatewayctl.test_usage_cli import record
+    from tests.contract.test_usage_cli import record
 
     deployment = Deployment("test stack", "us-east-1", stack.outputs)
     run(deployment, capsys, "teams", "create", "platform", "--tenant", "acme")

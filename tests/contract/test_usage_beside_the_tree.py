@@ -11,7 +11,7 @@ from llm_gateway.domain.budget_tree import BudgetNode, NodeCap, plan_chain
 from llm_gateway.domain.stores import Reserved
 from llm_gateway.store.budget_tree import DynamoBudgetTree
 from llm_gateway.store.usage import UsageStore
-from tests.conftest import Stack
+from tests.contract.conftest import Stack
 
 
 def test_reports_and_the_roll_up_skip_the_trees_items(stack: Stack) -> None:

@@ -16,7 +16,7 @@ from llm_gateway.domain.key_admin import KeyAdmin, KeyAdminError, KeyAdminFailur
 from llm_gateway.domain.keys import TokenLimits, hash_key, looks_like_key
 from llm_gateway.domain.stores import KeyNotFoundError, KeyStateError
 from llm_gateway.store.keys import KeyStore
-from tests.conftest import Stack
+from tests.contract.conftest import Stack
 
 
 def admin_for(stack: Stack, apigateway: Any = None, store: Any = None) -> KeyAdmin:

@@ -15,7 +15,8 @@ from emulator.template import load_handler
 from llm_gateway.domain.key_admin import KeyAdmin
 from llm_gateway.domain.keys import TokenLimits, hash_key
 from llm_gateway.store.keys import KeyStore
-from tests.conftest import Handler, LogOutput, Stack
+from tests.conftest import Handler, LogOutput
+from tests.contract.conftest import Stack
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 TEST_KEY = "sk-llmgw-T3stKeyUsedOnlyByTheGatewayTestSuite0000000"

@@ -1,20 +1,24 @@
 """Every reservation is settled exactly once, whatever the transport does: a caller who hangs up before the first
-byte or after the last, a server that raises on a write to a closed connection or one that drops it silently, a
-task cancelled while the model works, an answer that fails after the model gave it."""
+byte, midway (billed for what was produced) or after the last (the answer out before its record), a server that
+raises on a write to a closed connection or one that drops it silently, a task cancelled while the model works, an
+answer that fails after the model gave it."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 import pytest
 
 from emulator.webadapter import WebAdapterFunction, adapter_request
-from tests.conftest import LogOutput, Stack
-from tests.fakes.asgi import App, AsgiReply, run_asgi
-from tests.unit.api.test_streaming_app import Paced, paced, stream_event
+from tests.conftest import LogOutput
+from tests.contract.conftest import Stack
+from tests.fakes.asgi import App, run_asgi
+from tests.fakes.paced import Paced, invoke, paced, stream_event
+from tests.fakes.proxy_events import EVENTS
 
 __all__ = ["paced"]
 
@@ -40,11 +44,6 @@ SURFACES = {"chat": stream_event, "messages": messages_event}
 def scope_of(app: App, event: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
     scope, body = adapter_request(event, WebAdapterFunction("ApiFunction", app, 900).lambda_context())
     return dict(scope), body
-
-
-def invoke(app: App, event: dict[str, Any], **options: Any) -> AsgiReply:
-    scope, body = scope_of(app, event)
-    return asyncio.run(run_asgi(app, scope, body, **options))
 
 
 @pytest.mark.parametrize("closed_writes", ["raise", "ignore"])
@@ -129,3 +128,51 @@ def test_a_caller_who_closes_after_the_last_frame_is_no_disconnect(
     access = [line for line in log_output() if line["message"] == "request"]
     assert [line["client_disconnected"] for line in access][-1] is False
     stack.assert_settled(KEY, requests=2)
+
+
+def test_a_caller_who_hangs_up_stops_the_provider_and_pays_for_what_was_produced(
+    stack: Stack, api_app: App, paced: type[Paced], log_output: LogOutput, capsys: pytest.CaptureFixture[str]
+) -> None:
+    paced.count, paced.interval = 50, 0.05
+    capsys.readouterr()
+    # The role chunk, then two words: the caller reads three pieces and leaves.
+    reply = invoke(api_app, stream_event(), disconnect_after=3)
+    assert reply.disconnected
+    assert paced.closed, "the provider's stream was closed"
+    assert paced.produced <= 5, f"the provider went on after the caller left ({paced.produced} words)"
+    (emf,) = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"Requests"' in line]
+    assert (emf["ClientDisconnects"], emf["ServerErrors"]) == ([1.0], [0.0])
+    assert emf["CompletionTokens"][0] >= 1
+    now = datetime.now(UTC)
+    key = {"key_id": {"S": "key_5f1c2a9b7e3d"}, "period": {"S": now.strftime("%Y-%m")}}
+    item = stack.dynamodb.get_item(TableName=stack.outputs["UsageTableName"], Key=key)["Item"]
+    day = now.strftime("%d")
+    # A served request (not a failure), billed from what the provider produced before the caller left.
+    assert item[f"requests_{day}"]["N"] == "1" and f"failed_{day}" not in item
+    assert int(item[f"completion_tokens_{day}"]["N"]) >= 1
+    access = next(line for line in log_output() if line["message"] == "request")
+    assert (access["status"], access["client_disconnected"], access["streamed"]) == (200, True, True)
+
+
+def test_a_whole_answer_is_out_before_its_usage_record_which_is_written_even_if_the_caller_left(
+    stack: Stack, api_app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from llm_gateway.store.usage import UsageStore
+
+    settled: list[float] = []
+    settle = UsageStore.settle
+
+    def slow_settle(self: UsageStore, *args: Any, **kwargs: Any) -> None:
+        time.sleep(0.3)
+        settle(self, *args, **kwargs)
+        settled.append(time.monotonic())
+
+    monkeypatch.setattr(UsageStore, "settle", slow_settle)
+    event = json.loads((EVENTS / "chat-completions.json").read_text())
+    started = time.monotonic()
+    reply = invoke(api_app, event, disconnect_after=1)
+    (at, body), *_ = reply.chunks
+    assert json.loads(body)["choices"][0]["message"]["content"] == "Say hello to the gateway"
+    assert int(reply.headers["content-length"]) == len(body), "the client knows the answer is complete"
+    assert at < 0.25, "the answer did not wait for the usage record"
+    assert settled and settled[0] - started >= 0.3, "the record was still written after the caller left"

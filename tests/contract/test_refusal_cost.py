@@ -19,18 +19,18 @@ from llm_gateway.domain.estimate import estimate_prompt_tokens, prompt_tokens_fl
 from llm_gateway.domain.registry import ContextLimits
 from llm_gateway.domain.tokens import estimate_text_tokens, text_tokens_floor
 from llm_gateway.errors import ContextLengthExceededError
-from tests.conftest import Handler, Stack
-from tests.fakes.requests import openai_chat
-from tests.unit.test_metering import (  # noqa: F401 (counting_echo: a fixture)
+from tests.conftest import Handler
+from tests.contract.conftest import Stack
+from tests.contract.test_metering import (  # noqa: F401 (counting_echo: a fixture)
     PRICES,
     CountingEcho,
-    call,
     caller,
-    chat_event,
     counting_echo,
     meter_for,
     usage_item,
 )
+from tests.fakes.proxy_events import call, chat_event
+from tests.fakes.requests import openai_chat
 
 CORPUS = json.loads((Path(__file__).resolve().parents[2] / "bench" / "token_corpus.json").read_text(encoding="utf-8"))
 PIECES = ["word", " ", "  ", "0", " 7", ".", "-", "_", "Ab", "HTTP", "é", "中", "\u3000", "\n", "\x01", "😀"]

@@ -1,14 +1,17 @@
-"""An upstream's chat completion read into the conversation model, kept whole (`native`) for a caller in its format."""
+"""A chat.completion an OpenAI-compatible upstream answered, read into the conversation model and kept whole
+(`native`) for a caller in its format.
+
+What the upstream got wrong becomes the provider's error: the reader is given the builders (`UpstreamFaults`), so
+the format's rules stay here and the provider's error table stays with the provider."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 from llm_gateway.domain.answers import Completion, Usage
 from llm_gateway.domain.conversation import (
-    ChatRequest,
     ContentBlock,
     Native,
     ReasoningBlock,
@@ -16,11 +19,7 @@ from llm_gateway.domain.conversation import (
     TextBlock,
     ToolCallBlock,
 )
-from llm_gateway.domain.estimate import estimate_prompt_tokens, estimated_usage
-from llm_gateway.domain.registry import Target
-from llm_gateway.observability import logger
-from llm_gateway.providers.openai.errors import malformed, upstream_failure
-from llm_gateway.providers.openai.request import is_native
+from llm_gateway.errors import GatewayError
 
 _STOP_REASONS: Mapping[str, StopReason] = {
     "stop": "end_turn",
@@ -31,6 +30,19 @@ _STOP_REASONS: Mapping[str, StopReason] = {
     "content_filter": "content_filter",
 }
 
+
+class UpstreamFaults(Protocol):
+    """The errors a reader raises for one upstream call: an answer that breaks the format, and an error the upstream
+    reported inside a 200 (the whole body, or a stream chunk)."""
+
+    def malformed(self, detail: str) -> GatewayError: ...
+
+    def reported(self, payload: Mapping[str, Any]) -> GatewayError: ...
+
+
+# Estimates the usage of an answer the upstream did not meter, from what the model produced (texts, tool names and
+# arguments).
+Unmetered = Callable[[Sequence[str]], Usage]
 
 # Where reasoning comes in answers: vLLM and DeepSeek say reasoning_content, newer vLLM and OpenRouter reasoning.
 REASONING_FIELDS = ("reasoning_content", "reasoning")
@@ -87,18 +99,19 @@ def reasoning_of(container: Mapping[str, Any]) -> str | None:
     return None
 
 
-def completion_of(payload: Any, request: ChatRequest, target: Target, key: str | None) -> Completion:
+def completion_of(payload: Any, *, native: bool, faults: UpstreamFaults, unmetered: Unmetered) -> Completion:
     """An upstream's chat.completion in the conversation model; the payload itself kept when the caller speaks
-    OpenAI's dialect."""
+    OpenAI's dialect (`native`). Usage is the upstream's, else `unmetered` of what the model produced. Raises
+    `faults.reported` for an error body, `faults.malformed` for an answer without a choice, message or tool name."""
     if isinstance(payload, dict) and payload.get("error"):
-        raise upstream_failure(target, payload, key)
+        raise faults.reported(payload)
     choices = payload.get("choices") if isinstance(payload, dict) else None
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        raise malformed(target, "no choices")
+        raise faults.malformed("no choices")
     choice = choices[0]
     message = choice.get("message")
     if not isinstance(message, dict):
-        raise malformed(target, "the choice has no message")
+        raise faults.malformed("the choice has no message")
     blocks: list[ContentBlock] = []
     reasoning = reasoning_of(message)
     if reasoning:
@@ -113,7 +126,7 @@ def completion_of(payload: Any, request: ChatRequest, target: Target, key: str |
         function = call.get("function") if isinstance(call, dict) else None
         name = function.get("name") if isinstance(function, dict) else None
         if not isinstance(call, dict) or not isinstance(function, dict) or not isinstance(name, str):
-            raise malformed(target, "a tool call has no function name")
+            raise faults.malformed("a tool call has no function name")
         call_id = call.get("id")
         blocks.append(
             ToolCallBlock(
@@ -126,26 +139,11 @@ def completion_of(payload: Any, request: ChatRequest, target: Target, key: str |
     if usage is None:
         produced = [block.text for block in blocks if isinstance(block, TextBlock | ReasoningBlock)]
         produced += [text for b in blocks if isinstance(b, ToolCallBlock) for text in (b.name, b.arguments)]
-        usage = unmetered_usage(request, produced, target, streamed=False)
+        usage = unmetered(produced)
     refused = not content and isinstance(refusal, str) and bool(refusal)
     return Completion(
         tuple(blocks),
         stop_reason(choice.get("finish_reason"), refused),
         usage,
-        native=Native("openai", payload) if is_native(request) else None,
+        native=Native("openai", payload) if native else None,
     )
-
-
-def unmetered_usage(request: ChatRequest, produced: Iterable[str], target: Target, *, streamed: bool) -> Usage:
-    """The gateway's own estimate of a call the upstream did not meter (`estimated_usage`), logged as such."""
-    usage = estimated_usage(estimate_prompt_tokens(request), produced)
-    logger.warning(
-        "The provider reported no token usage; it was estimated",
-        extra={
-            "target": target.label,
-            "streamed": streamed,
-            "prompt_tokens": usage.prompt_tokens,
-            "completion_tokens": usage.completion_tokens,
-        },
-    )
-    return usage

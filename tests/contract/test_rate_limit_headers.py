@@ -17,10 +17,11 @@ from llm_gateway import gateway
 from llm_gateway.domain.budget import Limits, WindowTotals, quota_counter, quota_period_start
 from llm_gateway.domain.ratelimit import HEADERS, go_duration, rate_limit_headers
 from llm_gateway.store import dynamo
-from tests.conftest import Handler, Stack
+from tests.conftest import Handler
+from tests.contract.conftest import Stack
 from tests.fakes.handler_client import handler_client
 
-EVENTS = Path(__file__).resolve().parents[3] / "events" / "api"
+EVENTS = Path(__file__).resolve().parents[2] / "events" / "api"
 NOON = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)  # a Sunday
 PLANS = {
     "standard": {

@@ -1,4 +1,4 @@
-"""OpenAI's chat completions format as upstreams speak it: the request body an upstream gets.
+"""Chat completions requests written from the conversation model: the body an OpenAI-compatible upstream gets.
 
 A request that came in OpenAI's own format is forwarded as the caller sent it, every field and explicit null
 included, with only the gateway's decisions applied. A request from another format is rendered from the
@@ -39,6 +39,7 @@ _NEUTRAL_RESPONSES_FIELDS: dict[str, tuple[object, ...] | None] = {"truncation":
 
 
 def is_native(request: ChatRequest) -> bool:
+    """Whether the caller spoke this very format, so its own body goes upstream (`native_body`)."""
     return request.native is not None and request.native.dialect == "openai"
 
 
@@ -220,6 +221,3 @@ def _cannot_express(block: ContentBlock) -> ProviderRequestError:
         param=block.path or None,
         code="unsupported_content",
     )
-
-
-# --- answers ----------------------------------------------------------------------------------------------

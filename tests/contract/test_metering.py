@@ -7,12 +7,10 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from emulator.lambda_context import LocalLambdaContext
 from llm_gateway import gateway
 from llm_gateway.config import Settings
 from llm_gateway.domain.answers import Completion, StreamEvent, TextDelta, Usage
@@ -27,10 +25,11 @@ from llm_gateway.metering import UsageMeter
 from llm_gateway.providers.echo import EchoProvider
 from llm_gateway.store import dynamo
 from llm_gateway.store.usage import UsageStore
-from tests.conftest import Handler, LogOutput, Stack
+from tests.conftest import Handler, LogOutput
+from tests.contract.conftest import Stack
+from tests.fakes.proxy_events import api_event, call, chat_event
 from tests.fakes.requests import openai_chat
 
-EVENTS = Path(__file__).resolve().parents[2] / "events" / "api"
 PRICES = Prices(input_per_1k=Decimal("0.001"), output_per_1k=Decimal("0.002"))
 START = datetime(2026, 11, 22, 23, 58, 50, tzinfo=UTC)
 
@@ -225,16 +224,6 @@ def metering_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("llm_gateway.metering.utcnow", lambda: datetime(2026, 11, 22, 12, 0, tzinfo=UTC))
 
 
-def api_event(name: str = "chat-completions.json", **authorizer: Any) -> dict[str, Any]:
-    event = json.loads((EVENTS / name).read_text())
-    event["requestContext"]["authorizer"].update({k: str(v) for k, v in authorizer.items()})
-    return dict(event)
-
-
-def call(handler: Handler, event: dict[str, Any]) -> dict[str, Any]:
-    return handler(event, LocalLambdaContext(function_name="ApiFunction"))
-
-
 class CountingEcho(EchoProvider):
     calls = 0
 
@@ -359,12 +348,6 @@ def test_a_failed_usage_record_is_logged_whole_and_metered_not_swallowed(
     assert "DynamoDB unreachable" in failure["exception"]
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     assert [m["UsageRecordFailures"] for m in emf if "UsageRecordFailures" in m] == [[1.0]]
-
-
-def chat_event(body: dict[str, Any], **authorizer: Any) -> dict[str, Any]:
-    event = api_event(**authorizer)
-    event["body"], event["isBase64Encoded"] = json.dumps(body), False
-    return event
 
 
 def test_one_letter_words_past_the_budget_are_refused_before_the_model(

@@ -20,10 +20,11 @@ from llm_gateway.domain.keys import TokenLimits
 from llm_gateway.domain.registry import Prices
 from llm_gateway.metering import UsageMeter
 from llm_gateway.store.usage import UsageStore
-from tests.conftest import Handler, Stack
+from tests.conftest import Handler
+from tests.contract.conftest import Stack
 from tests.fakes.requests import openai_chat
 
-EVENTS = Path(__file__).resolve().parents[3] / "events" / "api"
+EVENTS = Path(__file__).resolve().parents[2] / "events" / "api"
 
 
 def run(stack: Stack, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -18,7 +18,7 @@ from llm_gateway.domain.registry import Prices
 from llm_gateway.domain.stores import SETTLEMENT_WINDOW
 from llm_gateway.metering import UsageMeter
 from llm_gateway.store.usage import UsageStore
-from tests.conftest import Stack
+from tests.contract.conftest import Stack
 from tests.fakes.requests import openai_chat
 
 PRICES = Prices(input_per_1k=Decimal("0.001"), output_per_1k=Decimal("0.002"))
