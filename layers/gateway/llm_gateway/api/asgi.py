@@ -103,17 +103,42 @@ def posted(schema: type[M], use_case: Callable[[Gateway, M, str, ApiRequest], Re
 
 async def respond(use_case: Callable[[], Reply]) -> Response:
     """Run a gateway use case off the event loop and answer with its reply: the JSON document, or the
-    stream of SSE frames delivered as they are produced."""
-    # Run to its end even if this task is cancelled: the use case may have reserved budget, and what it returns
-    # is what releases it (the request's leftover settlements, RequestRecord.unsettled).
-    reply = await completed(run_blocking(_traced, use_case))
+    stream of SSE frames delivered as they are produced.
+
+    One hand-off to a worker thread per request: the thread runs the use case, hands its reply to the event loop,
+    then runs the reply's finishing work (the usage settlement) while the loop writes the answer."""
+    loop = asyncio.get_running_loop()
+    answered: asyncio.Future[Reply] = loop.create_future()
+
+    def work() -> None:
+        reply = _traced(use_case)
+        loop.call_soon_threadsafe(_resolve, answered, reply)
+        if reply.finish is not None and isinstance(reply.body, str):
+            reply.finish()
+
+    job = asyncio.ensure_future(run_blocking(work))
+    try:
+        await asyncio.wait({answered, job}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        # Run to its end even so: the use case may have reserved budget, and what it returns (and its finishing
+        # work) is what releases it (the request's leftover settlements, RequestRecord.unsettled).
+        await completed(job)
+        raise
+    if not answered.done():
+        job.result()  # the use case raised: its error is the answer
+    reply = answered.result()
     if isinstance(reply.body, str):
         response = Response(
             utf8(reply.body), status_code=reply.status, media_type=reply.content_type, headers=reply.headers
         )
-        return response if reply.finish is None else FinishingResponse(response, reply.finish)
+        return response if reply.finish is None else FinishingResponse(response, job)
     current_request().streamed = True
     return EventStreamResponse(reply.body, headers=reply.headers, keepalive=get_settings().stream_keepalive_seconds)
+
+
+def _resolve(future: asyncio.Future[T], value: T) -> None:
+    if not future.done():
+        future.set_result(value)
 
 
 def _traced(use_case: Callable[[], Reply]) -> Reply:
@@ -129,13 +154,13 @@ def _traced(use_case: Callable[[], Reply]) -> Reply:
 
 
 class FinishingResponse(Response):
-    """A whole answer written first, then the reply's finishing work (the usage record), then the end of the
-    response: the caller has the answer one DynamoDB round trip earlier, and the invocation still ends only
-    once the record is written."""
+    """A whole answer written while the reply's finishing work (the usage record) runs on the worker thread that
+    produced it, then the end of the response once that work is done: the caller has the answer one DynamoDB
+    round trip earlier, and the invocation still ends only once the record is written."""
 
-    def __init__(self, response: Response, finish: Callable[[], None]) -> None:
+    def __init__(self, response: Response, finishing: Awaitable[None]) -> None:
         self.response = response
-        self.finish = finish
+        self.finishing = finishing
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = self.response
@@ -144,7 +169,7 @@ class FinishingResponse(Response):
             await send({"type": "http.response.body", "body": response.body, "more_body": True})
         finally:
             # Also when the caller is already gone: the answer was produced and is recorded.
-            await completed(run_blocking(self.finish))
+            await completed(self.finishing)
         with contextlib.suppress(OSError):
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 

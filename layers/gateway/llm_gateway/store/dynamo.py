@@ -48,7 +48,8 @@ def dynamodb_config() -> Config:
     return Config(
         retries={"mode": "standard", "max_attempts": 3},
         max_pool_connections=DYNAMODB_CONNECTIONS,
-        user_agent=f"{USER_AGENT} Boto3/{boto3.__version__} Botocore/{botocore.__version__} Python/{platform.python_version()}",
+        user_agent=f"{USER_AGENT} Boto3/{boto3.__version__} Botocore/{botocore.__version__} "
+        f"Python/{platform.python_version()}",
         parameter_validation=False,
     )
 
