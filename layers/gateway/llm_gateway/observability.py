@@ -254,6 +254,16 @@ def _cold_start_metric(function_name: str) -> None:
     cold.flush_metrics()
 
 
+class _Instant:
+    """What a formatter's `formatTime` reads of a log record: when it was made (a whole LogRecord costs 4 µs)."""
+
+    __slots__ = ("created", "msecs")
+
+    def __init__(self, now: float) -> None:
+        self.created = now
+        self.msecs = (now - int(now)) * 1000
+
+
 # The log format's own keys, which every formatted record fills in (`access_line` writes them itself).
 _FORMAT_KEYS = frozenset({"level", "location", "message", "timestamp", "xray_trace_id"})
 
@@ -267,20 +277,13 @@ _DEFINITIONS = [{"Name": name, "Unit": "Count"} for name in _COUNTS] + [
     {"Name": "Latency", "Unit": "Milliseconds"},
     {"Name": "CostUSD", "Unit": "None"},
 ]
-_FIRST_BYTE = {"Name": "TimeToFirstByte", "Unit": "Milliseconds"}
 # Totals (service), by model, and by model and plan.
 _DIMENSION_SETS = [["service"], ["service", "Model"], ["service", "Model", "Plan"]]
-
-
-def _directive(definitions: list[dict[str, str]]) -> str:
-    return json.dumps(
-        [{"Namespace": NAMESPACE, "Dimensions": _DIMENSION_SETS, "Metrics": definitions}], separators=(",", ":")
-    )
-
-
-# The metric directives as JSON, written once: with and without TimeToFirstByte.
-_DIRECTIVE = _directive(_DEFINITIONS)
-_DIRECTIVE_FIRST_BYTE = _directive([*_DEFINITIONS, _FIRST_BYTE])
+# The metric directives as JSON, written once: without and with TimeToFirstByte.
+_DIRECTIVE, _DIRECTIVE_FIRST_BYTE = (
+    json.dumps([{"Namespace": NAMESPACE, "Dimensions": _DIMENSION_SETS, "Metrics": metrics}], separators=(",", ":"))
+    for metrics in (_DEFINITIONS, [*_DEFINITIONS, {"Name": "TimeToFirstByte", "Unit": "Milliseconds"}])
+)
 
 
 def request_metrics(record: RequestRecord, status: int, latency_ms: float, first_byte_ms: float | None) -> str:
@@ -360,7 +363,7 @@ def access_line(
         "level": "INFO",
         "location": location,
         "message": "request",
-        "timestamp": formatter.formatTime(logging.makeLogRecord({"created": now, "msecs": (now % 1) * 1000})),
+        "timestamp": formatter.formatTime(cast("logging.LogRecord", _Instant(now))),
     }
     line.update((name, value) for name, value in logger.get_current_keys().items() if name not in _FORMAT_KEYS)
     line.update(logger.thread_safe_get_current_keys())

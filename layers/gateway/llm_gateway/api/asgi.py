@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import time
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-import anyio
-import anyio.to_thread
 from pydantic import BaseModel
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -47,18 +47,26 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 # An SSE comment: clients ignore it, proxies and API Gateway's idle timer see bytes flowing.
 KEEPALIVE_FRAME = b": keep-alive\n\n"
 # Worker threads for the gateway's blocking work (boto3, urllib3). Lambda serves one request per
-# environment; the local gateway serves many concurrently from one process.
+# environment; the local gateway and Lambda Managed Instances serve many concurrently from one process.
 WORKER_THREADS = 128
 
-_limiter: anyio.CapacityLimiter | None = None
+_workers: ThreadPoolExecutor | None = None
 
 
 async def run_blocking(function: Callable[..., T], *args: Any) -> T:
-    """Run blocking work on a worker thread; it sees the request's context (its record, its log keys)."""
-    global _limiter
-    if _limiter is None:
-        _limiter = anyio.CapacityLimiter(WORKER_THREADS)
-    return await anyio.to_thread.run_sync(function, *args, limiter=_limiter)
+    """Run blocking work on a worker thread; it sees the request's context (its record, its log keys). Once begun
+    the work runs to its end, also when the awaiting task is cancelled (the cancellation is raised then).
+
+    A plain executor rather than anyio's `to_thread.run_sync`, whose capacity limiter, backend lookup and task
+    bookkeeping cost about as much again as the hand-off itself (docs/benchmarks.md)."""
+    return await completed(_in_worker(asyncio.get_running_loop(), function, *args))
+
+
+def _in_worker(loop: asyncio.AbstractEventLoop, function: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+    global _workers
+    if _workers is None:
+        _workers = ThreadPoolExecutor(max_workers=WORKER_THREADS, thread_name_prefix="gateway-worker")
+    return loop.run_in_executor(_workers, contextvars.copy_context().run, function, *args)
 
 
 async def completed(work: Awaitable[T]) -> T:
@@ -111,22 +119,23 @@ async def respond(use_case: Callable[[], Reply]) -> Response:
     answered: asyncio.Future[Reply] = loop.create_future()
 
     def work() -> None:
-        reply = _traced(use_case)
+        try:
+            reply = _traced(use_case)
+        except BaseException as error:
+            loop.call_soon_threadsafe(_fail, answered, error)
+            return
         loop.call_soon_threadsafe(_resolve, answered, reply)
         if reply.finish is not None and isinstance(reply.body, str):
             reply.finish()
 
-    job = asyncio.ensure_future(run_blocking(work))
+    job = _in_worker(loop, work)
     try:
-        await asyncio.wait({answered, job}, return_when=asyncio.FIRST_COMPLETED)
+        reply = await answered
     except asyncio.CancelledError:
         # Run to its end even so: the use case may have reserved budget, and what it returns (and its finishing
         # work) is what releases it (the request's leftover settlements, RequestRecord.unsettled).
         await completed(job)
         raise
-    if not answered.done():
-        job.result()  # the use case raised: its error is the answer
-    reply = answered.result()
     if isinstance(reply.body, str):
         response = Response(
             utf8(reply.body), status_code=reply.status, media_type=reply.content_type, headers=reply.headers
@@ -139,6 +148,11 @@ async def respond(use_case: Callable[[], Reply]) -> Response:
 def _resolve(future: asyncio.Future[T], value: T) -> None:
     if not future.done():
         future.set_result(value)
+
+
+def _fail(future: asyncio.Future[T], error: BaseException) -> None:
+    if not future.done():
+        future.set_exception(error)
 
 
 def _traced(use_case: Callable[[], Reply]) -> Reply:
