@@ -8,7 +8,7 @@ import contextlib
 import contextvars
 import time
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -59,14 +59,20 @@ async def run_blocking(function: Callable[..., T], *args: Any) -> T:
 
     A plain executor rather than anyio's `to_thread.run_sync`, whose capacity limiter, backend lookup and task
     bookkeeping cost about as much again as the hand-off itself (docs/benchmarks.md)."""
-    return await completed(_in_worker(asyncio.get_running_loop(), function, *args))
+    work = _submit(function, *args)
+    try:
+        return await asyncio.wrap_future(work)
+    except asyncio.CancelledError:
+        # Cancelling the awaited wrapper does not stop a thread that has begun: wait for it on a new one.
+        await completed(asyncio.wrap_future(work))
+        raise
 
 
-def _in_worker(loop: asyncio.AbstractEventLoop, function: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+def _submit(function: Callable[..., T], *args: Any) -> Future[T]:
     global _workers
     if _workers is None:
         _workers = ThreadPoolExecutor(max_workers=WORKER_THREADS, thread_name_prefix="gateway-worker")
-    return loop.run_in_executor(_workers, contextvars.copy_context().run, function, *args)
+    return _workers.submit(contextvars.copy_context().run, function, *args)
 
 
 async def completed(work: Awaitable[T]) -> T:
@@ -128,7 +134,7 @@ async def respond(use_case: Callable[[], Reply]) -> Response:
         if reply.finish is not None and isinstance(reply.body, str):
             reply.finish()
 
-    job = _in_worker(loop, work)
+    job = asyncio.wrap_future(_submit(work))
     try:
         reply = await answered
     except asyncio.CancelledError:
