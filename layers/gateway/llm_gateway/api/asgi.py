@@ -8,8 +8,7 @@ import contextlib
 import contextvars
 import time
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 from starlette.applications import Starlette
@@ -34,6 +33,9 @@ from llm_gateway.observability import (
     owes,
     settle_leftovers,
 )
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -71,6 +73,9 @@ async def run_blocking(function: Callable[..., T], *args: Any) -> T:
 def _submit(function: Callable[..., T], *args: Any) -> Future[T]:
     global _workers
     if _workers is None:
+        # Imported at the first request: concurrent.futures loads its thread pool lazily, and a cold start need not.
+        from concurrent.futures import ThreadPoolExecutor
+
         _workers = ThreadPoolExecutor(max_workers=WORKER_THREADS, thread_name_prefix="gateway-worker")
     return _workers.submit(contextvars.copy_context().run, function, *args)
 
