@@ -7,8 +7,8 @@
 - `import boto3`: a process that does only that, until it exits.
 
 Every figure includes the interpreter's own start. Targets are interleaved so machine noise hits them alike;
-medians of `--runs` runs are printed with their ratio to `import boto3` from the same run. `--root` measures
-another checkout of the project (e.g. an older commit in a git worktree with its own .venv).
+medians of `--runs` runs are printed with their ratio to `import boto3` from the same run. `--root` (repeatable)
+measures other checkouts of the project (e.g. an older commit in a git worktree with its own .venv) in the same run.
 """
 
 from __future__ import annotations
@@ -109,25 +109,29 @@ def targets(root: Path) -> dict[str, object]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=9)
-    parser.add_argument("--root", type=Path, default=PROJECT_ROOT, help="checkout to measure (with its .venv)")
+    parser.add_argument(
+        "--root", type=Path, action="append", help="checkout(s) to measure, each with its .venv (default: this one)"
+    )
     args = parser.parse_args()
-    root = args.root.resolve()
-    measures = targets(root)
+    roots = [root.resolve() for root in (args.root or [PROJECT_ROOT])]
+    measures = {(root, name): measure for root in roots for name, measure in targets(root).items()}
     for measure in measures.values():  # warm the OS file cache once; bytecode is not written
         measure()  # type: ignore[operator]
-    samples: dict[str, list[float]] = {name: [] for name in measures}
-    for _ in range(args.runs):
-        for name, measure in measures.items():
-            samples[name].append(measure())  # type: ignore[operator]
-    baseline = statistics.median(samples["import boto3"])
-    commit = subprocess.run(
-        ["git", "-C", str(root), "log", "-1", "--format=%h"], capture_output=True, text=True, check=False
-    ).stdout.strip()
-    print(f"{root} at {commit}, python {sys.version.split()[0]}, {args.runs} runs each, fresh process per run")
-    print(f"{'target':<24}{'median ms':>12}{'ratio to import boto3':>24}")
-    for name, values in samples.items():
-        median = statistics.median(values)
-        print(f"{name:<24}{median * 1000:>12.1f}{median / baseline:>24.2f}")
+    samples: dict[tuple[Path, str], list[float]] = {target: [] for target in measures}
+    for _ in range(args.runs):  # every target of every checkout in turn, so machine noise hits them alike
+        for target, measure in measures.items():
+            samples[target].append(measure())  # type: ignore[operator]
+    for root in roots:
+        baseline = statistics.median(samples[(root, "import boto3")])
+        commit = subprocess.run(
+            ["git", "-C", str(root), "log", "-1", "--format=%h"], capture_output=True, text=True, check=False
+        ).stdout.strip()
+        print(f"{root} at {commit}, python {sys.version.split()[0]}, {args.runs} runs each, fresh process per run")
+        print(f"{'target':<24}{'median ms':>12}{'ratio to import boto3':>24}")
+        for (owner, name), values in samples.items():
+            if owner == root:
+                median = statistics.median(values)
+                print(f"{name:<24}{median * 1000:>12.1f}{median / baseline:>24.2f}")
 
 
 if __name__ == "__main__":

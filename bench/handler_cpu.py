@@ -11,8 +11,8 @@ so before and after come from the same script.
 `--floor` also measures, in the same run, the floor a chat request cannot go below in this design: a bare
 Starlette route that validates the same body with Powertools' parser and makes the two DynamoDB UpdateItems of a
 metered request through botocore, answered at botocore's send step (`before-send`: serialised and signed, no
-network); and the gateway's own request with its usage table answered the same way. Both as CPU and as the
-median wall time of one request.
+network), with botocore's default client and with the gateway's client settings; and each checkout's own request
+with its usage table answered the same way. Both as CPU and as the median wall time of one request.
 """
 
 from __future__ import annotations
@@ -123,7 +123,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 from llm_gateway.dialects.openai_chat.schemas import ChatCompletionRequest
 
-client = boto3.client("dynamodb", region_name="us-east-1")
+if sys.argv[4] == "gateway-client":
+    from llm_gateway.store.dynamo import dynamodb_config
+    client = boto3.client("dynamodb", region_name="us-east-1", config=dynamodb_config())
+else:
+    client = boto3.client("dynamodb", region_name="us-east-1")
 client.meta.events.register("before-send.dynamodb", canned)
 event = json.loads((Path(root) / "events" / "api" / "chat-completions.json").read_text())
 body = event["body"].encode() if not event.get("isBase64Encoded") else __import__("base64").b64decode(event["body"])
@@ -219,30 +223,50 @@ def main() -> None:
         median = statistics.median(samples[root])
         print(f"{root} at {commit}: {median * 1e6:.0f} µs ({median / first:.2f}x the first)")
     if args.floor:
-        floor(roots[0], args.requests, args.runs)
+        floor(roots, args.requests, args.runs)
     sys.stdout.flush()
 
 
-def floor(root: Path, requests: int, runs: int) -> None:
-    """The gateway's chat request with its usage table answered at botocore's send step, beside the floor."""
-    gateway: list[tuple[float, float]] = []
-    bare: list[tuple[float, float]] = []
-    for _ in range(runs):
-        gateway.append(
-            probe(root, PROBE, str(root), "chat-completions.json", str(requests), "dynamodb", CANNED_DYNAMODB)
-        )
-        bare.append(probe(root, FLOOR, str(root), str(requests), CANNED_DYNAMODB))
-    cpu, wall = (statistics.median(sample[i] for sample in gateway) for i in (0, 1))
-    floor_cpu, floor_wall = (statistics.median(sample[i] for sample in bare) for i in (0, 1))
+def floor(roots: list[Path], requests: int, runs: int) -> None:
+    """Each checkout's chat request with its usage table answered at botocore's send step, beside the floor (from the
+    first checkout's virtualenv): with botocore's default client, and with the gateway's DynamoDB client settings
+    where the checkout has them (store/dynamo.py's `dynamodb_config`)."""
+    tuned = (roots[-1] / "layers/gateway/llm_gateway/store/dynamo.py").read_text().count("def dynamodb_config") > 0
+    gateway: dict[Path, list[tuple[float, float]]] = {root: [] for root in roots}
+    bare: dict[str, list[tuple[float, float]]] = {"default client": [], "gateway client": []}
+    for _ in range(runs):  # interleaved, as above
+        for root in roots:
+            gateway[root].append(
+                probe(root, PROBE, str(root), "chat-completions.json", str(requests), "dynamodb", CANNED_DYNAMODB)
+            )
+        bare["default client"].append(probe(roots[-1], FLOOR, str(roots[-1]), str(requests), CANNED_DYNAMODB, "-"))
+        if tuned:
+            bare["gateway client"].append(
+                probe(roots[-1], FLOOR, str(roots[-1]), str(requests), CANNED_DYNAMODB, "gateway-client")
+            )
+
+    def medians(samples: list[tuple[float, float]]) -> tuple[float, float]:
+        cpu, wall = (statistics.median(sample[i] for sample in samples) for i in (0, 1))
+        return cpu, wall
+
+    floor_cpu, floor_wall = medians(bare["default client"])
     print(f"with two DynamoDB UpdateItems answered at botocore's send step, {runs} processes, medians:")
     print(
-        f"  floor (bare Starlette route, same body validation): CPU {floor_cpu * 1e6:.0f} µs, "
-        f"wall {floor_wall * 1e3:.2f} ms"
+        f"  floor (bare Starlette route, same body validation, botocore's default client): "
+        f"CPU {floor_cpu * 1e6:.0f} µs, wall {floor_wall * 1e3:.2f} ms"
     )
-    print(
-        f"  the gateway: CPU {cpu * 1e6:.0f} µs ({cpu / floor_cpu:.2f}x the floor), "
-        f"wall {wall * 1e3:.2f} ms ({wall / floor_wall:.2f}x the floor)"
-    )
+    if tuned:
+        cpu, wall = medians(bare["gateway client"])
+        print(
+            f"  floor with the gateway's DynamoDB client settings: CPU {cpu * 1e6:.0f} µs "
+            f"({cpu / floor_cpu:.2f}x the floor), wall {wall * 1e3:.2f} ms ({wall / floor_wall:.2f}x the floor)"
+        )
+    for root in roots:
+        cpu, wall = medians(gateway[root])
+        print(
+            f"  the gateway at {root}: CPU {cpu * 1e6:.0f} µs ({cpu / floor_cpu:.2f}x the floor), "
+            f"wall {wall * 1e3:.2f} ms ({wall / floor_wall:.2f}x the floor)"
+        )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from botocore.handlers import BUILTIN_HANDLERS
 
 from emulator.lambda_context import LocalLambdaContext
 from emulator.template import load_web_app
@@ -20,6 +21,21 @@ from tests.fakes.web_function import web_function_handler
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 LogOutput = Callable[[], list[dict[str, Any]]]
+
+
+def validate_dynamodb_parameters(params: dict[str, Any], model: Any, **_: Any) -> None:
+    """botocore's own parameter validation, which the gateway's DynamoDB client skips for its CPU cost
+    (store/dynamo.py): every request the tests make must still pass it."""
+    from botocore.exceptions import ParamValidationError
+    from botocore.validate import ParamValidator
+
+    report = ParamValidator().validate(params, model.input_shape)
+    if report.has_errors():
+        raise ParamValidationError(report=report.generate_report())
+
+
+# In every botocore session the tests create (moto makes new ones), as moto adds its own handlers.
+BUILTIN_HANDLERS.append(("before-parameter-build.dynamodb", validate_dynamodb_parameters))
 
 
 def reset_caches() -> None:

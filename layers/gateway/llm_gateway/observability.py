@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import json
+import logging
 import os
 import sys
 import time
@@ -11,10 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from aws_lambda_powertools.shared.functions import resolve_truthy_env_var_choice
 
@@ -30,7 +33,32 @@ NAMESPACE = "LLMGateway"
 # model names can never create new metric series.
 NO_MODEL = "none"
 
-logger = Logger(service=SERVICE)
+# The X-Ray trace header of the request being served ("" for a request without one); unset outside requests.
+_trace_header: contextvars.ContextVar[str] = contextvars.ContextVar("xray_trace_header")
+
+
+def trace_id_of(header: str | None) -> str | None:
+    """The trace id in an X-Ray trace header ("Root=1-...;Parent=...;Sampled=1" -> "1-..."), as Powertools logs it."""
+    return header.split(";")[0].replace("Root=", "") if header else None
+
+
+class RequestFormatter(LambdaPowertoolsFormatter):
+    """Powertools' JSON log formatter, with the X-Ray trace id of the request being served.
+
+    Powertools reads the trace id from the process environment (_X_AMZN_TRACE_ID), which Lambda sets per
+    invocation for a handler that serves one request at a time. The API function serves requests concurrently
+    (locally, and on Lambda Managed Instances) in a process of its own behind Lambda Web Adapter, which passes
+    each request's trace id in that request's `x-amzn-lambda-context` header: one process-wide variable would put
+    one request's trace id on another's log lines."""
+
+    def _get_latest_trace_id(self) -> str | None:
+        header = _trace_header.get(None)
+        if header is None:
+            return super()._get_latest_trace_id()
+        return trace_id_of(header) if self.log_format.get("xray_trace_id", "") is not None else None
+
+
+logger = Logger(service=SERVICE, logger_formatter=RequestFormatter())
 # The authorizer's metrics (a plain Lambda handler, one invocation at a time). The API function, which may
 # serve concurrent requests in one process locally, emits each request's metrics from an instance of its own.
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
@@ -204,13 +232,16 @@ def begin_request(method: str, route: str, correlation_id: str, invocation: Invo
             function_request_id=invocation.request_id,
             cold_start=_cold_start,
         )
-        if invocation.xray_trace_id:
-            # The X-Ray SDK reads the invocation's trace header from this variable; the adapter runs the app
-            # in a process of its own, where Lambda does not set it per invocation.
+        if invocation.xray_trace_id and get_tracer() is not None:
+            # The X-Ray SDK reads the invocation's trace header only from this process-wide variable (the adapter
+            # runs the app in a process of its own, where Lambda does not set it per invocation): with requests
+            # served concurrently, a segment may join a concurrent request's trace. The logs read the request's
+            # own (RequestFormatter).
             os.environ["_X_AMZN_TRACE_ID"] = invocation.xray_trace_id
         if _cold_start:
             _cold_start = False
             _cold_start_metric(invocation.function_name)
+    _trace_header.set((invocation.xray_trace_id or "") if invocation is not None else "")
     logger.thread_safe_clear_keys()
     logger.thread_safe_append_keys(**keys)
     return record
@@ -223,6 +254,19 @@ def _cold_start_metric(function_name: str) -> None:
     cold.flush_metrics()
 
 
+class _Instant:
+    """What a formatter's `formatTime` reads of a log record: when it was made (a whole LogRecord costs 4 µs)."""
+
+    __slots__ = ("created", "msecs")
+
+    def __init__(self, now: float) -> None:
+        self.created = now
+        self.msecs = (now - int(now)) * 1000
+
+
+# The log format's own keys, which every formatted record fills in (`access_line` writes them itself).
+_FORMAT_KEYS = frozenset({"level", "location", "message", "timestamp", "xray_trace_id"})
+
 # The request metrics' definitions in CloudWatch's embedded metric format: name and unit, in document order.
 _COUNTS = (
     "Requests", "ClientErrors", "ServerErrors", "ProviderErrors", "ProviderThrottles", "Fallbacks",
@@ -233,9 +277,13 @@ _DEFINITIONS = [{"Name": name, "Unit": "Count"} for name in _COUNTS] + [
     {"Name": "Latency", "Unit": "Milliseconds"},
     {"Name": "CostUSD", "Unit": "None"},
 ]
-_FIRST_BYTE = {"Name": "TimeToFirstByte", "Unit": "Milliseconds"}
 # Totals (service), by model, and by model and plan.
 _DIMENSION_SETS = [["service"], ["service", "Model"], ["service", "Model", "Plan"]]
+# The metric directives as JSON, written once: without and with TimeToFirstByte.
+_DIRECTIVE, _DIRECTIVE_FIRST_BYTE = (
+    json.dumps([{"Namespace": NAMESPACE, "Dimensions": _DIMENSION_SETS, "Metrics": metrics}], separators=(",", ":"))
+    for metrics in (_DEFINITIONS, [*_DEFINITIONS, {"Name": "TimeToFirstByte", "Unit": "Milliseconds"}])
+)
 
 
 def request_metrics(record: RequestRecord, status: int, latency_ms: float, first_byte_ms: float | None) -> str:
@@ -244,19 +292,10 @@ def request_metrics(record: RequestRecord, status: int, latency_ms: float, first
     never as dimensions.
 
     Written directly rather than through Powertools' Metrics, which validates and copies each of the 18 metrics of
-    every request (about a tenth of a warm request's CPU): the document is the one Powertools prints for the same
-    metrics (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html).
+    every request (about a tenth of a warm request's CPU), and from JSON written once but for the values: the
+    document is the one Powertools prints for the same metrics (tests/unit/test_request_metrics.py holds the two
+    equal; https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html).
     """
-    definitions = _DEFINITIONS if first_byte_ms is None else [*_DEFINITIONS, _FIRST_BYTE]
-    document: dict[str, Any] = {
-        "_aws": {
-            "Timestamp": int(time.time() * 1000),
-            "CloudWatchMetrics": [{"Namespace": NAMESPACE, "Dimensions": _DIMENSION_SETS, "Metrics": definitions}],
-        },
-        "service": SERVICE,
-        "Model": record.model,
-        "Plan": record.plan,
-    }
     values = (
         1,
         int(400 <= status < 500),
@@ -274,54 +313,87 @@ def request_metrics(record: RequestRecord, status: int, latency_ms: float, first
         record.reasoning_tokens,
         record.embedding_inputs,
     )
-    for name, value in zip(_COUNTS, values, strict=True):
-        document[name] = [float(value)]
-    document["Latency"] = [latency_ms]
-    document["CostUSD"] = [float(record.cost_usd)]
+    parts = [
+        '{"_aws":{"Timestamp":',
+        str(int(time.time() * 1000)),
+        ',"CloudWatchMetrics":',
+        _DIRECTIVE if first_byte_ms is None else _DIRECTIVE_FIRST_BYTE,
+        f'}},"service":"{SERVICE}","Model":',
+        json.dumps(record.model),
+        ',"Plan":',
+        json.dumps(record.plan),
+    ]
+    # float's repr is the JSON number json.dumps writes for it.
+    parts.extend(f',"{name}":[{float(value)!r}]' for name, value in zip(_COUNTS, values, strict=True))
+    parts.append(f',"Latency":[{float(latency_ms)!r}],"CostUSD":[{float(record.cost_usd)!r}]')
     if first_byte_ms is not None:
         # For a stream, when its status went out: after the model's first token (or the error before it).
-        document["TimeToFirstByte"] = [first_byte_ms]
+        parts.append(f',"TimeToFirstByte":[{float(first_byte_ms)!r}]')
     if record.tenant:
-        document["tenant"] = record.tenant
+        parts.append(f',"tenant":{json.dumps(record.tenant)}')
     if record.key_id:
-        document["key_id"] = record.key_id
-    return json.dumps(document, separators=(",", ":"))
+        parts.append(f',"key_id":{json.dumps(record.key_id)}')
+    parts.append("}")
+    return "".join(parts)
 
 
 def end_request(record: RequestRecord, sent_status: int, latency_ms: float, first_byte_ms: float | None) -> None:
-    """One EMF document (`request_metrics`) and one access log line for the request, each written in one call (on
-    the event loop), so concurrent requests of one process never interleave them."""
+    """One EMF document (`request_metrics`) and one access log line (`access_line`) for the request, each written in
+    one call (on the event loop), so concurrent requests of one process never interleave them."""
     status = record.stream_error_status or sent_status
     if not _metrics_disabled():
         sys.stdout.write(request_metrics(record, status, latency_ms, first_byte_ms) + "\n")
-    logger.info(
-        "request",
-        extra={
-            "method": record.method,
-            "route": record.route,
-            "tenant": record.tenant,
-            "key_id": record.key_id,
-            "team": record.team,
-            "session_id": record.session_id,
-            "end_user": record.end_user,
-            "plan": record.plan,
-            "status": sent_status,
-            "stream_error_status": record.stream_error_status,
-            "streamed": record.streamed,
-            "client_disconnected": record.client_disconnected,
-            "usage_estimated": record.usage_estimated,
-            "latency_ms": latency_ms,
-            "first_byte_ms": first_byte_ms,
-            "model": record.model,
-            "model_requested": record.model_requested,
-            "target": record.target,
-            "provider_errors": record.provider_errors,
-            "prompt_tokens": record.prompt_tokens,
-            "completion_tokens": record.completion_tokens,
-            "cached_tokens": record.cached_tokens,
-            "cache_write_tokens": record.cache_write_tokens,
-            "reasoning_tokens": record.reasoning_tokens,
-            "embedding_inputs": record.embedding_inputs,
-            "cost_usd": str(record.cost_usd),
-        },
+    if logging.getLogger(logger.name).isEnabledFor(logging.INFO):
+        handler = cast("logging.StreamHandler[Any]", logger.registered_handler)
+        line = access_line(record, sent_status, latency_ms, first_byte_ms, f"end_request:{sys._getframe().f_lineno}")
+        with handler.lock or contextlib.nullcontext():
+            handler.stream.write(line + "\n")
+            handler.stream.flush()
+
+
+def access_line(
+    record: RequestRecord, sent_status: int, latency_ms: float, first_byte_ms: float | None, location: str
+) -> str:
+    """The request's access log line: the JSON line Powertools' Logger writes for `logger.info("request", extra=...)`
+    with these fields (tests/unit/test_request_metrics.py holds the two equal), written directly: Powertools'
+    formatter copies the log record and walks every key on each call, about 30 µs of a warm request's CPU."""
+    formatter = cast(RequestFormatter, logger.registered_formatter)  # the formatter `logger` is made with
+    now = time.time()
+    line: dict[str, Any] = {
+        "level": "INFO",
+        "location": location,
+        "message": "request",
+        "timestamp": formatter.formatTime(cast("logging.LogRecord", _Instant(now))),
+    }
+    line.update((name, value) for name, value in logger.get_current_keys().items() if name not in _FORMAT_KEYS)
+    line.update(logger.thread_safe_get_current_keys())
+    line.update(
+        method=record.method,
+        route=record.route,
+        tenant=record.tenant,
+        key_id=record.key_id,
+        team=record.team,
+        session_id=record.session_id,
+        end_user=record.end_user,
+        plan=record.plan,
+        status=sent_status,
+        stream_error_status=record.stream_error_status,
+        streamed=record.streamed,
+        client_disconnected=record.client_disconnected,
+        usage_estimated=record.usage_estimated,
+        latency_ms=latency_ms,
+        first_byte_ms=first_byte_ms,
+        model=record.model,
+        model_requested=record.model_requested,
+        target=record.target,
+        provider_errors=record.provider_errors,
+        prompt_tokens=record.prompt_tokens,
+        completion_tokens=record.completion_tokens,
+        cached_tokens=record.cached_tokens,
+        cache_write_tokens=record.cache_write_tokens,
+        reasoning_tokens=record.reasoning_tokens,
+        embedding_inputs=record.embedding_inputs,
+        cost_usd=str(record.cost_usd),
+        xray_trace_id=formatter._get_latest_trace_id(),
     )
+    return formatter.serialize({name: value for name, value in line.items() if value is not None})

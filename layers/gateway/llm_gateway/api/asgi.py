@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import time
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import anyio
-import anyio.to_thread
 from pydantic import BaseModel
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -35,6 +34,9 @@ from llm_gateway.observability import (
     settle_leftovers,
 )
 
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -47,18 +49,35 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 # An SSE comment: clients ignore it, proxies and API Gateway's idle timer see bytes flowing.
 KEEPALIVE_FRAME = b": keep-alive\n\n"
 # Worker threads for the gateway's blocking work (boto3, urllib3). Lambda serves one request per
-# environment; the local gateway serves many concurrently from one process.
+# environment; the local gateway and Lambda Managed Instances serve many concurrently from one process.
 WORKER_THREADS = 128
 
-_limiter: anyio.CapacityLimiter | None = None
+_workers: ThreadPoolExecutor | None = None
 
 
 async def run_blocking(function: Callable[..., T], *args: Any) -> T:
-    """Run blocking work on a worker thread; it sees the request's context (its record, its log keys)."""
-    global _limiter
-    if _limiter is None:
-        _limiter = anyio.CapacityLimiter(WORKER_THREADS)
-    return await anyio.to_thread.run_sync(function, *args, limiter=_limiter)
+    """Run blocking work on a worker thread; it sees the request's context (its record, its log keys). Once begun
+    the work runs to its end, also when the awaiting task is cancelled (the cancellation is raised then).
+
+    A plain executor rather than anyio's `to_thread.run_sync`, whose capacity limiter, backend lookup and task
+    bookkeeping cost about as much again as the hand-off itself (docs/benchmarks.md)."""
+    work = _submit(function, *args)
+    try:
+        return await asyncio.wrap_future(work)
+    except asyncio.CancelledError:
+        # Cancelling the awaited wrapper does not stop a thread that has begun: wait for it on a new one.
+        await completed(asyncio.wrap_future(work))
+        raise
+
+
+def _submit(function: Callable[..., T], *args: Any) -> Future[T]:
+    global _workers
+    if _workers is None:
+        # Imported at the first request: concurrent.futures loads its thread pool lazily, and a cold start need not.
+        from concurrent.futures import ThreadPoolExecutor
+
+        _workers = ThreadPoolExecutor(max_workers=WORKER_THREADS, thread_name_prefix="gateway-worker")
+    return _workers.submit(contextvars.copy_context().run, function, *args)
 
 
 async def completed(work: Awaitable[T]) -> T:
@@ -103,17 +122,48 @@ def posted(schema: type[M], use_case: Callable[[Gateway, M, str, ApiRequest], Re
 
 async def respond(use_case: Callable[[], Reply]) -> Response:
     """Run a gateway use case off the event loop and answer with its reply: the JSON document, or the
-    stream of SSE frames delivered as they are produced."""
-    # Run to its end even if this task is cancelled: the use case may have reserved budget, and what it returns
-    # is what releases it (the request's leftover settlements, RequestRecord.unsettled).
-    reply = await completed(run_blocking(_traced, use_case))
+    stream of SSE frames delivered as they are produced.
+
+    One hand-off to a worker thread per request: the thread runs the use case, hands its reply to the event loop,
+    then runs the reply's finishing work (the usage settlement) while the loop writes the answer."""
+    loop = asyncio.get_running_loop()
+    answered: asyncio.Future[Reply] = loop.create_future()
+
+    def work() -> None:
+        try:
+            reply = _traced(use_case)
+        except BaseException as error:
+            loop.call_soon_threadsafe(_fail, answered, error)
+            return
+        loop.call_soon_threadsafe(_resolve, answered, reply)
+        if reply.finish is not None and isinstance(reply.body, str):
+            reply.finish()
+
+    job = asyncio.wrap_future(_submit(work))
+    try:
+        reply = await answered
+    except asyncio.CancelledError:
+        # Run to its end even so: the use case may have reserved budget, and what it returns (and its finishing
+        # work) is what releases it (the request's leftover settlements, RequestRecord.unsettled).
+        await completed(job)
+        raise
     if isinstance(reply.body, str):
         response = Response(
             utf8(reply.body), status_code=reply.status, media_type=reply.content_type, headers=reply.headers
         )
-        return response if reply.finish is None else FinishingResponse(response, reply.finish)
+        return response if reply.finish is None else FinishingResponse(response, job)
     current_request().streamed = True
     return EventStreamResponse(reply.body, headers=reply.headers, keepalive=get_settings().stream_keepalive_seconds)
+
+
+def _resolve(future: asyncio.Future[T], value: T) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+def _fail(future: asyncio.Future[T], error: BaseException) -> None:
+    if not future.done():
+        future.set_exception(error)
 
 
 def _traced(use_case: Callable[[], Reply]) -> Reply:
@@ -129,13 +179,13 @@ def _traced(use_case: Callable[[], Reply]) -> Reply:
 
 
 class FinishingResponse(Response):
-    """A whole answer written first, then the reply's finishing work (the usage record), then the end of the
-    response: the caller has the answer one DynamoDB round trip earlier, and the invocation still ends only
-    once the record is written."""
+    """A whole answer written while the reply's finishing work (the usage record) runs on the worker thread that
+    produced it, then the end of the response once that work is done: the caller has the answer one DynamoDB
+    round trip earlier, and the invocation still ends only once the record is written."""
 
-    def __init__(self, response: Response, finish: Callable[[], None]) -> None:
+    def __init__(self, response: Response, finishing: Awaitable[None]) -> None:
         self.response = response
-        self.finish = finish
+        self.finishing = finishing
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = self.response
@@ -144,7 +194,7 @@ class FinishingResponse(Response):
             await send({"type": "http.response.body", "body": response.body, "more_body": True})
         finally:
             # Also when the caller is already gone: the answer was produced and is recorded.
-            await completed(run_blocking(self.finish))
+            await completed(self.finishing)
         with contextlib.suppress(OSError):
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 

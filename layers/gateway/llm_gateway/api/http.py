@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel, ValidationError
@@ -58,8 +59,14 @@ class Reply:
 
 def _json_header(headers: Mapping[str, str], name: str) -> dict[str, Any]:
     raw = headers.get(name)
-    if not raw:
-        return {}
+    return _json_object(raw) if raw else {}
+
+
+# The request and Lambda contexts are read twice a request (the request's record, then its caller); parsed once.
+# Enough entries for every request a process serves at once (api/asgi.py's WORKER_THREADS).
+@lru_cache(maxsize=256)
+def _json_object(raw: str) -> dict[str, Any]:
+    """The JSON object in a header's value ({} for anything else); shared between readers, never to be changed."""
     try:
         value = json.loads(raw)
     except ValueError:

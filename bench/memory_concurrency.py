@@ -1,0 +1,117 @@
+"""Memory per concurrent request in one API function process, as on Lambda Managed Instances: N chat requests in
+flight at once, each streaming a model's answer slowly, against the same process with one.
+
+The function starts as `bench/memory.py` starts it (functions/api/run.sh, uvicorn serving app.py, the layer's
+package; budgets and usage in moto's DynamoDB through boto3). For each concurrency N, a fresh process serves N
+streamed chat requests sent at once (a 2 KB prompt, the OpenAI-compatible model of a fake server streaming 40
+chunks 50 ms apart, so every request is in flight for about 2 s); the process's resident set is sampled every
+20 ms meanwhile. Printed: the resident set once ready, its peak (VmHWM), and the peak's growth per request in
+flight over the ready process, (peak - ready) / N, in MiB.
+
+    .venv/bin/python bench/memory_concurrency.py [--concurrency 1,16,96] [--python /tmp/py313-layer/bin/python]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import memory
+from memory import PROJECT_ROOT, SMALL_PROMPT, TABLE, Function, free_port, proc_status, registry
+
+from emulator.aws import MotoProcess
+from emulator.template import dynamodb_tables, load_template
+from tests.fakes.openai_server import FakeOpenAIServer, delta_chunk, usage_chunk
+
+CHUNKS = 40
+CHUNK_SECONDS = 0.05
+
+
+def in_flight(environment: dict[str, str], concurrency: int, upstream: FakeOpenAIServer) -> tuple[float, float]:
+    """(ready MiB, peak MiB) of a fresh function process serving `concurrency` slow streamed requests at once."""
+    function = Function.start(environment)
+    try:
+        pid = function.process.pid
+        # One request first: what every environment builds once (clients, the registry) is not per request.
+        upstream.enqueue(stream=[delta_chunk(content="warm"), delta_chunk(finish_reason="stop"), usage_chunk(400, 1)])
+        assert memory.chat(SMALL_PROMPT, "upstream", stream=True)(function) == 200
+        ready = proc_status(pid)["VmRSS"] / 1024
+        for _ in range(concurrency):
+            chunks = [delta_chunk(content=f"token{i} ") for i in range(CHUNKS)]
+            upstream.enqueue(
+                stream=[*chunks, delta_chunk(finish_reason="stop"), usage_chunk(400, CHUNKS)],
+                frame_delay=CHUNK_SECONDS,
+            )
+        send = memory.chat(SMALL_PROMPT, "upstream", stream=True)
+        statuses: list[int] = []
+        threads = [threading.Thread(target=lambda: statuses.append(send(function))) for _ in range(concurrency)]
+        for thread in threads:
+            thread.start()
+        peak = ready
+        while any(thread.is_alive() for thread in threads):
+            peak = max(peak, proc_status(pid)["VmRSS"] / 1024)
+            time.sleep(0.02)
+        for thread in threads:
+            thread.join()
+        assert statuses == [200] * concurrency, statuses
+        return ready, max(peak, proc_status(pid)["VmHWM"] / 1024)
+    finally:
+        function.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--concurrency", default="1,16,96", help="comma-separated numbers of requests in flight")
+    parser.add_argument("--python", type=Path, help="interpreter for the function (default: .venv's)")
+    args = parser.parse_args()
+    moto = MotoProcess()
+    upstream = FakeOpenAIServer().start()
+    try:
+        import boto3
+
+        dynamodb = boto3.client(
+            "dynamodb",
+            region_name="us-east-1",
+            endpoint_url=moto.url,
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",
+        )
+        dynamodb.create_table(TableName=TABLE, **dynamodb_tables(load_template())["UsageTable"])
+        python = args.python or PROJECT_ROOT / ".venv" / "bin" / "python"
+        environment = {
+            "PATH": f"{python.parent}:/usr/bin:/bin",
+            "PYTHONPATH": str(PROJECT_ROOT / "layers" / "gateway"),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_ENDPOINT_URL_DYNAMODB": moto.url,
+            "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": f"http://127.0.0.1:{free_port()}",
+            "GATEWAY_USAGE_TABLE": TABLE,
+            "GATEWAY_MODELS_JSON": json.dumps(registry(upstream.base_url, "")),
+            "GATEWAY_TIME_BUDGET_SECONDS": "30",
+        }
+        commit = subprocess.run(
+            ["git", "-C", str(PROJECT_ROOT), "log", "-1", "--format=%h"], capture_output=True, text=True, check=False
+        ).stdout.strip()
+        version = subprocess.run([str(python), "--version"], capture_output=True, text=True, check=True).stdout.strip()
+        print(f"at {commit}, {version} ({platform.machine()}), streamed chat requests in flight at once")
+        print(f"{'in flight':>10}{'ready MiB':>11}{'peak MiB':>10}{'MiB per request':>17}")
+        for concurrency in (int(value) for value in args.concurrency.split(",")):
+            ready, peak = in_flight(environment, concurrency, upstream)
+            print(f"{concurrency:>10}{ready:>11.1f}{peak:>10.1f}{(peak - ready) / concurrency:>17.2f}", flush=True)
+    finally:
+        upstream.close()
+        moto.stop()
+
+
+if __name__ == "__main__":
+    main()
