@@ -1,6 +1,7 @@
 """The Responses API routes: POST /responses, through the same use cases as chat completions (allow-lists,
-fitting, budgets, usage records, fallbacks, streaming), and the stored responses (GET and DELETE
-/responses/{id}, GET /responses/{id}/input_items), each the caller's key's own."""
+fitting, budgets, usage records, fallbacks, streaming), POST /responses/compact (the same, answering a summary),
+and the stored responses (GET and DELETE /responses/{id}, GET /responses/{id}/input_items), each the caller's key's
+own."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 from llm_gateway.api.http import EVENT_STREAM, Reply
 from llm_gateway.config import get_settings
-from llm_gateway.dialects.openai_responses import state
+from llm_gateway.dialects.openai_responses import compaction, state
 from llm_gateway.dialects.openai_responses.answer import ResponseWriter, compact
 from llm_gateway.dialects.openai_responses.request import conversation
-from llm_gateway.dialects.openai_responses.schemas import ResponsesRequest
+from llm_gateway.dialects.openai_responses.schemas import CompactRequest, ResponsesRequest
 from llm_gateway.dialects.openai_responses.stream import EventProducer, sse_events
 from llm_gateway.domain.caller import ApiRequest
 from llm_gateway.domain.stores import ResponseStore
@@ -65,6 +66,28 @@ def responses(gateway: Gateway, request: ResponsesRequest, body: str, api: ApiRe
     streamed = gateway.stream(chat, api)
     producer = EventProducer(writer, gateway.clock)
     return Reply(sse_events(producer, streamed.events, save), EVENT_STREAM, {TARGET_HEADER: streamed.target})
+
+
+def compact_conversation(gateway: Gateway, request: CompactRequest, body: str, api: ApiRequest) -> Reply:
+    """POST /responses/compact: the key's model summarises the conversation (its previous response's history
+    included) under the key's budgets like any request, and the answer is the `response.compaction` object: the
+    user messages, then a compaction item that a later request reads back as the summary. Nothing is stored."""
+    store = response_store()
+    identifier = response_id(api)
+    now = int(gateway.clock())
+    sent = compaction.summary_body(json.loads(body))
+    read, text = ResponsesRequest.model_validate(sent), compaction.as_text(sent)
+    if store is not None:
+        context = state.in_context(read, text, store, api.caller, response_id=identifier, now=now)
+        # The last item is the summary prompt, which is the gateway's, not the conversation's.
+        read, text, items = context.request, context.body, context.items[:-1]
+    else:
+        items = state.as_items(sent["input"])[:-1]
+    answer = gateway.complete(conversation(read, text), api)
+    compacted = compaction.compacted(
+        request, identifier, now, compaction.kept_items(items, identifier), answer.completion
+    )
+    return Reply(compact(compacted), headers={TARGET_HEADER: answer.target}, finish=answer.settle)
 
 
 def _stored(gateway: Gateway, api: ApiRequest, identifier: str) -> Any:
