@@ -76,7 +76,7 @@ def compact_conversation(gateway: Gateway, request: CompactRequest, body: str, a
     identifier = response_id(api)
     now = int(gateway.clock())
     sent = compaction.summary_body(json.loads(body))
-    read, text = ResponsesRequest.model_validate(sent), compaction.as_text(sent)
+    read, text = ResponsesRequest.model_validate(sent), compact(sent)
     if store is not None:
         context = state.in_context(read, text, store, api.caller, response_id=identifier, now=now)
         # The last item is the summary prompt, which is the gateway's, not the conversation's.

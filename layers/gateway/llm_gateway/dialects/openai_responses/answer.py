@@ -88,12 +88,21 @@ class ResponseWriter:
             "truncation": sent.get("truncation") or "disabled",
             "metadata": self.request.metadata or {},
         }
-        # The published spec's `usage` is an object, never null: a response still in progress has none yet.
-        if usage is not None:
-            body["usage"] = usage_json(usage)
-        for name in ("user", "prompt_cache_key", "safety_identifier", "service_tier"):
-            if isinstance(sent.get(name), str):
-                body[name] = sent[name]
+        # Open Responses requires these in every response object; the values are what the request sent, else the
+        # defaults OpenAI says back (nothing penalised, no log probabilities, the default tier).
+        body.update(
+            {
+                "presence_penalty": sent.get("presence_penalty", 0.0),
+                "frequency_penalty": sent.get("frequency_penalty", 0.0),
+                "top_logprobs": sent.get("top_logprobs", 0),
+                "max_tool_calls": sent.get("max_tool_calls"),
+                "service_tier": sent.get("service_tier") or "default",
+            }
+        )
+        for name in ("user", "prompt_cache_key", "safety_identifier"):
+            body[name] = sent[name] if isinstance(sent.get(name), str) else None
+        # Null while in progress, as OpenAI's answers and the spec's examples say it (its schema types an object).
+        body["usage"] = usage_json(usage) if usage is not None else None
         return body
 
     def message_item(self, index: int, text: str, status: str) -> dict[str, Any]:

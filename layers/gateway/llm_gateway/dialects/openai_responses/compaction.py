@@ -8,7 +8,6 @@ followed by a single compaction item"); Open Responses' CompactResource schema i
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from llm_gateway.dialects.openai_responses.answer import usage_json
@@ -78,7 +77,3 @@ def compacted(
         "output": [*kept, item],
         "usage": usage_json(completion.usage),
     }
-
-
-def as_text(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
