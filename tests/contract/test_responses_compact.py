@@ -116,3 +116,34 @@ def test_bad_compaction_requests_are_400s_that_change_nothing(api_handler: Handl
         if param is not None:
             assert error["param"] == param
     assert all(json.loads(reply["body"])["error"] for reply in transport.responses)
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["json", "stream"])
+def test_a_compaction_trigger_is_answered_with_one_compaction_item(
+    api_handler: Handler, backend: str, streamed: bool
+) -> None:
+    """Codex's remote compaction: its history ending in a `compaction_trigger` item, sent to POST /responses."""
+    client, _ = handler_client(api_handler)
+    body: dict[str, Any] = {"model": "echo", "input": [*HISTORY, {"type": "compaction_trigger"}], "store": False}
+    if not streamed:
+        response = client.responses.create(**body)
+    else:
+        events = list(client.responses.create(**body, stream=True))
+        assert [event.type for event in events] == [
+            "response.created",
+            "response.in_progress",
+            "response.output_item.added",
+            "response.output_item.done",
+            "response.completed",
+        ]
+        assert [event.sequence_number for event in events] == list(range(5))
+        response = events[-1].response  # type: ignore[union-attr]
+    [item] = response.output
+    assert item.type == "compaction" and summary_of(item) == SUMMARY_PROMPT
+    assert response.status == "completed" and response.usage is not None
+    assert response.usage.output_tokens == len(SUMMARY_PROMPT.split())
+    # The summary request read the history, not the trigger: a model would refuse an item it does not know.
+    assert response.usage.input_tokens > len(SUMMARY_PROMPT.split()) + 8
+    assert violations(response.model_dump(mode="json", exclude_none=False), "Response") == []
+    next_turn = [item.model_dump(exclude_none=True), {"role": "user", "content": "Go on."}]
+    assert client.responses.create(model="echo", input=next_turn, store=False).output_text == "Go on."

@@ -1,9 +1,11 @@
-"""POST /responses/compact in the Responses API's terms: the request the key's model answers with a summary of the
-conversation, and the `response.compaction` object made of it (every user message of the conversation, then one
-`compaction` item whose `encrypted_content` seals the summary; request.py reads it back as that summary).
+"""Compaction in the Responses API's terms: the request the key's model answers with a summary of the
+conversation, and what is made of that summary: one `compaction` item whose `encrypted_content` seals it
+(request.py reads it back as the summary).
 
-OpenAI's reference: https://platform.openai.com/docs/api-reference/responses/compact ("a list of all user messages,
-followed by a single compaction item"); Open Responses' CompactResource schema is the same object.
+Two ways in: POST /responses/compact, answered with the `response.compaction` object (every user message of the
+conversation, then the compaction item: https://platform.openai.com/docs/api-reference/responses/compact, and Open
+Responses' CompactResource); and a POST /responses whose input ends with a `compaction_trigger` item (Codex's
+remote compaction v2), answered with a response whose only output item is the compaction item.
 """
 
 from __future__ import annotations
@@ -25,6 +27,19 @@ SUMMARY_PROMPT = (
 # Fields of a create request that shape only the answer of this one call, never the summary: the summary is a
 # plain text answer, never streamed, stored or continued in the background.
 _NOT_FOR_SUMMARY = frozenset({"stream", "stream_options", "store", "background", "text", "include", "tool_choice"})
+TRIGGER = "compaction_trigger"
+
+
+def triggered(sent: dict[str, Any]) -> bool:
+    """Whether a create request asks for compaction: its last input item is a `compaction_trigger`."""
+    items = sent.get("input")
+    return isinstance(items, list) and bool(items) and isinstance(items[-1], dict) and items[-1].get("type") == TRIGGER
+
+
+def triggered_body(sent: dict[str, Any]) -> dict[str, Any]:
+    """The request the model answers for a `compaction_trigger`: the summary prompt in the trigger's place (the
+    summary is made whole, then written as the request asked: streamed or not)."""
+    return summary_body({**sent, "input": sent["input"][:-1]})
 
 
 def summary_body(sent: dict[str, Any]) -> dict[str, Any]:
@@ -58,18 +73,36 @@ def kept_items(items: list[dict[str, Any]], response_id: str) -> list[dict[str, 
     return kept
 
 
+def compaction_item(model: str, response_id: str, completion: Completion) -> dict[str, Any]:
+    """The compaction item of the model's summary."""
+    return {
+        "id": f"cmp_{response_id.removeprefix('resp_')}",
+        "type": "compaction",
+        "encrypted_content": compaction_content(completion.text.strip()),
+        "created_by": model,
+    }
+
+
+def compaction_events(in_progress: dict[str, Any], completed: dict[str, Any]) -> list[dict[str, Any]]:
+    """The stream of a response whose one output item is a compaction item: created, in_progress, the item added
+    and done, completed (the summary is made whole before the stream is written, so it has no deltas)."""
+    [item] = completed["output"]
+    events = [
+        {"type": "response.created", "response": in_progress},
+        {"type": "response.in_progress", "response": in_progress},
+        {"type": "response.output_item.added", "output_index": 0, "item": item},
+        {"type": "response.output_item.done", "output_index": 0, "item": item},
+        {"type": "response.completed", "response": completed},
+    ]
+    return [{**event, "sequence_number": number} for number, event in enumerate(events)]
+
+
 def compacted(
     request: ResponsesRequest, response_id: str, created_at: int, kept: list[dict[str, Any]], completion: Completion
 ) -> dict[str, Any]:
     """The `response.compaction` object: the kept user messages, then the compaction item of the model's summary;
     `usage` is the summarising call's."""
-    suffix = response_id.removeprefix("resp_")
-    item = {
-        "id": f"cmp_{suffix}",
-        "type": "compaction",
-        "encrypted_content": compaction_content(completion.text.strip()),
-        "created_by": request.model,
-    }
+    item = compaction_item(request.model, response_id, completion)
     return {
         "id": response_id,
         "object": "response.compaction",
