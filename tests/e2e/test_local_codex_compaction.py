@@ -1,7 +1,8 @@
 """Codex CLI compacts its session through the local gateway: a context window small enough that the second turn
 must compact first, and a provider Codex trusts with remote compaction (it does so for a provider named "OpenAI"),
 so it sends its whole history ending in a `compaction_trigger` item to POST /responses and continues from the one
-compaction item it gets back. The compaction is metered like any request."""
+compaction item it gets back. The compaction is metered like any request. Codex runs with its default web search
+setting, which offers a hosted web search tool."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ def test_codex_compacts_before_its_second_turn(local_gateway: LocalGateway, tmp_
     issued = new_key(local_gateway)
     home = codex_home(tmp_path, local_gateway)
     config = (home / "config.toml").read_text().replace('name = "llm-gateway"', 'name = "OpenAI"')
+    # Codex's default web search stays on: it offers OpenAI's hosted web search, which the gateway leaves out.
+    config = config.replace('web_search = "disabled"\n', "")
     # Codex's instructions and tools alone are some 3,000 tokens: the first turn leaves more than 500 behind.
     (home / "config.toml").write_text("model_auto_compact_token_limit = 500\nmodel_context_window = 4000\n" + config)
     workdir = tmp_path / "work"

@@ -59,6 +59,7 @@ from llm_gateway.domain.conversation import (
     ToolSpec,
 )
 from llm_gateway.errors import InvalidRequestError, NotFoundError
+from llm_gateway.observability import logger
 
 DIALECT: Dialect = "openai_responses"
 # The request fields read into the model itself, or that only shape the answer (metadata and the tools are
@@ -91,6 +92,8 @@ _INTERPRETED = frozenset(
 )
 # What `include` may ask for: the gateway renders no log probabilities or hosted tools' sources.
 _INCLUDABLE = frozenset({"reasoning.encrypted_content"})
+# OpenAI's hosted web search tools, which clients offer by default (Codex does).
+_WEB_SEARCH = frozenset({"web_search", "web_search_preview", "web_search_2025_08_26", "web_search_preview_2025_03_11"})
 _TURN_ROLES: dict[str, Role] = {"user": "user", "assistant": "assistant"}
 # What a compacted conversation reads as to the model that continues it.
 COMPACTION_INTRO = "Summary of the conversation so far:\n"
@@ -281,11 +284,32 @@ def _sent(request: ResponsesRequest) -> dict[str, Any]:
     return {**sent, **(request.model_extra or {})}
 
 
+def offered_web_search(request: ResponsesRequest) -> list[str]:
+    """The places in `tools` of hosted web search tools that are only offered, not required: no provider behind
+    the gateway runs them, so the model is answered without them (the model may search, it need not). Codex offers
+    `{"type": "web_search", "external_web_access": false}` in its default configuration, which must work."""
+    choice = request.tool_choice
+    if choice == "required" and not request.callable_tools():
+        return []  # the web search is the one tool the model must call
+    forced = choice.type if isinstance(choice, NamedToolChoice) else None
+    return [
+        f"tools[{position}]"
+        for position, tool in enumerate(request.tools or [])
+        if isinstance(tool, OtherTool) and tool.type in _WEB_SEARCH and tool.type != forced
+    ]
+
+
 def _tools(request: ResponsesRequest) -> list[ToolSpec]:
-    """Function and custom tools, those of namespaces included (by their own names, which must be unique); a
-    hosted tool is refused, since no provider behind the gateway runs it."""
+    """Function and custom tools, those of namespaces included (by their own names, which must be unique). A web
+    search tool only offered is left out, with a log line naming it (`offered_web_search`); any other hosted tool,
+    and a web search the request requires, is refused, since no provider behind the gateway runs it."""
+    left_out = offered_web_search(request)
     for position, tool in enumerate(request.tools or []):
-        if isinstance(tool, OtherTool):
+        if f"tools[{position}]" in left_out:
+            logger.info(
+                "hosted tool not offered to the model", extra={"tool": tool.type, "param": f"tools[{position}]"}
+            )
+        elif isinstance(tool, OtherTool):
             raise InvalidRequestError(
                 f"The gateway runs no hosted '{tool.type}' tool; give function, custom or namespace tools only "
                 '(Codex: web_search = "disabled").',
