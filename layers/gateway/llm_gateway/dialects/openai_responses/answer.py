@@ -7,7 +7,7 @@ OpenAI's does, and whether it was stored (`store`, with the `previous_response_i
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -166,8 +166,24 @@ class ResponseWriter:
                 items.append(self.tool_call_item(len(items), block, status))
         return items
 
+    def forwarded(self, response: Mapping[str, Any]) -> dict[str, Any]:
+        """A response object as an upstream that serves the Responses API wrote it, with what the gateway decides:
+        its own id (under which it stores it), the public model name, whether it is stored, and the previous
+        response the caller named."""
+        return {
+            **response,
+            "id": self.response_id,
+            "model": self.model,
+            "store": self.stored,
+            "previous_response_id": self.request.previous_response_id,
+        }
+
     def answer(self, completion: Completion, completed_at: int) -> str:
-        """The whole response object of a finished completion, as JSON."""
+        """The whole response object of a finished completion, as JSON: the upstream's own when it answered in
+        this format."""
+        native = completion.native
+        if native is not None and native.dialect == "openai_responses":
+            return compact(self.forwarded(native.body))
         status = "incomplete" if completion.stop_reason in INCOMPLETE_REASONS else "completed"
         output = self.output(completion.content, completion.stop_reason)
         body = self.response(
