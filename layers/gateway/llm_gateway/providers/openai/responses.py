@@ -55,8 +55,10 @@ def responses_body(request: ChatRequest, model_id: str, *, stream: bool) -> byte
     """The caller's body with the gateway's decisions: the target's model id, the output cap, the sampling
     parameters fitting removed, `stream` as the call needs, `store: false` (the gateway stores the response, and has
     resolved `previous_response_id` into the input already)."""
-    assert request.native is not None
-    body = copy.deepcopy(dict(request.native.body))
+    native = request.native
+    if native is None:
+        raise ValueError("only a request of the Responses surface is passed through (serves_natively)")
+    body = copy.deepcopy(dict(native.body))
     body["model"] = model_id
     body["stream"] = stream
     body["store"] = False
