@@ -4,8 +4,9 @@ chat completions (a target without `responses_api`) against passed through to th
 
 The function runs as Lambda Web Adapter starts it (functions/api/run.sh, bench/memory.py's Function) with the
 embedded SQLite store; the upstream is the tests' fake server in this process, so its CPU is not counted. Each
-figure is the median over `--requests` warm requests (the first request of a process, which imports and builds
-what an environment creates once, is left out)."""
+figure is the CPU over `--requests` warm requests divided by their number (the first request of a process, which
+imports and builds what an environment creates once, is left out); `--runs` fresh processes per kind, and the median
+of their figures."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -70,26 +70,28 @@ def script(upstream: FakeOpenAIServer, model: str, stream: bool) -> None:
 
 
 def measure(environment: dict[str, str], upstream: FakeOpenAIServer, model: str, stream: bool, requests: int) -> float:
-    """Median warm CPU ms of one request in a fresh function process."""
+    """Warm CPU ms per request in a fresh function process: the process's CPU over `requests` requests after the
+    first (/proc counts CPU in clock ticks, too coarse for one request)."""
     function = Function.start(environment)
     body = {"model": model, "input": PROMPT, "stream": stream, "store": False}
-    send: Callable[[], int] = lambda: function.call("POST", "/responses", body)  # noqa: E731
     try:
-        spent: list[float] = []
-        for _ in range(requests + 1):
+        script(upstream, model, stream)
+        assert function.call("POST", "/responses", body) == 200
+        before = cpu_seconds(function.process.pid)
+        for _ in range(requests):
             script(upstream, model, stream)
-            before = cpu_seconds(function.process.pid)
-            status = send()
+            status = function.call("POST", "/responses", body)
             assert status == 200, f"{model}: {status}"
-            spent.append((cpu_seconds(function.process.pid) - before) * 1000)
+        spent = cpu_seconds(function.process.pid) - before
     finally:
         function.stop()
-    return statistics.median(spent[1:])
+    return spent / requests * 1000
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--requests", type=int, default=40, help="warm requests per kind")
+    parser.add_argument("--requests", type=int, default=200, help="warm requests per process")
+    parser.add_argument("--runs", type=int, default=3, help="fresh processes per kind")
     args = parser.parse_args()
     upstream = FakeOpenAIServer().start()
     try:
@@ -110,11 +112,18 @@ def main() -> None:
                 text=True,
                 check=False,
             ).stdout.strip()
-            print(f"at {commit}, {args.requests} warm requests per kind, median CPU ms per request in the function")
+            print(
+                f"at {commit}, CPU ms per warm request in the function "
+                f"({args.requests} requests, median of {args.runs} runs)"
+            )
             print(f"{'answer':<10}{'translated':>12}{'native':>10}{'native/translated':>19}")
             for stream in (False, True):
-                translated = measure(environment, upstream, "translated", stream, args.requests)
-                native = measure(environment, upstream, "native", stream, args.requests)
+                translated = statistics.median(
+                    measure(environment, upstream, "translated", stream, args.requests) for _ in range(args.runs)
+                )
+                native = statistics.median(
+                    measure(environment, upstream, "native", stream, args.requests) for _ in range(args.runs)
+                )
                 label = "stream" if stream else "json"
                 print(f"{label:<10}{translated:>12.2f}{native:>10.2f}{native / translated:>19.2f}", flush=True)
     finally:
