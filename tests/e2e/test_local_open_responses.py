@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx2
+import openai
 import pytest
 
 from tests.contract.test_openapi_conformance import violations
@@ -257,3 +258,16 @@ def test_compaction(local_gateway: LocalGateway) -> None:
     after = create(local_gateway, {"model": "echo", "input": following})
     completed_with_output(after)
     assert after["output"][0]["content"][0]["text"] == "Go on."
+
+
+def test_the_openai_sdk_compacts_and_continues(local_gateway: LocalGateway) -> None:
+    """`client.responses.compact` as the official SDK calls it, with a stored response's history, then the compacted
+    items sent back as the next turn's input."""
+    client = openai.OpenAI(base_url=local_gateway.base_url, api_key=local_gateway.key, max_retries=0)
+    first = client.responses.create(model="echo", input="Fix the build.")
+    compacted = client.responses.compact(model="echo", input="Update the import.", previous_response_id=first.id)
+    assert compacted.object == "response.compaction" and compacted.usage.input_tokens > 0
+    assert [item.type for item in compacted.output] == ["message", "message", "compaction"]
+    items: list[Any] = [item.model_dump(exclude_none=True) for item in compacted.output]
+    after = client.responses.create(model="echo", input=[*items, {"role": "user", "content": "Go on."}], store=False)
+    assert after.output_text == "Go on."
