@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import openai
 import pytest
 
 from llm_gateway.domain.stores import UsageLedger
@@ -38,6 +39,7 @@ def registry(monkeypatch: pytest.MonkeyPatch, upstream: FakeOpenAIServer, tmp_pa
             "traits": {"limits": {"max_output_tokens": 100, "source": "a test"}},
         },
         "chat-only": {"targets": [target]},
+        "native-then-chat": {"targets": [{**target, "responses_api": True}, target]},
     }
     monkeypatch.setenv("GATEWAY_MODELS_JSON", json.dumps({"models": models}))
     monkeypatch.setenv("UPSTREAM_KEY", UPSTREAM_KEY)
@@ -140,3 +142,29 @@ def test_a_target_that_does_not_serve_it_gets_chat_completions(
     client, _ = handler_client(api_handler)
     response = client.responses.create(model="chat-only", input="hello", store=False)
     assert upstream.last_request.path == "/v1/chat/completions" and response.output_text == "hello"
+
+
+def test_hosted_tools_and_includes_reach_an_upstream_that_runs_them(
+    api_handler: Handler, upstream: FakeOpenAIServer
+) -> None:
+    """What only OpenAI's own Responses API runs is the upstream's to run when every target of the model serves it;
+    toward a model any of whose targets would get chat completions it is refused, naming it."""
+    client, _ = handler_client(api_handler)
+    hosted: dict[str, Any] = {
+        "tools": [{"type": "file_search", "vector_store_ids": ["vs_1"]}],
+        "tool_choice": {"type": "file_search"},
+        "include": ["file_search_call.results"],
+    }
+    upstream.enqueue(json=response_json({"model": "gpt-upstream"}, text="found it"))
+    response = client.responses.create(model="native", input="search", store=False, **hosted)
+    assert response.output_text == "found it"
+    sent = upstream.last_request.body
+    assert (sent["tools"], sent["tool_choice"], sent["include"]) == (
+        hosted["tools"],
+        hosted["tool_choice"],
+        hosted["include"],
+    )
+    for model in ("chat-only", "native-then-chat"):
+        with pytest.raises(openai.BadRequestError) as raised:
+            client.responses.create(model=model, input="search", store=False, **hosted)
+        assert isinstance(raised.value.body, dict) and raised.value.body["param"] in ("include", "tools[0].type")

@@ -19,6 +19,7 @@ from llm_gateway.dialects.openai_responses.schemas import CompactRequest, Respon
 from llm_gateway.dialects.openai_responses.stream import EventProducer, sse_events, sse_frame
 from llm_gateway.domain.caller import ApiRequest
 from llm_gateway.domain.stores import ResponseStore
+from llm_gateway.errors import GatewayError
 
 if TYPE_CHECKING:
     from llm_gateway.gateway import Answer, Gateway
@@ -52,7 +53,7 @@ def responses(gateway: Gateway, request: ResponsesRequest, body: str, api: ApiRe
         context = state.in_context(request, body, store, api.caller, response_id=identifier, now=now)
         read, sent, items = context.request, context.body, context.items
     keep = store is not None and request.store is not False
-    chat = conversation(read, sent)
+    chat = conversation(read, sent, hosted=_hosted(gateway, request.model, api))
     writer = ResponseWriter(request, identifier, now, chat.model, stored=keep)
 
     def save(response: dict[str, Any]) -> None:
@@ -82,6 +83,16 @@ def compact_conversation(gateway: Gateway, request: CompactRequest, body: str, a
         request, identifier, now, compaction.kept_items(items, identifier), answer.completion
     )
     return Reply(compact(compacted), headers={TARGET_HEADER: answer.target}, finish=answer.settle)
+
+
+def _hosted(gateway: Gateway, model: str, api: ApiRequest) -> bool:
+    """Whether every target of the model serves the Responses API itself, so that what only such an upstream runs
+    (hosted tools, `include`s) reaches it; an unknown or forbidden model is answered by the request's own path."""
+    try:
+        _, entry = gateway.model(model, api.caller)
+    except GatewayError:
+        return False
+    return all(target.responses_api for target in entry.targets)
 
 
 def _summarised(

@@ -125,11 +125,13 @@ def refuse_state(request: ResponsesRequest) -> None:
         )
 
 
-def conversation(request: ResponsesRequest, body: Mapping[str, Any] | str) -> ChatRequest:
-    """The internal request for a validated Responses API request; `body` is the request as sent."""
+def conversation(request: ResponsesRequest, body: Mapping[str, Any] | str, *, hosted: bool = False) -> ChatRequest:
+    """The internal request for a validated Responses API request; `body` is the request as sent. `hosted`: every
+    target of the model serves the Responses API itself and gets `body` (providers/openai/responses.py), so hosted
+    tools, a tool_choice naming one and any `include` reach it there, and are not the conversation's to refuse."""
     refuse_state(request)
     for include in request.include or []:
-        if include not in _INCLUDABLE:
+        if include not in _INCLUDABLE and not hosted:
             raise InvalidRequestError(
                 f"The gateway cannot include '{include}'; it includes only reasoning.encrypted_content.",
                 param="include",
@@ -149,8 +151,8 @@ def conversation(request: ResponsesRequest, body: Mapping[str, Any] | str) -> Ch
         max_output_tokens=request.max_output_tokens,
         temperature=request.temperature,
         top_p=request.top_p,
-        tools=tuple(_tools(request)),
-        tool_choice=_tool_choice(request, custom),
+        tools=tuple(_tools(request, hosted=hosted)),
+        tool_choice=_tool_choice(request, custom, hosted=hosted),
         reasoning=_reasoning(request),
         output_format=_output_format(request),
         stream=bool(request.stream),
@@ -299,12 +301,15 @@ def offered_web_search(request: ResponsesRequest) -> list[str]:
     ]
 
 
-def _tools(request: ResponsesRequest) -> list[ToolSpec]:
+def _tools(request: ResponsesRequest, *, hosted: bool) -> list[ToolSpec]:
     """Function and custom tools, those of namespaces included (by their own names, which must be unique). A web
     search tool only offered is left out, with a log line naming it (`offered_web_search`); any other hosted tool,
-    and a web search the request requires, is refused, since no provider behind the gateway runs it."""
-    left_out = offered_web_search(request)
+    and a web search the request requires, is refused, since no provider behind the gateway runs it (`hosted`:
+    the upstream does, from the body it gets)."""
+    left_out = [] if hosted else offered_web_search(request)
     for position, tool in enumerate(request.tools or []):
+        if hosted:
+            continue
         if f"tools[{position}]" in left_out:
             logger.info(
                 "hosted tool not offered to the model", extra={"tool": tool.type, "param": f"tools[{position}]"}
@@ -355,10 +360,12 @@ def _custom_tool(tool: CustomTool, path: str) -> ToolSpec:
     return ToolSpec(tool.name, description.strip() or None, parameters, extra=dict(tool.model_extra or {}), path=path)
 
 
-def _tool_choice(request: ResponsesRequest, custom: frozenset[str]) -> ToolChoice | None:
+def _tool_choice(request: ResponsesRequest, custom: frozenset[str], *, hosted: bool) -> ToolChoice | None:
     choice, parallel = request.tool_choice, request.parallel_tool_calls
     if choice is None and parallel is None:
         return None
+    if isinstance(choice, NamedToolChoice) and hosted and choice.type not in ("function", "custom"):
+        return ToolChoice("auto", None, parallel)  # a hosted tool, which the upstream runs from the body it gets
     if isinstance(choice, NamedToolChoice):
         names = {tool.name for tool, _, _ in request.callable_tools()}
         if choice.type not in ("function", "custom") or not choice.name:
