@@ -185,3 +185,52 @@ def test_a_streamed_reply_is_kept_for_the_next_turn(api_handler: Handler, backen
         first = stream.get_final_message()
     second = continue_(client, first.id, "four five")
     assert second.usage.input_tokens == 3 + 3 + 2
+
+
+def test_a_reply_is_continued_once(api_handler: Handler, backend: str) -> None:
+    """Anthropic's rule: a second continue from the same reply is a 400 thread_already_continued, on which the SDK's
+    thread helper sends the whole conversation again."""
+    client, _ = sdk(api_handler)
+    first = create(client, "one two three")
+    continue_(client, first.id, "four")
+    with pytest.raises(anthropic.BadRequestError) as raised:
+        continue_(client, first.id, "another four")
+    assert raised.value.body["error"]["details"] == {"error_code": "thread_already_continued"}  # type: ignore[index]
+    assert raised.value.error_code == "thread_already_continued"  # type: ignore[attr-defined]
+    # Another key cannot use the mark to learn the reply exists: it gets thread_not_found.
+    other, _ = sdk(api_handler, STRANGER)
+    with pytest.raises(anthropic.NotFoundError):
+        continue_(other, first.id, "four")
+    with pytest.raises(anthropic.NotFoundError):
+        continue_(client, first.id + "#continued", "four")
+
+
+def test_the_sdk_thread_helper_recovers_when_a_reply_was_continued_already(api_handler: Handler, backend: str) -> None:
+    client, transport = sdk(api_handler)
+    thread = client.beta.messages.thread(model="echo", max_tokens=200)
+    first = thread.send({"role": "user", "content": "one two three"})
+    continue_(client, first.id, "a branch")  # someone else continued the helper's last reply
+    second = thread.send({"role": "user", "content": "four five"})
+    assert second.usage.input_tokens == 3 + 3 + 2
+    assert [response["statusCode"] for response in transport.responses] == [200, 200, 400, 200]
+
+
+def test_count_tokens_reads_the_thread(api_handler: Handler, backend: str) -> None:
+    client, _ = sdk(api_handler)
+    first = create(client, "one two three", system="Be brief.")
+    counted = client.beta.messages.count_tokens(
+        model="echo",
+        messages=[{"role": "user", "content": "four five"}],
+        betas=[BETA],
+        extra_body={"thread": {"type": "continue", "previous_message_id": first.id}},
+    )
+    assert counted.input_tokens == 2 + 3 + 3 + 2  # what the continue would read
+    # Counting does not continue the thread.
+    assert continue_(client, first.id, "four five").usage.input_tokens == counted.input_tokens
+    with pytest.raises(anthropic.NotFoundError):
+        client.beta.messages.count_tokens(
+            model="echo",
+            messages=[{"role": "user", "content": "x"}],
+            betas=[BETA],
+            extra_body={"thread": {"type": "continue", "previous_message_id": "msg_0123456789abcdef"}},
+        )

@@ -39,6 +39,7 @@ EXPECTED: dict[str, tuple[int, str | None]] = {
     "model-retrieve.json": (200, None),
     "responses.json": (200, None),
     "responses-stream-codex.json": (200, None),
+    "responses-compact.json": (200, None),
     "error-responses-previous-response-id.json": (400, "previous_response_not_found"),
     "model-retrieve-anthropic.json": (200, None),
     "error-model-retrieve-unknown.json": (404, "model_not_found"),

@@ -80,8 +80,28 @@ def components() -> dict[str, Any]:
     return converted
 
 
+# Fields of a response object that OpenAI's API sends as null though the spec's schemas type them as non-null (the
+# spec's own examples of responses say `"usage": null` and `"user": null`; Open Responses requires them, nullable).
+SENT_AS_NULL = frozenset({"usage", "user", "safety_identifier", "prompt_cache_key"})
+
+
+def as_typed(instance: Any) -> Any:
+    """`instance` with those nulls of its response objects left out, for the schemas to check the rest."""
+    if isinstance(instance, list):
+        return [as_typed(item) for item in instance]
+    if not isinstance(instance, dict):
+        return instance
+    response = instance.get("object") == "response"
+    return {
+        name: as_typed(value)
+        for name, value in instance.items()
+        if not (response and value is None and name in SENT_AS_NULL)
+    }
+
+
 def violations(instance: Any, component: str) -> list[str]:
     """Where `instance` breaks the spec's `component` schema (OpenAPI 3.1 schemas are JSON Schema 2020-12)."""
+    instance = as_typed(instance)
     schema = {"$ref": f"#/components/schemas/{component}", "components": components()}
     return [
         f"{'/'.join(map(str, error.absolute_path)) or '<root>'}: {error.message[:300]}"

@@ -169,9 +169,24 @@ def test_store_true_is_served_and_says_it_was_not_stored(api_handler: Handler) -
 
 def test_a_hosted_tool_is_refused_naming_it(api_handler: Handler) -> None:
     client, _ = handler_client(api_handler)
-    with pytest.raises(openai.BadRequestError) as raised:
-        client.responses.create(model="echo", input="hi", tools=[{"type": "web_search"}])  # type: ignore[list-item]
-    assert isinstance(raised.value.body, dict) and raised.value.body["param"] == "tools[0].type"
+    for tools, choice in [
+        ([{"type": "file_search", "vector_store_ids": ["vs_1"]}], "auto"),
+        ([{"type": "web_search"}], {"type": "web_search"}),
+        ([{"type": "web_search"}], "required"),
+    ]:
+        with pytest.raises(openai.BadRequestError) as raised:
+            client.responses.create(model="echo", input="hi", tools=tools, tool_choice=choice)  # type: ignore[arg-type]
+        assert isinstance(raised.value.body, dict) and raised.value.body["param"] in ("tools[0].type", "tool_choice")
+
+
+def test_a_web_search_only_offered_is_left_out(api_handler: Handler, caplog: pytest.LogCaptureFixture) -> None:
+    """Codex's default configuration offers OpenAI's web search: the model answers without it, and the log says
+    so."""
+    client, _ = handler_client(api_handler)
+    tools: Any = [WEATHER, {"type": "web_search", "external_web_access": False}]
+    response = client.responses.create(model="echo", input="hi", tools=tools, store=False)
+    assert response.output_text == "hi" and [tool.type for tool in response.tools] == ["function", "web_search"]
+    assert any(record.getMessage() == "hosted tool not offered to the model" for record in caplog.records)
 
 
 def test_an_unknown_model_is_openais_404(api_handler: Handler) -> None:

@@ -17,6 +17,7 @@ RUN_SH = Path(__file__).resolve().parents[2] / "functions" / "api" / "run.sh"
 ROUTES = {
     ("post", "/chat/completions"),
     ("post", "/responses"),
+    ("post", "/responses/compact"),
     ("get", "/responses/{response_id}"),
     ("delete", "/responses/{response_id}"),
     ("get", "/responses/{response_id}/input_items"),

@@ -3,7 +3,8 @@
 By default it answers like OpenAI: POST .../embeddings returns deterministic vectors (`embeddings_json`), POST
 .../chat/completions returns a deterministic completion that echoes the last user message (streamed when the
 request says `stream`, with a usage chunk when it asks for `stream_options.include_usage`, and a tool call when
-`tool_choice` is "required" or names a tool); GET .../models lists `models`. Tests script particular answers with
+`tool_choice` is "required" or names a tool); POST .../responses a Responses API object echoing it
+(`response_json`); GET .../models lists `models`. Tests script particular answers with
 `enqueue()`, consumed in order by the next chat completion or embeddings requests, and inspect every request the
 server received in `requests`.
 
@@ -199,6 +200,43 @@ def default_response(body: Any) -> ScriptedResponse:
     return ScriptedResponse(stream=frames)
 
 
+def response_json(
+    body: Any, *, text: str | None = None, input_tokens: int = 7, output_tokens: int = 3
+) -> dict[str, Any]:
+    """A Responses API response object, as a server that serves that API itself answers: `text`, else the last
+    user text of the request's input."""
+    if text is None:
+        items = body.get("input") if isinstance(body, dict) else None
+        if isinstance(items, str):
+            text = items
+        else:
+            users = [item for item in items or [] if isinstance(item, dict) and item.get("role") == "user"]
+            text = _text(users[-1].get("content")) if users else ""
+    return {
+        "id": "resp_upstream_1",
+        "object": "response",
+        "created_at": 1_700_000_000,
+        "status": "completed",
+        "model": body.get("model") if isinstance(body, dict) else None,
+        "output": [
+            {
+                "id": "msg_upstream_1",
+                "type": "message",
+                "role": "assistant",
+                "status": "completed",
+                "content": [{"type": "output_text", "text": text, "annotations": []}],
+            }
+        ],
+        "usage": {
+            "input_tokens": input_tokens,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": output_tokens,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": input_tokens + output_tokens,
+        },
+    }
+
+
 def embeddings_json(body: Any) -> dict[str, Any]:
     """OpenAI's embeddings answer for a request: per input, `dimensions` (default 8) values from the input's
     position and length, as floats or (encoding_format base64) little-endian float32; a token per word or id."""
@@ -298,6 +336,8 @@ class _Handler(BaseHTTPRequestHandler):
             response = ScriptedResponse(json={"object": "list", "data": models})
         elif self.command == "POST" and url.path.endswith("/chat/completions"):
             response = owner._next_response() or owner.context_overflow(body) or default_response(body)
+        elif self.command == "POST" and url.path.endswith("/responses"):
+            response = owner._next_response() or ScriptedResponse(json=response_json(body))
         elif self.command == "POST" and url.path.endswith("/embeddings"):
             response = owner._next_response() or ScriptedResponse(json=embeddings_json(body))
         else:

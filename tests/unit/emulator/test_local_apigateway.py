@@ -33,6 +33,7 @@ def test_routes_authorizer_and_key_source_come_from_the_template(api: ApiDefinit
     assert {(r.method, r.resource, r.function) for r in api.routes if r.mock is None} == {
         ("POST", "/chat/completions", "ApiFunction"),
         ("POST", "/responses", "ApiFunction"),
+        ("POST", "/responses/compact", "ApiFunction"),
         ("GET", "/responses/{response_id}", "ApiFunction"),
         ("DELETE", "/responses/{response_id}", "ApiFunction"),
         ("GET", "/responses/{response_id}/input_items", "ApiFunction"),

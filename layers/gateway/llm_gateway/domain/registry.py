@@ -66,7 +66,8 @@ class Target(BaseModel):
     openai: any OpenAI-compatible server at `base_url` (ending in /v1 or the like); its key comes from the
     Secrets Manager secret `api_key_secret` (plain string, or JSON with an "api_key" field) or, for local
     use, from the environment variable `api_key_env`; Azure-style servers take the key in an `api-key`
-    header (`auth_header: "api-key"`) and may need `query` parameters such as api-version.
+    header (`auth_header: "api-key"`) and may need `query` parameters such as api-version; `responses_api`: the
+    server serves OpenAI's Responses API too, so requests in that format go to its /responses as sent.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -80,14 +81,15 @@ class Target(BaseModel):
     auth_header: Literal["bearer", "api-key"] = "bearer"
     query: dict[str, str] = Field(default_factory=dict)
     timeout_seconds: float | None = Field(None, gt=0, description="Per-attempt timeout.")
+    responses_api: bool = False
 
     @model_validator(mode="after")
     def _fits_provider(self) -> Target:
         if self.provider == "openai":
             if not self.base_url or not self.base_url.startswith(("http://", "https://")):
                 raise ValueError("an openai target needs base_url (http:// or https://)")
-        elif self.base_url or self.api_key_secret or self.api_key_env:
-            raise ValueError(f"base_url and api keys only apply to openai targets, not {self.provider}")
+        elif self.base_url or self.api_key_secret or self.api_key_env or self.responses_api:
+            raise ValueError(f"base_url, api keys and responses_api only apply to openai targets, not {self.provider}")
         return self
 
     @property

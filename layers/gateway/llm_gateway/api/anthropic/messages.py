@@ -64,9 +64,12 @@ def messages(gateway: Gateway, request: MessagesRequest, body: str, api: ApiRequ
 
 
 def count_tokens(gateway: Gateway, request: CountTokensRequest, body: str, api: ApiRequest) -> Reply:
-    """POST /messages/count_tokens: {"input_tokens": N} for the conversation, as the model's provider counts it
-    (Bedrock's CountTokens for Anthropic's models, the echo model's word count), else the gateway's estimate."""
-    chat = conversation(request, body, betas(api.headers))
+    """POST /messages/count_tokens: {"input_tokens": N} for the conversation (a thread's stored one first), as the
+    model's provider counts it (Bedrock's CountTokens for Anthropic's models, the echo model's word count), else the
+    gateway's estimate."""
+    store = thread_store() if (request.model_extra or {}).get("thread") is not None else None
+    read = threads.counted_in_thread(request, body, betas(api.headers), store, api.caller, now=int(gateway.clock()))
+    chat = conversation(*read)
     return Reply(json.dumps({"input_tokens": gateway.count_tokens(chat, api)}))
 
 

@@ -14,7 +14,7 @@ from llm_gateway.api.openai import chat, embeddings, responses
 from llm_gateway.dialects.openai_chat.errors import error_body
 from llm_gateway.dialects.openai_chat.schemas import ChatCompletionRequest, PromptRequest
 from llm_gateway.dialects.openai_embeddings.schemas import EmbeddingsRequest
-from llm_gateway.dialects.openai_responses.schemas import ResponsesRequest
+from llm_gateway.dialects.openai_responses.schemas import CompactRequest, ResponsesRequest
 from llm_gateway.errors import GatewayError
 from llm_gateway.gateway import get_gateway
 
@@ -39,6 +39,7 @@ async def stored_input_items(request: Request) -> Response:
 ROUTES = [
     Route("/chat/completions", posted(ChatCompletionRequest, chat.chat_completions), methods=["POST"]),
     Route("/responses", posted(ResponsesRequest, responses.responses), methods=["POST"]),
+    Route("/responses/compact", posted(CompactRequest, responses.compact_conversation), methods=["POST"]),
     Route("/responses/{response_id}", stored_response, methods=["GET", "DELETE"]),
     Route("/responses/{response_id}/input_items", stored_input_items, methods=["GET"]),
     Route("/embeddings", posted(EmbeddingsRequest, embeddings.embeddings), methods=["POST"]),

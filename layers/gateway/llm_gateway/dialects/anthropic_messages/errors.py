@@ -27,7 +27,7 @@ ERROR_TYPES = {
 
 # Gateway error codes that are Anthropic's own `error.details.error_code` too: the SDKs branch on them (the thread
 # helper sends the whole conversation again on `thread_not_found`).
-DETAIL_CODES = frozenset({"thread_not_found"})
+DETAIL_CODES = frozenset({"thread_not_found", "thread_already_continued"})
 
 
 def error_body(error: GatewayError, request_id: str = "") -> dict[str, Any]:

@@ -5,8 +5,9 @@ minutes so that each turn sends only its new messages.
 `{"type": "continue", "previous_message_id": ...}` reads that conversation (its `system` and `tools` too) before the
 request's own messages, so the model, budgets and usage see the whole context. A thread lives on the stored-responses
 port (domain/stores.py ResponseStore) under the reply's `msg_` id, the key's own like every stored response. Whatever
-cannot be continued (expired, unknown, another key's, another model) is Anthropic's 404 `thread_not_found`, on which
-the SDKs' thread helper sends the whole conversation again under a new thread.
+cannot be continued (expired, unknown, another key's, another model) is Anthropic's 404 `thread_not_found`, and a
+reply continued a second time Anthropic's 400 `thread_already_continued`: on both the SDKs' thread helper sends the
+whole conversation again under a new thread. count_tokens reads a thread the same way, without continuing it.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import ValidationError
 
-from llm_gateway.dialects.anthropic_messages.schemas import MessagesRequest
+from llm_gateway.dialects.anthropic_messages.schemas import CountTokensRequest, MessagesRequest
 from llm_gateway.domain.caller import Caller
 from llm_gateway.domain.stores import ResponseStore, StoredResponse
 from llm_gateway.errors import InvalidRequestError, NotFoundError
@@ -29,10 +30,14 @@ THREAD_SECONDS = 300
 # Fields a thread keeps from its `create`; a `continue` that sends them again is refused, as Anthropic does.
 CREATE_ONLY_FIELDS = ("system", "tools")
 THREAD_NOT_FOUND = "thread_not_found"
+THREAD_ALREADY_CONTINUED = "thread_already_continued"
+# The id of the item that marks a reply continued: its own id and this, so it is never a reply's.
+CONTINUED_SUFFIX = "#continued"
 # Ids the Messages API gives its replies; a stored response's `resp_` id is never a thread.
 MESSAGE_ID_PREFIX = "msg_"
 
 ThreadMode = Literal["create", "continue"]
+R = TypeVar("R", MessagesRequest, CountTokensRequest)
 
 
 def thread_not_found(message_id: str) -> NotFoundError:
@@ -69,10 +74,52 @@ def in_thread(
     now: int,
 ) -> Threaded:
     """The request read into its thread, if it names one: a `create` as sent, a `continue` after the stored
-    conversation of `previous_message_id` with the thread's `system` and `tools`."""
-    thread = (request.model_extra or {}).get("thread")
-    if thread is None:
+    conversation of `previous_message_id` with the thread's `system` and `tools`. A reply is continued once, as
+    Anthropic's are: a second continue from it is Anthropic's 400 `thread_already_continued` (the SDKs' thread
+    helper then sends the whole conversation under a new thread)."""
+    read = _read(request.model_extra, request.model, body, betas, store=store, caller=caller, now=now, claim=True)
+    if read is None:
         return Threaded(request, body, betas)
+    mode, sent, fields, others = read
+    return Threaded(_validated(sent, MessagesRequest), json.dumps(sent, ensure_ascii=False), others, mode, fields,
+                    sent["messages"])  # fmt: skip
+
+
+def counted_in_thread(
+    request: CountTokensRequest,
+    body: str,
+    betas: tuple[str, ...],
+    store: ResponseStore | None,
+    caller: Caller,
+    *,
+    now: int,
+) -> tuple[CountTokensRequest, str, tuple[str, ...]]:
+    """A count_tokens request with `thread`, read as the Messages request would be: a `continue` counts the stored
+    conversation before the new messages (the context the model would read), and does not continue the thread."""
+    read = _read(request.model_extra, request.model, body, betas, store=store, caller=caller, now=now, claim=False)
+    if read is None:
+        return request, body, betas
+    _, sent, _, others = read
+    return _validated(sent, CountTokensRequest), json.dumps(sent, ensure_ascii=False), others
+
+
+def _read(
+    extra: Mapping[str, Any] | None,
+    model: str,
+    body: str,
+    betas: tuple[str, ...],
+    *,
+    store: ResponseStore | None,
+    caller: Caller,
+    now: int,
+    claim: bool,
+) -> tuple[ThreadMode, dict[str, Any], dict[str, Any], tuple[str, ...]] | None:
+    """The thread a request names (None: none): its mode, the body the model reads (no `thread`; a continue's
+    stored messages, system and tools first), the fields the thread keeps, the betas without the threads beta.
+    `claim`: a continue marks its previous reply continued."""
+    thread = (extra or {}).get("thread")
+    if thread is None:
+        return None
     if MESSAGE_THREADS_BETA not in betas:
         raise InvalidRequestError(
             f"thread: message threads need the anthropic-beta header '{MESSAGE_THREADS_BETA}'.", param="thread"
@@ -82,8 +129,7 @@ def in_thread(
     del sent["thread"]
     others = tuple(beta for beta in betas if beta != MESSAGE_THREADS_BETA)
     if mode == "create":
-        fields = {name: sent[name] for name in CREATE_ONLY_FIELDS if name in sent}
-        return Threaded(_validated(sent), json.dumps(sent, ensure_ascii=False), others, mode, fields, sent["messages"])
+        return mode, sent, {name: sent[name] for name in CREATE_ONLY_FIELDS if name in sent}, others
     for name in CREATE_ONLY_FIELDS:
         if name in sent:
             raise InvalidRequestError(
@@ -94,17 +140,32 @@ def in_thread(
     if store is not None and previous_id.startswith(MESSAGE_ID_PREFIX):
         stored = store.get(caller.key_id, caller.tenant, previous_id, now)
     document = _document(stored)
-    if document is None or document.get("model") != request.model:
+    if store is None or stored is None or document is None or document.get("model") != model:
         raise thread_not_found(previous_id)
+    if claim:
+        _claim(store, caller, stored, now)
     fields = dict(document["fields"])
-    messages = [*document["messages"], *sent["messages"]]
-    expanded = {**sent, **fields, "messages": messages}
-    return Threaded(_validated(expanded), json.dumps(expanded, ensure_ascii=False), others, mode, fields, messages)
+    return mode, {**sent, **fields, "messages": [*document["messages"], *sent["messages"]]}, fields, others
 
 
-def _validated(body: dict[str, Any]) -> MessagesRequest:
+def _claim(store: ResponseStore, caller: Caller, previous: StoredResponse, now: int) -> None:
+    """Mark `previous` continued (a small item of its own beside it, expiring with it), or refuse a second continue.
+    Two continues racing may both pass: the store offers no conditional write, and the cost is only a branch."""
+    marker = previous.response_id + CONTINUED_SUFFIX
+    if store.get(caller.key_id, caller.tenant, marker, now) is not None:
+        raise InvalidRequestError(
+            f"The reply '{previous.response_id}' has already been continued, and each reply can be continued only "
+            "once. Continue from the thread's most recent reply, or send the whole conversation again with "
+            'thread: {"type": "create"}.',
+            param="thread.previous_message_id",
+            code=THREAD_ALREADY_CONTINUED,
+        )
+    store.put(StoredResponse(marker, caller.key_id, caller.tenant, now, previous.expires_at, "{}"))
+
+
+def _validated(body: dict[str, Any], schema: type[R]) -> R:
     try:
-        return MessagesRequest.model_validate(body)
+        return schema.model_validate(body)
     except ValidationError as error:
         raise InvalidRequestError(
             f"The thread's conversation is not a valid request: {error}", param="messages"

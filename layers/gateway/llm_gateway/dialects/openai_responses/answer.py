@@ -7,7 +7,7 @@ OpenAI's does, and whether it was stored (`store`, with the `previous_response_i
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,12 +88,21 @@ class ResponseWriter:
             "truncation": sent.get("truncation") or "disabled",
             "metadata": self.request.metadata or {},
         }
-        # The published spec's `usage` is an object, never null: a response still in progress has none yet.
-        if usage is not None:
-            body["usage"] = usage_json(usage)
-        for name in ("user", "prompt_cache_key", "safety_identifier", "service_tier"):
-            if isinstance(sent.get(name), str):
-                body[name] = sent[name]
+        # Open Responses requires these in every response object; the values are what the request sent, else the
+        # defaults OpenAI says back (nothing penalised, no log probabilities, the default tier).
+        body.update(
+            {
+                "presence_penalty": sent.get("presence_penalty", 0.0),
+                "frequency_penalty": sent.get("frequency_penalty", 0.0),
+                "top_logprobs": sent.get("top_logprobs", 0),
+                "max_tool_calls": sent.get("max_tool_calls"),
+                "service_tier": sent.get("service_tier") or "default",
+            }
+        )
+        for name in ("user", "prompt_cache_key", "safety_identifier"):
+            body[name] = sent[name] if isinstance(sent.get(name), str) else None
+        # Null while in progress, as OpenAI's answers and the spec's examples say it (its schema types an object).
+        body["usage"] = usage_json(usage) if usage is not None else None
         return body
 
     def message_item(self, index: int, text: str, status: str) -> dict[str, Any]:
@@ -157,8 +166,24 @@ class ResponseWriter:
                 items.append(self.tool_call_item(len(items), block, status))
         return items
 
+    def forwarded(self, response: Mapping[str, Any]) -> dict[str, Any]:
+        """A response object as an upstream that serves the Responses API wrote it, with what the gateway decides:
+        its own id (under which it stores it), the public model name, whether it is stored, and the previous
+        response the caller named."""
+        return {
+            **response,
+            "id": self.response_id,
+            "model": self.model,
+            "store": self.stored,
+            "previous_response_id": self.request.previous_response_id,
+        }
+
     def answer(self, completion: Completion, completed_at: int) -> str:
-        """The whole response object of a finished completion, as JSON."""
+        """The whole response object of a finished completion, as JSON: the upstream's own when it answered in
+        this format."""
+        native = completion.native
+        if native is not None and native.dialect == "openai_responses":
+            return compact(self.forwarded(native.body))
         status = "incomplete" if completion.stop_reason in INCOMPLETE_REASONS else "completed"
         output = self.output(completion.content, completion.stop_reason)
         body = self.response(

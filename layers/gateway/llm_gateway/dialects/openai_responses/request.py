@@ -59,6 +59,7 @@ from llm_gateway.domain.conversation import (
     ToolSpec,
 )
 from llm_gateway.errors import InvalidRequestError, NotFoundError
+from llm_gateway.observability import logger
 
 DIALECT: Dialect = "openai_responses"
 # The request fields read into the model itself, or that only shape the answer (metadata and the tools are
@@ -91,6 +92,8 @@ _INTERPRETED = frozenset(
 )
 # What `include` may ask for: the gateway renders no log probabilities or hosted tools' sources.
 _INCLUDABLE = frozenset({"reasoning.encrypted_content"})
+# OpenAI's hosted web search tools, which clients offer by default (Codex does).
+_WEB_SEARCH = frozenset({"web_search", "web_search_preview", "web_search_2025_08_26", "web_search_preview_2025_03_11"})
 _TURN_ROLES: dict[str, Role] = {"user": "user", "assistant": "assistant"}
 # What a compacted conversation reads as to the model that continues it.
 COMPACTION_INTRO = "Summary of the conversation so far:\n"
@@ -122,11 +125,13 @@ def refuse_state(request: ResponsesRequest) -> None:
         )
 
 
-def conversation(request: ResponsesRequest, body: Mapping[str, Any] | str) -> ChatRequest:
-    """The internal request for a validated Responses API request; `body` is the request as sent."""
+def conversation(request: ResponsesRequest, body: Mapping[str, Any] | str, *, hosted: bool = False) -> ChatRequest:
+    """The internal request for a validated Responses API request; `body` is the request as sent. `hosted`: every
+    target of the model serves the Responses API itself and gets `body` (providers/openai/responses.py), so hosted
+    tools, a tool_choice naming one and any `include` reach it there, and are not the conversation's to refuse."""
     refuse_state(request)
     for include in request.include or []:
-        if include not in _INCLUDABLE:
+        if include not in _INCLUDABLE and not hosted:
             raise InvalidRequestError(
                 f"The gateway cannot include '{include}'; it includes only reasoning.encrypted_content.",
                 param="include",
@@ -146,8 +151,8 @@ def conversation(request: ResponsesRequest, body: Mapping[str, Any] | str) -> Ch
         max_output_tokens=request.max_output_tokens,
         temperature=request.temperature,
         top_p=request.top_p,
-        tools=tuple(_tools(request)),
-        tool_choice=_tool_choice(request, custom),
+        tools=tuple(_tools(request, hosted=hosted)),
+        tool_choice=_tool_choice(request, custom, hosted=hosted),
         reasoning=_reasoning(request),
         output_format=_output_format(request),
         stream=bool(request.stream),
@@ -281,11 +286,35 @@ def _sent(request: ResponsesRequest) -> dict[str, Any]:
     return {**sent, **(request.model_extra or {})}
 
 
-def _tools(request: ResponsesRequest) -> list[ToolSpec]:
-    """Function and custom tools, those of namespaces included (by their own names, which must be unique); a
-    hosted tool is refused, since no provider behind the gateway runs it."""
+def offered_web_search(request: ResponsesRequest) -> list[str]:
+    """The places in `tools` of hosted web search tools that are only offered, not required: no provider behind
+    the gateway runs them, so the model is answered without them (the model may search, it need not). Codex offers
+    `{"type": "web_search", "external_web_access": false}` in its default configuration, which must work."""
+    choice = request.tool_choice
+    if choice == "required" and not request.callable_tools():
+        return []  # the web search is the one tool the model must call
+    forced = choice.type if isinstance(choice, NamedToolChoice) else None
+    return [
+        f"tools[{position}]"
+        for position, tool in enumerate(request.tools or [])
+        if isinstance(tool, OtherTool) and tool.type in _WEB_SEARCH and tool.type != forced
+    ]
+
+
+def _tools(request: ResponsesRequest, *, hosted: bool) -> list[ToolSpec]:
+    """Function and custom tools, those of namespaces included (by their own names, which must be unique). A web
+    search tool only offered is left out, with a log line naming it (`offered_web_search`); any other hosted tool,
+    and a web search the request requires, is refused, since no provider behind the gateway runs it (`hosted`:
+    the upstream does, from the body it gets)."""
+    left_out = [] if hosted else offered_web_search(request)
     for position, tool in enumerate(request.tools or []):
-        if isinstance(tool, OtherTool):
+        if hosted:
+            continue
+        if f"tools[{position}]" in left_out:
+            logger.info(
+                "hosted tool not offered to the model", extra={"tool": tool.type, "param": f"tools[{position}]"}
+            )
+        elif isinstance(tool, OtherTool):
             raise InvalidRequestError(
                 f"The gateway runs no hosted '{tool.type}' tool; give function, custom or namespace tools only "
                 '(Codex: web_search = "disabled").',
@@ -331,10 +360,12 @@ def _custom_tool(tool: CustomTool, path: str) -> ToolSpec:
     return ToolSpec(tool.name, description.strip() or None, parameters, extra=dict(tool.model_extra or {}), path=path)
 
 
-def _tool_choice(request: ResponsesRequest, custom: frozenset[str]) -> ToolChoice | None:
+def _tool_choice(request: ResponsesRequest, custom: frozenset[str], *, hosted: bool) -> ToolChoice | None:
     choice, parallel = request.tool_choice, request.parallel_tool_calls
     if choice is None and parallel is None:
         return None
+    if isinstance(choice, NamedToolChoice) and hosted and choice.type not in ("function", "custom"):
+        return ToolChoice("auto", None, parallel)  # a hosted tool, which the upstream runs from the body it gets
     if isinstance(choice, NamedToolChoice):
         names = {tool.name for tool, _, _ in request.callable_tools()}
         if choice.type not in ("function", "custom") or not choice.name:

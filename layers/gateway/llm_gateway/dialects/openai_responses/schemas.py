@@ -295,11 +295,6 @@ class ResponsesRequest(BaseModel):
         return "reasoning.encrypted_content" in (self.include or [])
 
 
-class CompactRequest(BaseModel):
-    """POST /responses/compact: a conversation to summarise into one compaction item."""
-
-    model_config = ConfigDict(extra="allow")
-
-    model: str = Field(min_length=1)
-    input: str | list[InputItem] | None = None
-    instructions: str | None = None
+class CompactRequest(ResponsesRequest):
+    """POST /responses/compact: a conversation (`input`, `instructions`, `previous_response_id`, and what Codex
+    sends beside them: its tools, reasoning, prompt_cache_key) to summarise into one compaction item."""

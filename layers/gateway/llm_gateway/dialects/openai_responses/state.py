@@ -29,6 +29,7 @@ _PREFIXES = {
     "custom_tool_call": "ctc",
     "custom_tool_call_output": "ctco",
     "reasoning": "rs",
+    "compaction": "cmp",
 }
 # Item kinds the Responses API lists with a `status` (its spec's ItemResource requires one), as the model's messages.
 _WITH_STATUS = frozenset({"function_call", "function_call_output", "custom_tool_call", "custom_tool_call_output"})
@@ -76,10 +77,10 @@ def in_context(
         history = context_items(previous)
     own = [
         _listed(_with_id(_resolved(item, history, store, caller, now=now, path=f"input[{index}]"), response_id, index))
-        for index, item in enumerate(_as_items(sent.get("input")))
+        for index, item in enumerate(as_items(sent.get("input")))
     ]
     items = history + own
-    if previous_id is None and not any(item.get("type") == "item_reference" for item in _as_items(sent.get("input"))):
+    if previous_id is None and not any(item.get("type") == "item_reference" for item in as_items(sent.get("input"))):
         # Nothing to add: the request is read as it was sent and validated, not parsed again.
         return Context(request, body, items)
     expanded = {name: value for name, value in sent.items() if name != "previous_response_id"}
@@ -140,7 +141,7 @@ def input_items_page(stored: StoredResponse, query: dict[str, str]) -> dict[str,
     }
 
 
-def _as_items(value: Any) -> list[dict[str, Any]]:
+def as_items(value: Any) -> list[dict[str, Any]]:
     """The input as items: a text is one user message, as OpenAI lists it."""
     if isinstance(value, str):
         return [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": value}]}]

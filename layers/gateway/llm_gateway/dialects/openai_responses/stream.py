@@ -5,6 +5,7 @@ response.completed or response.incomplete carrying the whole response; a failure
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,7 @@ from llm_gateway.dialects.openai_responses.errors import error_event, response_e
 from llm_gateway.dialects.sse import guarded_frames
 from llm_gateway.domain.answers import (
     Finish,
+    NativeChunk,
     ReasoningDelta,
     ReasoningSignature,
     RedactedReasoning,
@@ -70,10 +72,15 @@ class EventProducer:
 
     def events(self, events: Iterable[StreamEvent]) -> Iterator[dict[str, Any]]:
         with closed_after(events):
+            stream = iter(events)
+            first = next(stream, None)
+            if isinstance(first, NativeChunk) and first.dialect == "openai_responses":
+                yield from self._forwarded(itertools.chain([first], stream))
+                return
             in_progress = self._writer.response("in_progress", [], None)
             yield self._event("response.created", response=in_progress)
             yield self._event("response.in_progress", response=in_progress)
-            for event in events:
+            for event in itertools.chain([first] if first is not None else [], stream):
                 yield from self._built(event)
         for item in self._items:
             yield from self._close(item)
@@ -84,6 +91,22 @@ class EventProducer:
             status, output, self.usage or Usage(0, 0), stop_reason=reason, completed_at=int(self._clock())
         )
         yield self._event(f"response.{status}", response=response)
+
+    def _forwarded(self, events: Iterator[StreamEvent]) -> Iterator[dict[str, Any]]:
+        """An upstream's own Responses API events, as it sent them but for the response objects they carry (the
+        gateway's id, model name and storing); the usage they report is kept for metering."""
+        for event in events:
+            if isinstance(event, NativeChunk):
+                data = dict(event.data)
+                if isinstance(data.get("response"), dict):
+                    data["response"] = self._writer.forwarded(data["response"])
+                if isinstance(data.get("sequence_number"), int):
+                    self._sequence = data["sequence_number"] + 1
+                yield data
+            elif isinstance(event, UsageReport):
+                self.usage = event.usage
+            elif isinstance(event, Finish):
+                self.stop_reason = event.reason
 
     def failed(self, error: GatewayError) -> str:
         """The frames that end a stream failing after it began: an `error` event, then response.failed with the

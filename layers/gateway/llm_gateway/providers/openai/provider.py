@@ -3,6 +3,7 @@ Bedrock's OpenAI endpoint."""
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -22,6 +23,7 @@ from llm_gateway.domain.ports import Deadline, Provider, completion_events
 from llm_gateway.domain.registry import ModelTraits, Target
 from llm_gateway.errors import GatewayError, ProviderError, ProviderTimeoutError, TargetMisconfiguredError
 from llm_gateway.observability import logger
+from llm_gateway.providers.openai import responses
 from llm_gateway.providers.openai.context_window import ContextWindows
 from llm_gateway.providers.openai.embeddings import embedding_vectors, embeddings_body
 from llm_gateway.providers.openai.errors import (
@@ -82,6 +84,10 @@ class OpenAICompatProvider(Provider):
         self, request: ChatRequest, target: Target, deadline: Deadline, traits: ModelTraits | None = None
     ) -> Completion:
         key = self._api_key(target, deadline)
+        if responses.serves_natively(request, target):
+            body = responses.responses_body(request, target.model_id, stream=False)
+            answer = self._read_all(self._post(target, key, body, deadline, path=responses.PATH), target)
+            return responses.completion_of(self._json(answer, target, key), request, target)
         request, response = self._post_chat(request, target, key, deadline, stream=False)
         data = self._read_all(response, target)
         return read_completion(self._json(data, target, key), request, target, key)
@@ -95,15 +101,25 @@ class OpenAICompatProvider(Provider):
         router can still retry; an upstream error inside the stream raises after the earlier events.
         """
         key = self._api_key(target, deadline)
-        request, response = self._post_chat(request, target, key, deadline, stream=True)
+        if responses.serves_natively(request, target):
+            body = responses.responses_body(request, target.model_id, stream=True)
+            response = self._post(target, key, body, deadline, path=responses.PATH)
+            read = functools.partial(response.read1, _READ_SIZE)
+            events = responses.stream_events(read, request, target, key, deadline)
+        else:
+            request, response = self._post_chat(request, target, key, deadline, stream=True)
+            events = self._stream_events(response, request, target, key, deadline)
         if response.headers.get("content-type", "").startswith("application/json"):
             # A server that ignored stream=true answered with a whole completion: replay it.
             payload = self._json(self._read_all(response, target), target, key)
+            if responses.serves_natively(request, target):
+                yield from completion_events(responses.completion_of(payload, request, target))
+                return
             yield from completion_events(read_completion(payload, request, target, key))
             return
         finished = False
         try:
-            yield from self._stream_events(response, request, target, key, deadline)
+            yield from events
             finished = True
         finally:
             if not finished:
