@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from llm_gateway.dialects.sse import SSEDecoder
 from llm_gateway.domain.answers import (
     Completion,
     Finish,
@@ -37,7 +38,6 @@ from llm_gateway.domain.registry import Target
 from llm_gateway.errors import ProviderError, ProviderTimeoutError
 from llm_gateway.observability import logger
 from llm_gateway.providers.openai.errors import loads_redacted, malformed, transport_errors, upstream_failure
-from llm_gateway.dialects.sse import SSEDecoder
 
 DIALECT: Dialect = "openai_responses"
 PATH = "/responses"

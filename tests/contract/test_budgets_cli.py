@@ -12,8 +12,8 @@ import pytest
 from gatewayctl.deployment import Deployment
 from gatewayctl.stores import budget_tree
 from llm_gateway.domain.budget_tree import BudgetNode, NodeCap, plan_chain
-from tests.conftest import Stack
-from tests.unit.gatewayctl.test_teams_cli import deployment, run
+from tests.contract.conftest import Stack
+from tests.contract.test_teams_cli import deployment, run
 
 __all__ = ["deployment"]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from llm_gateway.api.admin.services import AdminServices
-from tests.unit.api.test_admin_api import call, services
+from tests.contract.test_admin_api import call, services
 
 __all__ = ["services"]
 PATH = "/admin/v1/organizations/spend_limits"

@@ -18,7 +18,8 @@ from llm_gateway.config import Settings, get_registry
 from llm_gateway.domain.budget_tree import Spent, window_bounds
 from llm_gateway.domain.keys import hash_key
 from llm_gateway.domain.stores import DailyUsage
-from tests.conftest import Stack, reset_caches
+from tests.conftest import reset_caches
+from tests.contract.conftest import Stack
 
 STAGE = Stage("api123", "v1", "us-east-1", "000000000000", "api123.execute-api.us-east-1.amazonaws.com")
 OPERATOR = "arn:aws:iam::000000000000:user/operator"
