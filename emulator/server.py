@@ -38,7 +38,8 @@ from emulator.events import (
     request_time,
 )
 from emulator.lambda_context import LambdaFunction
-from emulator.serving import DropMetrics, GatewayServer, blocking, read_body, serially
+from emulator.sends import BufferedResponse, ResponseMeter
+from emulator.serving import blocking, read_body, serially
 from emulator.usageplans import ApiKeys, PlanEnforcer, UsagePlanEnforcer
 from emulator.webadapter import Relay, StreamLimits, WebAdapterFunction, adapter_request
 
@@ -50,9 +51,6 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-
-# Moved to modules of their own (serving.py, lambda_context.py, usageplans.py); still importable from here.
-__all__ = ["ApiKeys", "DropMetrics", "GatewayServer", "LambdaFunction", "LocalApiGateway", "read_body"]
 
 
 @dataclass(frozen=True)
@@ -117,7 +115,7 @@ class LocalApiGateway:
             "protocol": "HTTP/1.1",
             "identity.sourceIp": str(client[0]),
         }
-        sent = _Meter(send)
+        sent = ResponseMeter(send)
         body = await read_body(receive, MAX_PAYLOAD_BYTES)
         outcome = await self.handle(
             method,
@@ -339,8 +337,8 @@ class LocalApiGateway:
         else:
             limits = StreamLimits(first_byte=timeout, idle=timeout, total=timeout)
         scope, body = adapter_request(integration.event, function.lambda_context())
-        buffered = _Buffer() if not route.streamed else None
-        relayed = _Meter(buffered.send if buffered is not None else send)
+        buffered = BufferedResponse() if not route.streamed else None
+        relayed = ResponseMeter(buffered.send if buffered is not None else send)
         relay = Relay(receive, relayed.send, limits, self._request_id_headers(request_id))
         outcome = await relay.run(function.app, scope, body)
         log["integration.latency"] = str(_ms_since(started))
@@ -366,42 +364,3 @@ def _log_error(log: dict[str, str], reply: HttpReply) -> None:
     if reply.response_type is not None:
         log["error.responseType"] = reply.response_type
         log["error.message"] = reply.error_message or ""
-
-
-class _Meter:
-    """An ASGI send that notes what went through it: the status, the body's length, when content began."""
-
-    def __init__(self, send: Send) -> None:
-        self._send = send
-        self.status = 0
-        self.length = 0
-        self.first_content_at: float | None = None
-
-    async def send(self, message: Message) -> None:
-        if message["type"] == "http.response.start":
-            self.status = int(message["status"])
-        else:
-            piece = len(message.get("body", b""))
-            if piece and self.first_content_at is None:
-                self.first_content_at = time.perf_counter()
-            self.length += piece
-        await self._send(message)
-
-
-class _Buffer:
-    """Collects a response for a BUFFERED integration, sent once complete."""
-
-    def __init__(self) -> None:
-        self.status = 502
-        self.headers: dict[str, str] = {}
-        self.body = bytearray()
-
-    async def send(self, message: Message) -> None:
-        if message["type"] == "http.response.start":
-            self.status = int(message["status"])
-            self.headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in message.get("headers", [])}
-        else:
-            self.body += message.get("body", b"")
-
-    def reply(self) -> HttpReply:
-        return HttpReply(self.status, self.headers, bytes(self.body))

@@ -18,8 +18,10 @@ from emulator.apigateway import ApiDefinition
 from emulator.aws import MotoProcess
 from emulator.control import LocalApiGatewayControl, SharedUsagePlanEnforcer
 from emulator.events import Stage
+from emulator.lambda_context import LambdaFunction
 from emulator.provision import UsagePlanSpec, provision, usage_plans
-from emulator.server import ApiKeys, DropMetrics, GatewayServer, LambdaFunction, LocalApiGateway
+from emulator.server import LocalApiGateway
+from emulator.serving import DropMetrics, GatewayServer
 from emulator.template import (
     PSEUDO_PARAMETERS,
     Resolver,
@@ -32,6 +34,7 @@ from emulator.template import (
     load_web_app,
     translate_template,
 )
+from emulator.usageplans import ApiKeys
 from emulator.webadapter import WebAdapterFunction
 from gatewayctl.deployment import plans_from_outputs
 from gatewayctl.local.models import local_registry

@@ -315,7 +315,7 @@ def test_every_command_has_help(command: list[str], capsys: pytest.CaptureFixtur
 def test_a_restart_on_a_persistent_dynamodb_keeps_tables_and_puts_keys_back_on_their_plans(stack: Stack) -> None:
     """The local gateway's API Gateway state is new at every start; DynamoDB Local's tables are not."""
     from emulator.provision import provision
-    from emulator.server import ApiKeys
+    from emulator.usageplans import ApiKeys
     from gatewayctl.deployment import plans_from_outputs
 
     admin = admin_for(stack)

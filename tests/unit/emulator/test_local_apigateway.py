@@ -15,7 +15,9 @@ import pytest
 
 from emulator.apigateway import ApiDefinition, policy_allows
 from emulator.events import Stage
-from emulator.server import GatewayServer, LambdaFunction, LocalApiGateway
+from emulator.lambda_context import LambdaFunction
+from emulator.server import LocalApiGateway
+from emulator.serving import GatewayServer
 from emulator.template import Resolver, translate_template
 from emulator.usageplans import UsagePlan, UsagePlanEnforcer, quota_window
 from tests.fakes.asgi import asgi_call

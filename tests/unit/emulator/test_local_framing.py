@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from emulator.server import GatewayServer
+from emulator.serving import GatewayServer
 
 
 async def failing_app(scope: Any, receive: Any, send: Any) -> None:
