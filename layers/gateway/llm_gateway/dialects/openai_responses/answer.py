@@ -11,9 +11,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from llm_gateway.dialects.openai_responses.request import CUSTOM_INPUT
 from llm_gateway.dialects.openai_responses.schemas import ResponsesRequest
 from llm_gateway.dialects.openai_responses.sealed import encrypted_content
+from llm_gateway.dialects.openai_responses.tools import CUSTOM_INPUT
 from llm_gateway.domain.answers import Completion, Usage
 from llm_gateway.domain.conversation import ContentBlock, ReasoningBlock, StopReason, TextBlock, ToolCallBlock
 
