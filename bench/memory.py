@@ -291,6 +291,45 @@ def measure(environment: dict[str, str], kinds: list[str], requests: int, upstre
     ]
 
 
+def function_environment(
+    moto: MotoProcess, upstream: FakeOpenAIServer, python: Path, *, time_budget_seconds: int
+) -> dict[str, str]:
+    """The API function's environment: its usage table created on `moto`, the fake upstream as its one model's
+    target, and a Bedrock endpoint where nothing listens (Bedrock calls fail to connect, after the client is built)."""
+    import boto3
+
+    dynamodb = boto3.client(
+        "dynamodb",
+        region_name="us-east-1",
+        endpoint_url=moto.url,
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",
+    )
+    dynamodb.create_table(TableName=TABLE, **dynamodb_tables(load_template())["UsageTable"])
+    return {
+        "PATH": f"{python.parent}:/usr/bin:/bin",
+        "PYTHONPATH": str(PROJECT_ROOT / "layers" / "gateway"),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_ENDPOINT_URL_DYNAMODB": moto.url,
+        "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": f"http://127.0.0.1:{free_port()}",
+        "GATEWAY_USAGE_TABLE": TABLE,
+        "GATEWAY_MODELS_JSON": json.dumps(registry(upstream.base_url, "")),
+        "GATEWAY_TIME_BUDGET_SECONDS": str(time_budget_seconds),
+    }
+
+
+def run_header(python: Path) -> tuple[str, str]:
+    """(this checkout's commit, `python --version`), for the first line a bench prints."""
+    commit = subprocess.run(
+        ["git", "-C", str(PROJECT_ROOT), "log", "-1", "--format=%h"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    version = subprocess.run([str(python), "--version"], capture_output=True, text=True, check=True).stdout.strip()
+    return commit, version
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=20, help="requests per kind (large and bedrock: a fifth)")
@@ -300,35 +339,9 @@ def main() -> None:
     moto = MotoProcess()
     upstream = FakeOpenAIServer().start()
     try:
-        import boto3
-
-        dynamodb = boto3.client(
-            "dynamodb",
-            region_name="us-east-1",
-            endpoint_url=moto.url,
-            aws_access_key_id="bench",
-            aws_secret_access_key="bench",
-        )
-        dynamodb.create_table(TableName=TABLE, **dynamodb_tables(load_template())["UsageTable"])
-        environment = {
-            "PATH": f"{(args.python or PROJECT_ROOT / '.venv' / 'bin' / 'python').parent}:/usr/bin:/bin",
-            "PYTHONPATH": str(PROJECT_ROOT / "layers" / "gateway"),
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_ACCESS_KEY_ID": "bench",
-            "AWS_SECRET_ACCESS_KEY": "bench",
-            "AWS_ENDPOINT_URL_DYNAMODB": moto.url,
-            # Nothing listens there: Bedrock calls fail to connect, after the client is built.
-            "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": f"http://127.0.0.1:{free_port()}",
-            "GATEWAY_USAGE_TABLE": TABLE,
-            "GATEWAY_MODELS_JSON": json.dumps(registry(upstream.base_url, "")),
-            "GATEWAY_TIME_BUDGET_SECONDS": "10",
-        }
-        commit = subprocess.run(
-            ["git", "-C", str(PROJECT_ROOT), "log", "-1", "--format=%h"], capture_output=True, text=True, check=False
-        ).stdout.strip()
         python = args.python or PROJECT_ROOT / ".venv" / "bin" / "python"
-        version = subprocess.run([str(python), "--version"], capture_output=True, text=True, check=True).stdout.strip()
+        environment = function_environment(moto, upstream, python, time_budget_seconds=10)
+        commit, version = run_header(python)
         print(f"at {commit}, {version} ({platform.machine()}), {args.requests} requests per kind, fresh process each")
         print(
             f"{'kind':<16}{'ready MiB':>10}{'peak MiB':>10}{'start CPU s':>12}{'1st CPU ms':>11}{'warm CPU ms':>12}"

@@ -14,9 +14,7 @@ flight over the ready process, (peak - ready) / N, in MiB.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
-import subprocess
 import sys
 import threading
 import time
@@ -25,10 +23,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import memory
-from memory import PROJECT_ROOT, SMALL_PROMPT, TABLE, Function, free_port, proc_status, registry
+from memory import PROJECT_ROOT, SMALL_PROMPT, Function, function_environment, proc_status, run_header
 
 from emulator.aws import MotoProcess
-from emulator.template import dynamodb_tables, load_template
 from tests.fakes.openai_server import FakeOpenAIServer, delta_chunk, usage_chunk
 
 CHUNKS = 40
@@ -75,34 +72,9 @@ def main() -> None:
     moto = MotoProcess()
     upstream = FakeOpenAIServer().start()
     try:
-        import boto3
-
-        dynamodb = boto3.client(
-            "dynamodb",
-            region_name="us-east-1",
-            endpoint_url=moto.url,
-            aws_access_key_id="bench",
-            aws_secret_access_key="bench",
-        )
-        dynamodb.create_table(TableName=TABLE, **dynamodb_tables(load_template())["UsageTable"])
         python = args.python or PROJECT_ROOT / ".venv" / "bin" / "python"
-        environment = {
-            "PATH": f"{python.parent}:/usr/bin:/bin",
-            "PYTHONPATH": str(PROJECT_ROOT / "layers" / "gateway"),
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_ACCESS_KEY_ID": "bench",
-            "AWS_SECRET_ACCESS_KEY": "bench",
-            "AWS_ENDPOINT_URL_DYNAMODB": moto.url,
-            "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": f"http://127.0.0.1:{free_port()}",
-            "GATEWAY_USAGE_TABLE": TABLE,
-            "GATEWAY_MODELS_JSON": json.dumps(registry(upstream.base_url, "")),
-            "GATEWAY_TIME_BUDGET_SECONDS": "30",
-        }
-        commit = subprocess.run(
-            ["git", "-C", str(PROJECT_ROOT), "log", "-1", "--format=%h"], capture_output=True, text=True, check=False
-        ).stdout.strip()
-        version = subprocess.run([str(python), "--version"], capture_output=True, text=True, check=True).stdout.strip()
+        environment = function_environment(moto, upstream, python, time_budget_seconds=30)
+        commit, version = run_header(python)
         print(f"at {commit}, {version} ({platform.machine()}), streamed chat requests in flight at once")
         print(f"{'in flight':>10}{'ready MiB':>11}{'peak MiB':>10}{'MiB per request':>17}")
         for concurrency in (int(value) for value in args.concurrency.split(",")):
