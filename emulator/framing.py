@@ -49,6 +49,10 @@ class JsonErrorH11Protocol(H11Protocol):
         self.transport.write(self.conn.send(h11.EndOfMessage()))
         self.transport.close()
 
+    def _unsupported_upgrade_warning(self) -> None:
+        """Silent: an `Upgrade` header is ignored by design (API Gateway's REST APIs upgrade no connection), so
+        uvicorn's advice to install a WebSocket library does not apply."""
+
 
 def json_server_errors(app: ASGIApp) -> ASGIApp:
     """`app`, whose failures before its response began are answered with a JSON 500 instead of uvicorn's

@@ -133,6 +133,9 @@ class GatewayServer:
             log_level="warning",
             access_log=False,
             lifespan="off",
+            # API Gateway's REST APIs upgrade no connection to a WebSocket: a handshake request is answered as the
+            # plain HTTP request it also is (a GET the routes answer), never by uvicorn's WebSocket protocol.
+            ws="none",
             # Streams in flight get this long to finish when the gateway stops.
             timeout_graceful_shutdown=2,
         )

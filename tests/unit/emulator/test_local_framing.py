@@ -65,3 +65,27 @@ def test_an_app_failing_before_its_answer_is_a_json_500(server: GatewayServer) -
     status, headers, body = exchange(server.port, b"GET /v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert (status, headers["content-type"]) == (500, "application/json")
     assert (body["type"], body["error"]["type"], body["error"]["code"]) == ("error", "api_error", "DEFAULT_5XX")
+
+
+async def answering_app(scope: Any, receive: Any, send: Any) -> None:
+    """Answers 404 naming the request it saw, as the emulated API Gateway answers a route it does not have."""
+    body = json.dumps({"scope": scope["type"], "method": scope.get("method"), "path": scope["path"]}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 404, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def test_a_websocket_handshake_is_answered_as_the_plain_get_it_also_is() -> None:
+    # A WebSocket client's opening request (RFC 6455 section 4.1): API Gateway's REST APIs do not upgrade it.
+    running = GatewayServer(0)
+    running.start(answering_app)
+    try:
+        status, headers, body = exchange(
+            running.port,
+            b"GET /v1/responses HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, close\r\nUpgrade: websocket\r\n"
+            b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        )
+    finally:
+        running.stop()
+    assert (status, headers["content-type"]) == (404, "application/json")
+    assert body == {"scope": "http", "method": "GET", "path": "/v1/responses"}
