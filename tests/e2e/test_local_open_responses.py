@@ -271,3 +271,21 @@ def test_the_openai_sdk_compacts_and_continues(local_gateway: LocalGateway) -> N
     items: list[Any] = [item.model_dump(exclude_none=True) for item in compacted.output]
     after = client.responses.create(model="echo", input=[*items, {"role": "user", "content": "Go on."}], store=False)
     assert after.output_text == "Go on."
+
+
+def test_a_websocket_handshake_is_refused_in_json(local_gateway: LocalGateway) -> None:
+    # The suite's WebSocket tests open wss://…/v1/responses; a REST API upgrades no connection, so the handshake
+    # is the GET it also is, answered with the API's JSON error rather than a server's text/plain one.
+    answer = httpx2.get(
+        local_gateway.base_url + "/responses",
+        headers={
+            "Authorization": f"Bearer {local_gateway.key}",
+            "Connection": "Upgrade",
+            "Upgrade": "websocket",
+            "Sec-WebSocket-Version": "13",
+            "Sec-WebSocket-Key": base64.b64encode(b"sixteen byte key").decode(),
+        },
+        timeout=60,
+    )
+    assert (answer.status_code, answer.headers["content-type"]) == (404, "application/json")
+    assert answer.json()["error"]["code"] == "not_found"
