@@ -7,13 +7,12 @@ setting, which offers a hosted web search tool."""
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import LocalGateway, child_environment
-from tests.e2e.test_local_responses import CODEX, codex_home, new_key
+from tests.e2e.conftest import LocalGateway
+from tests.e2e.test_local_responses import CODEX, codex_home, codex_runner, new_key
 
 pytestmark = pytest.mark.e2e
 
@@ -27,28 +26,10 @@ def test_codex_compacts_before_its_second_turn(local_gateway: LocalGateway, tmp_
     config = config.replace('web_search = "disabled"\n', "")
     # Codex's instructions and tools alone are some 3,000 tokens: the first turn leaves more than 500 behind.
     (home / "config.toml").write_text("model_auto_compact_token_limit = 500\nmodel_context_window = 4000\n" + config)
-    workdir = tmp_path / "work"
-    workdir.mkdir()
-    environment = {
-        **child_environment(),
-        "HOME": str(tmp_path),
-        "CODEX_HOME": str(home),
-        "LLM_GATEWAY_KEY": issued["key"],
-    }
-    environment.pop("OPENAI_API_KEY", None)
+    run = codex_runner(tmp_path, home, issued["key"], timeout=180)
 
     def codex(*arguments: str) -> str:
-        ran = subprocess.run(
-            [str(CODEX), "exec", "--skip-git-repo-check", *arguments],
-            cwd=workdir,
-            env=environment,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=180,
-            check=False,
-        )
-        assert ran.returncode == 0, ran.stderr[-3000:]
+        ran = run(*arguments)
         assert "remote compaction" not in ran.stderr, ran.stderr[-3000:]
         assert ran.stdout.strip() == arguments[-1]  # echo's answer, after the compaction
         return ran.stderr

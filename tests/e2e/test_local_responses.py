@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -92,20 +93,17 @@ def codex_home(tmp_path: Path, gateway: LocalGateway) -> Path:
     return home
 
 
-@pytest.mark.skipif(not CODEX.exists(), reason="Codex CLI is not installed (make e2e installs it with npm)")
-def test_codex_runs_two_turns_headless_against_the_gateway(local_gateway: LocalGateway, tmp_path: Path) -> None:
-    issued = new_key(local_gateway)
+def codex_runner(
+    tmp_path: Path, home: Path, key: str, *, timeout: int
+) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """`codex exec` in a fresh working directory under `tmp_path`, with `home` as CODEX_HOME and `key` as the
+    gateway key its provider reads; the runner asserts that Codex exited 0."""
     workdir = tmp_path / "work"
     workdir.mkdir()
-    environment = {
-        **child_environment(),
-        "HOME": str(tmp_path),
-        "CODEX_HOME": str(codex_home(tmp_path, local_gateway)),
-        "LLM_GATEWAY_KEY": issued["key"],
-    }
+    environment = {**child_environment(), "HOME": str(tmp_path), "CODEX_HOME": str(home), "LLM_GATEWAY_KEY": key}
     environment.pop("OPENAI_API_KEY", None)
 
-    def codex(*arguments: str) -> str:
+    def codex(*arguments: str) -> subprocess.CompletedProcess[str]:
         ran = subprocess.run(
             [str(CODEX), "exec", "--skip-git-repo-check", *arguments],
             cwd=workdir,
@@ -113,11 +111,22 @@ def test_codex_runs_two_turns_headless_against_the_gateway(local_gateway: LocalG
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=timeout,
             check=False,
         )
         assert ran.returncode == 0, ran.stderr[-3000:]
-        return ran.stdout.strip()
+        return ran
+
+    return codex
+
+
+@pytest.mark.skipif(not CODEX.exists(), reason="Codex CLI is not installed (make e2e installs it with npm)")
+def test_codex_runs_two_turns_headless_against_the_gateway(local_gateway: LocalGateway, tmp_path: Path) -> None:
+    issued = new_key(local_gateway)
+    run = codex_runner(tmp_path, codex_home(tmp_path, local_gateway), issued["key"], timeout=120)
+
+    def codex(*arguments: str) -> str:
+        return run(*arguments).stdout.strip()
 
     assert codex("Say hello to the gateway") == "Say hello to the gateway"
     assert codex("resume", "--last", "A second turn") == "A second turn"
