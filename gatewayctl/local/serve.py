@@ -16,6 +16,7 @@ from typing import Any
 from emulator import PROJECT_ROOT
 from emulator.apigateway import ApiDefinition
 from emulator.aws import MotoProcess
+from emulator.console import CONSOLE_DIST, CONSOLE_PATH
 from emulator.control import LocalApiGatewayControl, SharedUsagePlanEnforcer
 from emulator.events import Stage
 from emulator.lambda_context import LambdaFunction
@@ -121,6 +122,12 @@ def banner(
     admin_key: str = "",
 ) -> str:
     model = "echo" if "echo" in models or not models else models[0]
+    origin = base_url.rsplit("/", 1)[0]
+    console = (
+        f"console: {origin}{CONSOLE_PATH}/  (sign in with the admin key)\n"
+        if (CONSOLE_DIST / "index.html").exists()
+        else "console: not built (make console, or make run, builds it)\n"
+    )
     body = shlex.quote(f'{{"model": "{model}", "messages": [{{"role": "user", "content": "Hello, gateway"}}]}}')
     return f"""
 llm-gateway is serving template.yaml on {base_url}  (API Gateway emulated in-process, no Docker)
@@ -138,7 +145,7 @@ ANTHROPIC_BASE_URL={base_url.removesuffix("/v1")} ANTHROPIC_API_KEY={key} claude
 
 {keys_hint}
 admin API: {base_url}/admin  (Authorization: Bearer {admin_key})
-{state}Ctrl-C stops the gateway and everything it started.
+{console}{state}Ctrl-C stops the gateway and everything it started.
 """
 
 

@@ -130,6 +130,8 @@ def test_an_operator_runs_a_key_through_its_life_in_the_console(gateway: LocalGa
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     console_url = gateway.root_url + "/console/"
+    # The banner points operators at the console and says how to sign in.
+    assert f"console: {console_url}  (sign in with the admin key)" in gateway.text()
 
     # Sign in with the keyboard alone: the key field has the focus, Enter submits.
     page.goto(console_url)
