@@ -37,6 +37,26 @@ def _dump(state: LeaseState, free: list[int | None]) -> str:
     )
 
 
+def _read_lease(
+    connection: sqlite3.Connection, holder: str, windows: str, count: int
+) -> tuple[LeaseState, list[int | None]]:
+    """The lease row of `holder` for `windows` (empty rooms for `count` windows when there is none yet)."""
+    row = connection.execute(
+        "SELECT state FROM budget_leases WHERE holder = ? AND windows = ?", (holder, windows)
+    ).fetchone()
+    return _load(row, count)
+
+
+def _write_lease(
+    connection: sqlite3.Connection, holder: str, windows: str, state: LeaseState, free: list[int | None]
+) -> None:
+    connection.execute(
+        "INSERT INTO budget_leases (holder, windows, state) VALUES (?, ?, ?) "
+        "ON CONFLICT (holder, windows) DO UPDATE SET state = excluded.state",
+        (holder, windows, _dump(state, free)),
+    )
+
+
 def _left(reservation: ChainReservation, state: LeaseState, free: list[int | None]) -> tuple[int | None, ...]:
     return tuple(
         None if charge.cap_tokens is None else room + (left or 0)
@@ -64,10 +84,7 @@ def _reclaim(
             continue
         after, taken = outcome
         _add(connection, charge.owner, charge.window, -taken.tokens, -taken.micro_usd)
-        connection.execute(
-            "UPDATE budget_leases SET state = ? WHERE holder = ? AND windows = ?",
-            (_dump(after, free), other, other_windows),
-        )
+        _write_lease(connection, other, other_windows, after, free)
         took = True
     return took
 
@@ -81,10 +98,7 @@ class SqliteLeaseBudgetTree(SqliteBudgetTree):
         holder, windows = lease_owner(reservation.holder), lease_window(reservation)
         count = len(reservation.charges)
         with self._db.transaction() as connection:
-            row = connection.execute(
-                "SELECT state FROM budget_leases WHERE holder = ? AND windows = ?", (holder, windows)
-            ).fetchone()
-            state, free = _load(row, count)
+            state, free = _read_lease(connection, holder, windows, count)
             if fits_lease(reservation, state):
                 deltas = [(-reservation.tokens, -reservation.micro_usd)] * count
                 expired: tuple[str, ...] = ()
@@ -126,11 +140,7 @@ class SqliteLeaseBudgetTree(SqliteBudgetTree):
                 tuple(room + delta[1] for room, delta in zip(state.micro_rooms, deltas, strict=True)),
                 reservations,
             )
-            connection.execute(
-                "INSERT INTO budget_leases (holder, windows, state) VALUES (?, ?, ?) "
-                "ON CONFLICT (holder, windows) DO UPDATE SET state = excluded.state",
-                (holder, windows, _dump(state, free)),
-            )
+            _write_lease(connection, holder, windows, state, free)
         return ChainReserved(left=_left(reservation, state, free))
 
     def settle_chain(self, reservation: ChainReservation, tokens: int, micro_usd: int) -> None:
@@ -139,10 +149,7 @@ class SqliteLeaseBudgetTree(SqliteBudgetTree):
         holder, windows = lease_owner(reservation.holder), lease_window(reservation)
         count = len(reservation.charges)
         with self._db.transaction() as connection:
-            row = connection.execute(
-                "SELECT state FROM budget_leases WHERE holder = ? AND windows = ?", (holder, windows)
-            ).fetchone()
-            state, free = _load(row, count)
+            state, free = _read_lease(connection, holder, windows, count)
             reservations = dict(state.reservations)
             # Without its open reservation (expired and returned by a refill), only what was used is taken.
             if reservations.pop(reservation.reservation_id, None) is None:
@@ -155,8 +162,4 @@ class SqliteLeaseBudgetTree(SqliteBudgetTree):
                 micro_rooms=tuple(room + returned_micro for room in state.micro_rooms),
                 reservations=reservations,
             )
-            connection.execute(
-                "INSERT INTO budget_leases (holder, windows, state) VALUES (?, ?, ?) "
-                "ON CONFLICT (holder, windows) DO UPDATE SET state = excluded.state",
-                (holder, windows, _dump(state, free)),
-            )
+            _write_lease(connection, holder, windows, state, free)
