@@ -44,6 +44,10 @@ class NotFoundError(Exception):
     """What boto3 raises as NotFoundException."""
 
 
+class ConflictError(Exception):
+    """What boto3 raises as ConflictException."""
+
+
 def _new_id() -> str:
     return "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(10))
 
@@ -118,9 +122,27 @@ class LocalApiGatewayControl:
         return {"id": key_id, "name": name, "value": value, "enabled": enabled}
 
     def create_usage_plan_key(self, *, usagePlanId: str, keyId: str, **_: Any) -> dict[str, Any]:
+        """As on AWS, a key is on at most one usage plan per API stage: joining a second is refused, so a key
+        changes plan by leaving the old one first."""
         with self.database.transaction() as db:
             if db.execute("SELECT 1 FROM api_keys WHERE id = ?", (keyId,)).fetchone() is None:
                 raise NotFoundError(f"Invalid API Key identifier specified: {keyId}")
+            joining = db.execute("SELECT plan FROM usage_plans WHERE id = ?", (usagePlanId,)).fetchone()
+            if joining is None:
+                raise NotFoundError(f"Invalid Usage Plan ID specified: {usagePlanId}")
+            stages = _stages(joining[0])
+            for (plan,) in db.execute(
+                "SELECT plan FROM usage_plans JOIN usage_plan_keys ON usage_plans.id = plan_id "
+                "WHERE key_id = ? AND plan_id != ?",
+                (keyId, usagePlanId),
+            ):
+                shared = stages & _stages(plan)
+                if shared:
+                    api_id, stage = sorted(shared)[0]
+                    raise ConflictError(
+                        f"Usage plan {usagePlanId} cannot be added because API Key {keyId} cannot reference "
+                        f"multiple Usage Plans with the same API Stage: {api_id}:{stage}"
+                    )
             db.execute("INSERT OR IGNORE INTO usage_plan_keys VALUES (?, ?)", (usagePlanId, keyId))
         return {"id": keyId, "type": "API_KEY"}
 
@@ -176,6 +198,10 @@ class LocalApiGatewayControl:
             if any(s.get("apiId") == api_id and s.get("stage") == stage for s in stages):
                 return str(key_id), UsagePlan.from_api(item)
         return None
+
+
+def _stages(plan: str) -> set[tuple[str, str]]:
+    return {(str(s.get("apiId")), str(s.get("stage"))) for s in json.loads(plan).get("apiStages", [])}
 
 
 class _PagedApiKeys:

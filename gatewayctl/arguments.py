@@ -1,4 +1,4 @@
-"""Parsers of gatewayctl's argument values: expiry durations and dates, model lists, positive numbers."""
+"""Parsers of gatewayctl's argument values: expiry durations and dates, grace periods, model lists, positive numbers."""
 
 from __future__ import annotations
 
@@ -22,6 +22,24 @@ def parse_expiry(value: str, now: datetime | None = None) -> datetime:
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{value}' is neither an ISO date/time nor a duration like 30d") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+# A plain number of seconds, or a number with a unit: 90s, 15m, 1h, 2d.
+_GRACE = re.compile(r"^(\d+)([smhd]?)$")
+_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_grace(value: str) -> int:
+    """A grace period in seconds: 3600, 90s, 15m, 1h or 2d (the admin API bounds it)."""
+    match = _GRACE.fullmatch(value.strip())
+    if match is None:
+        raise argparse.ArgumentTypeError(f"'{value}' is not a duration like 90s, 15m, 1h or 2d")
+    return int(match.group(1)) * _SECONDS[match.group(2)]
+
+
+def parse_expiry_or_never(value: str) -> datetime | None:
+    """`parse_expiry`, or None for 'never' (the key stops expiring)."""
+    return None if value.strip() == "never" else parse_expiry(value)
 
 
 def parse_models(value: str) -> list[str]:

@@ -11,7 +11,14 @@ from pathlib import Path
 
 from gatewayctl import cli_keys
 from gatewayctl.admin_client import AdminApiError, AdminClient, admin_client
-from gatewayctl.arguments import parse_expiry, parse_models, positive_decimal, positive_int
+from gatewayctl.arguments import (
+    parse_expiry,
+    parse_expiry_or_never,
+    parse_grace,
+    parse_models,
+    positive_decimal,
+    positive_int,
+)
 from gatewayctl.catalog import GROUPS as CATALOG_GROUPS
 from gatewayctl.cli_keys import PLAN_DEFAULT
 from gatewayctl.cli_offline import add_cost_parser, add_serve_parser, add_traits_parser, groups, models_import
@@ -59,8 +66,26 @@ def _key_filters(listing: argparse.ArgumentParser) -> None:
     listing.add_argument("--tenant", help="only this tenant's keys")
     listing.add_argument("--team", help="only this team's keys")
     listing.add_argument("--plan", help="only keys on this plan")
-    listing.add_argument("--status", choices=["active", "revoked", "expired"], help="only keys in this state")
+    listing.add_argument(
+        "--status", choices=["active", "retiring", "revoked", "expired"], help="only keys (secrets) in this state"
+    )
     listing.add_argument("--search", metavar="TEXT", help="key id, hint, tenant or team containing TEXT")
+
+
+def _update_options(update: argparse.ArgumentParser) -> None:
+    update.add_argument("key_id", metavar="KEY_ID", help="the key's id (key_...)")
+    models = update.add_mutually_exclusive_group()
+    models.add_argument("--models", type=parse_models, help="comma-separated models the key may use")
+    models.add_argument("--all-models", action="store_true", help="let the key use every model")
+    update.add_argument("--team", help="move the key to another team of its tenant")
+    update.add_argument("--plan", help="move the key to another usage plan (its throttle, quota and defaults)")
+    update.add_argument(
+        "--expires",
+        type=parse_expiry_or_never,
+        default=argparse.SUPPRESS,
+        help="new expiry: ISO date/time (UTC), a duration from now like 30d, or 'never'",
+    )
+    _limit_options(update, resettable=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -101,15 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
     update = key_commands.add_parser(
         "update",
         parents=[target],
-        help="change a key's models or token/spend limits",
-        description="Change an active key's allowed models or limits; the authorizer sees it within its cache time.",
+        help="change a key's plan, expiry, models or token/spend limits",
+        description="Change an active key's plan, expiry, allowed models or limits; the authorizer sees it within "
+        "its cache time.",
     )
-    update.add_argument("key_id", metavar="KEY_ID", help="the key's id (key_...)")
-    models = update.add_mutually_exclusive_group()
-    models.add_argument("--models", type=parse_models, help="comma-separated models the key may use")
-    models.add_argument("--all-models", action="store_true", help="let the key use every model")
-    update.add_argument("--team", help="move the key to another team of its tenant")
-    _limit_options(update, resettable=True)
+    _update_options(update)
     update.set_defaults(handler=cli_keys.keys_update)
 
     add_team_parsers(commands, target)
@@ -164,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
         (
             "rotate",
             cli_keys.keys_rotate,
-            "issue a new secret for a key (same id, budgets and plan) and revoke the old one",
+            "issue a new secret for a key (same id, budgets and plan) and retire the old one, at once or after --grace",
         ),
     ):
         action = key_commands.add_parser(
@@ -172,6 +193,14 @@ def build_parser() -> argparse.ArgumentParser:
         )
         action.add_argument("key_id", metavar="KEY_ID", help="the key's id (key_...)")
         action.set_defaults(handler=handler)
+        if name == "rotate":
+            action.add_argument(
+                "--grace",
+                type=parse_grace,
+                default=0,
+                metavar="DURATION",
+                help="how long the old secret keeps working: 90s, 15m, 1h, 2d (default: refused at once)",
+            )
     return parser
 
 

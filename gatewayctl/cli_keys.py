@@ -90,6 +90,10 @@ def keys_update(args: argparse.Namespace, admin: AdminClient) -> int:
         body["limits"] = limits
     if args.team:
         body["team"] = args.team
+    if args.plan:
+        body["plan"] = args.plan
+    if "expires" in args:
+        body["expires_at"] = None if args.expires is None else args.expires.isoformat()
     if current["status"] != "active":
         # The API refuses it too; asked first, so that nothing at all is sent for a key that cannot change.
         print(f"error: Key {args.key_id} is {current['status']}; only active keys can be changed", file=sys.stderr)
@@ -117,7 +121,16 @@ def keys_revoke(args: argparse.Namespace, admin: AdminClient) -> int:
 
 
 def keys_rotate(args: argparse.Namespace, admin: AdminClient) -> int:
-    _print_issued(admin.call("POST", f"/keys/{args.key_id}/rotate"), args.json, "Rotated")
+    rotated = admin.call("POST", f"/keys/{args.key_id}/rotate", {"grace_period_seconds": args.grace})
+    previous = rotated.get("previous") or {}
+    if args.json:
+        print_json(
+            {"key": rotated["key"], **record_dict(rotated["record"]), "previous_revoked_at": previous.get("revoked_at")}
+        )
+        return 0
+    _print_issued(rotated, False, "Rotated")
+    if args.grace:
+        print(f"The old key {previous.get('key_hint')} keeps working until {previous.get('revoked_at')}.")
     return 0
 
 

@@ -161,8 +161,9 @@ def test_teams_tenants_caps_and_moving_a_key(services: AdminServices) -> None:
     status, moved = call(services, "PATCH", f"/admin/keys/{key_id}", {"team": "platform"})
     assert status == 200 and moved["team"] == "platform"
     assert call(services, "GET", "/admin/keys", query={"team": "platform"})[1]["data"][0]["key_id"] == key_id
-    status, other_tenant = call(services, "PATCH", f"/admin/keys/{key_id}", {"plan": "premium"})
-    assert status == 400 and other_tenant["error"]["param"] == "plan"
+    status, unknown = call(services, "PATCH", f"/admin/keys/{key_id}", {"plan": "gold", "team": None})
+    assert status == 400 and unknown["error"]["param"] == "plan"
+    assert call(services, "GET", f"/admin/keys/{key_id}")[1]["team"] == "platform", "a refused body changes nothing"
 
 
 def test_budgets_show_cap_spent_and_remaining_per_window(services: AdminServices) -> None:
@@ -283,3 +284,46 @@ def test_every_write_is_logged_with_its_principal_and_never_the_key(services: Ad
         ("keys.create", OPERATOR, "acme")
     ]
     assert created["key"] not in json.dumps(log_output())
+
+
+def test_a_rotation_with_a_grace_period_and_a_patch_of_plan_and_expiry(services: AdminServices, stack: Stack) -> None:
+    _, created = call(services, "POST", "/admin/keys", {"tenant": "acme", "plan": "free"})
+    key, record = created["key"], created["record"]
+    key_id = record["key_id"]
+    for body in ({"grace_period_seconds": 604_801}, {"grace_period_seconds": -1}, {"grace_seconds": 60}):
+        status, refused = call(services, "POST", f"/admin/keys/{key_id}/rotate", body)
+        assert status == 400, refused
+    assert services.records.get_by_hash(hash_key(key)).status == "active"  # type: ignore[union-attr]
+    status, rotated = call(services, "POST", f"/admin/keys/{key_id}/rotate", {"grace_period_seconds": 3600})
+    assert status == 201, rotated
+    previous = rotated["previous"]
+    assert (previous["key_hint"], previous["status"]) == (record["key_hint"], "retiring")
+    ends = datetime.fromisoformat(previous["revoked_at"])
+    assert timedelta(minutes=59) < ends - datetime.now(UTC) <= timedelta(hours=1)
+    assert key not in json.dumps(rotated) and hash_key(key) not in json.dumps(rotated)
+    status, listed = call(services, "GET", "/admin/keys", query={"status": "retiring"})
+    assert status == 200 and [k["key_hint"] for k in listed["data"]] == [record["key_hint"]]
+
+    later = (datetime.now(UTC) + timedelta(days=10)).replace(microsecond=0)
+    status, patched = call(
+        services, "PATCH", f"/admin/keys/{key_id}", {"plan": "premium", "expires_at": later.isoformat()}
+    )
+    assert status == 200, patched
+    assert (patched["plan"], patched["expires_at"]) == ("premium", later.isoformat())
+    assert [k["id"] for k in stack.apigateway.get_usage_plan_keys(usagePlanId=stack.plans["premium"])["items"]] == [
+        record["api_key_id"]
+    ]
+    old = services.records.get_by_hash(hash_key(key))
+    assert old is not None and (old.plan, old.expires_at) == ("premium", later), "the retiring secret follows"
+    for body, param in (
+        ({"plan": "gold"}, "plan"),
+        ({"plan": None}, "plan"),
+        ({"expires_at": "2020-01-01T00:00:00+00:00"}, "expires_at"),
+        ({"expires_at": "2030-01-01T00:00:00"}, "expires_at"),
+        ({"plan": "free", "team": "nope"}, "team"),
+    ):
+        status, refused = call(services, "PATCH", f"/admin/keys/{key_id}", body)
+        assert (status, refused["error"]["param"]) == (400, param), refused
+    assert call(services, "GET", f"/admin/keys/{key_id}")[1]["plan"] == "premium", "a refused body changes nothing"
+    status, cleared = call(services, "PATCH", f"/admin/keys/{key_id}", {"expires_at": None})
+    assert status == 200 and cleared["expires_at"] is None

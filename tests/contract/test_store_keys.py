@@ -124,3 +124,55 @@ def test_a_key_moves_team(key_records: KeyRecords) -> None:
     assert key_records.get_by_id(created.key_id).team is None
     with pytest.raises(KeyNotFoundError):
         key_records.set_team(record(key_id="key_ffffffffffff", team="x"), "y")
+
+
+def test_a_rotation_with_a_grace_period_keeps_the_old_record_until_its_revoked_at(key_records: KeyRecords) -> None:
+    old = record()
+    key_records.create(old)
+    new = replace(old, key_hash=hash_key(generate_key()), created_at=NOW + timedelta(minutes=1), rotated_from="x")
+    ends = NOW + timedelta(hours=1)
+    previous = key_records.rotate(old, new, ends)
+    stored = key_records.get_by_hash(old.key_hash)
+    assert stored == previous and stored is not None
+    assert (stored.status, stored.revoked_at) == ("revoked", ends)
+    assert stored.is_retiring(NOW + timedelta(minutes=59)) and stored.is_revoked(ends)
+    assert [r.key_hash for r in key_records.records_of(old.key_id)] == [old.key_hash, new.key_hash]
+    assert key_records.records_of("key_unknown00000") == []
+    # A second rotation ends the first grace no later than its own, in the same transaction.
+    newer = replace(new, key_hash=hash_key(generate_key()), created_at=NOW + timedelta(minutes=2))
+    key_records.rotate(new, newer, NOW + timedelta(minutes=2), [stored])
+    assert key_records.get_by_hash(old.key_hash).revoked_at == NOW + timedelta(minutes=2)  # type: ignore[union-attr]
+    key_records.end_grace([key_records.get_by_hash(new.key_hash)], NOW + timedelta(minutes=3))  # type: ignore[list-item]
+    assert key_records.get_by_hash(new.key_hash).revoked_at == NOW + timedelta(minutes=3)  # type: ignore[union-attr]
+    with pytest.raises(KeyStateError):
+        key_records.end_grace([newer], NOW)
+    assert key_records.get_by_hash(newer.key_hash) == newer, "an active record is never given a grace end"
+
+
+def test_a_failed_rotation_ends_no_grace(key_records: KeyRecords) -> None:
+    old = record()
+    key_records.create(old)
+    retiring = record(status="revoked", revoked_at=NOW + timedelta(days=1))
+    key_records.create(retiring)
+    taken = record(key_id="key_other0000000")
+    key_records.create(taken)
+    collision = replace(old, key_hash=taken.key_hash)
+    with pytest.raises(KeyStateError):
+        key_records.rotate(old, collision, NOW, [retiring])
+    assert key_records.get_by_hash(retiring.key_hash) == retiring
+    assert key_records.get_by_hash(old.key_hash) == old
+
+
+def test_plan_and_expiry_are_set_and_cleared(key_records: KeyRecords) -> None:
+    created = record(expires_at=NOW + timedelta(days=1))
+    key_records.create(created)
+    moved = key_records.set_plan(created, "premium")
+    assert key_records.get_by_hash(created.key_hash) == moved and moved.plan == "premium"
+    later = key_records.set_expiry(moved, NOW + timedelta(days=30))
+    assert key_records.get_by_hash(created.key_hash) == later and later.expires_at == NOW + timedelta(days=30)
+    cleared = key_records.set_expiry(later, None)
+    assert key_records.get_by_hash(created.key_hash) == cleared and cleared.expires_at is None
+    with pytest.raises(KeyNotFoundError):
+        key_records.set_plan(record(key_id="key_ffffffffffff"), "free")
+    with pytest.raises(KeyNotFoundError):
+        key_records.set_expiry(record(key_id="key_ffffffffffff"), None)

@@ -127,3 +127,27 @@ def test_revocation_takes_effect_when_the_cache_entry_ages_out(
     clock.monotonic = 30.0
     assert authenticator.authenticate(key) == Denial("revoked")
     assert lookup.calls == 2
+
+
+def test_a_rotated_out_secret_serves_until_its_grace_ends_to_the_second_even_from_cache(
+    setup: tuple[FakeLookup, Clock, Authenticator, str],
+) -> None:
+    lookup, clock, authenticator, key = setup
+    ends = NOW + timedelta(seconds=90)
+    lookup.records[hash_key(key)] = record_for(key, status="revoked", revoked_at=ends)
+    served = authenticator.authenticate(key)
+    assert isinstance(served, KeyRecord) and served.is_retiring(NOW)
+    clock.now = ends - timedelta(microseconds=1)
+    assert isinstance(authenticator.authenticate(key), KeyRecord)
+    clock.now = ends
+    assert authenticator.authenticate(key) == Denial("revoked"), "the cached record's own time ends it"
+    assert lookup.calls == 1
+
+
+def test_a_revoked_record_without_a_time_is_refused() -> None:
+    """Fail closed: only a revoked_at still ahead keeps a revoked secret serving."""
+    key = generate_key()
+    assert record_for(key, status="revoked").is_revoked(NOW)
+    assert record_for(key, status="revoked", revoked_at=NOW).is_revoked(NOW)
+    assert not record_for(key, status="revoked", revoked_at=NOW + timedelta(seconds=1)).is_revoked(NOW)
+    assert not record_for(key).is_retiring(NOW)

@@ -91,3 +91,23 @@ def test_processes_sharing_the_embedded_store_never_exceed_a_budget(tmp_path: Pa
     last = Reservation("key_p", "acme", "standard", "echo", Windows.at(NOON), NOON, 1, Decimal(0), 1)
     refused = SqliteUsageStore(database(tmp_path)).reserve(last, Caps(minute=None, day=1000 - 1, usd=None))
     assert isinstance(refused, Refused) and refused.current["day"] == 1000
+
+
+def test_a_key_is_on_one_usage_plan_per_stage_and_changes_plan_by_leaving_first(tmp_path: Path) -> None:
+    """As API Gateway: joining a second plan of the same stage is a conflict; KeyAdmin.change_plan leaves first."""
+    import pytest
+
+    from emulator.control import ConflictError
+
+    outputs = provision(None, LocalApiGatewayControl(tmp_path), "local").outputs
+    control = LocalApiGatewayControl(tmp_path)
+    plans = plans_from_outputs(outputs)
+    admin = KeyAdmin(SqliteKeyStore(database(tmp_path)), control, plans)
+    issued = admin.create("acme", "free")
+    with pytest.raises(ConflictError, match="multiple Usage Plans with the same API Stage"):
+        control.create_usage_plan_key(usagePlanId=plans["premium"], keyId=issued.record.api_key_id, keyType="API_KEY")
+    keys = ApiKeys(control, outputs["RestApiId"], outputs["StageName"], cache_seconds=0)
+    assert admin.change_plan(issued.record.key_id, "premium").plan == "premium"
+    found = keys.plan_of(issued.record.usage_identifier)
+    assert found is not None and found[1].name.endswith("-premium")
+    assert [p["id"] for p in control.get_usage_plans(keyId=issued.record.api_key_id)["items"]] == [plans["premium"]]

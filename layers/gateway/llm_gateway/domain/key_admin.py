@@ -6,11 +6,12 @@ client it calls (a real client on a stack, the local gateway's control plane und
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
-from typing import Any, Literal, Protocol
+from datetime import datetime, timedelta
+from typing import Literal
 
+from llm_gateway.domain.key_plans import ApiGatewayKeys, KeyAdminFailure, PartialFailureError, move_plan
 from llm_gateway.domain.keys import (
     KEY_PREFIX,
     KeyRecord,
@@ -24,9 +25,14 @@ from llm_gateway.domain.keys import (
     utcnow,
 )
 from llm_gateway.domain.stores import BudgetTree, KeyRecords, KeyStateError
-from llm_gateway.errors import GatewayError, InvalidRequestError
+from llm_gateway.errors import InvalidRequestError
 
-KeyFilter = Literal["active", "revoked", "expired"]
+__all__ = ["ApiGatewayKeys", "KeyAdmin", "KeyAdminError", "KeyAdminFailure", "PartialFailureError"]
+
+KeyFilter = Literal["active", "retiring", "revoked", "expired"]
+# The longest overlap of an old and a new secret: long enough to roll a secret out to every client of a week's
+# deploy cycle, short enough that a rotation retires the old secret (two keys that both live on are two keys).
+MAX_GRACE = timedelta(days=7)
 
 
 class KeyAdminError(InvalidRequestError):
@@ -35,42 +41,14 @@ class KeyAdminError(InvalidRequestError):
     default_code = "invalid_key_request"
 
 
-class KeyAdminFailure(GatewayError):
-    """502: an AWS call behind the operation failed; what it had done was rolled back."""
-
-    status = 502
-    type = "api_error"
-    default_code = "aws_call_failed"
-
-
-class PartialFailureError(KeyAdminFailure):
-    """An operation failed AND its clean-up failed: the message says exactly what is left and how to fix it."""
-
-    default_code = "partial_failure"
-
-
-class ApiGatewayKeys(Protocol):
-    """The calls KeyAdmin makes on API Gateway, with boto3's names and shapes."""
-
-    def create_api_key(self, **arguments: Any) -> Mapping[str, Any]: ...
-
-    def create_usage_plan_key(self, **arguments: Any) -> Mapping[str, Any]: ...
-
-    def delete_usage_plan_key(self, **arguments: Any) -> Mapping[str, Any]: ...
-
-    def delete_api_key(self, **arguments: Any) -> Mapping[str, Any]: ...
-
-    def update_api_key(self, **arguments: Any) -> Mapping[str, Any]: ...
-
-    def get_paginator(self, operation: Literal["get_api_keys"]) -> Any: ...
-
-
 @dataclass(frozen=True)
 class IssuedKey:
     """A new key: the secret (shown once, never stored) and its record."""
 
     key: str
     record: KeyRecord
+    # A rotation's old secret: revoked as of its `revoked_at`, the end of its grace period.
+    previous: KeyRecord | None = None
 
 
 @dataclass(frozen=True)
@@ -120,7 +98,7 @@ class KeyAdmin:
         if not tenant.strip():
             raise KeyAdminError("The tenant must not be empty", param="tenant")
         if team is not None:
-            self._check_team(team, tenant)
+            self.check_team(team, tenant)
         now = self._clock()
         if expires_at is not None and expires_at <= now:
             raise KeyAdminError("The expiry must be in the future", param="expires_at")
@@ -198,9 +176,13 @@ class KeyAdmin:
         return self._store.get_by_id(key_id)
 
     def revoke(self, key_id: str) -> Revocation:
-        """Revoke the record (the authorizer stops accepting it) and disable its API Gateway key."""
+        """Revoke the record (the authorizer stops accepting it) and disable its API Gateway key. Old secrets still
+        in a rotation's grace period are refused from now too."""
         record = self._store.get_by_id(key_id)
-        revoked = self._store.revoke(record, self._clock())
+        now = self._clock()
+        if record.status == "active":
+            self._store.end_grace(self._retiring(key_id, now), now)
+        revoked = self._store.revoke(record, now)
         try:
             self._apigateway.update_api_key(
                 apiKey=record.api_key_id, patchOperations=[{"op": "replace", "path": "/enabled", "value": "false"}]
@@ -217,31 +199,40 @@ class KeyAdmin:
     def update(self, key_id: str, models: tuple[str, ...] | None, limits: TokenLimits) -> KeyRecord:
         """Set an active key's models (None: every model) and limits (None fields: the plan's default).
 
-        The authorizer sees the change within its cache time, like a revocation.
+        The authorizer sees the change within its cache time, like a revocation. Old secrets in a grace period
+        change with the key: every secret that still serves speaks for the same key.
         """
-        record = self._store.get_by_id(key_id)
-        if record.status != "active":
-            raise KeyStateError(f"Key {key_id} is {record.status}; only active keys can be changed")
-        return self._store.update(record, models, limits)
+        return self._each_serving(key_id, lambda record: self._store.update(record, models, limits))
 
     def move(self, key_id: str, team: str) -> KeyRecord:
         """Move an active key to another team of its tenant: its next request (within the authorizer's cache time)
         is charged to the new team; what it spent stays counted in the old team's windows."""
-        record = self._store.get_by_id(key_id)
-        if record.status != "active":
-            raise KeyStateError(f"Key {key_id} is {record.status}; only active keys can be changed")
-        self._check_team(team, record.tenant)
-        return self._store.set_team(record, team)
+        self.check_team(team, self._active(key_id).tenant)
+        return self._each_serving(key_id, lambda record: self._store.set_team(record, team))
 
     def leave_team(self, key_id: str) -> KeyRecord:
         """Take an active key out of its team: from its next request it is charged to its own windows only; what it
         spent stays counted in the team's windows."""
-        record = self._store.get_by_id(key_id)
-        if record.status != "active":
-            raise KeyStateError(f"Key {key_id} is {record.status}; only active keys can be changed")
-        return self._store.set_team(record, None)
+        return self._each_serving(key_id, lambda record: self._store.set_team(record, None))
 
-    def _check_team(self, team: str, tenant: str) -> None:
+    def set_expiry(self, key_id: str, expires_at: datetime | None) -> KeyRecord:
+        """Set, extend, shorten or (None) clear an active key's expiry; an expired key given a later expiry serves
+        again. KeyAdminError for a time not in the future."""
+        if expires_at is not None and expires_at <= self._clock():
+            raise KeyAdminError("The expiry must be in the future", param="expires_at")
+        return self._each_serving(key_id, lambda record: self._store.set_expiry(record, expires_at))
+
+    def change_plan(self, key_id: str, plan: str) -> KeyRecord:
+        """Move an active key to another usage plan: its API Gateway key leaves the old plan's usage plan and joins
+        the new one's (key_plans.move_plan), then its records name the new plan. The new plan's throttle
+        and quota apply from the move; its token defaults from the authorizer's next look (its cache time)."""
+        self.plan_of(plan)
+        record = self._active(key_id)
+        if record.plan == plan:
+            return record
+        return move_plan(self._apigateway, self._store, self._plans, self._serving(key_id), plan)
+
+    def check_team(self, team: str, tenant: str) -> None:
         """The key's record carries its chain (team, tenant): the team must exist and belong to the tenant."""
         node = self._tree.get_node("team", team) if self._tree is not None else None
         if node is None:
@@ -249,28 +240,38 @@ class KeyAdmin:
         if node.parent != tenant:
             raise KeyAdminError(f"Team '{team}' belongs to tenant '{node.parent}', not '{tenant}'", param="team")
 
-    def rotate(self, key_id: str) -> IssuedKey:
+    def rotate(self, key_id: str, grace: timedelta = timedelta(0)) -> IssuedKey:
         """A new secret for the same key: same id, tenant, plan, models, limits and usage-plan key; the old
-        secret's record is revoked.
+        secret's record is revoked as of the end of `grace` (0 to MAX_GRACE; KeyAdminError otherwise).
 
-        Both records change in one DynamoDB transaction. The key id and the API Gateway key are kept, so
-        the token budgets, the usage history and the usage plan's quota carry over instead of starting
-        afresh. `rotated_from` holds the hint of the secret replaced.
+        Until then both secrets are accepted, and both speak for the same key: one key id (the budgets it is
+        charged to, its usage history) and one API Gateway key (its usage plan's throttle and quota), so spending
+        through either counts once against every cap. The authorizer ends the grace from the old record's
+        `revoked_at`, to the second, with no job to run and the API Gateway key left enabled for the new secret.
+        Older secrets still in a grace period end no later than this one. All records change in one transaction.
+        `rotated_from` holds the hint of the secret replaced.
         """
-        old = self._store.get_by_id(key_id)
-        if old.status != "active":
-            raise KeyStateError(f"Key {key_id} is {old.status}; only active keys can be rotated")
+        if not timedelta(0) <= grace <= MAX_GRACE:
+            raise KeyAdminError(
+                f"The grace period is 0 to {int(MAX_GRACE.total_seconds())} seconds", param="grace_period_seconds"
+            )
+        old = self._active(key_id, "rotated")
+        now = self._clock()
+        ends = now + grace
         key = generate_key()
         new = replace(
             old,
             key_hash=hash_key(key),
             key_hint=key_hint(key),
-            created_at=self._clock(),
+            created_at=now,
             rotated_from=old.key_hint,
             revoked_at=None,
         )
-        self._store.rotate(old, new, self._clock())
-        return IssuedKey(key, new)
+        outlasting = [
+            record for record in self._retiring(key_id, now) if record.revoked_at and record.revoked_at > ends
+        ]
+        previous = self._store.rotate(old, new, ends, outlasting)
+        return IssuedKey(key, new, previous)
 
     def reattach(self) -> tuple[KeyRecord, ...]:
         """Give active keys whose API Gateway key is missing a new one with the same usage identifier.
@@ -295,6 +296,24 @@ class KeyAdmin:
             )
             reattached += (self._store.set_api_key_id(record, api_key_id),)
         return reattached
+
+    def _active(self, key_id: str, verb: str = "changed") -> KeyRecord:
+        record = self._store.get_by_id(key_id)
+        if record.status != "active":
+            raise KeyStateError(f"Key {key_id} is {record.status}; only active keys can be {verb}")
+        return record
+
+    def _retiring(self, key_id: str, now: datetime) -> tuple[KeyRecord, ...]:
+        return tuple(record for record in self._store.records_of(key_id) if record.is_retiring(now))
+
+    def _serving(self, key_id: str) -> tuple[KeyRecord, ...]:
+        """The key's records that the authorizer accepts now: old secrets in a grace period, then the active one."""
+        active = self._active(key_id)
+        return (*self._retiring(key_id, self._clock()), active)
+
+    def _each_serving(self, key_id: str, change: Callable[[KeyRecord], KeyRecord]) -> KeyRecord:
+        """`change` applied to every serving record, the active one last; its changed active record."""
+        return [change(record) for record in self._serving(key_id)][-1]
 
     def _record_written(self, record: KeyRecord) -> bool | None:
         """Whether this very record (not merely one with the same secret) is in the table; None when that
@@ -331,7 +350,7 @@ def _matches(
         return False
     if plan is not None and record.plan != plan:
         return False
-    if status is not None and _status(record, now) != status:
+    if status is not None and key_status(record, now) != status:
         return False
     if query:
         wanted = query.casefold()
@@ -339,10 +358,12 @@ def _matches(
     return True
 
 
-def _status(record: KeyRecord, now: datetime) -> KeyFilter:
-    if record.status == "active" and record.is_expired(now):
-        return "expired"
-    return "revoked" if record.status == "revoked" else "active"
+def key_status(record: KeyRecord, now: datetime) -> KeyFilter:
+    """What operators see: `expired` for an active record past its expiry, `retiring` for an old secret in its
+    grace period."""
+    if record.status == "active":
+        return "expired" if record.is_expired(now) else "active"
+    return "retiring" if record.is_retiring(now) else "revoked"
 
 
 def _searched(record: KeyRecord) -> Iterator[str | None]:

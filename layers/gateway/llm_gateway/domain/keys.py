@@ -97,6 +97,15 @@ class KeyRecord:
     def is_expired(self, now: datetime) -> bool:
         return self.expires_at is not None and now >= self.expires_at
 
+    def is_revoked(self, now: datetime) -> bool:
+        """Refused as revoked at `now`. A secret replaced by a rotation with a grace period is stored revoked with
+        `revoked_at` at the grace's end, and is accepted until then; a revoked record without a time is refused."""
+        return self.status != "active" and (self.revoked_at is None or now >= self.revoked_at)
+
+    def is_retiring(self, now: datetime) -> bool:
+        """A rotated-out secret still inside its grace period."""
+        return self.status != "active" and not self.is_revoked(now)
+
     def revoked(self, at: datetime) -> KeyRecord:
         return replace(self, status="revoked", revoked_at=at)
 
@@ -119,7 +128,7 @@ class Authenticator:
 
     API Gateway's own authorizer cache would require every identity source (both headers) on every
     request, so the cache lives here instead. A revocation is therefore seen within `cache_seconds`;
-    an expiry immediately, since it is checked on every request.
+    an expiry and the end of a rotation's grace period immediately, since they are checked on every request.
     """
 
     def __init__(
@@ -151,9 +160,11 @@ class Authenticator:
         # match an explicit check rather than an assumption about the store and the cache.
         if not hmac.compare_digest(record.key_hash, digest):
             return Denial("unknown")
-        if record.status != "active":
+        now = self._clock()
+        # Both times are checked on every request, cached record or not: a grace period ends to the second.
+        if record.is_revoked(now):
             return Denial("revoked")
-        if record.is_expired(self._clock()):
+        if record.is_expired(now):
             return Denial("expired")
         return record
 

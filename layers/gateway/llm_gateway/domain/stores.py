@@ -7,6 +7,7 @@ conditional semantics cannot drift.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -56,6 +57,10 @@ class KeyRecords(Protocol):
         """The key's active record, else its newest; KeyNotFoundError when there is none."""
         ...
 
+    def records_of(self, key_id: str) -> list[KeyRecord]:
+        """Every record of the key, one per secret it has had, oldest first; empty for an unknown id."""
+        ...
+
     def list(self, tenant: str | None = None) -> list[KeyRecord]:
         """Sorted by tenant, then creation."""
         ...
@@ -68,8 +73,13 @@ class KeyRecords(Protocol):
         """KeyStateError when the record is not active."""
         ...
 
-    def rotate(self, old: KeyRecord, new: KeyRecord, at: datetime) -> KeyRecord:
-        """Write `new` and revoke `old` atomically: both or neither (KeyStateError)."""
+    def rotate(self, old: KeyRecord, new: KeyRecord, at: datetime, retiring: Sequence[KeyRecord] = ()) -> KeyRecord:
+        """Write `new`, revoke `old` as of `at` (a later `at` is a grace period) and set `revoked_at` of each
+        already revoked `retiring` record to `at`, atomically: all or none (KeyStateError)."""
+        ...
+
+    def end_grace(self, records: Sequence[KeyRecord], at: datetime) -> None:
+        """Set `revoked_at` of these revoked records to `at`, atomically (KeyStateError when one is active)."""
         ...
 
     def update(self, record: KeyRecord, models: tuple[str, ...] | None, limits: TokenLimits) -> KeyRecord:
@@ -77,6 +87,14 @@ class KeyRecords(Protocol):
         ...
 
     def set_api_key_id(self, record: KeyRecord, api_key_id: str) -> KeyRecord: ...
+
+    def set_plan(self, record: KeyRecord, plan: str) -> KeyRecord:
+        """KeyNotFoundError when the record is gone."""
+        ...
+
+    def set_expiry(self, record: KeyRecord, expires_at: datetime | None) -> KeyRecord:
+        """None: never expires; KeyNotFoundError when the record is gone."""
+        ...
 
     def set_team(self, record: KeyRecord, team: str | None) -> KeyRecord:
         """Move the key to `team` in the budget tree (None: no team); KeyNotFoundError when the record is gone."""

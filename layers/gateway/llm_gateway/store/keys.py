@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
@@ -106,16 +106,21 @@ class KeyStore:
     def get_by_id(self, key_id: str) -> KeyRecord:
         """The key's current record: its active secret, else its newest (a rotated key has one record per
         secret, all with the key's id)."""
-        response = self._client.query(
+        records = self.records_of(key_id)
+        if not records:
+            raise KeyNotFoundError(f"No key with id {key_id}")
+        return max(records, key=lambda record: (record.status == "active", record.created_at))
+
+    def records_of(self, key_id: str) -> list[KeyRecord]:
+        """Every record of the key (one per secret it has had), oldest first."""
+        pages = self._client.get_paginator("query").paginate(
             TableName=self._table,
             IndexName=KEY_ID_INDEX,
             KeyConditionExpression="key_id = :key_id",
             ExpressionAttributeValues={":key_id": {"S": key_id}},
         )
-        records = [record_from_item(item) for item in response.get("Items", [])]
-        if not records:
-            raise KeyNotFoundError(f"No key with id {key_id}")
-        return max(records, key=lambda record: (record.status == "active", record.created_at))
+        records = [record_from_item(item) for page in pages for item in page.get("Items", [])]
+        return sorted(records, key=lambda record: record.created_at)
 
     def list(self, tenant: str | None = None) -> list[KeyRecord]:
         return sorted(self._iter(tenant), key=lambda record: (record.tenant, record.created_at))
@@ -155,26 +160,36 @@ class KeyStore:
             raise
         return record.revoked(at)
 
-    def rotate(self, old: KeyRecord, new: KeyRecord, at: datetime) -> KeyRecord:
-        """Write the new record and revoke the old one in one transaction: both happen or neither."""
+    def rotate(self, old: KeyRecord, new: KeyRecord, at: datetime, retiring: Sequence[KeyRecord] = ()) -> KeyRecord:
+        """Write the new record, revoke the old one as of `at` (later than now: the end of its grace period) and
+        end the grace of each `retiring` record at `at`, in one transaction: all happen or none."""
+        put = {
+            "TableName": self._table,
+            "Item": record_to_item(new),
+            "ConditionExpression": "attribute_not_exists(key_hash)",
+        }
+        items: list[Any] = [{"Put": put}, {"Update": self._revoke_update(old, at)}]
+        items += [{"Update": self._grace_update(record, at)} for record in retiring]
         try:
-            self._client.transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self._table,
-                            "Item": record_to_item(new),
-                            "ConditionExpression": "attribute_not_exists(key_hash)",
-                        }
-                    },
-                    {"Update": self._revoke_update(old, at)},
-                ]
-            )
+            self._client.transact_write_items(TransactItems=items)
         except ClientError as error:
             if _condition_failed(error):
                 raise KeyStateError(f"Key {old.key_id} is not active, or the new key collides") from error
             raise
         return old.revoked(at)
+
+    def end_grace(self, records: Sequence[KeyRecord], at: datetime) -> None:
+        """Refuse these rotated-out secrets from `at` on, in one transaction; KeyStateError when one is active."""
+        if not records:
+            return
+        try:
+            self._client.transact_write_items(
+                TransactItems=[{"Update": self._grace_update(record, at)} for record in records]
+            )
+        except ClientError as error:
+            if _condition_failed(error):
+                raise KeyStateError(f"Key {records[0].key_id} changed while its grace period was ended") from error
+            raise
 
     def update(self, record: KeyRecord, models: tuple[str, ...] | None, limits: TokenLimits) -> KeyRecord:
         """Change a key's allowed models and limits (None: every model / the plan's default)."""
@@ -212,6 +227,34 @@ class KeyStore:
         )
         return replace(record, api_key_id=api_key_id)
 
+    def set_plan(self, record: KeyRecord, plan: str) -> KeyRecord:
+        self._set(record, "plan", {"S": plan})
+        return replace(record, plan=plan)
+
+    def set_expiry(self, record: KeyRecord, expires_at: datetime | None) -> KeyRecord:
+        self._set(record, "expires_at", None if expires_at is None else {"S": expires_at.isoformat()})
+        return replace(record, expires_at=expires_at)
+
+    def _set(self, record: KeyRecord, name: str, value: Any) -> None:
+        """Set one attribute of an existing record (None removes it); KeyNotFoundError when the record is gone."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": {"key_hash": {"S": record.key_hash}},
+            "ConditionExpression": "attribute_exists(key_hash)",
+            "ExpressionAttributeNames": {"#name": name},
+        }
+        if value is None:
+            request["UpdateExpression"] = "REMOVE #name"
+        else:
+            request["UpdateExpression"] = "SET #name = :value"
+            request["ExpressionAttributeValues"] = {":value": value}
+        try:
+            self._client.update_item(**request)
+        except ClientError as error:
+            if _condition_failed(error):
+                raise KeyNotFoundError(f"No key {record.key_id}") from None
+            raise
+
     def set_team(self, record: KeyRecord, team: str | None) -> KeyRecord:
         request: dict[str, Any] = {
             "TableName": self._table,
@@ -246,4 +289,14 @@ class KeyStore:
                 ":active": {"S": "active"},
                 ":at": {"S": at.isoformat()},
             },
+        }
+
+    def _grace_update(self, record: KeyRecord, at: datetime) -> Any:
+        return {
+            "TableName": self._table,
+            "Key": {"key_hash": {"S": record.key_hash}},
+            "UpdateExpression": "SET revoked_at = :at",
+            "ConditionExpression": "#status = :revoked",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {":revoked": {"S": "revoked"}, ":at": {"S": at.isoformat()}},
         }

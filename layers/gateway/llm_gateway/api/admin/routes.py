@@ -57,8 +57,8 @@ def handle(event: dict[str, Any], context: Any, services: AdminServices) -> dict
 @app.get("/admin/keys")
 def list_keys() -> Response[str]:
     status = query_value("status")
-    if status not in {None, "active", "revoked", "expired"}:
-        raise InvalidRequestError("status is active, revoked or expired", param="status")
+    if status not in {None, "active", "retiring", "revoked", "expired"}:
+        raise InvalidRequestError("status is active, retiring, revoked or expired", param="status")
     services = current_services()
     records = services.keys.list(
         query_value("tenant"),
@@ -102,17 +102,24 @@ def update_key(key_id: str) -> Response[str]:
     audit("keys.update", key_id=key_id, fields=sorted(given))
     services = current_services()
     current = services.keys.show(key_id)
-    if "plan" in given and body.plan != current.plan:
-        raise KeyAdminError(
-            "A key's plan cannot be changed: create a key on the other plan and revoke this one", param="plan"
-        )
-    if "expires_at" in given and body.expires_at != current.expires_at:
-        raise KeyAdminError("A key's expiry cannot be changed: create a key with the new expiry", param="expires_at")
+    # Every field is checked before anything changes: a refused body changes nothing.
+    if "plan" in given:
+        if body.plan is None:
+            raise KeyAdminError("A key is always on a plan", param="plan")
+        services.keys.plan_of(body.plan)
+    if "expires_at" in given and body.expires_at is not None and body.expires_at <= services.clock():
+        raise KeyAdminError("The expiry must be in the future", param="expires_at")
+    if "team" in given and body.team:
+        services.keys.check_team(body.team, current.tenant)
+    models = models_of(body.models) if "models" in given else current.models
     record = current
+    if body.plan is not None and body.plan != current.plan:
+        record = services.keys.change_plan(key_id, body.plan)
+    if "expires_at" in given and body.expires_at != current.expires_at:
+        record = services.keys.set_expiry(key_id, body.expires_at)
     if "team" in given and body.team != current.team:
         record = services.keys.move(key_id, body.team) if body.team else services.keys.leave_team(key_id)
     if "models" in given or "limits" in given:
-        models = models_of(body.models) if "models" in given else current.models
         limits = current.limits
         if "limits" in given:
             limits = body.limits.limits() if body.limits else TokenLimits()
@@ -122,11 +129,16 @@ def update_key(key_id: str) -> Response[str]:
 
 @app.post("/admin/keys/<key_id>/rotate")
 def rotate_key(key_id: str) -> Response[str]:
-    parse_body(RotateBody, request_body())
-    audit("keys.rotate", key_id=key_id)
+    body = parse_body(RotateBody, request_body())
+    audit("keys.rotate", key_id=key_id, grace_period_seconds=body.grace_period_seconds)
     services = current_services()
-    issued = services.keys.rotate(key_id)
-    return json_answer({"key": issued.key, "record": key_dict(issued.record, services.clock())}, 201)
+    issued = services.keys.rotate(key_id, timedelta(seconds=body.grace_period_seconds))
+    now = services.clock()
+    answer = {"key": issued.key, "record": key_dict(issued.record, now)}
+    if issued.previous is not None:
+        # The old secret: retiring until its revoked_at, the end of the grace period.
+        answer["previous"] = key_dict(issued.previous, now)
+    return json_answer(answer, 201)
 
 
 @app.post("/admin/keys/<key_id>/revoke")

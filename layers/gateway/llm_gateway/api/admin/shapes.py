@@ -14,6 +14,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from llm_gateway.domain.budget_tree import MICROS_PER_USD, BudgetNode, Period
 from llm_gateway.domain.budget_view import NodeBudget
+from llm_gateway.domain.key_admin import MAX_GRACE, key_status
 from llm_gateway.domain.keys import KeyRecord, TokenLimits
 from llm_gateway.domain.registry import ModelEntry
 from llm_gateway.domain.team_admin import CapChanges
@@ -61,8 +62,9 @@ class KeyPatchBody(StrictBody):
 
 
 class RotateBody(StrictBody):
-    # The old secret is refused at once (within the authorizer's cache time): a grace period is not kept.
-    grace_seconds: int | None = Field(None, ge=0, le=0)
+    # How long the old secret keeps working beside the new one; 0 refuses it at once (within the authorizer's
+    # cache time).
+    grace_period_seconds: int = Field(0, ge=0, le=int(MAX_GRACE.total_seconds()))
 
 
 class CapBody(StrictBody):
@@ -125,9 +127,8 @@ def iso(value: datetime | None) -> str | None:
 
 def key_dict(record: KeyRecord, now: datetime) -> dict[str, Any]:
     """A key record as operators see it: never the hash, never the usage identifier. `status` says expired for an
-    active record past its expiry."""
+    active record past its expiry, retiring for an old secret in a rotation's grace period (until `revoked_at`)."""
     limits = record.limits
-    status = "expired" if record.status == "active" and record.is_expired(now) else record.status
     return {
         "key_id": record.key_id,
         "key_hint": record.key_hint,
@@ -135,7 +136,7 @@ def key_dict(record: KeyRecord, now: datetime) -> dict[str, Any]:
         "team": record.team,
         "plan": record.plan,
         "models": list(record.models) if record.models is not None else "*",
-        "status": status,
+        "status": key_status(record, now),
         "created_at": iso(record.created_at),
         "expires_at": iso(record.expires_at),
         "revoked_at": iso(record.revoked_at),

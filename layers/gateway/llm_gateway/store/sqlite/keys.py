@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
@@ -108,11 +109,15 @@ class SqliteKeyStore:
         return None if row is None else _record(row)
 
     def get_by_id(self, key_id: str) -> KeyRecord:
+        records = self.records_of(key_id)
+        if not records:
+            raise KeyNotFoundError(f"No key with id {key_id}")
+        return max(records, key=lambda record: (record.status == "active", record.created_at))
+
+    def records_of(self, key_id: str) -> list[KeyRecord]:
         with self._db.connection() as connection:
             rows = connection.execute(f"{_SELECT} WHERE key_id = ?", (key_id,)).fetchall()
-        if not rows:
-            raise KeyNotFoundError(f"No key with id {key_id}")
-        return max((_record(row) for row in rows), key=lambda record: (record.status == "active", record.created_at))
+        return sorted((_record(row) for row in rows), key=lambda record: record.created_at)
 
     def list(self, tenant: str | None = None) -> list[KeyRecord]:
         with self._db.connection() as connection:
@@ -134,15 +139,21 @@ class SqliteKeyStore:
             self._revoke(connection, record, at)
         return record.revoked(at)
 
-    def rotate(self, old: KeyRecord, new: KeyRecord, at: datetime) -> KeyRecord:
-        """Write the new record and revoke the old one in one transaction: both happen or neither."""
+    def rotate(self, old: KeyRecord, new: KeyRecord, at: datetime, retiring: Sequence[KeyRecord] = ()) -> KeyRecord:
+        """Write the new record, revoke the old one as of `at` and end each `retiring` record's grace at `at`, in
+        one transaction: all happen or none."""
         try:
             with self._db.transaction() as connection:
                 connection.execute(_INSERT, _row(new))
                 self._revoke(connection, old, at)
+                self._end_grace(connection, retiring, at)
         except (sqlite3.IntegrityError, KeyStateError) as error:
             raise KeyStateError(f"Key {old.key_id} is not active, or the new key collides") from error
         return old.revoked(at)
+
+    def end_grace(self, records: Sequence[KeyRecord], at: datetime) -> None:
+        with self._db.transaction() as connection:
+            self._end_grace(connection, records, at)
 
     def update(self, record: KeyRecord, models: tuple[str, ...] | None, limits: TokenLimits) -> KeyRecord:
         changed = replace(record, models=models, limits=limits)
@@ -169,6 +180,24 @@ class SqliteKeyStore:
             raise KeyNotFoundError(f"No key {record.key_id}")
         return replace(record, team=team)
 
+    def set_plan(self, record: KeyRecord, plan: str) -> KeyRecord:
+        self._set(record, "plan", plan)
+        return replace(record, plan=plan)
+
+    def set_expiry(self, record: KeyRecord, expires_at: datetime | None) -> KeyRecord:
+        self._set(record, "expires_at", _iso(expires_at))
+        return replace(record, expires_at=expires_at)
+
+    def _set(self, record: KeyRecord, column: str, value: Any) -> None:
+        assert column in COLUMNS  # nosec B101 # the column name is ours, never the caller's
+        with self._db.connection() as connection:
+            changed = connection.execute(
+                f"UPDATE key_records SET {column} = ? WHERE key_hash = ?",  # noqa: S608 # nosec B608 # checked name
+                (value, record.key_hash),
+            ).rowcount
+        if not changed:
+            raise KeyNotFoundError(f"No key {record.key_id}")
+
     def delete(self, record: KeyRecord) -> None:
         with self._db.connection() as connection:
             connection.execute("DELETE FROM key_records WHERE key_hash = ?", (record.key_hash,))
@@ -181,3 +210,13 @@ class SqliteKeyStore:
         )
         if cursor.rowcount == 0:
             raise KeyStateError(f"Key {record.key_id} is not active")
+
+    @staticmethod
+    def _end_grace(connection: sqlite3.Connection, records: Sequence[KeyRecord], at: datetime) -> None:
+        for record in records:
+            cursor = connection.execute(
+                "UPDATE key_records SET revoked_at = ? WHERE key_hash = ? AND status = 'revoked'",
+                (at.isoformat(), record.key_hash),
+            )
+            if cursor.rowcount == 0:
+                raise KeyStateError(f"Key {record.key_id} changed while its grace period was ended")
