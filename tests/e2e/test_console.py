@@ -232,14 +232,29 @@ def test_an_operator_runs_a_key_through_its_life_in_the_console(gateway: LocalGa
     expect(page.get_by_role("row", name=re.compile("^echo "))).to_contain_text("no")
     shot(page, "models")
 
-    # Revoke: the console asks first, then the key is refused by the gateway.
+    # A new plan from the key's form; a rotation with a grace period: the old secret keeps working beside the new.
     go(page, "Keys")
     page.get_by_role("row").filter(has_text="acme").get_by_role("link").first.click()
+    page.get_by_role("form", name="Plan, expiry, models and limits").locator("select[name=plan]").select_option(
+        "premium"
+    )
+    page.get_by_role("button", name="Save plan, expiry, models and limits").click()
+    expect(page.locator("dl.facts")).to_contain_text("premium")
+    page.get_by_label("Old key keeps working").select_option(label="1 hour")
+    page.get_by_role("button", name="Rotate").click()
+    expect(page.get_by_test_id("grace-note")).to_contain_text("keeps working until")
+    rotated = page.get_by_test_id("secret").inner_text()
+    page.get_by_role("button", name="I have copied it").click()
+    # Both secrets pass the authorizer (the team's day cap, used up above, is what answers): one key, one budget.
+    assert refusal_code(gateway, secret) == refusal_code(gateway, rotated) == "team_budget_exceeded"
+
+    # Revoke: the console asks first, then the key is refused by the gateway, the old secret in its grace too.
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Revoke").click()
     expect(page.get_by_test_id("key-status")).to_have_text("revoked")
-    with pytest.raises(openai.AuthenticationError):
-        chat(gateway, secret)
+    for revoked in (secret, rotated):
+        with pytest.raises(openai.AuthenticationError):
+            chat(gateway, revoked)
 
     # On a phone's width the navigation wraps and the tables scroll inside their frame, not the page.
     page.set_viewport_size({"width": 390, "height": 844})

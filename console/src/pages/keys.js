@@ -3,7 +3,7 @@ import { html } from "htm/preact";
 import { useState } from "preact/hooks";
 import { CopyButton, Empty, ErrorNote, Loaded, useLoad } from "../ui.js";
 
-const PLANS = ["free", "standard", "premium"];
+export const PLANS = ["free", "standard", "premium"];
 
 /** `"*"`, or the list of model ids typed with commas or spaces. */
 export function parseModels(text) {
@@ -100,7 +100,7 @@ export function Keys({ api, config, session }) {
       <label>Team <input name="team" value=${filters.team} onChange=${set("team")} /></label>
       <label>Plan <select name="plan" value=${filters.plan} onChange=${set("plan")}><option value="">any</option>${PLANS.map((plan) => html`<option>${plan}</option>`)}</select></label>
       <label>Status <select name="status" value=${filters.status} onChange=${set("status")}>
-        <option value="">any</option><option>active</option><option>revoked</option><option>expired</option></select></label>
+        <option value="">any</option><option>active</option><option>retiring</option><option>revoked</option><option>expired</option></select></label>
     </form>
     <${Loaded} result=${keys} what="keys">${({ data }) =>
       data.length === 0
