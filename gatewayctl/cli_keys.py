@@ -94,7 +94,7 @@ def keys_update(args: argparse.Namespace, admin: AdminClient) -> int:
         body["plan"] = args.plan
     if "expires" in args:
         body["expires_at"] = None if args.expires is None else args.expires.isoformat()
-    if current["status"] != "active":
+    if current["status"] not in {"active", "expired"}:
         # The API refuses it too; asked first, so that nothing at all is sent for a key that cannot change.
         print(f"error: Key {args.key_id} is {current['status']}; only active keys can be changed", file=sys.stderr)
         return 1
