@@ -64,7 +64,7 @@ class KeyPatchBody(StrictBody):
 class RotateBody(StrictBody):
     # How long the old secret keeps working beside the new one; 0 refuses it at once (within the authorizer's
     # cache time).
-    grace_period_seconds: int = Field(0, ge=0, le=int(MAX_GRACE.total_seconds()))
+    grace_period_seconds: int = Field(0, ge=0, le=int(MAX_GRACE.total_seconds()), strict=True)
 
 
 class CapBody(StrictBody):
