@@ -176,3 +176,17 @@ def test_plan_and_expiry_are_set_and_cleared(key_records: KeyRecords) -> None:
         key_records.set_plan(record(key_id="key_ffffffffffff"), "free")
     with pytest.raises(KeyNotFoundError):
         key_records.set_expiry(record(key_id="key_ffffffffffff"), None)
+
+
+def test_more_graces_than_one_dynamodb_transaction_holds_are_ended(key_records: KeyRecords) -> None:
+    """A key rotated often with long graces can hold more retiring secrets than TransactWriteItems' 100 items."""
+    active = record()
+    key_records.create(active)
+    retiring = [record(status="revoked", revoked_at=NOW + timedelta(days=7)) for _ in range(120)]
+    for item in retiring:
+        key_records.create(item)
+    new = replace(active, key_hash=hash_key(generate_key()), created_at=NOW + timedelta(minutes=1))
+    key_records.rotate(active, new, NOW, retiring)
+    assert {key_records.get_by_hash(r.key_hash).revoked_at for r in retiring} == {NOW}  # type: ignore[union-attr]
+    key_records.end_grace(retiring, NOW - timedelta(minutes=1))
+    assert {key_records.get_by_hash(r.key_hash).revoked_at for r in retiring} == {NOW - timedelta(minutes=1)}  # type: ignore[union-attr]

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 KEY_ID_INDEX = "key_id-index"
 TENANT_INDEX = "tenant-index"
+# The most items one TransactWriteItems call may hold.
+TRANSACTION_ITEMS = 100
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -168,6 +170,12 @@ class KeyStore:
             "Item": record_to_item(new),
             "ConditionExpression": "attribute_not_exists(key_hash)",
         }
+        room = TRANSACTION_ITEMS - 2
+        if len(retiring) > room:
+            # More graces to end than one transaction holds: the rest end first, on their own. Should the rotation
+            # then fail, they have ended early, which refuses old secrets sooner, never later.
+            self.end_grace(retiring[room:], at)
+            retiring = retiring[:room]
         items: list[Any] = [{"Put": put}, {"Update": self._revoke_update(old, at)}]
         items += [{"Update": self._grace_update(record, at)} for record in retiring]
         try:
@@ -179,17 +187,18 @@ class KeyStore:
         return old.revoked(at)
 
     def end_grace(self, records: Sequence[KeyRecord], at: datetime) -> None:
-        """Refuse these rotated-out secrets from `at` on, in one transaction; KeyStateError when one is active."""
-        if not records:
-            return
-        try:
-            self._client.transact_write_items(
-                TransactItems=[{"Update": self._grace_update(record, at)} for record in records]
-            )
-        except ClientError as error:
-            if _condition_failed(error):
-                raise KeyStateError(f"Key {records[0].key_id} changed while its grace period was ended") from error
-            raise
+        """Refuse these rotated-out secrets from `at` on, in transactions of at most 100 (DynamoDB's limit: a key
+        rotated often with long grace periods can hold more); KeyStateError when one is active."""
+        for start in range(0, len(records), TRANSACTION_ITEMS):
+            batch = records[start : start + TRANSACTION_ITEMS]
+            try:
+                self._client.transact_write_items(
+                    TransactItems=[{"Update": self._grace_update(record, at)} for record in batch]
+                )
+            except ClientError as error:
+                if _condition_failed(error):
+                    raise KeyStateError(f"Key {batch[0].key_id} changed while its grace period was ended") from error
+                raise
 
     def update(self, record: KeyRecord, models: tuple[str, ...] | None, limits: TokenLimits) -> KeyRecord:
         """Change a key's allowed models and limits (None: every model / the plan's default)."""
