@@ -5,8 +5,10 @@ The function is driven in-process with `events/api/chat-completions.json` (the e
 behind AWS Lambda Web Adapter, each proxy event goes through the adapter's translation to the ASGI app in one
 running event loop; with a plain handler, the handler is called with the event. CPU is the process's (all
 threads) over `--requests` requests; `--streamed` uses the streamed event instead. Medians of `--runs` fresh
-processes. `--root` measures another checkout (e.g. an older commit in a git worktree with its own .venv),
-so before and after come from the same script.
+processes. Beside the CPU, the bytes per request the function writes to stdout (its EMF documents and log lines,
+what CloudWatch Logs ingests and bills per byte). botocore signs requests with its own SigV4 code, as in the
+deployed layer (BOTO_DISABLE_CRT, see ENV). `--root` measures another checkout (e.g. an older commit in a git
+worktree with its own .venv), so before and after come from the same script.
 
 `--floor` also measures, in the same run, the floor a chat request cannot go below in this design: a bare
 Starlette route that validates the same body with Powertools' parser and makes the two DynamoDB UpdateItems of a
@@ -38,8 +40,21 @@ def canned(request, **_):
 """
 
 PROBE = r"""
-import asyncio, base64, contextlib, io, json, os, statistics, sys, time
+import asyncio, base64, io, json, os, statistics, sys, time
 root, event_name, requests, dynamodb = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "dynamodb"
+
+
+class Counted(io.TextIOBase):
+    # Stands in for the function's stdout (what Lambda sends to CloudWatch Logs) from before the app is imported,
+    # so that its logger writes here too: counts the bytes, keeps none.
+    written = 0
+
+    def write(self, text):
+        self.written += len(text.encode("utf-8", "surrogatepass"))
+        return len(text)
+
+
+real_stdout, sys.stdout = sys.stdout, Counted()
 sys.path[:0] = [root, root + "/layers/gateway"]
 from pathlib import Path
 if dynamodb:
@@ -101,13 +116,13 @@ else:
             response = handler(event, LocalLambdaContext(function_name="ApiFunction"))
             assert response["statusCode"] == 200, response
 
-with contextlib.redirect_stdout(io.StringIO()):
-    measure(50)
-    started = time.process_time()
-    with contextlib.redirect_stdout(io.StringIO()):
-        measure(requests)
-    spent = time.process_time() - started
-print(spent / requests, statistics.median(walls) if walls else 0.0)
+measure(50)
+written = sys.stdout.written
+started = time.process_time()
+measure(requests)
+spent = time.process_time() - started
+print(spent / requests, statistics.median(walls) if walls else 0.0, (sys.stdout.written - written) / requests,
+      file=real_stdout)
 """
 
 FLOOR = r"""
@@ -175,7 +190,7 @@ loop.run_until_complete(run(50))
 walls.clear()
 started = time.process_time()
 loop.run_until_complete(run(requests))
-print((time.process_time() - started) / requests, statistics.median(walls))
+print((time.process_time() - started) / requests, statistics.median(walls), 0.0)
 """
 
 
@@ -185,19 +200,26 @@ ENV = {
     "AWS_ACCESS_KEY_ID": "bench",
     "AWS_SECRET_ACCESS_KEY": "bench",
     "POWERTOOLS_METRICS_NAMESPACE": "Bench",
+    # Sign with botocore's own SigV4 code, as the deployed function does: the layer installs boto3 without the CRT
+    # (layers/gateway/requirements.txt), while this virtualenv has awscrt through aws-sam-cli's boto3[crt], with
+    # which botocore signs through the CRT instead (about 150 µs more per UpdateItem in the gateway's process).
+    "BOTO_DISABLE_CRT": "true",
 }
 
 
-def probe(root: Path, *arguments: str) -> tuple[float, float]:
-    """(CPU seconds, median wall seconds) per request, from a fresh process of `root`'s virtualenv."""
+def probe(root: Path, *arguments: str) -> tuple[float, float, float]:
+    """(CPU seconds, median wall seconds, bytes written to stdout) per request, from a fresh process of `root`'s
+    virtualenv."""
     python = root / ".venv" / "bin" / "python"
     out = subprocess.run([str(python), "-c", *arguments], capture_output=True, text=True, check=True, env=ENV, cwd=root)
-    cpu, wall = out.stdout.strip().splitlines()[-1].split()
-    return float(cpu), float(wall)
+    cpu, wall, written = out.stdout.strip().splitlines()[-1].split()
+    return float(cpu), float(wall), float(written)
 
 
-def run_once(root: Path, event: str, requests: int) -> float:
-    return probe(root, PROBE, str(root), event, str(requests), "none")[0]
+def run_once(root: Path, event: str, requests: int) -> tuple[float, float]:
+    """(CPU seconds, log bytes) per request."""
+    cpu, _, written = probe(root, PROBE, str(root), event, str(requests), "none")
+    return cpu, written
 
 
 def main() -> None:
@@ -210,18 +232,22 @@ def main() -> None:
     args = parser.parse_args()
     roots = [root.resolve() for root in (args.root or [PROJECT_ROOT])]
     event = "chat-completions-stream.json" if args.streamed else "chat-completions.json"
-    samples: dict[Path, list[float]] = {root: [] for root in roots}
+    samples: dict[Path, list[tuple[float, float]]] = {root: [] for root in roots}
     for _ in range(args.runs):  # interleaved, so that machine noise hits every checkout alike
         for root in roots:
             samples[root].append(run_once(root, event, args.requests))
-    print(f"{event}, {args.requests} warm requests per process, {args.runs} processes, median CPU per request")
-    first = statistics.median(samples[roots[0]])
+    print(
+        f"{event}, {args.requests} warm requests per process, {args.runs} processes, median CPU per request; "
+        "log bytes per request (EMF documents and log lines on stdout)"
+    )
+    first = statistics.median(cpu for cpu, _ in samples[roots[0]])
     for root in roots:
         commit = subprocess.run(
             ["git", "-C", str(root), "log", "-1", "--format=%h"], capture_output=True, text=True, check=False
         ).stdout.strip()
-        median = statistics.median(samples[root])
-        print(f"{root} at {commit}: {median * 1e6:.0f} µs ({median / first:.2f}x the first)")
+        median = statistics.median(cpu for cpu, _ in samples[root])
+        written = statistics.median(written for _, written in samples[root])
+        print(f"{root} at {commit}: {median * 1e6:.0f} µs ({median / first:.2f}x the first), {written:.0f} log bytes")
     if args.floor:
         floor(roots, args.requests, args.runs)
     sys.stdout.flush()
@@ -232,8 +258,8 @@ def floor(roots: list[Path], requests: int, runs: int) -> None:
     first checkout's virtualenv): with botocore's default client, and with the gateway's DynamoDB client settings
     where the checkout has them (store/dynamo.py's `dynamodb_config`)."""
     tuned = (roots[-1] / "layers/gateway/llm_gateway/store/dynamo.py").read_text().count("def dynamodb_config") > 0
-    gateway: dict[Path, list[tuple[float, float]]] = {root: [] for root in roots}
-    bare: dict[str, list[tuple[float, float]]] = {"default client": [], "gateway client": []}
+    gateway: dict[Path, list[tuple[float, float, float]]] = {root: [] for root in roots}
+    bare: dict[str, list[tuple[float, float, float]]] = {"default client": [], "gateway client": []}
     for _ in range(runs):  # interleaved, as above
         for root in roots:
             gateway[root].append(
@@ -245,7 +271,7 @@ def floor(roots: list[Path], requests: int, runs: int) -> None:
                 probe(roots[-1], FLOOR, str(roots[-1]), str(requests), CANNED_DYNAMODB, "gateway-client")
             )
 
-    def medians(samples: list[tuple[float, float]]) -> tuple[float, float]:
+    def medians(samples: list[tuple[float, float, float]]) -> tuple[float, float]:
         cpu, wall = (statistics.median(sample[i] for sample in samples) for i in (0, 1))
         return cpu, wall
 
