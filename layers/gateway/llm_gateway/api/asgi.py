@@ -18,8 +18,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from llm_gateway.api.headers import answer_headers
-from llm_gateway.api.http import EVENT_STREAM, Reply, api_request, invocation_of, parse_body, request_context
-from llm_gateway.config import get_settings
+from llm_gateway.api.http import EVENT_STREAM, Reply, api_request, invocation_of, parse_body, request_context, utf8
+from llm_gateway.config import environment_variable, get_settings
 from llm_gateway.domain.caller import ApiRequest
 from llm_gateway.errors import GatewayError, NotFoundError
 from llm_gateway.gateway import Gateway, get_gateway
@@ -95,15 +95,6 @@ async def completed(work: Awaitable[T]) -> T:
     return task.result()
 
 
-def utf8(text: str) -> bytes:
-    """`text` as UTF-8, any lone surrogate replaced by U+FFFD: a provider's JSON may carry one (`"\\ud83d"` is valid
-    JSON) and no UTF-8 encoder takes it, so the answer is repaired rather than lost."""
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode("utf-8")
-
-
 # How a surface answers a failure: the error in the shape of the API the caller speaks.
 ErrorRenderer = Callable[[Request, GatewayError], Response]
 
@@ -120,12 +111,29 @@ def posted(schema: type[M], use_case: Callable[[Gateway, M, str, ApiRequest], Re
     return endpoint
 
 
-async def respond(use_case: Callable[[], Reply]) -> Response:
-    """Run a gateway use case off the event loop and answer with its reply: the JSON document, or the
-    stream of SSE frames delivered as they are produced.
+def serves_one_request_at_a_time() -> bool:
+    """Whether this process is a Lambda environment on demand (one request at a time): Lambda sets
+    AWS_LAMBDA_FUNCTION_NAME in every environment, AWS_LAMBDA_MAX_CONCURRENCY only on Lambda Managed Instances, which
+    take many at once (aws/aws-lambda-go#600). The local gateway is neither."""
+    on_lambda, concurrency = environment_variable("AWS_LAMBDA_FUNCTION_NAME"), "AWS_LAMBDA_MAX_CONCURRENCY"
+    return bool(on_lambda) and not environment_variable(concurrency)
 
-    One hand-off to a worker thread per request: the thread runs the use case, hands its reply to the event loop,
-    then runs the reply's finishing work (the usage settlement) while the loop writes the answer."""
+
+async def respond(use_case: Callable[[], Reply]) -> Response:
+    """Run a gateway use case and answer with its reply: the JSON document, or the stream of SSE frames delivered
+    as they are produced. Where requests come one at a time (Lambda on demand) the use case runs on the event loop's
+    thread, its finishing work (the usage settlement) once the answer is written: a hand-off to a worker thread and
+    back costs about 100 µs of CPU (docs/benchmarks.md) and buys nothing there; a stream's frames are still pulled on
+    worker threads, so keep-alives and hang-ups are seen while the model is silent. Elsewhere a worker thread runs the
+    use case, hands its reply to the event loop, then runs the finishing work while the loop writes the answer."""
+    if serves_one_request_at_a_time():
+        # In a context of its own, as on a worker thread: what the use case sets stays the use case's.
+        context = contextvars.copy_context()
+        reply = context.run(_traced, use_case)
+        finish = reply.finish
+        if finish is not None and isinstance(reply.body, str):
+            return FinishingResponse(_whole(reply, reply.body), lambda: context.run(finish))
+        return _answer(reply)
     loop = asyncio.get_running_loop()
     answered: asyncio.Future[Reply] = loop.create_future()
 
@@ -147,11 +155,19 @@ async def respond(use_case: Callable[[], Reply]) -> Response:
         # work) is what releases it (the request's leftover settlements, RequestRecord.unsettled).
         await completed(job)
         raise
+    if reply.finish is not None and isinstance(reply.body, str):
+        return FinishingResponse(_whole(reply, reply.body), job)
+    return _answer(reply)
+
+
+def _whole(reply: Reply, body: str) -> Response:
+    return Response(utf8(body), status_code=reply.status, media_type=reply.content_type, headers=reply.headers)
+
+
+def _answer(reply: Reply) -> Response:
+    """The response of a reply whose finishing work, if any, is the stream's own."""
     if isinstance(reply.body, str):
-        response = Response(
-            utf8(reply.body), status_code=reply.status, media_type=reply.content_type, headers=reply.headers
-        )
-        return response if reply.finish is None else FinishingResponse(response, job)
+        return _whole(reply, reply.body)
     current_request().streamed = True
     return EventStreamResponse(reply.body, headers=reply.headers, keepalive=get_settings().stream_keepalive_seconds)
 
@@ -179,11 +195,11 @@ def _traced(use_case: Callable[[], Reply]) -> Reply:
 
 
 class FinishingResponse(Response):
-    """A whole answer written while the reply's finishing work (the usage record) runs on the worker thread that
-    produced it, then the end of the response once that work is done: the caller has the answer one DynamoDB
-    round trip earlier, and the invocation still ends only once the record is written."""
+    """A whole answer written, then the end of the response once the reply's finishing work (the usage record) is
+    done, under way on the worker thread that produced the reply (an awaitable) or run here (a callable): the caller
+    has the answer one DynamoDB round trip earlier, and the invocation still ends only once the record is written."""
 
-    def __init__(self, response: Response, finishing: Awaitable[None]) -> None:
+    def __init__(self, response: Response, finishing: Awaitable[None] | Callable[[], None]) -> None:
         self.response = response
         self.finishing = finishing
 
@@ -194,7 +210,10 @@ class FinishingResponse(Response):
             await send({"type": "http.response.body", "body": response.body, "more_body": True})
         finally:
             # Also when the caller is already gone: the answer was produced and is recorded.
-            await completed(self.finishing)
+            if callable(self.finishing):
+                self.finishing()
+            else:
+                await completed(self.finishing)
         with contextlib.suppress(OSError):
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 

@@ -57,6 +57,15 @@ class Reply:
     finish: Callable[[], None] | None = None
 
 
+def utf8(text: str) -> bytes:
+    """`text` as UTF-8, any lone surrogate replaced by U+FFFD: a provider's JSON may carry one (`"\\ud83d"` is valid
+    JSON) and no UTF-8 encoder takes it, so the answer is repaired rather than lost."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode("utf-8")
+
+
 def _json_header(headers: Mapping[str, str], name: str) -> dict[str, Any]:
     raw = headers.get(name)
     return _json_object(raw) if raw else {}
