@@ -54,10 +54,14 @@ def served(use_case_reply: Reply) -> tuple[list[str], dict[str, int]]:
         if message["type"] == "http.response.body":
             events.append("answer written" if message.get("more_body") else "response ended")
 
+    async def receive() -> dict[str, Any]:
+        await asyncio.Event().wait()
+        return {"type": "http.disconnect"}
+
     async def serve() -> None:
         threads["event loop"] = threading.get_ident()
         response = await asgi.respond(use_case)
-        await response({"type": "http"}, lambda: asyncio.sleep(0), send)
+        await response({"type": "http"}, receive, send)
 
     asyncio.run(serve())
     return events, threads
