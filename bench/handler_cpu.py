@@ -7,7 +7,9 @@ running event loop; with a plain handler, the handler is called with the event. 
 threads) over `--requests` requests; `--streamed` uses the streamed event instead. Medians of `--runs` fresh
 processes. Beside the CPU, the bytes per request the function writes to stdout (its EMF documents and log lines,
 what CloudWatch Logs ingests and bills per byte). botocore signs requests with its own SigV4 code, as in the
-deployed layer (BOTO_DISABLE_CRT, see ENV). `--root` measures another checkout (e.g. an older commit in a git
+deployed layer (BOTO_DISABLE_CRT, see ENV). The process is an environment on demand, as Lambda marks it
+(AWS_LAMBDA_FUNCTION_NAME without AWS_LAMBDA_MAX_CONCURRENCY); `--floor` adds the metered request as an environment
+of Lambda Managed Instances serves it. `--root` measures another checkout (e.g. an older commit in a git
 worktree with its own .venv), so before and after come from the same script.
 
 `--floor` also measures, in the same run, the floor a chat request cannot go below in this design: a bare
@@ -204,14 +206,19 @@ ENV = {
     # (layers/gateway/requirements.txt), while this virtualenv has awscrt through aws-sam-cli's boto3[crt], with
     # which botocore signs through the CRT instead (about 150 µs more per UpdateItem in the gateway's process).
     "BOTO_DISABLE_CRT": "true",
+    # Set by Lambda in every environment: an environment on demand, which Lambda gives one request at a time.
+    "AWS_LAMBDA_FUNCTION_NAME": "ApiFunction",
 }
+# What Lambda adds in an environment of Lambda Managed Instances, which takes many requests at once.
+MANAGED_INSTANCES = {"AWS_LAMBDA_MAX_CONCURRENCY": "64"}
 
 
-def probe(root: Path, *arguments: str) -> tuple[float, float, float]:
+def probe(root: Path, *arguments: str, environment: dict[str, str] | None = None) -> tuple[float, float, float]:
     """(CPU seconds, median wall seconds, bytes written to stdout) per request, from a fresh process of `root`'s
     virtualenv."""
     python = root / ".venv" / "bin" / "python"
-    out = subprocess.run([str(python), "-c", *arguments], capture_output=True, text=True, check=True, env=ENV, cwd=root)
+    env = {**ENV, **(environment or {})}
+    out = subprocess.run([str(python), "-c", *arguments], capture_output=True, text=True, check=True, env=env, cwd=root)
     cpu, wall, written = out.stdout.strip().splitlines()[-1].split()
     return float(cpu), float(wall), float(written)
 
@@ -259,12 +266,13 @@ def floor(roots: list[Path], requests: int, runs: int) -> None:
     where the checkout has them (store/dynamo.py's `dynamodb_config`)."""
     tuned = (roots[-1] / "layers/gateway/llm_gateway/store/dynamo.py").read_text().count("def dynamodb_config") > 0
     gateway: dict[Path, list[tuple[float, float, float]]] = {root: [] for root in roots}
+    managed: list[tuple[float, float, float]] = []
     bare: dict[str, list[tuple[float, float, float]]] = {"default client": [], "gateway client": []}
+    metered = (PROBE, "chat-completions.json", str(requests), "dynamodb", CANNED_DYNAMODB)
     for _ in range(runs):  # interleaved, as above
         for root in roots:
-            gateway[root].append(
-                probe(root, PROBE, str(root), "chat-completions.json", str(requests), "dynamodb", CANNED_DYNAMODB)
-            )
+            gateway[root].append(probe(root, metered[0], str(root), *metered[1:]))
+        managed.append(probe(roots[-1], metered[0], str(roots[-1]), *metered[1:], environment=MANAGED_INSTANCES))
         bare["default client"].append(probe(roots[-1], FLOOR, str(roots[-1]), str(requests), CANNED_DYNAMODB, "-"))
         if tuned:
             bare["gateway client"].append(
@@ -293,6 +301,12 @@ def floor(roots: list[Path], requests: int, runs: int) -> None:
             f"  the gateway at {root}: CPU {cpu * 1e6:.0f} µs ({cpu / floor_cpu:.2f}x the floor), "
             f"wall {wall * 1e3:.2f} ms ({wall / floor_wall:.2f}x the floor)"
         )
+    cpu, wall = medians(managed)
+    print(
+        f"  the gateway at {roots[-1]} on Lambda Managed Instances (AWS_LAMBDA_MAX_CONCURRENCY, worker threads): "
+        f"CPU {cpu * 1e6:.0f} µs ({cpu / floor_cpu:.2f}x the floor), wall {wall * 1e3:.2f} ms "
+        f"({wall / floor_wall:.2f}x the floor)"
+    )
 
 
 if __name__ == "__main__":
