@@ -11,20 +11,18 @@ from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Seque
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
-from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Router
 
-from llm_gateway.api.headers import answer_headers
+from llm_gateway.api.headers import with_answer_headers
 from llm_gateway.api.http import EVENT_STREAM, Reply, api_request, invocation_of, parse_body, request_context, utf8
 from llm_gateway.config import environment_variable, get_settings
 from llm_gateway.domain.caller import ApiRequest
 from llm_gateway.errors import GatewayError, NotFoundError
 from llm_gateway.gateway import Gateway, get_gateway
 from llm_gateway.observability import (
-    RequestRecord,
     begin_request,
     current_request,
     end_request,
@@ -97,6 +95,9 @@ async def completed(work: Awaitable[T]) -> T:
 
 # How a surface answers a failure: the error in the shape of the API the caller speaks.
 ErrorRenderer = Callable[[Request, GatewayError], Response]
+# What the request's observer and its route pass each other in the ASGI scope, read once a request: the headers
+# (lower-case names) and the caller the authorizer identified.
+HEADERS_SCOPE_KEY, CALLER_SCOPE_KEY = "llm_gateway.headers", "llm_gateway.caller"
 
 
 def posted(schema: type[M], use_case: Callable[[Gateway, M, str, ApiRequest], Reply]) -> Endpoint:
@@ -104,8 +105,10 @@ def posted(schema: type[M], use_case: Callable[[Gateway, M, str, ApiRequest], Re
     then `use_case` off the event loop."""
 
     async def endpoint(request: Request) -> Response:
-        api = api_request(request.headers)
-        body, text = parse_body(await request.body(), request.headers.get("content-type"), schema)
+        headers = request.scope.get(HEADERS_SCOPE_KEY) or request.headers
+        api = api_request(headers)
+        request.scope[CALLER_SCOPE_KEY] = api.caller
+        body, text = parse_body(await request.body(), headers.get("content-type"), schema)
         return await respond(lambda: use_case(get_gateway(), body, text, api))
 
     return endpoint
@@ -301,43 +304,47 @@ async def _close_frames(frames: Iterator[str], pulling: asyncio.Future[str | Non
     return ended
 
 
-def _error_handlers(render: ErrorRenderer) -> dict[Any, Callable[[Request, Exception], Response]]:
-    """Starlette's exception handlers: every failure reaches the caller through `render`, in its API's shape."""
-
-    def not_found(request: Request, exc: Exception) -> Response:
+def _error_response(render: ErrorRenderer, request: Request, error: Exception) -> Response:
+    """Every failure reaches the caller through `render`, in its API's shape: a route that does not exist (Starlette's
+    404 and 405) as not found, anything but a GatewayError as the generic 500."""
+    if isinstance(error, HTTPException):
         return render(request, NotFoundError(f"No route for {request.method} {request.url.path}."))
-
-    def gateway_error(request: Request, exc: Exception) -> Response:
-        if not isinstance(exc, GatewayError):
-            return unexpected(request, exc)
-        if exc.status >= 500:
-            logger.error("Request failed", extra={"error_code": exc.code, "status": exc.status})
-        return render(request, exc)
-
-    def unexpected(request: Request, exc: Exception) -> Response:
+    if not isinstance(error, GatewayError):
         return render(request, GatewayError("The gateway failed to process this request; retry later."))
-
-    return {GatewayError: gateway_error, HTTPException: not_found, Exception: unexpected}
+    if error.status >= 500:
+        logger.error("Request failed", extra={"error_code": error.code, "status": error.status})
+    return render(request, error)
 
 
 class RequestObserver:
     """Gives each request its record and log context (API Gateway's request id as correlation id), and emits
     its metrics and access log line once the response is complete, a stream's last frame included."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    def __init__(self, router: ASGIApp, render: ErrorRenderer) -> None:
+        self.app = router
+        self.render = render
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        # Inside an app, Starlette's routing raises its 404 and 405 (for `render`) rather than answering in plain text.
+        scope.setdefault("app", self)
         headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
         context = request_context(headers)
         if not context:
             # Not an API request but the adapter's readiness check (GET /, answered 404), or a call that did
             # not come through API Gateway (refused): neither is a request of the API's metrics.
-            await self.app(scope, receive, send)
+            began = False
+
+            async def sent(message: Message) -> None:
+                nonlocal began
+                began = True
+                await send(message)
+
+            await self._routed(scope, receive, sent, lambda: began)
             return
+        scope[HEADERS_SCOPE_KEY] = headers
         route = str(context.get("resourcePath") or scope["path"])
         request_id = str(context.get("requestId") or "")
         record = begin_request(str(scope["method"]), route, request_id, invocation_of(headers))
@@ -352,41 +359,35 @@ class RequestObserver:
             if message["type"] == "http.response.start":
                 status = int(message["status"])
                 first_byte_ms = round((time.perf_counter() - started) * 1000, 3)
-                message = {**message, "headers": _with_answer_headers(message, authorizer, record, request_id)}
+                caller = scope.get(CALLER_SCOPE_KEY)
+                message = {**message, "headers": with_answer_headers(message, authorizer, caller, record, request_id)}
             await send(message)
 
         try:
-            await self.app(scope, receive, observed)
+            await self._routed(scope, receive, observed, lambda: first_byte_ms is not None)
         except Exception:
-            # Starlette has answered it with the generic 500 already; this keeps the traceback in the JSON log.
+            # Answered with the generic 500 if the answer had not begun; this keeps the traceback in the JSON log.
             logger.exception("Unhandled error")
         finally:
             if owes(record):
                 await completed(run_blocking(settle_leftovers, record))
             end_request(record, status, round((time.perf_counter() - started) * 1000, 3), first_byte_ms)
 
-
-def _with_answer_headers(
-    message: Message, authorizer: Any, record: RequestRecord, request_id: str
-) -> list[tuple[bytes, bytes]]:
-    """The response's headers and those every answer carries (api/headers.py), unless the response set them."""
-    headers = list(message.get("headers", []))
-    present = {name.lower() for name, _ in headers}
-    try:
-        extra = answer_headers(
-            authorizer if isinstance(authorizer, dict) else None, record, get_settings(), request_id=request_id
-        )
-    except Exception:
-        # Headers are a courtesy; an answer goes out without them rather than not at all.
-        logger.exception("answer headers failed")
-        return headers
-    for name, value in extra.items():
-        if name.lower().encode("latin-1") not in present:
-            headers.append((name.encode("latin-1"), value.encode("latin-1")))
-    return headers
+    async def _routed(self, scope: Scope, receive: Receive, send: Send, began: Callable[[], bool]) -> None:
+        """The route's answer; a failure before the answer began answered in the caller's API shape, and raised again
+        when unexpected (a failure once it began has nothing left to answer)."""
+        try:
+            await self.app(scope, receive, send)
+        except Exception as error:
+            if began():
+                raise
+            await _error_response(self.render, Request(scope, receive), error)(scope, receive, send)
+            if not isinstance(error, GatewayError | HTTPException):
+                raise
 
 
 def gateway_app(routes: Sequence[BaseRoute], render_error: ErrorRenderer) -> ASGIApp:
-    """The ASGI app serving `routes`: every failure answered by `render_error`, every request observed."""
-    app = Starlette(routes=list(routes), exception_handlers=_error_handlers(render_error))
-    return RequestObserver(app)
+    """The ASGI app serving `routes`: every failure answered by `render_error`, every request observed. Starlette's
+    router without its application, whose two middleware layers (errors, exceptions) each wrapped every request and
+    every message sent: the observer answers failures itself."""
+    return RequestObserver(Router(routes=list(routes)), render_error)
