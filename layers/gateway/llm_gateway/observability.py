@@ -312,28 +312,13 @@ def request_metrics(record: RequestRecord, status: int, latency_ms: float, first
     https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html).
     """
     document = _DOCUMENT % (
-        int(time.time() * 1000),
-        _DIRECTIVE if first_byte_ms is None else _DIRECTIVE_FIRST_BYTE,
-        _json_string(record.model),
-        _json_string(record.plan),
-        1,
-        400 <= status < 500,
-        status >= 500,
-        record.provider_errors,
-        record.provider_throttles,
-        record.fell_back,
-        record.budget_rejected,
-        record.usage_record_failures,
-        record.client_disconnected,
-        record.prompt_tokens,
-        record.completion_tokens,
-        record.cached_tokens,
-        record.cache_write_tokens,
-        record.reasoning_tokens,
-        record.embedding_inputs,
-        float(latency_ms),
-        float(record.cost_usd),
-    )
+        int(time.time() * 1000), _DIRECTIVE if first_byte_ms is None else _DIRECTIVE_FIRST_BYTE,
+        _json_string(record.model), _json_string(record.plan),
+        1, 400 <= status < 500, status >= 500, record.provider_errors, record.provider_throttles, record.fell_back,
+        record.budget_rejected, record.usage_record_failures, record.client_disconnected, record.prompt_tokens,
+        record.completion_tokens, record.cached_tokens, record.cache_write_tokens, record.reasoning_tokens,
+        record.embedding_inputs, float(latency_ms), float(record.cost_usd),
+    )  # fmt: skip
     if first_byte_ms is not None:
         # For a stream, when its status went out: after the model's first token (or the error before it).
         document += f',"TimeToFirstByte":{float(first_byte_ms)!r}'

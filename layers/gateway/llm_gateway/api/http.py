@@ -89,7 +89,14 @@ def request_context(headers: Mapping[str, str]) -> dict[str, Any]:
 
 
 def invocation_of(headers: Mapping[str, str]) -> Invocation | None:
-    value = _json_header(headers, LAMBDA_CONTEXT_HEADER)
+    raw = headers.get(LAMBDA_CONTEXT_HEADER)
+    return _invocation(raw) if raw else None
+
+
+@lru_cache(maxsize=256)
+def _invocation(raw: str) -> Invocation | None:
+    """The invocation a Lambda context header describes, read once (it is immutable, so readers share it)."""
+    value = _json_object(raw)
     return Invocation.from_header(value) if value else None
 
 
