@@ -102,7 +102,7 @@ HEADERS_SCOPE_KEY, CALLER_SCOPE_KEY = "llm_gateway.headers", "llm_gateway.caller
 
 def posted(schema: type[M], use_case: Callable[[Gateway, M, str, ApiRequest], Reply]) -> Endpoint:
     """A POST route: the caller from the request context, the body validated into `schema` (and kept as sent),
-    then `use_case` off the event loop."""
+    then `use_case` (`respond`)."""
 
     async def endpoint(request: Request) -> Response:
         headers = request.scope.get(HEADERS_SCOPE_KEY) or request.headers
