@@ -5,19 +5,25 @@ The function is driven in-process with `events/api/chat-completions.json` (the e
 behind AWS Lambda Web Adapter, each proxy event goes through the adapter's translation to the ASGI app in one
 running event loop; with a plain handler, the handler is called with the event. CPU is the process's (all
 threads) over `--requests` requests; `--streamed` uses the streamed event instead. Medians of `--runs` fresh
-processes. `--root` measures another checkout (e.g. an older commit in a git worktree with its own .venv),
-so before and after come from the same script.
+processes. Beside the CPU, the bytes per request the function writes to stdout (its EMF documents and log lines,
+what CloudWatch Logs ingests and bills per byte). botocore signs requests with its own SigV4 code, as in the
+deployed layer (BOTO_DISABLE_CRT, see ENV). The process is an environment on demand, as Lambda marks it
+(AWS_LAMBDA_FUNCTION_NAME without AWS_LAMBDA_MAX_CONCURRENCY). `--root` measures another checkout (e.g. an older
+commit in a git worktree with its own .venv), so before and after come from the same script.
 
 `--floor` also measures, in the same run, the floor a chat request cannot go below in this design: a bare
 Starlette route that validates the same body with Powertools' parser and makes the two DynamoDB UpdateItems of a
 metered request through botocore, answered at botocore's send step (`before-send`: serialised and signed, no
 network), with botocore's default client and with the gateway's client settings; and each checkout's own request
-with its usage table answered the same way. Both as CPU and as the median wall time of one request.
+with its usage table answered the same way, as an environment on demand and as one of Lambda Managed Instances
+(AWS_LAMBDA_MAX_CONCURRENCY set). All in one process per checkout, one request of each in turn, so that the load of
+a shared machine weighs on the floor and the gateway alike: CPU per request and the median wall time of one request.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import subprocess
 import sys
@@ -38,8 +44,21 @@ def canned(request, **_):
 """
 
 PROBE = r"""
-import asyncio, base64, contextlib, io, json, os, statistics, sys, time
+import asyncio, base64, io, json, os, statistics, sys, time
 root, event_name, requests, dynamodb = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "dynamodb"
+
+
+class Counted(io.TextIOBase):
+    # Stands in for the function's stdout (what Lambda sends to CloudWatch Logs) from before the app is imported,
+    # so that its logger writes here too: counts the bytes, keeps none.
+    written = 0
+
+    def write(self, text):
+        self.written += len(text.encode("utf-8", "surrogatepass"))
+        return len(text)
+
+
+real_stdout, sys.stdout = sys.stdout, Counted()
 sys.path[:0] = [root, root + "/layers/gateway"]
 from pathlib import Path
 if dynamodb:
@@ -101,19 +120,28 @@ else:
             response = handler(event, LocalLambdaContext(function_name="ApiFunction"))
             assert response["statusCode"] == 200, response
 
-with contextlib.redirect_stdout(io.StringIO()):
-    measure(50)
-    started = time.process_time()
-    with contextlib.redirect_stdout(io.StringIO()):
-        measure(requests)
-    spent = time.process_time() - started
-print(spent / requests, statistics.median(walls) if walls else 0.0)
+measure(50)
+written = sys.stdout.written
+started = time.process_time()
+measure(requests)
+spent = time.process_time() - started
+print(spent / requests, statistics.median(walls) if walls else 0.0, (sys.stdout.written - written) / requests,
+      file=real_stdout, flush=True)
 """
 
 FLOOR = r"""
-import asyncio, contextlib, io, json, statistics, sys, time
+import asyncio, io, json, os, statistics, sys, time
 root, requests = sys.argv[1], int(sys.argv[2])
+
+
+class Discarded(io.TextIOBase):
+    def write(self, text):
+        return len(text)
+
+
+real_stdout, sys.stdout = sys.stdout, Discarded()
 sys.path[:0] = [root, root + "/layers/gateway"]
+os.environ["GATEWAY_USAGE_TABLE"] = "Usage"
 exec(sys.argv[3])
 from pathlib import Path
 import boto3
@@ -121,61 +149,94 @@ from aws_lambda_powertools.utilities.parser import parse
 from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.routing import Route
+from emulator.template import load_template, load_web_app
+from emulator.webadapter import WebAdapterFunction, adapter_request
 from llm_gateway.dialects.openai_chat.schemas import ChatCompletionRequest
+from llm_gateway.store import dynamo
 
-if sys.argv[4] == "gateway-client":
-    from llm_gateway.store.dynamo import dynamodb_config
-    client = boto3.client("dynamodb", region_name="us-east-1", config=dynamodb_config())
-else:
-    client = boto3.client("dynamodb", region_name="us-east-1")
-client.meta.events.register("before-send.dynamodb", canned)
+template_path = Path(root) / "template.yaml"
+gateway = load_web_app("ApiFunction", load_template(template_path), template_path)
 event = json.loads((Path(root) / "events" / "api" / "chat-completions.json").read_text())
-body = event["body"].encode() if not event.get("isBase64Encoded") else __import__("base64").b64decode(event["body"])
+gateway_scope, body = adapter_request(event, WebAdapterFunction("ApiFunction", gateway, 900).lambda_context())
+floor_scope = {
+    "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+    "path": "/chat/completions", "raw_path": b"/chat/completions", "query_string": b"", "root_path": "",
+    "headers": [(b"content-type", b"application/json")], "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
+}
 key = {"key_id": {"S": "key_1"}, "period": {"S": "2026-12"}}
 answer = json.dumps({"id": "chatcmpl-1", "object": "chat.completion", "choices": []})
 
-async def chat(request):
-    parse(event=(await request.body()).decode(), model=ChatCompletionRequest)
-    client.update_item(
-        TableName="Usage", Key=key, UpdateExpression="ADD budget_day_07 :t",
-        ConditionExpression="attribute_not_exists(budget_day_07) OR budget_day_07 <= :cap",
-        ExpressionAttributeValues={":t": {"N": "100"}, ":cap": {"N": "100000"}}, ReturnValues="ALL_NEW",
-    )
-    client.update_item(
-        TableName="Usage", Key=key, UpdateExpression="ADD budget_day_07 :t, requests_07 :one",
-        ExpressionAttributeValues={":t": {"N": "-90"}, ":one": {"N": "1"}},
-    )
-    return Response(answer, media_type="application/json")
 
-app = Starlette(routes=[Route("/chat/completions", chat, methods=["POST"])])
-scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-         "path": "/chat/completions", "raw_path": b"/chat/completions", "query_string": b"", "root_path": "",
-         "headers": [(b"content-type", b"application/json")], "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
-walls = []
+def floor_app(client):
+    client.meta.events.register("before-send.dynamodb", canned)
 
-async def one():
+    async def chat(request):
+        parse(event=(await request.body()).decode(), model=ChatCompletionRequest)
+        client.update_item(
+            TableName="Usage", Key=key, UpdateExpression="ADD budget_day_07 :t",
+            ConditionExpression="attribute_not_exists(budget_day_07) OR budget_day_07 <= :cap",
+            ExpressionAttributeValues={":t": {"N": "100"}, ":cap": {"N": "100000"}}, ReturnValues="ALL_NEW",
+        )
+        client.update_item(
+            TableName="Usage", Key=key, UpdateExpression="ADD budget_day_07 :t, requests_07 :one",
+            ExpressionAttributeValues={":t": {"N": "-90"}, ":one": {"N": "1"}},
+        )
+        return Response(answer, media_type="application/json")
+
+    return Starlette(routes=[Route("/chat/completions", chat, methods=["POST"])])
+
+
+dynamo.dynamodb_client().meta.events.register("before-send.dynamodb", canned)
+# Each request in turn, so that whatever else the machine runs hits them alike; the environment variable that Lambda
+# Managed Instances set is there for that request only.
+apps = {"floor": (floor_app(boto3.client("dynamodb", region_name="us-east-1")), floor_scope, False)}
+if hasattr(dynamo, "dynamodb_config"):
+    client = boto3.client("dynamodb", region_name="us-east-1", config=dynamo.dynamodb_config())
+    apps["floor, gateway client"] = (floor_app(client), floor_scope, False)
+apps["gateway"] = (gateway, gateway_scope, False)
+apps["gateway, managed instances"] = (gateway, gateway_scope, True)
+walls = {name: [] for name in apps}
+cpus = {name: [] for name in apps}
+
+
+async def one(app, scope):
     sent = []
+
     async def receive():
         if not sent:
             sent.append(1)
             return {"type": "http.request", "body": body, "more_body": False}
         await asyncio.Event().wait()
-    async def send(message):
-        pass
-    started = time.perf_counter()
-    await app(dict(scope), receive, send)
-    walls.append(time.perf_counter() - started)
 
-async def run(count):
+    statuses = []
+
+    async def send(message):
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    await app(dict(scope), receive, send)
+    assert statuses == [200], statuses
+
+
+async def run(count, recorded):
     for _ in range(count):
-        await one()
+        for name, (app, scope, managed) in apps.items():
+            if managed:
+                os.environ["AWS_LAMBDA_MAX_CONCURRENCY"] = "64"
+            cpu, wall = time.process_time(), time.perf_counter()
+            await one(app, scope)
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            os.environ.pop("AWS_LAMBDA_MAX_CONCURRENCY", None)
+            if recorded:
+                walls[name].append(wall)
+                cpus[name].append(cpu)
+
 
 loop = asyncio.new_event_loop()
-loop.run_until_complete(run(50))
-walls.clear()
-started = time.process_time()
-loop.run_until_complete(run(requests))
-print((time.process_time() - started) / requests, statistics.median(walls))
+loop.run_until_complete(run(50, False))
+loop.run_until_complete(run(requests, True))
+medians = {name: [statistics.fmean(cpus[name]), statistics.median(walls[name])] for name in apps}
+print(json.dumps(medians), file=real_stdout, flush=True)
 """
 
 
@@ -185,19 +246,28 @@ ENV = {
     "AWS_ACCESS_KEY_ID": "bench",
     "AWS_SECRET_ACCESS_KEY": "bench",
     "POWERTOOLS_METRICS_NAMESPACE": "Bench",
+    # Sign with botocore's own SigV4 code, as the deployed function does: the layer installs boto3 without the CRT
+    # (layers/gateway/requirements.txt), while this virtualenv has awscrt through aws-sam-cli's boto3[crt], with
+    # which botocore signs through the CRT instead (about 150 µs more per UpdateItem in the gateway's process).
+    "BOTO_DISABLE_CRT": "true",
+    # Set by Lambda in every environment: an environment on demand, which Lambda gives one request at a time.
+    "AWS_LAMBDA_FUNCTION_NAME": "ApiFunction",
 }
 
 
-def probe(root: Path, *arguments: str) -> tuple[float, float]:
-    """(CPU seconds, median wall seconds) per request, from a fresh process of `root`'s virtualenv."""
+def probe(root: Path, *arguments: str) -> tuple[float, float, float]:
+    """(CPU seconds, median wall seconds, bytes written to stdout) per request, from a fresh process of `root`'s
+    virtualenv."""
     python = root / ".venv" / "bin" / "python"
     out = subprocess.run([str(python), "-c", *arguments], capture_output=True, text=True, check=True, env=ENV, cwd=root)
-    cpu, wall = out.stdout.strip().splitlines()[-1].split()
-    return float(cpu), float(wall)
+    cpu, wall, written = out.stdout.strip().splitlines()[-1].split()
+    return float(cpu), float(wall), float(written)
 
 
-def run_once(root: Path, event: str, requests: int) -> float:
-    return probe(root, PROBE, str(root), event, str(requests), "none")[0]
+def run_once(root: Path, event: str, requests: int) -> tuple[float, float]:
+    """(CPU seconds, log bytes) per request."""
+    cpu, _, written = probe(root, PROBE, str(root), event, str(requests), "none")
+    return cpu, written
 
 
 def main() -> None:
@@ -210,63 +280,56 @@ def main() -> None:
     args = parser.parse_args()
     roots = [root.resolve() for root in (args.root or [PROJECT_ROOT])]
     event = "chat-completions-stream.json" if args.streamed else "chat-completions.json"
-    samples: dict[Path, list[float]] = {root: [] for root in roots}
+    samples: dict[Path, list[tuple[float, float]]] = {root: [] for root in roots}
     for _ in range(args.runs):  # interleaved, so that machine noise hits every checkout alike
         for root in roots:
             samples[root].append(run_once(root, event, args.requests))
-    print(f"{event}, {args.requests} warm requests per process, {args.runs} processes, median CPU per request")
-    first = statistics.median(samples[roots[0]])
+    print(
+        f"{event}, {args.requests} warm requests per process, {args.runs} processes, median CPU per request; "
+        "log bytes per request (EMF documents and log lines on stdout)"
+    )
+    first = statistics.median(cpu for cpu, _ in samples[roots[0]])
     for root in roots:
         commit = subprocess.run(
             ["git", "-C", str(root), "log", "-1", "--format=%h"], capture_output=True, text=True, check=False
         ).stdout.strip()
-        median = statistics.median(samples[root])
-        print(f"{root} at {commit}: {median * 1e6:.0f} µs ({median / first:.2f}x the first)")
+        median = statistics.median(cpu for cpu, _ in samples[root])
+        written = statistics.median(written for _, written in samples[root])
+        print(f"{root} at {commit}: {median * 1e6:.0f} µs ({median / first:.2f}x the first), {written:.0f} log bytes")
     if args.floor:
         floor(roots, args.requests, args.runs)
     sys.stdout.flush()
 
 
 def floor(roots: list[Path], requests: int, runs: int) -> None:
-    """Each checkout's chat request with its usage table answered at botocore's send step, beside the floor (from the
-    first checkout's virtualenv): with botocore's default client, and with the gateway's DynamoDB client settings
-    where the checkout has them (store/dynamo.py's `dynamodb_config`)."""
-    tuned = (roots[-1] / "layers/gateway/llm_gateway/store/dynamo.py").read_text().count("def dynamodb_config") > 0
-    gateway: dict[Path, list[tuple[float, float]]] = {root: [] for root in roots}
-    bare: dict[str, list[tuple[float, float]]] = {"default client": [], "gateway client": []}
+    """Each checkout's chat request with its usage table answered at botocore's send step, beside the floor measured
+    in the same process, one request of each in turn: the floor with botocore's default client and with the
+    gateway's DynamoDB client settings where the checkout has them (store/dynamo.py's `dynamodb_config`), the
+    gateway as an environment on demand and as one of Lambda Managed Instances."""
+    samples: dict[Path, list[dict[str, list[float]]]] = {root: [] for root in roots}
     for _ in range(runs):  # interleaved, as above
         for root in roots:
-            gateway[root].append(
-                probe(root, PROBE, str(root), "chat-completions.json", str(requests), "dynamodb", CANNED_DYNAMODB)
-            )
-        bare["default client"].append(probe(roots[-1], FLOOR, str(roots[-1]), str(requests), CANNED_DYNAMODB, "-"))
-        if tuned:
-            bare["gateway client"].append(
-                probe(roots[-1], FLOOR, str(roots[-1]), str(requests), CANNED_DYNAMODB, "gateway-client")
-            )
-
-    def medians(samples: list[tuple[float, float]]) -> tuple[float, float]:
-        cpu, wall = (statistics.median(sample[i] for sample in samples) for i in (0, 1))
-        return cpu, wall
-
-    floor_cpu, floor_wall = medians(bare["default client"])
-    print(f"with two DynamoDB UpdateItems answered at botocore's send step, {runs} processes, medians:")
+            python = root / ".venv" / "bin" / "python"
+            out = subprocess.run(
+                [str(python), "-c", FLOOR, str(root), str(requests), CANNED_DYNAMODB],
+                capture_output=True, text=True, check=True, env=ENV, cwd=root,
+            )  # fmt: skip
+            samples[root].append(json.loads(out.stdout.strip().splitlines()[-1]))
     print(
-        f"  floor (bare Starlette route, same body validation, botocore's default client): "
-        f"CPU {floor_cpu * 1e6:.0f} µs, wall {floor_wall * 1e3:.2f} ms"
+        f"with two DynamoDB UpdateItems answered at botocore's send step, {requests} requests of each kind in turn per "
+        f"process, {runs} processes: CPU (mean per request) and wall (median), medians of the processes"
     )
-    if tuned:
-        cpu, wall = medians(bare["gateway client"])
-        print(
-            f"  floor with the gateway's DynamoDB client settings: CPU {cpu * 1e6:.0f} µs "
-            f"({cpu / floor_cpu:.2f}x the floor), wall {wall * 1e3:.2f} ms ({wall / floor_wall:.2f}x the floor)"
-        )
     for root in roots:
-        cpu, wall = medians(gateway[root])
-        print(
-            f"  the gateway at {root}: CPU {cpu * 1e6:.0f} µs ({cpu / floor_cpu:.2f}x the floor), "
-            f"wall {wall * 1e3:.2f} ms ({wall / floor_wall:.2f}x the floor)"
-        )
+        names = list(samples[root][0])
+        cpu_of = {name: statistics.median(sample[name][0] for sample in samples[root]) for name in names}
+        wall_of = {name: statistics.median(sample[name][1] for sample in samples[root]) for name in names}
+        print(f"  {root}:")
+        for name in names:
+            cpu, wall = cpu_of[name], wall_of[name]
+            print(
+                f"    {name}: CPU {cpu * 1e6:.0f} µs ({cpu / cpu_of['floor']:.2f}x the floor), "
+                f"wall {wall * 1e3:.2f} ms ({wall / wall_of['floor']:.2f}x the floor)"
+            )
 
 
 if __name__ == "__main__":

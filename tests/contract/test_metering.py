@@ -306,7 +306,7 @@ def test_a_stream_cut_midway_is_recorded_from_what_it_produced(
     response = call(api_handler, api_event("chat-completions-stream.json"))
     assert '"upstream reset the connection"' in response["body"]
     (emf,) = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"Requests"' in line]
-    assert (emf["ServerErrors"], emf["ProviderErrors"]) == ([1.0], [1.0]), "a 200 whose stream failed is a failure"
+    assert (emf["ServerErrors"], emf["ProviderErrors"]) == (1, 1), "a 200 whose stream failed is a failure"
     item = usage_item(stack, "key_5f1c2a9b7e3d", "2026-11")
     day = "22"
     assert (item[f"failed_{day}"], item[f"completion_tokens_{day}"]) == ("1", "10")
@@ -347,7 +347,7 @@ def test_a_failed_usage_record_is_logged_whole_and_metered_not_swallowed(
     )
     assert "DynamoDB unreachable" in failure["exception"]
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
-    assert [m["UsageRecordFailures"] for m in emf if "UsageRecordFailures" in m] == [[1.0]]
+    assert [m["UsageRecordFailures"] for m in emf if "UsageRecordFailures" in m] == [1]
 
 
 def test_one_letter_words_past_the_budget_are_refused_before_the_model(

@@ -124,7 +124,7 @@ def test_a_caller_who_closes_after_the_last_frame_is_no_disconnect(
     reply = invoke(api_app, stream_event(), disconnect_after=pieces)
     assert reply.sse_data()[-1] == "[DONE]"
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"Requests"' in line]
-    assert [doc["ClientDisconnects"] for doc in emf] == [[0.0]]
+    assert [doc["ClientDisconnects"] for doc in emf] == [0]
     access = [line for line in log_output() if line["message"] == "request"]
     assert [line["client_disconnected"] for line in access][-1] is False
     stack.assert_settled(KEY, requests=2)
@@ -141,8 +141,8 @@ def test_a_caller_who_hangs_up_stops_the_provider_and_pays_for_what_was_produced
     assert paced.closed, "the provider's stream was closed"
     assert paced.produced <= 5, f"the provider went on after the caller left ({paced.produced} words)"
     (emf,) = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"Requests"' in line]
-    assert (emf["ClientDisconnects"], emf["ServerErrors"]) == ([1.0], [0.0])
-    assert emf["CompletionTokens"][0] >= 1
+    assert (emf["ClientDisconnects"], emf["ServerErrors"]) == (1, 0)
+    assert emf["CompletionTokens"] >= 1
     now = datetime.now(UTC)
     key = {"key_id": {"S": "key_5f1c2a9b7e3d"}, "period": {"S": now.strftime("%Y-%m")}}
     item = stack.dynamodb.get_item(TableName=stack.outputs["UsageTableName"], Key=key)["Item"]

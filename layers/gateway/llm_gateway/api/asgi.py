@@ -11,20 +11,18 @@ from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Seque
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
-from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Router
 
-from llm_gateway.api.headers import answer_headers
-from llm_gateway.api.http import EVENT_STREAM, Reply, api_request, invocation_of, parse_body, request_context
-from llm_gateway.config import get_settings
+from llm_gateway.api.headers import with_answer_headers
+from llm_gateway.api.http import EVENT_STREAM, Reply, api_request, invocation_of, parse_body, request_context, utf8
+from llm_gateway.config import environment_variable, get_settings
 from llm_gateway.domain.caller import ApiRequest
 from llm_gateway.errors import GatewayError, NotFoundError
 from llm_gateway.gateway import Gateway, get_gateway
 from llm_gateway.observability import (
-    RequestRecord,
     begin_request,
     current_request,
     end_request,
@@ -95,37 +93,50 @@ async def completed(work: Awaitable[T]) -> T:
     return task.result()
 
 
-def utf8(text: str) -> bytes:
-    """`text` as UTF-8, any lone surrogate replaced by U+FFFD: a provider's JSON may carry one (`"\\ud83d"` is valid
-    JSON) and no UTF-8 encoder takes it, so the answer is repaired rather than lost."""
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode("utf-8")
-
-
 # How a surface answers a failure: the error in the shape of the API the caller speaks.
 ErrorRenderer = Callable[[Request, GatewayError], Response]
+# What the request's observer and its route pass each other in the ASGI scope, read once a request: the headers
+# (lower-case names) and the caller the authorizer identified.
+HEADERS_SCOPE_KEY, CALLER_SCOPE_KEY = "llm_gateway.headers", "llm_gateway.caller"
 
 
 def posted(schema: type[M], use_case: Callable[[Gateway, M, str, ApiRequest], Reply]) -> Endpoint:
     """A POST route: the caller from the request context, the body validated into `schema` (and kept as sent),
-    then `use_case` off the event loop."""
+    then `use_case` (`respond`)."""
 
     async def endpoint(request: Request) -> Response:
-        api = api_request(request.headers)
-        body, text = parse_body(await request.body(), request.headers.get("content-type"), schema)
+        headers = request.scope.get(HEADERS_SCOPE_KEY) or request.headers
+        api = api_request(headers)
+        request.scope[CALLER_SCOPE_KEY] = api.caller
+        body, text = parse_body(await request.body(), headers.get("content-type"), schema)
         return await respond(lambda: use_case(get_gateway(), body, text, api))
 
     return endpoint
 
 
-async def respond(use_case: Callable[[], Reply]) -> Response:
-    """Run a gateway use case off the event loop and answer with its reply: the JSON document, or the
-    stream of SSE frames delivered as they are produced.
+def serves_one_request_at_a_time() -> bool:
+    """Whether this process is a Lambda environment on demand (one request at a time): Lambda sets
+    AWS_LAMBDA_FUNCTION_NAME in every environment, AWS_LAMBDA_MAX_CONCURRENCY only on Lambda Managed Instances, which
+    take many at once (aws/aws-lambda-go#600). The local gateway is neither."""
+    on_lambda, concurrency = environment_variable("AWS_LAMBDA_FUNCTION_NAME"), "AWS_LAMBDA_MAX_CONCURRENCY"
+    return bool(on_lambda) and not environment_variable(concurrency)
 
-    One hand-off to a worker thread per request: the thread runs the use case, hands its reply to the event loop,
-    then runs the reply's finishing work (the usage settlement) while the loop writes the answer."""
+
+async def respond(use_case: Callable[[], Reply]) -> Response:
+    """Run a gateway use case and answer with its reply: the JSON document, or the stream of SSE frames delivered
+    as they are produced. Where requests come one at a time (Lambda on demand) the use case runs on the event loop's
+    thread, its finishing work (the usage settlement) once the answer is written: a hand-off to a worker thread and
+    back costs about 100 µs of CPU (docs/benchmarks.md) and buys nothing there; a stream's frames are still pulled on
+    worker threads, so keep-alives and hang-ups are seen while the model is silent. Elsewhere a worker thread runs the
+    use case, hands its reply to the event loop, then runs the finishing work while the loop writes the answer."""
+    if serves_one_request_at_a_time():
+        # In a context of its own, as on a worker thread: what the use case sets stays the use case's.
+        context = contextvars.copy_context()
+        reply = context.run(_traced, use_case)
+        finish = reply.finish
+        if finish is not None and isinstance(reply.body, str):
+            return FinishingResponse(_whole(reply, reply.body), lambda: context.run(finish))
+        return _answer(reply)
     loop = asyncio.get_running_loop()
     answered: asyncio.Future[Reply] = loop.create_future()
 
@@ -147,11 +158,19 @@ async def respond(use_case: Callable[[], Reply]) -> Response:
         # work) is what releases it (the request's leftover settlements, RequestRecord.unsettled).
         await completed(job)
         raise
+    if reply.finish is not None and isinstance(reply.body, str):
+        return FinishingResponse(_whole(reply, reply.body), job)
+    return _answer(reply)
+
+
+def _whole(reply: Reply, body: str) -> Response:
+    return Response(utf8(body), status_code=reply.status, media_type=reply.content_type, headers=reply.headers)
+
+
+def _answer(reply: Reply) -> Response:
+    """The response of a reply whose finishing work, if any, is the stream's own."""
     if isinstance(reply.body, str):
-        response = Response(
-            utf8(reply.body), status_code=reply.status, media_type=reply.content_type, headers=reply.headers
-        )
-        return response if reply.finish is None else FinishingResponse(response, job)
+        return _whole(reply, reply.body)
     current_request().streamed = True
     return EventStreamResponse(reply.body, headers=reply.headers, keepalive=get_settings().stream_keepalive_seconds)
 
@@ -179,11 +198,11 @@ def _traced(use_case: Callable[[], Reply]) -> Reply:
 
 
 class FinishingResponse(Response):
-    """A whole answer written while the reply's finishing work (the usage record) runs on the worker thread that
-    produced it, then the end of the response once that work is done: the caller has the answer one DynamoDB
-    round trip earlier, and the invocation still ends only once the record is written."""
+    """A whole answer written, then the end of the response once the reply's finishing work (the usage record) is
+    done, under way on the worker thread that produced the reply (an awaitable) or run here (a callable): the caller
+    has the answer one DynamoDB round trip earlier, and the invocation still ends only once the record is written."""
 
-    def __init__(self, response: Response, finishing: Awaitable[None]) -> None:
+    def __init__(self, response: Response, finishing: Awaitable[None] | Callable[[], None]) -> None:
         self.response = response
         self.finishing = finishing
 
@@ -194,7 +213,10 @@ class FinishingResponse(Response):
             await send({"type": "http.response.body", "body": response.body, "more_body": True})
         finally:
             # Also when the caller is already gone: the answer was produced and is recorded.
-            await completed(self.finishing)
+            if callable(self.finishing):
+                self.finishing()
+            else:
+                await completed(self.finishing)
         with contextlib.suppress(OSError):
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
@@ -282,43 +304,47 @@ async def _close_frames(frames: Iterator[str], pulling: asyncio.Future[str | Non
     return ended
 
 
-def _error_handlers(render: ErrorRenderer) -> dict[Any, Callable[[Request, Exception], Response]]:
-    """Starlette's exception handlers: every failure reaches the caller through `render`, in its API's shape."""
-
-    def not_found(request: Request, exc: Exception) -> Response:
+def _error_response(render: ErrorRenderer, request: Request, error: Exception) -> Response:
+    """Every failure reaches the caller through `render`, in its API's shape: a route that does not exist (Starlette's
+    404 and 405) as not found, anything but a GatewayError as the generic 500."""
+    if isinstance(error, HTTPException):
         return render(request, NotFoundError(f"No route for {request.method} {request.url.path}."))
-
-    def gateway_error(request: Request, exc: Exception) -> Response:
-        if not isinstance(exc, GatewayError):
-            return unexpected(request, exc)
-        if exc.status >= 500:
-            logger.error("Request failed", extra={"error_code": exc.code, "status": exc.status})
-        return render(request, exc)
-
-    def unexpected(request: Request, exc: Exception) -> Response:
+    if not isinstance(error, GatewayError):
         return render(request, GatewayError("The gateway failed to process this request; retry later."))
-
-    return {GatewayError: gateway_error, HTTPException: not_found, Exception: unexpected}
+    if error.status >= 500:
+        logger.error("Request failed", extra={"error_code": error.code, "status": error.status})
+    return render(request, error)
 
 
 class RequestObserver:
     """Gives each request its record and log context (API Gateway's request id as correlation id), and emits
     its metrics and access log line once the response is complete, a stream's last frame included."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    def __init__(self, router: ASGIApp, render: ErrorRenderer) -> None:
+        self.app = router
+        self.render = render
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        # Inside an app, Starlette's routing raises its 404 and 405 (for `render`) rather than answering in plain text.
+        scope.setdefault("app", self)
         headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
         context = request_context(headers)
         if not context:
             # Not an API request but the adapter's readiness check (GET /, answered 404), or a call that did
             # not come through API Gateway (refused): neither is a request of the API's metrics.
-            await self.app(scope, receive, send)
+            began = False
+
+            async def sent(message: Message) -> None:
+                nonlocal began
+                began = True
+                await send(message)
+
+            await self._routed(scope, receive, sent, lambda: began)
             return
+        scope[HEADERS_SCOPE_KEY] = headers
         route = str(context.get("resourcePath") or scope["path"])
         request_id = str(context.get("requestId") or "")
         record = begin_request(str(scope["method"]), route, request_id, invocation_of(headers))
@@ -333,41 +359,35 @@ class RequestObserver:
             if message["type"] == "http.response.start":
                 status = int(message["status"])
                 first_byte_ms = round((time.perf_counter() - started) * 1000, 3)
-                message = {**message, "headers": _with_answer_headers(message, authorizer, record, request_id)}
+                caller = scope.get(CALLER_SCOPE_KEY)
+                message = {**message, "headers": with_answer_headers(message, authorizer, caller, record, request_id)}
             await send(message)
 
         try:
-            await self.app(scope, receive, observed)
+            await self._routed(scope, receive, observed, lambda: first_byte_ms is not None)
         except Exception:
-            # Starlette has answered it with the generic 500 already; this keeps the traceback in the JSON log.
+            # Answered with the generic 500 if the answer had not begun; this keeps the traceback in the JSON log.
             logger.exception("Unhandled error")
         finally:
             if owes(record):
                 await completed(run_blocking(settle_leftovers, record))
             end_request(record, status, round((time.perf_counter() - started) * 1000, 3), first_byte_ms)
 
-
-def _with_answer_headers(
-    message: Message, authorizer: Any, record: RequestRecord, request_id: str
-) -> list[tuple[bytes, bytes]]:
-    """The response's headers and those every answer carries (api/headers.py), unless the response set them."""
-    headers = list(message.get("headers", []))
-    present = {name.lower() for name, _ in headers}
-    try:
-        extra = answer_headers(
-            authorizer if isinstance(authorizer, dict) else None, record, get_settings(), request_id=request_id
-        )
-    except Exception:
-        # Headers are a courtesy; an answer goes out without them rather than not at all.
-        logger.exception("answer headers failed")
-        return headers
-    for name, value in extra.items():
-        if name.lower().encode("latin-1") not in present:
-            headers.append((name.encode("latin-1"), value.encode("latin-1")))
-    return headers
+    async def _routed(self, scope: Scope, receive: Receive, send: Send, began: Callable[[], bool]) -> None:
+        """The route's answer; a failure before the answer began answered in the caller's API shape, and raised again
+        when unexpected (a failure once it began has nothing left to answer)."""
+        try:
+            await self.app(scope, receive, send)
+        except Exception as error:
+            if began():
+                raise
+            await _error_response(self.render, Request(scope, receive), error)(scope, receive, send)
+            if not isinstance(error, GatewayError | HTTPException):
+                raise
 
 
 def gateway_app(routes: Sequence[BaseRoute], render_error: ErrorRenderer) -> ASGIApp:
-    """The ASGI app serving `routes`: every failure answered by `render_error`, every request observed."""
-    app = Starlette(routes=list(routes), exception_handlers=_error_handlers(render_error))
-    return RequestObserver(app)
+    """The ASGI app serving `routes`: every failure answered by `render_error`, every request observed. Starlette's
+    router without its application, whose two middleware layers (errors, exceptions) each wrapped every request and
+    every message sent: the observer answers failures itself."""
+    return RequestObserver(Router(routes=list(routes)), render_error)

@@ -10,18 +10,20 @@ API Gateway's own error answers carry x-request-id too (the template's gateway r
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Mapping, MutableMapping
 from datetime import UTC, datetime
 from typing import Any
 
 from llm_gateway.api.http import caller_of
-from llm_gateway.config import Settings
+from llm_gateway.config import Settings, get_settings
 from llm_gateway.domain.budget import Limits
 from llm_gateway.domain.budget_tree import SCOPES, remaining_headers
+from llm_gateway.domain.caller import Caller
 from llm_gateway.domain.ratelimit import HEADERS as RATE_LIMIT_HEADERS
 from llm_gateway.domain.ratelimit import rate_limit_headers
 from llm_gateway.errors import GatewayError
-from llm_gateway.observability import RequestRecord
+from llm_gateway.observability import RequestRecord, logger
 
 ALLOW_ORIGIN = "Access-Control-Allow-Origin"
 EXPOSE_HEADERS = "Access-Control-Expose-Headers"
@@ -36,6 +38,7 @@ EXPOSED = (
     "x-gateway-target",
     *(f"x-budget-remaining-tokens-{scope}" for scope in SCOPES),
 )
+_EXPOSED_VALUE = ", ".join(EXPOSED)
 # The request id the openai SDKs read (`response._request_id`): API Gateway's own, which it sends as x-amzn-RequestId.
 REQUEST_ID = "x-request-id"
 
@@ -45,16 +48,18 @@ def answer_headers(
     record: RequestRecord,
     settings: Settings,
     now: datetime | None = None,
+    *,
     request_id: str = "",
+    caller: Caller | None = None,
 ) -> dict[str, str]:
     """The request id (`x-request-id`, the value API Gateway sends as x-amzn-RequestId), the rate-limit headers of
-    the calling key (none without an authorizer context) and the CORS headers."""
+    the calling key (none without an authorizer context; `caller`, when the route has read it already, is the
+    authorizer context's) and the CORS headers."""
     headers: dict[str, str] = {REQUEST_ID: request_id} if request_id else {}
     if authorizer:
-        try:
-            caller = caller_of(authorizer)
-        except GatewayError:
-            caller = None
+        if caller is None:
+            with contextlib.suppress(GatewayError):
+                caller = caller_of(authorizer)
         if caller is not None:
             plan = settings.plan_limits.get(caller.plan)
             limits = Limits.of(caller.limits, plan.limits() if plan else None)
@@ -62,5 +67,25 @@ def answer_headers(
     headers.update(remaining_headers(record.budget_remaining))
     if settings.cors_allow_origin:
         headers[ALLOW_ORIGIN] = settings.cors_allow_origin
-        headers[EXPOSE_HEADERS] = ", ".join(EXPOSED)
+        headers[EXPOSE_HEADERS] = _EXPOSED_VALUE
+    return headers
+
+
+def with_answer_headers(
+    message: MutableMapping[str, Any], authorizer: Any, caller: Caller | None, record: RequestRecord, request_id: str
+) -> list[tuple[bytes, bytes]]:
+    """The headers of a response's start `message` and those every answer carries (`answer_headers`), unless the
+    response set them."""
+    headers = list(message.get("headers", []))
+    present = {name.lower() for name, _ in headers}
+    try:
+        authorizer = authorizer if isinstance(authorizer, dict) else None
+        extra = answer_headers(authorizer, record, get_settings(), request_id=request_id, caller=caller)
+    except Exception:
+        # Headers are a courtesy; an answer goes out without them rather than not at all.
+        logger.exception("answer headers failed")
+        return headers
+    for name, value in extra.items():
+        if name.lower().encode("latin-1") not in present:
+            headers.append((name.encode("latin-1"), value.encode("latin-1")))
     return headers

@@ -57,6 +57,15 @@ class Reply:
     finish: Callable[[], None] | None = None
 
 
+def utf8(text: str) -> bytes:
+    """`text` as UTF-8, any lone surrogate replaced by U+FFFD: a provider's JSON may carry one (`"\\ud83d"` is valid
+    JSON) and no UTF-8 encoder takes it, so the answer is repaired rather than lost."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode("utf-8")
+
+
 def _json_header(headers: Mapping[str, str], name: str) -> dict[str, Any]:
     raw = headers.get(name)
     return _json_object(raw) if raw else {}
@@ -80,7 +89,14 @@ def request_context(headers: Mapping[str, str]) -> dict[str, Any]:
 
 
 def invocation_of(headers: Mapping[str, str]) -> Invocation | None:
-    value = _json_header(headers, LAMBDA_CONTEXT_HEADER)
+    raw = headers.get(LAMBDA_CONTEXT_HEADER)
+    return _invocation(raw) if raw else None
+
+
+@lru_cache(maxsize=256)
+def _invocation(raw: str) -> Invocation | None:
+    """The invocation a Lambda context header describes, read once (it is immutable, so readers share it)."""
+    value = _json_object(raw)
     return Invocation.from_header(value) if value else None
 
 
