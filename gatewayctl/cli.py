@@ -117,14 +117,19 @@ def build_parser() -> argparse.ArgumentParser:
     usage = commands.add_parser(
         "usage",
         parents=[target],
-        help="requests, tokens and cost per key and day",
-        description="Requests, tokens and cost per key and UTC day, from the usage table.",
+        help="requests, tokens and cost per key and day, or grouped by any attribute",
+        description="Requests, tokens and cost per key and UTC day, from the usage table; grouped by model, session, "
+        "end user or tag, from the usage events.",
     )
     usage.add_argument("--tenant", help="only this tenant's keys")
     usage.add_argument("--key", metavar="KEY_ID", help="only this key")
     usage.add_argument("--since", type=parse_since, help="first day: YYYY-MM-DD or a duration like 7d (default: 30d)")
     usage.add_argument(
-        "--group-by", type=_group_by, metavar="FIELDS", help="sum per day, tenant, team and/or key: team or tenant,team"
+        "--group-by",
+        type=_group_by,
+        metavar="FIELDS",
+        help="sum per day, tenant, team, key, plan, model, session, end_user, tag:NAME or tag (each allowed tag): "
+        "team or team,model",
     )
     usage.add_argument("--csv", action="store_true", help="print CSV (with --group-by)")
     usage.set_defaults(handler=cli_keys.usage)
@@ -198,7 +203,10 @@ def parse_since(value: str, today: date | None = None) -> date:
 
 def _group_by(value: str) -> tuple[str, ...]:
     try:
-        return parse_groups(value)
+        # `tag` (a column per allowed tag) is expanded by the admin API, which knows the deployment's tag names.
+        names = tuple(name.strip() for name in value.split(",") if name.strip())
+        parse_groups(",".join(name for name in names if name != "tag") or "day")
+        return names
     except GatewayError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
 

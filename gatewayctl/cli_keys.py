@@ -129,8 +129,8 @@ def usage(args: argparse.Namespace, admin: AdminClient) -> int:
         if args.csv:
             sys.stdout.write(admin.call("GET", "/usage", query={**query, "group_by": groups}, accept="text/csv"))
             return 0
-        rows = admin.call("GET", "/usage", query={**query, "group_by": groups})["data"]
-        columns = header(args.group_by)
+        report = admin.call("GET", "/usage", query={**query, "group_by": groups})
+        rows, columns = report["data"], header(report["group_by"])
         if args.json:
             print_json([{name: row[name] for name in columns} for row in rows])
         else:
