@@ -42,16 +42,14 @@ def roll_up() -> dict[str, Any]:
 def roll_up_usage_events(events: UsageEvents, records: KeyRecords, ledger: UsageLedger, now: datetime) -> int:
     """Break down each finished day's events per key (domain/usage_report.py roll_up_events): the keys are those
     with a record and those with budget usage that day (a key whose record was deleted), from the first day a key
-    was made when no day was rolled up yet."""
+    was made or used when no day was rolled up yet."""
     keys = records.list()
     known = [record.key_id for record in keys]
-    first = min((record.created_at.date() for record in keys), default=None)
-
     through = events.rolled_up_through()
-    since = first if through is None else through
     used: dict[date, list[str]] = {}
-    for row in ledger.daily_usage(since=since) if since is not None else []:
+    for row in ledger.daily_usage(since=through):
         used.setdefault(row.day, []).append(row.key_id)
+    first = min([record.created_at.date() for record in keys] + list(used), default=None)
 
     def key_ids(day: date) -> list[str]:
         return known + used.get(day, [])
