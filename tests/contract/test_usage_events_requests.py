@@ -38,8 +38,8 @@ def events(stack: Stack) -> list[UsageEvent]:
 
 
 def with_headers(event: dict[str, Any], **headers: str) -> dict[str, Any]:
-    for name, value in headers.items():
-        name = name.replace("_", "-")
+    for field, value in headers.items():
+        name = field.replace("_", "-")
         event["headers"][name] = value
         event.setdefault("multiValueHeaders", {})[name] = [value]
     return event
