@@ -14,12 +14,15 @@ from llm_gateway.errors import InvalidRequestError
 SESSION_HEADER = "x-claude-code-session-id"
 # `X-Gateway-Tags: project=alpha,env=dev`: free-form attribution the operator allows by tag name (GATEWAY_ALLOWED_TAGS).
 TAGS_HEADER = "x-gateway-tags"
-# Callers choose these values: bounded so that a usage event stays one DynamoDB write unit (under 1 KB, measured in
-# tests/unit/store/test_usage_event_item.py) and a log line stays short. OpenAI bounds `safety_identifier` to 64.
-MAX_LENGTH = 128
+# Callers choose these values: bounded so that a usage event stays one DynamoDB write unit (under 800 bytes at worst,
+# tests/unit/store/test_usage_event_item.py) and a log line stays short. OpenAI bounds `safety_identifier` to 64
+# characters; Claude Code's session ids are UUIDs (36).
+MAX_LENGTH = 96
 MAX_TAGS = 5
 MAX_TAG_NAME = 32
 MAX_TAG_VALUE = 64
+# The whole header, so that five long tags cannot add up to more than one.
+MAX_TAGS_LENGTH = 128
 # A tag name or value: letters, digits and . _ - : / @ + (no separators, no spaces, nothing a CSV must quote).
 _TAG_TEXT = re.compile(r"[A-Za-z0-9._\-:/@+]+")
 
@@ -58,7 +61,7 @@ def tags(headers: Iterable[tuple[str, str]], allowed: Sequence[str]) -> tuple[tu
 
     Raises InvalidRequestError (param `X-Gateway-Tags`, code `invalid_tags`) naming the allowed names for a malformed
     header, a name the operator does not allow, a name given twice, more than MAX_TAGS tags, or a value that is not
-    1-MAX_TAG_VALUE of letters, digits and . _ - : / @ +."""
+    1-MAX_TAG_VALUE of letters, digits and . _ - : / @ +, or a header longer than MAX_TAGS_LENGTH characters."""
     raw = next((value for name, value in headers if name == TAGS_HEADER), None)
     if raw is None or not raw.strip():
         return ()
@@ -66,13 +69,16 @@ def tags(headers: Iterable[tuple[str, str]], allowed: Sequence[str]) -> tuple[tu
 
     def refuse(why: str) -> InvalidRequestError:
         return InvalidRequestError(
-            f"X-Gateway-Tags {why}; it takes name=value pairs separated by commas, at most {MAX_TAGS}, values 1-"
-            f"{MAX_TAG_VALUE} of letters, digits and . _ - : / @ +; allowed tag names: {allowed_names}",
+            f"X-Gateway-Tags {why}; it takes name=value pairs separated by commas, at most {MAX_TAGS} in "
+            f"{MAX_TAGS_LENGTH} characters, values 1-{MAX_TAG_VALUE} of letters, digits and . _ - : / @ +; "
+            f"allowed tag names: {allowed_names}",
             param="X-Gateway-Tags",
             code="invalid_tags",
         )
 
     found: dict[str, str] = {}
+    if len(raw) > MAX_TAGS_LENGTH:
+        raise refuse(f"is longer than {MAX_TAGS_LENGTH} characters")
     parts = [part.strip() for part in raw.split(",")]
     if len(parts) > MAX_TAGS:
         raise refuse(f"has {len(parts)} tags")
