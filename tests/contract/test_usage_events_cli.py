@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from gatewayctl import cli
+from gatewayctl.admin_client import AdminApiError, admin_client
 from gatewayctl.deployment import Deployment
 from gatewayctl.stores import usage_events
 from llm_gateway.domain.stores import UsageEvent
@@ -71,6 +72,15 @@ def test_usage_grouped_by_model_and_session(deployment: Deployment, capsys: pyte
     assert [(r["end_user"], r["tag:project"], r["requests"]) for r in json.loads(out)] == [
         ("-", "alpha", 1), ("u1", "alpha", 1), ("u2", "alpha", 1),
     ]  # fmt: skip
+    # The key's requests of today, oldest first.
+    requests = admin_client(deployment).call("GET", f"/keys/{key_id}/requests")
+    assert requests["key_id"] == key_id
+    assert [(r["request_id"], r["model"], r["session"], r["tags"], r["cost_usd"]) for r in requests["data"]][-1] == (
+        "req-0", "echo", "s1", {"project": "alpha"}, "0.0015",
+    )  # fmt: skip
+    with pytest.raises(AdminApiError) as unknown:
+        admin_client(deployment).call("GET", "/keys/key_nope/requests")
+    assert unknown.value.status == 404
     with pytest.raises(SystemExit):
         run(deployment, capsys, "usage", "--group-by", "colour")
     assert "not colour" in capsys.readouterr().err

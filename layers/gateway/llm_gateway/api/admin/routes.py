@@ -26,6 +26,7 @@ from llm_gateway.api.admin.shapes import (
     RotateBody,
     TeamCreateBody,
     budget_dict,
+    event_dict,
     key_dict,
     model_dict,
     models_of,
@@ -149,6 +150,20 @@ def revoke_key(key_id: str) -> Response[str]:
         # Revoked (the authorizer refuses it) but API Gateway still meters the key: the operator has a step left.
         answer["warning"] = revocation.warning
     return json_answer(answer)
+
+
+@app.get("/admin/keys/<key_id>/requests")
+def key_requests(key_id: str) -> Response[str]:
+    """The key's requests of one UTC day (`day`, default today), oldest first, from their usage events."""
+    services = current_services()
+    if services.events is None:
+        raise NotFoundError(
+            "This deployment keeps no usage events (no usage events table)", code="no_usage_events_table"
+        )
+    record = services.keys.show(key_id)
+    day = _day("day") or services.clock().astimezone(UTC).date()
+    events = services.events.events(record.key_id, day)
+    return json_answer({"key_id": record.key_id, "day": day.isoformat(), "data": [event_dict(e) for e in events]})
 
 
 @app.get("/admin/keys/<key_id>/budget")
