@@ -69,6 +69,5 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
         outputs = provision(dynamodb, apigateway, "llm-gateway-test").outputs
         monkeypatch.setenv("GATEWAY_KEYS_TABLE", outputs["KeysTableName"])
         monkeypatch.setenv("GATEWAY_USAGE_TABLE", outputs["UsageTableName"])
-        monkeypatch.setenv("GATEWAY_USAGE_EVENTS_TABLE", outputs["UsageEventsTableName"])
         reset_caches()
         yield Stack(outputs, dynamodb, apigateway)

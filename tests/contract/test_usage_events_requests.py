@@ -12,14 +12,16 @@ from typing import Any
 
 import pytest
 
+from emulator.template import Resolver, translate_template
 from llm_gateway.domain.stores import UsageEvent
+from llm_gateway.store import dynamo
 from llm_gateway.store.usage_events import DynamoUsageEvents
-from tests.conftest import reset_caches
+from tests.conftest import Handler, reset_caches
 from tests.contract.conftest import Stack
 from tests.contract.test_settlement import messages_event, scope_of
 from tests.fakes.asgi import App, run_asgi
 from tests.fakes.paced import Paced, invoke, paced, stream_event
-from tests.fakes.proxy_events import EVENTS
+from tests.fakes.proxy_events import EVENTS, api_event, call
 
 __all__ = ["paced"]
 
@@ -29,6 +31,7 @@ KEY = "key_5f1c2a9b7e3d"
 @pytest.fixture(autouse=True)
 def allowed_tags(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GATEWAY_ALLOWED_TAGS", "project,env")
+    monkeypatch.setenv("GATEWAY_USAGE_EVENTS_TABLE", stack.outputs["UsageEventsTableName"])
     reset_caches()
 
 
@@ -145,3 +148,34 @@ def test_bad_tags_are_a_400_in_the_callers_shape_naming_the_allowed_names(
     assert "allowed tag names" in anthropic["error"]["message"]
     # Nothing was reserved or answered; each refusal is one failed event without tags.
     assert [(event.status, event.tags) for event in events(stack)] == [(400, ()), (400, ())]
+
+
+@pytest.mark.parametrize("event_file", ["chat-completions.json", "chat-completions-stream.json", "embeddings.json"])
+def test_the_usage_event_is_one_put_item_on_its_own_table(stack: Stack, api_handler: Handler, event_file: str) -> None:
+    """Beside the budget's calls (tests/contract/test_metering.py counts those), a request's event is one PutItem
+    on UsageEventsTable, and the usage table sees no write of it."""
+    call(api_handler, api_event(event_file))  # the first request builds the clients
+    calls: list[tuple[str, str]] = []
+
+    def note(model: Any, params: dict[str, Any], **_: Any) -> None:
+        calls.append((model.name, params.get("TableName", "")))
+
+    dynamo.dynamodb_client().meta.events.register("before-parameter-build.dynamodb", note)
+    assert call(api_handler, api_event(event_file))["statusCode"] == 200
+    events_table = stack.outputs["UsageEventsTableName"]
+    assert [name for name, table in calls if table == events_table] == ["PutItem"]
+    assert all(name != "PutItem" for name, table in calls if table != events_table)
+    assert len(events(stack)) == 2
+
+
+def test_the_template_gives_events_a_table_without_index_that_the_api_only_puts_to(stack: Stack) -> None:
+    cfn = translate_template()
+    table = cfn["Resources"]["UsageEventsTable"]["Properties"]
+    assert "GlobalSecondaryIndexes" not in table and "LocalSecondaryIndexes" not in table
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    policies = Resolver(cfn).resolve(cfn["Resources"]["ApiFunctionRole"]["Properties"]["Policies"])
+    statements = [s for policy in policies for s in policy["PolicyDocument"]["Statement"]]
+    (statement,) = [s for s in statements if "UsageEventsTable" in json.dumps(s)]
+    assert statement["Action"] == "dynamodb:PutItem"
+    variables = cfn["Resources"]["ApiFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["GATEWAY_ALLOWED_TAGS"] == {"Ref": "AllowedTags"}

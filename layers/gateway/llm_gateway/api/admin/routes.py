@@ -305,7 +305,9 @@ def _event_groups(
         key_ids = [record.key_id for record in services.records.list(tenant)]
         if services.usage is not None:
             key_ids += [row.key_id for row in services.usage.daily_usage(tenant=tenant, since=since)]
-    last = until or services.clock().astimezone(UTC).date()
+    today = services.clock().astimezone(UTC).date()
+    # No event can be later than today: a later `until` reads no more days.
+    last = min(until or today, today)
     found = key_days(services.events, dict.fromkeys(key_ids), since, last)
     if tenant is not None:
         found = [KeyDay(day.key_id, day.day, [g for g in day.groups if g.tenant == tenant]) for day in found]
