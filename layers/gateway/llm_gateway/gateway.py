@@ -75,7 +75,7 @@ def attribute(record: RequestRecord, api: ApiRequest, extra: Mapping[str, Any], 
 
 
 # Operator-chosen names (tenant, team, plan, model) and API Gateway's request id, bounded in a usage event as the
-# caller-chosen ones are (domain/attribution.py MAX_LENGTH), so that its item stays under 1 KB.
+# caller-chosen ones are (domain/attribution.py MAX_LENGTH), so that its item stays under 800 bytes.
 MAX_NAME_LENGTH = 48
 
 
