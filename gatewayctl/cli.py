@@ -63,6 +63,21 @@ def _key_filters(listing: argparse.ArgumentParser) -> None:
     listing.add_argument("--search", metavar="TEXT", help="key id, hint, tenant or team containing TEXT")
 
 
+def _add_requests_parser(
+    key_commands: argparse._SubParsersAction[argparse.ArgumentParser], target: argparse.ArgumentParser
+) -> None:
+    requests = key_commands.add_parser(
+        "requests",
+        parents=[target],
+        help="a key's requests of one day",
+        description="A key's requests of one UTC day, oldest first, from their usage events: model, status, tokens, "
+        "cost, session, end user, tags.",
+    )
+    requests.add_argument("key_id", metavar="KEY_ID", help="the key's id (key_...)")
+    requests.add_argument("--day", type=date.fromisoformat, help="the UTC day, YYYY-MM-DD (default: today)")
+    requests.set_defaults(handler=cli_keys.keys_requests)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gatewayctl", description="Operate an llm-gateway deployment.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -97,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _key_filters(listing)
     listing.set_defaults(handler=cli_keys.keys_list)
+
+    _add_requests_parser(key_commands, target)
 
     update = key_commands.add_parser(
         "update",

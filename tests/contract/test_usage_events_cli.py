@@ -78,6 +78,14 @@ def test_usage_grouped_by_model_and_session(deployment: Deployment, capsys: pyte
     assert [(r["request_id"], r["model"], r["session"], r["tags"], r["cost_usd"]) for r in requests["data"]][-1] == (
         "req-0", "echo", "s1", {"project": "alpha"}, "0.0015",
     )  # fmt: skip
+    code, out, _ = run(deployment, capsys, "keys", "requests", key_id, "--day", now.date().isoformat())
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split() == ["AT", "MODEL", "STATUS", "PROMPT_TOKENS", "COMPLETION_TOKENS", "COST_USD", "SESSION",
+                                "END_USER", "TAGS"]  # fmt: skip
+    assert lines[-1].split()[1:] == ["echo", "200", "10", "5", "0.0015", "s1", "u1", "project=alpha"]
+    code, out, _ = run(deployment, capsys, "keys", "requests", key_id, "--json")
+    assert code == 0 and json.loads(out)["data"][-1]["request_id"] == "req-0"
     with pytest.raises(AdminApiError) as unknown:
         admin_client(deployment).call("GET", "/keys/key_nope/requests")
     assert unknown.value.status == 404
