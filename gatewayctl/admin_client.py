@@ -122,7 +122,7 @@ def over_http(base_url: str, sign: Sign) -> Send:
 def in_process(deployment: Deployment) -> Send:
     """The admin API's routes called here, on an API Gateway proxy event, over the deployment's own resources."""
     from emulator.events import IncomingRequest, Stage, proxy_event
-    from gatewayctl.stores import budget_tree, key_records, usage_ledger
+    from gatewayctl.stores import budget_tree, key_records, usage_events, usage_ledger
     from llm_gateway.api.admin.routes import handle
     from llm_gateway.api.admin.services import AdminServices
     from llm_gateway.config import get_registry
@@ -136,6 +136,7 @@ def in_process(deployment: Deployment) -> Send:
         tree=tree,
         records=records,
         usage=usage_ledger(deployment),
+        events=usage_events(deployment),
         registry=get_registry,
         # The admin function's audit lines are for its CloudWatch log; here stdout and stderr are the operator's.
         audit_log=False,

@@ -88,6 +88,21 @@ def _update_options(update: argparse.ArgumentParser) -> None:
     _limit_options(update, resettable=True)
 
 
+def _add_requests_parser(
+    key_commands: argparse._SubParsersAction[argparse.ArgumentParser], target: argparse.ArgumentParser
+) -> None:
+    requests = key_commands.add_parser(
+        "requests",
+        parents=[target],
+        help="a key's requests of one day",
+        description="A key's requests of one UTC day, oldest first, from their usage events: model, status, tokens, "
+        "cost, session, end user, tags.",
+    )
+    requests.add_argument("key_id", metavar="KEY_ID", help="the key's id (key_...)")
+    requests.add_argument("--day", type=date.fromisoformat, help="the UTC day, YYYY-MM-DD (default: today)")
+    requests.set_defaults(handler=cli_keys.keys_requests)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gatewayctl", description="Operate an llm-gateway deployment.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -123,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     _key_filters(listing)
     listing.set_defaults(handler=cli_keys.keys_list)
 
+    _add_requests_parser(key_commands, target)
+
     update = key_commands.add_parser(
         "update",
         parents=[target],
@@ -138,14 +155,19 @@ def build_parser() -> argparse.ArgumentParser:
     usage = commands.add_parser(
         "usage",
         parents=[target],
-        help="requests, tokens and cost per key and day",
-        description="Requests, tokens and cost per key and UTC day, from the usage table.",
+        help="requests, tokens and cost per key and day, or grouped by any attribute",
+        description="Requests, tokens and cost per key and UTC day, from the usage table; grouped by model, session, "
+        "end user or tag, from the usage events.",
     )
     usage.add_argument("--tenant", help="only this tenant's keys")
     usage.add_argument("--key", metavar="KEY_ID", help="only this key")
     usage.add_argument("--since", type=parse_since, help="first day: YYYY-MM-DD or a duration like 7d (default: 30d)")
     usage.add_argument(
-        "--group-by", type=_group_by, metavar="FIELDS", help="sum per day, tenant, team and/or key: team or tenant,team"
+        "--group-by",
+        type=_group_by,
+        metavar="FIELDS",
+        help="sum per day, tenant, team, key, plan, model, session, end_user, tag:NAME or tag (each allowed tag): "
+        "team or team,model",
     )
     usage.add_argument("--csv", action="store_true", help="print CSV (with --group-by)")
     usage.set_defaults(handler=cli_keys.usage)
@@ -227,7 +249,10 @@ def parse_since(value: str, today: date | None = None) -> date:
 
 def _group_by(value: str) -> tuple[str, ...]:
     try:
-        return parse_groups(value)
+        # `tag` (a column per allowed tag) is expanded by the admin API, which knows the deployment's tag names.
+        names = tuple(name.strip() for name in value.split(",") if name.strip())
+        parse_groups(",".join(name for name in names if name != "tag") or "day")
+        return names
     except GatewayError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
 

@@ -134,6 +134,28 @@ def keys_rotate(args: argparse.Namespace, admin: AdminClient) -> int:
     return 0
 
 
+# `gatewayctl keys requests`: the columns of a key's requests of a day.
+REQUEST_COLUMNS = ("at", "model", "status", "prompt_tokens", "completion_tokens", "cost_usd", "session", "end_user")
+
+
+def keys_requests(args: argparse.Namespace, admin: AdminClient) -> int:
+    query = {"day": args.day.isoformat() if args.day else None}
+    found = admin.call("GET", f"/keys/{args.key_id}/requests", query=query)
+    if args.json:
+        print_json(found)
+        return 0
+    rows = [
+        [*(row[name] if row[name] is not None else "-" for name in REQUEST_COLUMNS), _tags(row["tags"])]
+        for row in found["data"]
+    ]
+    print(render_table([name.upper() for name in (*REQUEST_COLUMNS, "tags")], rows))
+    return 0
+
+
+def _tags(tags: dict[str, str]) -> str:
+    return ",".join(f"{name}={value}" for name, value in tags.items()) or "-"
+
+
 def usage(args: argparse.Namespace, admin: AdminClient) -> int:
     since: date = args.since or datetime.now(UTC).date() - timedelta(days=30)
     query = {"since": since.isoformat(), "tenant": args.tenant, "key": args.key}
@@ -142,8 +164,8 @@ def usage(args: argparse.Namespace, admin: AdminClient) -> int:
         if args.csv:
             sys.stdout.write(admin.call("GET", "/usage", query={**query, "group_by": groups}, accept="text/csv"))
             return 0
-        rows = admin.call("GET", "/usage", query={**query, "group_by": groups})["data"]
-        columns = header(args.group_by)
+        report = admin.call("GET", "/usage", query={**query, "group_by": groups})
+        rows, columns = report["data"], header(report["group_by"])
         if args.json:
             print_json([{name: row[name] for name in columns} for row in rows])
         else:

@@ -42,6 +42,7 @@ def reset_caches() -> None:
     config.get_settings.cache_clear()
     config._parse_registry.cache_clear()
     gateway.get_gateway.cache_clear()
+    gateway.usage_events_store.cache_clear()
     observability.get_tracer.cache_clear()
     authorizer.get_authenticator.cache_clear()
     dynamo.dynamodb_client.cache_clear()

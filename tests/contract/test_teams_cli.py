@@ -136,4 +136,4 @@ def test_usage_is_grouped_by_team_as_csv(stack: Stack, capsys: pytest.CaptureFix
         "acme,platform,2,0,20,0,0,10,0.000000",
     ]
     with pytest.raises(SystemExit):
-        cli.main(["usage", "--group-by", "model"], deployment_factory=lambda _: deployment)
+        cli.main(["usage", "--group-by", "colour"], deployment_factory=lambda _: deployment)

@@ -15,9 +15,11 @@ from llm_gateway.domain.answers import Usage
 from llm_gateway.domain.caller import Caller
 from llm_gateway.domain.keys import TokenLimits
 from llm_gateway.domain.registry import Prices
-from llm_gateway.domain.stores import SETTLEMENT_WINDOW
+from llm_gateway.domain.stores import SETTLEMENT_WINDOW, UsageEvent
 from llm_gateway.metering import UsageMeter
 from llm_gateway.store.usage import UsageStore
+from llm_gateway.store.usage_events import DynamoUsageEvents
+from tests.conftest import reset_caches
 from tests.contract.conftest import Stack
 from tests.fakes.requests import openai_chat
 
@@ -140,5 +142,12 @@ def test_the_scheduled_function_rolls_up(stack: Stack, monkeypatch: pytest.Monke
     monkeypatch.setattr("llm_gateway.rollup.utcnow", lambda: datetime(2026, 11, 23, 0, 30, tzinfo=UTC))
     handler = load_handler("UsageRollupFunction")
     event = {"id": "cdc73f9d-aea9-11e3-9d5a-835b769c0d9c", "detail-type": "Scheduled Event", "source": "aws.events"}
-    assert handler(event, LocalLambdaContext(function_name="UsageRollupFunction")) == {"days": 1}
+    # The key's usage event of that day, as the API function records it: broken down by the same run.
+    monkeypatch.setenv("GATEWAY_USAGE_EVENTS_TABLE", stack.outputs["UsageEventsTableName"])
+    reset_caches()
+    DynamoUsageEvents(stack.dynamodb, stack.outputs["UsageEventsTableName"]).record(
+        UsageEvent("req-1", NOON_22, "key_a", "acme", "standard", "echo", 200, prompt_tokens=1, completion_tokens=1)
+    )
+    result = handler(event, LocalLambdaContext(function_name="UsageRollupFunction"))
+    assert result == {"days": 1, "breakdowns": 1}
     assert item(stack, "2026-11-22")["requests"] == "1"

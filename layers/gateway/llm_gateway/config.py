@@ -10,8 +10,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Json, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, Json, ValidationError, field_validator
 
+from llm_gateway.domain.attribution import allowed_tag_names
 from llm_gateway.domain.budget import PlanLimits, QuotaPeriod
 from llm_gateway.domain.model_catalog import TraitCatalog, resolve_registry
 from llm_gateway.domain.registry import ModelRegistry
@@ -110,6 +111,17 @@ class Settings(BaseModel):
     )
     usage_table: str | None = Field(None, description="DynamoDB usage table; unset: no budgets, no usage records.")
     usage_retention_days: int = Field(400, ge=1, description="How long monthly usage items are kept (TTL).")
+    usage_events_table: str | None = Field(
+        None, description="DynamoDB table of usage events (one per finished request); unset: no events recorded."
+    )
+    usage_events_retention_days: int = Field(
+        90, ge=1, description="How long usage events and their daily breakdowns are kept (TTL), in days."
+    )
+    allowed_tags: str = Field(
+        "",
+        description="Tag names callers may set in X-Gateway-Tags (`project,env`); a request naming another is a 400. "
+        "Unset: no tags.",
+    )
     budget_tree_mode: Literal["lease", "strict"] = Field(
         "lease",
         description="How a request is charged to its key > team > tenant chain: lease (one update of the key's lease "
@@ -141,6 +153,11 @@ class Settings(BaseModel):
         default_factory=dict,
         description="API Gateway usage plan ids by plan name, as JSON (the admin function's; the template builds it).",
     )
+
+    @field_validator("allowed_tags")
+    @classmethod
+    def _tag_names(cls, value: str) -> str:
+        return ",".join(allowed_tag_names(value))
 
     @classmethod
     def from_environ(cls, environ: dict[str, str] | None = None) -> Settings:

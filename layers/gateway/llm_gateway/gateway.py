@@ -5,13 +5,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, TypeVar
 
 from llm_gateway.config import Settings, get_registry, get_settings
 from llm_gateway.domain.answers import Completion, StreamEvent, Usage
-from llm_gateway.domain.attribution import end_user, session_id
+from llm_gateway.domain.attribution import MAX_LENGTH, allowed_tag_names, end_user, session_id, tags
 from llm_gateway.domain.budget import Demand
+from llm_gateway.domain.budget_tree import micro_usd
 from llm_gateway.domain.caller import ApiRequest, Caller
 from llm_gateway.domain.chat import ChatService
 from llm_gateway.domain.conversation import ChatRequest, ContentBlock, TextBlock
@@ -25,6 +27,7 @@ from llm_gateway.domain.estimate import estimate_prompt_tokens
 from llm_gateway.domain.ports import Deadline, Provider
 from llm_gateway.domain.registry import ModelEntry
 from llm_gateway.domain.routing import Failure, Routed, Router, RoutingError
+from llm_gateway.domain.stores import UsageEvent, UsageEvents
 from llm_gateway.errors import GatewayError, ProviderRateLimitError
 from llm_gateway.metering import Metered, UsageMeter
 from llm_gateway.observability import RequestRecord, current_request, logger
@@ -62,11 +65,70 @@ class Streamed:
     target: str
 
 
-def attribute(record: RequestRecord, api: ApiRequest, extra: Mapping[str, Any]) -> None:
-    """The request's team, Claude Code session and end user, for its log line and usage record."""
+def attribute(record: RequestRecord, api: ApiRequest, extra: Mapping[str, Any], settings: Settings) -> None:
+    """The request's team, Claude Code session, end user and tags, for its log line and usage event; a 400
+    (InvalidRequestError) for tags the operator does not allow (domain/attribution.py `tags`)."""
     record.team = api.caller.team
     record.session_id = session_id(api.headers)
     record.end_user = end_user(extra)
+    record.tags = tags(api.headers, allowed_tag_names(settings.allowed_tags))
+
+
+# Operator-chosen names (tenant, team, plan, model) and API Gateway's request id, bounded in a usage event as the
+# caller-chosen ones are (domain/attribution.py MAX_LENGTH), so that its item stays under 800 bytes.
+MAX_NAME_LENGTH = 48
+
+
+def usage_event(record: RequestRecord, sent_status: int, request_id: str, at: datetime) -> UsageEvent | None:
+    """The usage event of a finished request that named its key (None for one that did not get that far):
+    its status is a failed stream's own, its cost rounded up to a micro-dollar."""
+    if record.key_id is None or record.tenant is None:
+        return None
+    status = record.stream_error_status or sent_status
+
+    def name(value: str | None) -> str | None:
+        return value[:MAX_NAME_LENGTH] if value else None
+
+    return UsageEvent(
+        request_id=request_id[:MAX_NAME_LENGTH],
+        at=at,
+        key_id=record.key_id[:MAX_NAME_LENGTH],
+        tenant=record.tenant[:MAX_NAME_LENGTH],
+        plan=record.plan[:MAX_NAME_LENGTH],
+        model=record.model[:MAX_NAME_LENGTH],
+        status=status,
+        team=name(record.team),
+        failed=status >= 400,
+        prompt_tokens=record.prompt_tokens,
+        cached_tokens=record.cached_tokens,
+        cache_write_tokens=record.cache_write_tokens,
+        completion_tokens=record.completion_tokens,
+        cost_micro_usd=micro_usd(record.cost_usd),
+        session_id=record.session_id[:MAX_LENGTH] if record.session_id else None,
+        end_user=record.end_user[:MAX_LENGTH] if record.end_user else None,
+        tags=record.tags,
+    )
+
+
+@lru_cache(maxsize=1)
+def usage_events_store() -> UsageEvents | None:
+    """The usage events store of this execution environment (None: the settings name none)."""
+    from llm_gateway.store.factory import usage_events
+
+    return usage_events(get_settings())
+
+
+def record_usage_event(record: RequestRecord, sent_status: int, request_id: str) -> None:
+    """Write the finished request's usage event, once its answer is out (the caller does not wait for it). A
+    failure is logged with the event, not raised: the answer is already sent."""
+    event = usage_event(record, sent_status, request_id, datetime.now(UTC))
+    store = usage_events_store() if event is not None else None
+    if event is None or store is None:
+        return
+    try:
+        store.record(event)
+    except Exception:
+        logger.exception("usage event failed", extra={"usage_event": repr(event)})
 
 
 class Gateway:
@@ -122,7 +184,7 @@ class Gateway:
         record = current_request()
         record.model_requested, record.tenant, record.key_id = request.model, caller.tenant, caller.key_id
         record.plan = caller.plan
-        attribute(record, api, request.extra)
+        attribute(record, api, request.extra, self._settings)
         logger.thread_safe_append_keys(tenant=caller.tenant, key_id=caller.key_id, plan=caller.plan)
         name, entry = self._chat.resolve_kind(request.model, caller, "embedding")
         record.model = name
@@ -153,7 +215,7 @@ class Gateway:
         record = current_request()
         record.model_requested, record.tenant, record.key_id = request.model, caller.tenant, caller.key_id
         record.plan = caller.plan
-        attribute(record, api, request.extra)
+        attribute(record, api, request.extra, self._settings)
         logger.thread_safe_append_keys(tenant=caller.tenant, key_id=caller.key_id, plan=caller.plan)
         if self._settings.log_prompts:
             logger.info("prompt", extra={"system": "\n".join(_texts(request.system)), "messages": _logged(request)})

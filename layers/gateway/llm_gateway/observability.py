@@ -143,6 +143,8 @@ class RequestRecord:
     team: str | None = None
     session_id: str | None = None
     end_user: str | None = None
+    # The allowed (name, value) pairs of its X-Gateway-Tags header, sorted by name.
+    tags: tuple[tuple[str, str], ...] = ()
     prompt_tokens: int = 0
     completion_tokens: int = 0
     # Parts of prompt_tokens read from and written to a prompt cache; part of completion_tokens spent reasoning.

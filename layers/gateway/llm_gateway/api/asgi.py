@@ -21,7 +21,7 @@ from llm_gateway.api.http import EVENT_STREAM, Reply, api_request, invocation_of
 from llm_gateway.config import environment_variable, get_settings
 from llm_gateway.domain.caller import ApiRequest
 from llm_gateway.errors import GatewayError, NotFoundError
-from llm_gateway.gateway import Gateway, get_gateway
+from llm_gateway.gateway import Gateway, get_gateway, record_usage_event
 from llm_gateway.observability import (
     begin_request,
     current_request,
@@ -372,6 +372,8 @@ class RequestObserver:
             if owes(record):
                 await completed(run_blocking(settle_leftovers, record))
             end_request(record, status, round((time.perf_counter() - started) * 1000, 3), first_byte_ms)
+            # Once the answer is out and its usage settled: the request's one usage event.
+            await completed(run_blocking(record_usage_event, record, status, request_id))
 
     async def _routed(self, scope: Scope, receive: Receive, send: Send, began: Callable[[], bool]) -> None:
         """The route's answer; a failure before the answer began answered in the caller's API shape, and raised again

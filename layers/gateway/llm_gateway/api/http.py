@@ -32,8 +32,9 @@ EVENT_STREAM = "text/event-stream"
 REQUEST_CONTEXT_HEADER = "x-amzn-request-context"
 LAMBDA_CONTEXT_HEADER = "x-amzn-lambda-context"
 # Request headers that a surface reads (Anthropic's API version and beta features).
-# ... and x-claude-code-session-id, which attributes usage to a Claude Code session (domain/attribution.py).
-SURFACE_HEADERS = frozenset({"anthropic-version", "anthropic-beta", "x-claude-code-session-id"})
+# ... and x-claude-code-session-id and x-gateway-tags, which attribute usage to a Claude Code session and to the
+# caller's tags (domain/attribution.py).
+SURFACE_HEADERS = frozenset({"anthropic-version", "anthropic-beta", "x-claude-code-session-id", "x-gateway-tags"})
 # Time assumed left when no invocation context says otherwise (the function's longest timeout).
 DEFAULT_SECONDS_LEFT = 900.0
 # `curl -d` labels JSON as a form unless told otherwise; every body this API takes is JSON.

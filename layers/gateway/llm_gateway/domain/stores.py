@@ -232,3 +232,91 @@ class BudgetTree(Protocol):
     def list_nodes(self, scope: Scope) -> list[BudgetNode]:
         """Sorted by id."""
         ...
+
+
+# --- Usage events (issue #22 attribution): one record per finished request, and each finished day's breakdown. ---
+
+
+@dataclass(frozen=True)
+class UsageEvent:
+    """What one finished request used, and whom it is for. `at` is when it finished (UTC); `team` and `plan` are the
+    key's as the request saw them; `cost_micro_usd` is its cost in millionths of a dollar; `tags` are the allowed
+    (name, value) pairs of its tags header, sorted by name (domain/attribution.py bounds every caller-chosen string).
+    """
+
+    request_id: str
+    at: datetime
+    key_id: str
+    tenant: str
+    plan: str
+    model: str
+    status: int
+    team: str | None = None
+    failed: bool = False
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    completion_tokens: int = 0
+    cost_micro_usd: int = 0
+    session_id: str | None = None
+    end_user: str | None = None
+    tags: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def day(self) -> date:
+        return self.at.date()
+
+
+# What an event group adds up, in this order (a breakdown stores each group's figures as a list of them).
+EVENT_FIGURES = (
+    "requests",
+    "failed",
+    "prompt_tokens",
+    "cached_tokens",
+    "cache_write_tokens",
+    "completion_tokens",
+    "cost_micro_usd",
+)
+
+
+@dataclass(frozen=True)
+class EventGroup:
+    """A key's events of one day that share every attribute a report groups by, and their summed figures
+    (EVENT_FIGURES by name)."""
+
+    tenant: str
+    team: str | None
+    plan: str
+    model: str
+    session_id: str | None
+    end_user: str | None
+    tags: tuple[tuple[str, str], ...]
+    figures: tuple[int, ...]
+
+
+class UsageEvents(Protocol):
+    """Usage events per key and UTC day, and the breakdowns the daily rollup makes of finished days.
+
+    `record` writes an event once: the same (key, request id, time) again changes nothing. Reports read a day's
+    breakdown when it has been rolled up (`rolled_up_through`), its events otherwise.
+    """
+
+    def record(self, event: UsageEvent) -> None: ...
+
+    def events(self, key_id: str, day: date) -> list[UsageEvent]:
+        """The key's events of `day`, oldest first."""
+        ...
+
+    def put_breakdown(self, key_id: str, day: date, groups: list[EventGroup]) -> None:
+        """Store (replace) the key's breakdown of `day`."""
+        ...
+
+    def breakdowns(self, key_id: str, since: date, until: date) -> dict[date, list[EventGroup]]:
+        """The key's stored breakdowns of the days `since`..`until` (both included)."""
+        ...
+
+    def rolled_up_through(self) -> date | None:
+        """The last day whose every key's breakdown is stored (None: no day yet)."""
+        ...
+
+    def set_rolled_up_through(self, day: date) -> None: ...

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from llm_gateway.config import Settings
-from llm_gateway.domain.stores import BudgetTree, KeyRecords, ResponseStore, UsageLedger
+from llm_gateway.domain.stores import BudgetTree, KeyRecords, ResponseStore, UsageEvents, UsageLedger
 from llm_gateway.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -78,3 +78,17 @@ def budget_tree(settings: Settings) -> BudgetTree | None:
 
     tree = DynamoLeaseBudgetTree if lease else DynamoBudgetTree
     return tree(dynamodb_client(), settings.usage_table, settings.usage_retention_days)
+
+
+def usage_events(settings: Settings) -> UsageEvents | None:
+    """None when the settings name no usage events table: requests then leave no usage event."""
+    if settings.store == "sqlite":
+        from llm_gateway.store.sqlite.usage_events import SqliteUsageEvents
+
+        return SqliteUsageEvents(_database(settings), settings.usage_events_retention_days)
+    if not settings.usage_events_table:
+        return None
+    from llm_gateway.store.dynamo import dynamodb_client
+    from llm_gateway.store.usage_events import DynamoUsageEvents
+
+    return DynamoUsageEvents(dynamodb_client(), settings.usage_events_table, settings.usage_events_retention_days)

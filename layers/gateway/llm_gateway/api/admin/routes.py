@@ -26,6 +26,7 @@ from llm_gateway.api.admin.shapes import (
     RotateBody,
     TeamCreateBody,
     budget_dict,
+    event_dict,
     key_dict,
     model_dict,
     models_of,
@@ -36,7 +37,17 @@ from llm_gateway.domain.budget_tree import SCOPES, Scope
 from llm_gateway.domain.budget_view import node_budget
 from llm_gateway.domain.key_admin import KeyAdminError, KeyFilter
 from llm_gateway.domain.keys import TokenLimits
-from llm_gateway.domain.usage_report import as_csv, grouped, header, parse_groups
+from llm_gateway.domain.usage_report import (
+    Group,
+    KeyDay,
+    as_csv,
+    grouped,
+    grouped_events,
+    header,
+    key_days,
+    needs_events,
+    parse_groups,
+)
 from llm_gateway.errors import InvalidRequestError, NotFoundError
 
 # How far back a usage report reaches when it names no first day.
@@ -153,6 +164,20 @@ def revoke_key(key_id: str) -> Response[str]:
     return json_answer(answer)
 
 
+@app.get("/admin/keys/<key_id>/requests")
+def key_requests(key_id: str) -> Response[str]:
+    """The key's requests of one UTC day (`day`, default today), oldest first, from their usage events."""
+    services = current_services()
+    if services.events is None:
+        raise NotFoundError(
+            "This deployment keeps no usage events (no usage events table)", code="no_usage_events_table"
+        )
+    record = services.keys.show(key_id)
+    day = _day("day") or services.clock().astimezone(UTC).date()
+    events = services.events.events(record.key_id, day)
+    return json_answer({"key_id": record.key_id, "day": day.isoformat(), "data": [event_dict(e) for e in events]})
+
+
 @app.get("/admin/keys/<key_id>/budget")
 def key_budget(key_id: str) -> Response[str]:
     services = current_services()
@@ -240,17 +265,22 @@ def _day(name: str) -> date | None:
 @app.get("/admin/usage")
 def usage() -> Response[str]:
     services = current_services()
-    if services.usage is None:
-        raise NotFoundError("This deployment keeps no usage records (no usage table)", code="no_usage_table")
-    groups = parse_groups(query_value("group_by") or "day,tenant,key")
+    groups = parse_groups(query_value("group_by") or "day,tenant,key", services.tag_names)
     since = _day("since") or services.clock().astimezone(UTC).date() - timedelta(days=DEFAULT_USAGE_DAYS)
-    until, team = _day("until"), query_value("team")
-    rows = services.usage.daily_usage(key_id=query_value("key"), tenant=query_value("tenant"), since=since)
-    teams = {record.key_id: record.team for record in services.records.list()} if "team" in groups or team else {}
-    rows = [
-        row for row in rows if (until is None or row.day <= until) and (team is None or teams.get(row.key_id) == team)
-    ]
-    found = grouped(rows, groups, teams)
+    until, team, key, tenant = _day("until"), query_value("team"), query_value("key"), query_value("tenant")
+    if needs_events(groups):
+        found = _event_groups(services, groups, since=since, until=until, key=key, tenant=tenant, team=team)
+    else:
+        if services.usage is None:
+            raise NotFoundError("This deployment keeps no usage records (no usage table)", code="no_usage_table")
+        rows = services.usage.daily_usage(key_id=key, tenant=tenant, since=since)
+        teams = {record.key_id: record.team for record in services.records.list()} if "team" in groups or team else {}
+        rows = [
+            row
+            for row in rows
+            if (until is None or row.day <= until) and (team is None or teams.get(row.key_id) == team)
+        ]
+        found = grouped(rows, groups, teams)
     accept = app.current_event.headers.get("accept") or app.current_event.headers.get("Accept") or ""
     if query_value("format") == "csv" or "text/csv" in accept:
         return Response(200, "text/csv", as_csv(groups, found))
@@ -262,6 +292,38 @@ def usage() -> Response[str]:
             row[name] = str(value) if name == "cost_usd" else value
         data.append(row)
     return json_answer({"data": data, "group_by": list(groups), "since": since.isoformat()})
+
+
+def _event_groups(
+    services: AdminServices,
+    groups: tuple[str, ...],
+    *,
+    since: date,
+    until: date | None,
+    key: str | None,
+    tenant: str | None,
+    team: str | None,
+) -> list[Group]:
+    """The usage events' report: the keys of the key records (and of the budgets' usage, for a key whose record is
+    gone), each read by key (domain/usage_report.py key_days)."""
+    if services.events is None:
+        raise NotFoundError(
+            "This deployment keeps no usage events (no usage events table): group by day, tenant, team, key or plan",
+            code="no_usage_events_table",
+        )
+    if key is not None:
+        key_ids = [key]
+    else:
+        key_ids = [record.key_id for record in services.records.list(tenant)]
+        if services.usage is not None:
+            key_ids += [row.key_id for row in services.usage.daily_usage(tenant=tenant, since=since)]
+    today = services.clock().astimezone(UTC).date()
+    # No event can be later than today: a later `until` reads no more days.
+    last = min(until or today, today)
+    found = key_days(services.events, dict.fromkeys(key_ids), since, last)
+    if tenant is not None:
+        found = [KeyDay(day.key_id, day.day, [g for g in day.groups if g.tenant == tenant]) for day in found]
+    return grouped_events(found, groups, team)
 
 
 @app.get("/admin/models")

@@ -8,10 +8,11 @@ from datetime import datetime
 from typing import Any
 
 from llm_gateway.config import Settings, get_registry
+from llm_gateway.domain.attribution import allowed_tag_names
 from llm_gateway.domain.key_admin import ApiGatewayKeys, KeyAdmin
 from llm_gateway.domain.keys import utcnow
 from llm_gateway.domain.registry import ModelRegistry
-from llm_gateway.domain.stores import BudgetTree, KeyRecords, UsageLedger
+from llm_gateway.domain.stores import BudgetTree, KeyRecords, UsageEvents, UsageLedger
 from llm_gateway.domain.team_admin import TeamAdmin
 from llm_gateway.errors import ConfigurationError
 from llm_gateway.store import factory
@@ -26,6 +27,9 @@ class AdminServices:
     usage: UsageLedger | None
     registry: Callable[[], ModelRegistry]
     clock: Callable[[], datetime] = utcnow
+    # Usage events per request (None: the deployment records none); the tag names callers may set.
+    events: UsageEvents | None = None
+    tag_names: tuple[str, ...] = ()
     # Log each write (action, IAM principal, ids) as the admin function's audit trail.
     audit_log: bool = True
 
@@ -55,6 +59,8 @@ def admin_services(
         usage=factory.usage_ledger(settings),
         registry=registry,
         clock=clock,
+        events=factory.usage_events(settings),
+        tag_names=allowed_tag_names(settings.allowed_tags),
     )
 
 

@@ -17,6 +17,7 @@ from llm_gateway.domain.budget_view import NodeBudget
 from llm_gateway.domain.key_admin import MAX_GRACE, key_status
 from llm_gateway.domain.keys import KeyRecord, TokenLimits
 from llm_gateway.domain.registry import ModelEntry
+from llm_gateway.domain.stores import UsageEvent
 from llm_gateway.domain.team_admin import CapChanges
 from llm_gateway.errors import InvalidRequestError
 
@@ -196,4 +197,26 @@ def model_dict(name: str, entry: ModelEntry) -> dict[str, Any]:
         "max_output_tokens": limits.max_output_tokens,
         "prices": entry.prices.model_dump(mode="json", exclude_none=True),
         "traits": entry.traits.capabilities.model_dump(mode="json", exclude_none=True),
+    }
+
+
+def event_dict(event: UsageEvent) -> dict[str, Any]:
+    """A request's usage event as the admin API shows it (GET /admin/keys/{id}/requests); cost in USD."""
+    return {
+        "request_id": event.request_id,
+        "at": iso(event.at),
+        "tenant": event.tenant,
+        "team": event.team,
+        "plan": event.plan,
+        "model": event.model,
+        "status": event.status,
+        "failed": event.failed,
+        "prompt_tokens": event.prompt_tokens,
+        "cached_tokens": event.cached_tokens,
+        "cache_write_tokens": event.cache_write_tokens,
+        "completion_tokens": event.completion_tokens,
+        "cost_usd": usd(event.cost_micro_usd),
+        "session": event.session_id,
+        "end_user": event.end_user,
+        "tags": dict(event.tags),
     }
