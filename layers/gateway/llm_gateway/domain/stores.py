@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from llm_gateway.domain.budget import Caps, Reservation, Settlement, Window, WindowTotals
 from llm_gateway.domain.budget_tree import BudgetNode, ChainRefused, ChainReservation, ChainReserved, Scope, Spent
@@ -214,3 +214,28 @@ class BudgetTree(Protocol):
     def list_nodes(self, scope: Scope) -> list[BudgetNode]:
         """Sorted by id."""
         ...
+
+
+@dataclass(frozen=True)
+class LeasedReserved:
+    """Both in: the key's own windows (`key`, None when only the chain was asked) and its chain."""
+
+    key: Reserved | None
+    chain: ChainReserved
+
+
+@runtime_checkable
+class LeasedLedger(Protocol):
+    """Lease mode's budget tree holding the key's own windows too: a request of a key with a chain reserves both in
+    one atomic step and settles both in another (on DynamoDB one conditional UpdateItem each, of the key's budget
+    item; store/budget_lease.py). `reserve_leased` refuses with the key's own windows' `Refused` or the chain's
+    `ChainRefused` and then changes nothing; `settle_leased` is `UsageLedger.settle` and `BudgetTree.settle_chain`
+    of the same request at once (`tokens`, `micro_usd`: what it really used), called once per reservation."""
+
+    def reserve_leased(
+        self, reservation: Reservation, caps: Caps, chain: ChainReservation
+    ) -> LeasedReserved | Refused | ChainRefused: ...
+
+    def settle_leased(
+        self, settlement: Settlement, stale: tuple[str, ...], chain: ChainReservation, tokens: int, micro_usd: int
+    ) -> None: ...

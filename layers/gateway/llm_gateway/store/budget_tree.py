@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from llm_gateway.domain.budget_lease import LeaseState, OpenReservation, spent_through_leases
+from llm_gateway.domain.budget_lease import LeaseState, OpenReservation, Room, spent_through_leases
 from llm_gateway.domain.budget_tree import (
     BudgetNode,
     ChainRefused,
@@ -35,8 +35,11 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 NODES_PREFIX = "nodes#"
-# A lease item's open reservations are its attributes `r_<id>`; a window's leases are found by its holder records,
-# `period` = `<window>|lease|<lease item>` in the window's own partition.
+# Lease mode keeps a key's rooms in its budget item (store/budget_lease.py): `L<tag>t`, `L<tag>m`, `L<tag>f`,
+# `L<tag>e` per room, its open reservations as `r_<id>`; a window's rooms are found by its holder records,
+# `period` = `<window>|lease|<key id> <month>` in the window's own partition.
+ROOM_PREFIX = "L"
+ROOM_FIELDS = "tmfe"
 RESERVATION_PREFIX = "r_"
 HOLDER_MARK = "|lease|"
 BATCH_READ = 100  # BatchGetItem's most keys per call
@@ -135,28 +138,27 @@ class DynamoBudgetTree:
         """The counter minus what the window's leases hold unused (none in strict mode), so a window reads the same
         in either mode."""
         moment = now or utcnow()
-        unused = [state.unused(index, moment) for _, index, state in self.leases_of(owner, window)]
+        unused = [state.unused(tag, moment) for _, tag, state in self.leases_of(owner, window)]
         return spent_through_leases(self.committed(owner, window), unused)
 
-    def leases_of(self, owner: str, window: str) -> Iterator[tuple[dict[str, Any], int, LeaseState]]:
-        """The leases of a window (lease mode): each lease item's key, the window's position in its charges, and its
-        state as read."""
+    def leases_of(self, owner: str, window: str) -> Iterator[tuple[dict[str, Any], str, LeaseState]]:
+        """The rooms of a window (lease mode): each budget item holding one, the room's tag and the item's rooms and
+        reservations as read."""
         pages = self._client.get_paginator("query").paginate(
             TableName=self._table,
             KeyConditionExpression="key_id = :owner AND begins_with(period, :mark)",
             ExpressionAttributeValues={":owner": {"S": owner}, ":mark": {"S": window + HOLDER_MARK}},
             ConsistentRead=True,
         )
-        holders = [holder for page in pages for holder in page.get("Items", [])]
+        holders = [holder for page in pages for holder in page.get("Items", []) if "tag" in holder]
         for start in range(0, len(holders), BATCH_READ):
             batch = holders[start : start + BATCH_READ]
             items = self._read_many([{"key_id": h["lease_key"], "period": h["lease_window"]} for h in batch])
             for holder in batch:
                 item = items.get((holder["lease_key"]["S"], holder["lease_window"]["S"]))
                 if item:
-                    charges = len(str(holder["lease_window"]["S"]).split("|"))
                     key = {"key_id": holder["lease_key"], "period": holder["lease_window"]}
-                    yield key, int(holder["charge"]["N"]), lease_state(item, charges)
+                    yield key, str(holder["tag"]["S"]), lease_state(item)
 
     def _read_many(self, keys: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
         """Items by (key_id, period), strongly consistent, in one BatchGetItem (and its unprocessed keys again)."""
@@ -200,21 +202,20 @@ class DynamoBudgetTree:
         return sorted(nodes, key=lambda node: node.node_id)
 
 
-def lease_state(item: dict[str, Any], count: int) -> LeaseState:
-    """A lease item's first `count` rooms and its open reservations (store/budget_lease.py writes them)."""
-
-    def number(name: str) -> int:
-        return int(item.get(name, {}).get("N", 0))
-
-    return LeaseState(
-        tuple(number(f"t{i}") for i in range(count)),
-        tuple(number(f"m{i}") for i in range(count)),
-        {
-            name[len(RESERVATION_PREFIX) :]: OpenReservation.decode(value["S"])
-            for name, value in item.items()
-            if name.startswith(RESERVATION_PREFIX)
-        },
-    )
+def lease_state(item: dict[str, Any]) -> LeaseState:
+    """A budget item's rooms and open reservations (store/budget_lease.py writes them)."""
+    fields: dict[str, dict[str, int]] = {}
+    reservations = {}
+    for name, value in item.items():
+        if name.startswith(RESERVATION_PREFIX):
+            reservations[name[len(RESERVATION_PREFIX) :]] = OpenReservation.decode(value["S"])
+        elif name.startswith(ROOM_PREFIX) and len(name) == 8 and name[-1] in ROOM_FIELDS:
+            fields.setdefault(name[1:-1], {})[name[-1]] = int(value["N"])
+    rooms = {
+        tag: Room(found.get("t", 0), found.get("m", 0), found.get("f"), found.get("e", 0))
+        for tag, found in fields.items()
+    }
+    return LeaseState(rooms, reservations)
 
 
 def _spent(item: dict[str, Any]) -> Spent:
