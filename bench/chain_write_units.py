@@ -168,7 +168,8 @@ def report(mode: str, requests: int, where: str, per_request: list[list[tuple[st
         f"{statistics.median(local)}, max {max(local)}\n"
         f"  write units per request, billing rule: mean {statistics.fmean(billed):.3f}, median "
         f"{statistics.median(billed)}, max {max(billed)}\n"
-        f"  of which the chain's (DynamoDB Local / billing rule): {mean(lambda w: w[2] * (w[1] == 'chain')):.3f} / "
+        f"  of which transactions and the tree's own items (DynamoDB Local / billing rule): "
+        f"{mean(lambda w: w[2] * (w[1] == 'chain')):.3f} / "
         f"{mean(lambda w: w[3] * (w[1] == 'chain')):.3f}; the key's own budget item: "
         f"{mean(lambda w: w[2] * (w[1] == 'ledger')):.3f} / {mean(lambda w: w[3] * (w[1] == 'ledger')):.3f}"
     )

@@ -6,7 +6,9 @@ failed requests, prompt and completion tokens, cost). A chat request touches it 
 conditional update reserves, one update settles. Past windows are pruned at settlement, and once a day the rollup
 function moves each finished day's usage into a rollup item (sort key `2026-11-22`) in one transaction, so the
 budget item stays far under 1 KB: one write unit per update
-(https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/read-write-operations.html). Only rollup items
+(https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/read-write-operations.html). In lease mode a key
+with a budget chain keeps its leases of the chain's windows in the same item (store/budget_lease.py adds them to
+`reserve_update` and `settle_update`), so its request too is these two updates, a refill aside. Only rollup items
 carry `day`, the sort key of the tenant index, so the index never sees a chat request's writes. Every item
 expires by TTL `retention_days` after its month ends.
 """
