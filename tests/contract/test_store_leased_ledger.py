@@ -218,3 +218,27 @@ def test_the_remaining_budget_per_scope_follows_the_keys_spend(tree: Tree) -> No
         _, chain, outcome = ask(tree, chain_nodes, 100, NOON)
         assert isinstance(outcome, LeasedReserved)
         assert remaining_by_scope(chain, outcome.chain) == {"key": 5_000 - 100 * number, "team": 1_000 - 100 * number}
+
+
+def test_a_chain_request_through_the_meter_is_one_step_each_way_and_settled_once(tree: Tree) -> None:
+    from llm_gateway.config import Settings
+    from llm_gateway.domain.caller import Caller
+    from llm_gateway.metering import UsageMeter
+    from llm_gateway.store.sqlite.usage import SqliteUsageStore
+    from llm_gateway.store.usage import UsageStore
+
+    ledger = (
+        UsageStore(tree._client, tree._table) if isinstance(tree, DynamoLeaseBudgetTree) else SqliteUsageStore(tree._db)
+    )
+    tree.put_node(BudgetNode("team", "platform", "acme", "UTC", (NodeCap("day", 10_000),)))
+    meter = UsageMeter(ledger, Settings(), lambda: NOON, tree=tree)
+    caller = Caller(tenant="acme", key_id="key_a", plan="standard", team="platform")
+    metered = meter.reserve_demand(caller, "echo", Prices(), Demand(prompt_tokens=10, output_tokens=20))
+    assert metered is not None and metered.leased and metered.chain is not None
+    meter.settle(metered, Usage(prompt_tokens=3, completion_tokens=4))
+    meter.settle(metered, Usage(prompt_tokens=3, completion_tokens=4))  # a second settlement does nothing
+    meter.settle(metered, None, failed=True)  # nor does the release owed at the end of the response
+    window, _ = window_bounds("day", "UTC", NOON)
+    assert tree.spent("team#platform", window, NOON).tokens == 7
+    [row] = ledger.daily_usage(key_id="key_a")
+    assert (row.requests, row.failed, row.prompt_tokens, row.completion_tokens) == (1, 0, 3, 4)
