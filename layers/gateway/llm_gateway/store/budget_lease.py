@@ -40,7 +40,7 @@ from llm_gateway.domain.budget_lease import (
     room_tags,
     settled_deltas,
 )
-from llm_gateway.domain.budget_tree import ChainRefused, ChainReservation, ChainReserved, Charge, Spent
+from llm_gateway.domain.budget_tree import ChainRefused, ChainReservation, ChainReserved, Spent
 from llm_gateway.domain.stores import LeasedReserved, Refused, Reserved
 from llm_gateway.store.budget_tree import (
     HOLDER_MARK,
@@ -135,8 +135,10 @@ class DynamoLeaseBudgetTree(DynamoBudgetTree):
                 taken, item = self._take(chain, own, key)
                 if taken:
                     return self._reserved(chain, ledger, item, taken=True)
-            if ledger is not None and exceeded_windows(ledger.caps, self._ledger.refused(from_item(item), own).current):
-                return self._ledger.refused(from_item(item), own)
+            if ledger is not None:  # which condition failed: the key's own caps, or a room (read from the item)
+                refused = self._ledger.refused(from_item(item), own)
+                if exceeded_windows(ledger.caps, refused.current):
+                    return refused
             state = lease_state(item)
             if fits_lease(chain, state):  # a settlement gave room back meanwhile
                 item = None
@@ -232,32 +234,6 @@ class DynamoLeaseBudgetTree(DynamoBudgetTree):
             if charge.cap_tokens is not None:
                 after[_room(tag, "f")] = _n(charge.cap_tokens - committed[index].tokens - refill.token_grants[index])
         return after
-
-    def _grant(self, charge: Charge, tokens: int, micro: int) -> dict[str, Any]:
-        """The window's counter grants `tokens` and `micro` to a room, on the condition that it stays within its caps
-        (a window not written yet counts as 0)."""
-        values: dict[str, Any] = {
-            ":tokens": _n(tokens),
-            ":micro": _n(micro),
-            ":expires": _n(int((charge.resets_at + self._retention).timestamp())),
-        }
-        conditions = []
-        for attribute, cap, grant in (
-            ("tokens", charge.cap_tokens, tokens),
-            ("micro_usd", charge.cap_micro_usd, micro),
-        ):
-            if cap is not None and grant:
-                values[f":cap{attribute}"] = _n(cap - grant)
-                conditions.append(f"(attribute_not_exists({attribute}) OR {attribute} <= :cap{attribute})")
-        update: dict[str, Any] = {
-            "TableName": self._table,
-            "Key": {"key_id": {"S": charge.owner}, "period": {"S": charge.window}},
-            "UpdateExpression": "ADD tokens :tokens, micro_usd :micro SET expires_at = :expires",
-            "ExpressionAttributeValues": values,
-        }
-        if conditions:
-            update["ConditionExpression"] = " AND ".join(conditions)
-        return {"Update": update}
 
     def _refill_items(
         self,

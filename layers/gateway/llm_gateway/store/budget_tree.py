@@ -87,6 +87,32 @@ class DynamoBudgetTree:
             update["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
         return {"Update": update}
 
+    def _grant(self, charge: Charge, tokens: int, micro: int) -> dict[str, Any]:
+        """The window's counter grants `tokens` and `micro` to a key's room (lease mode), on the condition that it
+        stays within its caps (a window not written yet counts as 0)."""
+        values: dict[str, Any] = {
+            ":tokens": _n(tokens),
+            ":micro": _n(micro),
+            ":expires": _n(int((charge.resets_at + self._retention).timestamp())),
+        }
+        conditions = []
+        for attribute, cap, grant in (
+            ("tokens", charge.cap_tokens, tokens),
+            ("micro_usd", charge.cap_micro_usd, micro),
+        ):
+            if cap is not None and grant:
+                values[f":cap{attribute}"] = _n(cap - grant)
+                conditions.append(f"(attribute_not_exists({attribute}) OR {attribute} <= :cap{attribute})")
+        update: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": {"key_id": {"S": charge.owner}, "period": {"S": charge.window}},
+            "UpdateExpression": "ADD tokens :tokens, micro_usd :micro SET expires_at = :expires",
+            "ExpressionAttributeValues": values,
+        }
+        if conditions:
+            update["ConditionExpression"] = " AND ".join(conditions)
+        return {"Update": update}
+
     def reserve_chain(self, reservation: ChainReservation) -> ChainReserved | ChainRefused:
         if not reservation.charges:
             return ChainReserved()
