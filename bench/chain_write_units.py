@@ -6,10 +6,14 @@ tenant a week in Paris), makes 1,000 chat requests over a month (one every 43 mi
 over 30 times, the tenant's 4 times) through the gateway's own code (`UsageMeter.reserve_demand` and `settle` on
 `UsageStore` and `DynamoLeaseBudgetTree` or `DynamoBudgetTree`; the daily roll-up runs at 00:30 UTC as scheduled,
 outside the requests' figures); every write asks for
-`ReturnConsumedCapacity="INDEXES"` and the usage table is created from template.yaml's own definition. Run it on
-DynamoDB Local (see bench/usage_write_units.py for starting it):
+`ReturnConsumedCapacity="INDEXES"` and the usage table is created from template.yaml's own definition. After each
+request the key's budget item is read back and its size computed by DynamoDB's item-size rule (names and values in
+bytes, numbers about 1 byte per 2 digits plus 1), since a write costs a unit per started KB of it. Run it on DynamoDB
+Local (see bench/usage_write_units.py for starting it):
 
     .venv/bin/python bench/chain_write_units.py --endpoint http://127.0.0.1:8000
+
+`--root` measures another checkout (e.g. main in a git worktree), so before and after come from one script.
 """
 
 from __future__ import annotations
@@ -38,9 +42,10 @@ TRANSACTION_UNITS_PER_ITEM = 2
 
 
 class WriteLog:
-    """Every write of a DynamoDB client: its operation, whose item it is (`chain`: the budget tree's counters and
-    leases, partition keys with `#`; `ledger`: the key's own budget item), the units DynamoDB Local reports and the
-    units by the billing rule."""
+    """Every write of a DynamoDB client: its operation, whose item it is (`chain`: the budget tree's counters, holder
+    records and lease items, partition keys with `#`, and every transaction; `ledger`: the key's own budget item,
+    which in lease mode holds the key's rooms of its chain too), the units DynamoDB Local reports and the units by
+    the billing rule."""
 
     def __init__(self, client: Any) -> None:
         self.writes: list[tuple[str, str, float, float]] = []
@@ -70,13 +75,37 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--endpoint", default="http://127.0.0.1:8000", help="DynamoDB Local's endpoint")
     parser.add_argument("--requests", type=int, default=REQUESTS)
+    parser.add_argument("--root", type=Path, default=ROOT, help="the checkout to measure")
     args = parser.parse_args()
+    sys.path[:0] = [str(args.root), str(args.root / "layers" / "gateway")]
     for mode in ("lease", "strict"):
-        print(report(mode, args.requests, *measure(args.endpoint, mode, args.requests)))
+        where, per_request, sizes = measure(args.endpoint, mode, args.requests, args.root)
+        print(report(mode, args.requests, where, per_request))
+        print(
+            f"  the key's budget item after each request: median {statistics.median(sizes):.0f} bytes, "
+            f"max {max(sizes)} bytes"
+        )
 
 
-def measure(endpoint: str, mode: str, requests: int) -> tuple[str, list[list[tuple[str, str, float, float]]]]:
-    """Per request: its writes (operation, owner, units DynamoDB Local reports, units by the billing rule)."""
+def item_size(item: dict[str, Any]) -> int:
+    """An item's size by DynamoDB's rule: each attribute's name and value in bytes, a number about 1 byte per two
+    significant digits plus 1 (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html)."""
+    size = 0
+    for name, value in item.items():
+        size += len(name.encode())
+        if "S" in value:
+            size += len(value["S"].encode())
+        elif "N" in value:
+            digits = value["N"].lstrip("-").replace(".", "").strip("0") or "0"
+            size += (len(digits) + 1) // 2 + 1
+    return size
+
+
+def measure(
+    endpoint: str, mode: str, requests: int, root: Path = ROOT
+) -> tuple[str, list[list[tuple[str, str, float, float]]], list[int]]:
+    """Per request: its writes (operation, owner, units DynamoDB Local reports, units by the billing rule); and the
+    size of the key's budget item after each request (bytes)."""
     import boto3
 
     from emulator.template import dynamodb_tables, load_template
@@ -95,7 +124,7 @@ def measure(endpoint: str, mode: str, requests: int) -> tuple[str, list[list[tup
         "dynamodb", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
     )
     table = f"usage-bench-{uuid.uuid4().hex[:8]}"
-    client.create_table(TableName=table, **dynamodb_tables(load_template(ROOT / "template.yaml"))["UsageTable"])
+    client.create_table(TableName=table, **dynamodb_tables(load_template(root / "template.yaml"))["UsageTable"])
     tree = (DynamoLeaseBudgetTree if mode == "lease" else DynamoBudgetTree)(client, table)
     tree.put_node(BudgetNode("key", "key_5f1c2a9b7e3d", "platform", "UTC", (NodeCap("month", 10**9, 10**9),)))
     tree.put_node(BudgetNode("team", "platform", "acme", "Asia/Tokyo", (NodeCap("day", 10**9, 10**9),)))
@@ -106,7 +135,7 @@ def measure(endpoint: str, mode: str, requests: int) -> tuple[str, list[list[tup
     meter = UsageMeter(ledger, Settings(), lambda: now, tree=tree)
     caller = Caller(tenant="acme", key_id="key_5f1c2a9b7e3d", plan="standard", team="platform")
     prices = Prices(input_per_1k=Decimal("0.0033"), output_per_1k=Decimal("0.0165"))
-    per_request = []
+    per_request, sizes = [], []
     rollup = datetime.combine(now.date() + timedelta(days=1), time(0, 30), UTC)
     for _ in range(requests):
         now += STEP
@@ -117,7 +146,9 @@ def measure(endpoint: str, mode: str, requests: int) -> tuple[str, list[list[tup
         metered = meter.reserve_demand(caller, "claude", prices, Demand(prompt_tokens=200, output_tokens=1024))
         meter.settle(metered, Usage(prompt_tokens=140, completion_tokens=180))
         per_request.append(list(log.writes))
-    return f"usage table {table} on {endpoint}", per_request
+        item_key = {"key_id": {"S": caller.key_id}, "period": {"S": now.strftime("%Y-%m")}}
+        sizes.append(item_size(client.get_item(TableName=table, Key=item_key, ConsistentRead=True)["Item"]))
+    return f"usage table {table} on {endpoint}", per_request, sizes
 
 
 def report(mode: str, requests: int, where: str, per_request: list[list[tuple[str, str, float, float]]]) -> str:
@@ -137,7 +168,8 @@ def report(mode: str, requests: int, where: str, per_request: list[list[tuple[st
         f"{statistics.median(local)}, max {max(local)}\n"
         f"  write units per request, billing rule: mean {statistics.fmean(billed):.3f}, median "
         f"{statistics.median(billed)}, max {max(billed)}\n"
-        f"  of which the chain's (DynamoDB Local / billing rule): {mean(lambda w: w[2] * (w[1] == 'chain')):.3f} / "
+        f"  of which transactions and the tree's own items (DynamoDB Local / billing rule): "
+        f"{mean(lambda w: w[2] * (w[1] == 'chain')):.3f} / "
         f"{mean(lambda w: w[3] * (w[1] == 'chain')):.3f}; the key's own budget item: "
         f"{mean(lambda w: w[2] * (w[1] == 'ledger')):.3f} / {mean(lambda w: w[3] * (w[1] == 'ledger')):.3f}"
     )

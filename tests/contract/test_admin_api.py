@@ -190,7 +190,7 @@ def test_budgets_show_cap_spent_and_remaining_per_window(services: AdminServices
         BudgetNode("team", "platform", "acme", "UTC", (NodeCap("day", tokens=1000),)),
         BudgetNode("tenant", "acme", None, "Europe/Paris", (NodeCap("month", micro_usd=10_000_000),)),
     )
-    reservation = plan_chain(chain, 300, Decimal("0.25"), now)
+    reservation = plan_chain(chain, 300, Decimal("0.25"), now, holder=f"key#{created['record']['key_id']}")
     services.tree.reserve_chain(reservation)
     services.tree.settle_chain(reservation, 250, 200_000)
     assert services.tree.spent("team#platform", team_window) == Spent(250, 200_000)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,6 +18,7 @@ from llm_gateway.domain.answers import (
     UsageReport,
 )
 from llm_gateway.domain.budget import (
+    Caps,
     Demand,
     Limits,
     Reservation,
@@ -33,10 +33,8 @@ from llm_gateway.domain.budget import (
     plan_reservation,
 )
 from llm_gateway.domain.budget_tree import (
-    BudgetNode,
     ChainRefused,
     ChainReservation,
-    Scope,
     chain_refusal,
     micro_usd,
     node_ref,
@@ -44,12 +42,13 @@ from llm_gateway.domain.budget_tree import (
     remaining_by_scope,
 )
 from llm_gateway.domain.caller import Caller
+from llm_gateway.domain.chain_nodes import ChainNodes
 from llm_gateway.domain.conversation import ChatRequest
 from llm_gateway.domain.estimate import estimate_prompt_tokens, estimated_usage, prompt_tokens_floor
 from llm_gateway.domain.keys import utcnow
 from llm_gateway.domain.ports import closed_after
 from llm_gateway.domain.registry import ContextLimits, Prices
-from llm_gateway.domain.stores import BudgetTree, Refused, UsageLedger
+from llm_gateway.domain.stores import BudgetTree, LeasedLedger, Refused, Reserved, UsageLedger
 from llm_gateway.errors import ContextLengthExceededError
 from llm_gateway.observability import Owed, current_request, logger
 
@@ -84,35 +83,9 @@ class Metered:
     totals: WindowTotals = field(default_factory=WindowTotals)
     # The same request's charges in the budget tree (None: its chain has no caps).
     chain: ChainReservation | None = None
+    # Reserved with the chain in one step (lease mode's LeasedLedger), so settled with it in one too.
+    leased: bool = False
     settled: _Once = field(default_factory=_Once, compare=False, repr=False)
-
-
-class ChainNodes:
-    """A caller's chain in the budget tree (its key, its team, its tenant: the nodes that exist), read from the tree
-    and kept in memory for `cache_seconds`, as the authorizer keeps key records: a changed cap applies within it."""
-
-    def __init__(self, tree: BudgetTree, cache_seconds: float, monotonic: Callable[[], float] = time.monotonic) -> None:
-        self._tree = tree
-        self._cache_seconds = cache_seconds
-        self._monotonic = monotonic
-        self._cache: dict[tuple[str, str], tuple[float, BudgetNode | None]] = {}
-
-    def chain(self, caller: Caller) -> tuple[BudgetNode, ...]:
-        """A key joins the tree through its team: a key in none has only its own windows (the usage ledger's), and
-        costs no read here."""
-        if not caller.team:
-            return ()
-        wanted: list[tuple[Scope, str]] = [("key", caller.key_id), ("team", caller.team), ("tenant", caller.tenant)]
-        return tuple(node for node in (self._node(scope, node_id) for scope, node_id in wanted) if node is not None)
-
-    def _node(self, scope: Scope, node_id: str) -> BudgetNode | None:
-        entry = self._cache.get((scope, node_id))
-        now = self._monotonic()
-        if entry is not None and now - entry[0] < self._cache_seconds:
-            return entry[1]
-        node = self._tree.get_node(scope, node_id)
-        self._cache[(scope, node_id)] = (now, node)
-        return node
 
 
 class UsageMeter:
@@ -207,40 +180,69 @@ class UsageMeter:
             limits=limits,
             now=now,
         )
-        chain = self._reserve_chain(caller, reservation.tokens, reservation.usd, now)
+        chain, outcome = self._reserve_with_chain(caller, reservation, caps)
+        # The windows as the reservation's own answer holds them: the rate-limit headers read them.
+        current_request().window_totals = outcome.totals
+        if isinstance(outcome, Refused):
+            current_request().budget_rejected = True
+            windows = exceeded_windows(caps, outcome.current)
+            logger.info("token budget exceeded", extra={"windows": windows, "reserved_tokens": reservation.tokens})
+            raise budget_exceeded(windows, limits, now)
+        leased = chain is not None and isinstance(self._tree, LeasedLedger)
+        metered = Metered(reservation, prices, outcome.stale, outcome.totals, chain, leased=leased)
+        # Released as failed should nothing else settle it (see RequestRecord.unsettled).
+        self.owe(metered, lambda: self.settle(metered, None, failed=True))
+        return metered
+
+    def _reserve_with_chain(
+        self, caller: Caller, reservation: Reservation, caps: Caps
+    ) -> tuple[ChainReservation | None, Reserved | Refused]:
+        """The key's own windows and its chain's, in one step where the tree holds both (LeasedLedger), else the
+        chain first and the key's windows after it (the chain released when they refuse or fail)."""
+        assert self._store is not None  # nosec B101 # reserve_demand returns first without one
+        chain = self._plan_chain(caller, reservation.tokens, reservation.usd, reservation.made_at)
+        if chain is not None and isinstance(self._tree, LeasedLedger):
+            both = self._tree.reserve_leased(reservation, caps, chain)
+            if isinstance(both, ChainRefused):
+                raise self._chain_refused(chain, both)
+            if isinstance(both, Refused):
+                return None, both
+            current_request().budget_remaining = remaining_by_scope(chain, both.chain)
+            assert both.key is not None  # nosec B101 # the key's windows were asked
+            return chain, both.key
+        if chain is not None:
+            chain = self._reserve_chain(chain)
         try:
             outcome = self._store.reserve(reservation, caps)
         except BaseException:
             self._release_chain(chain)
             raise
-        # The windows as the reservation's own answer holds them: the rate-limit headers read them.
-        current_request().window_totals = outcome.totals
         if isinstance(outcome, Refused):
             self._release_chain(chain)  # the key's own windows refused
-            current_request().budget_rejected = True
-            windows = exceeded_windows(caps, outcome.current)
-            logger.info("token budget exceeded", extra={"windows": windows, "reserved_tokens": reservation.tokens})
-            raise budget_exceeded(windows, limits, now)
-        metered = Metered(reservation, prices, outcome.stale, outcome.totals, chain)
-        # Released as failed should nothing else settle it (see RequestRecord.unsettled).
-        self.owe(metered, lambda: self.settle(metered, None, failed=True))
-        return metered
+        return chain, outcome
 
-    def _reserve_chain(self, caller: Caller, tokens: int, usd: Decimal, now: datetime) -> ChainReservation | None:
-        """Charge the request to every capped window of the caller's chain in one atomic step (the key's lease, or
-        in strict mode every window at once), or
-        raise the refusal naming the scope (429; 400 when the request alone exceeds a whole cap)."""
+    def _plan_chain(self, caller: Caller, tokens: int, usd: Decimal, now: datetime) -> ChainReservation | None:
+        """The request's charges on every capped window of the caller's chain (None: it has none); a request beyond
+        a whole cap is a 400 here."""
         if self._tree is None or self._nodes is None:
             return None
         chain = plan_chain(self._nodes.chain(caller), tokens, usd, now, node_ref("key", caller.key_id))
-        if not chain.charges:
-            return None
+        return chain if chain.charges else None
+
+    @staticmethod
+    def _chain_refused(chain: ChainReservation, refused: ChainRefused) -> Exception:
+        current_request().budget_rejected = True
+        error = chain_refusal(chain, refused)
+        logger.info("budget exceeded", extra={"scope": chain.charges[refused.index].scope, "code": error.code})
+        return error
+
+    def _reserve_chain(self, chain: ChainReservation) -> ChainReservation:
+        """Charge the request to every capped window of the caller's chain in one atomic step (the key's rooms, or
+        in strict mode every window at once), or raise the refusal naming the scope (429)."""
+        assert self._tree is not None  # nosec B101 # a chain is planned only with a tree
         outcome = self._tree.reserve_chain(chain)
         if isinstance(outcome, ChainRefused):
-            current_request().budget_rejected = True
-            error = chain_refusal(chain, outcome)
-            logger.info("budget exceeded", extra={"scope": chain.charges[outcome.index].scope, "code": error.code})
-            raise error
+            raise self._chain_refused(chain, outcome)
         current_request().budget_remaining = remaining_by_scope(chain, outcome)
         return chain
 
@@ -294,9 +296,13 @@ class UsageMeter:
         if store is None:
             # Nothing was reserved without a store; there is nothing to settle.
             return
-        self._release_chain(metered.chain, usage.total_tokens if usage else 0, micro_usd(settlement.cost))
+        tokens, micro = usage.total_tokens if usage else 0, micro_usd(settlement.cost)
         try:
-            store.settle(settlement, metered.stale)
+            if metered.leased and metered.chain is not None and isinstance(self._tree, LeasedLedger):
+                self._tree.settle_leased(settlement, metered.stale, metered.chain, tokens, micro)
+            else:
+                self._release_chain(metered.chain, tokens, micro)
+                store.settle(settlement, metered.stale)
         except Exception:
             current_request().usage_record_failures += 1
             logger.exception(

@@ -1,22 +1,23 @@
-"""Lease mode of the budget tree: a key's lease of each capped window of its chain, and how much a refill moves.
+"""Lease mode of the budget tree: a key's rooms in each capped window of its chain, and how much a refill moves.
 
-A key's lease item holds, for every charge of its chain (a capped window of the key, its team or its tenant), the
-room it may still reserve from that window without asking it again (`rooms`, tokens and micro-dollars), and its
-open reservations. A request is one conditional update of that item: every capped room takes the demand or none
-does. Only a room that runs short goes back to its window's counter, which counts every lease it granted
-(`committed`) and refuses a grant past its cap; so the leases of a window never add up beyond its cap, and no level
-can overshoot. The lease item's name holds the windows it leases from (`lease_window`): a lease of a past window is
-a dead item, and the new window's counter never counted it.
+A key holds, for every charge of its chain (a capped window of the key, its team or its tenant), a room: what it may
+still reserve from that window without asking it again (tokens and micro-dollars), and its open reservations. A
+request takes its demand from every room of its chain in one conditional update, or from none. Only a room that
+runs short goes back to its window's counter, which counts every room it granted (`committed`) and refuses a grant
+past its cap; so the rooms of a window never add up beyond its cap, and no level can overshoot. A room is named by
+its window (`room_tag`): when a window ends, the chain's next request opens a room in the new one, the rooms of the
+windows still running are kept, and the ended one is dead (its counter is never read again) and pruned.
 
 A reservation left open by a crash or a lost connection expires `RESERVATION_TTL` after it was made (the API
-function runs 15 minutes at most): `spent` no longer counts it from then on, and the next refill of its lease
-returns it to the rooms. When a window has nothing left to grant, the refill that needs it first takes back what the
-window's other leases hold unused (`reclaim`, their expired reservations included) and tries again: an idle key's
-lease, or a dead client's reservation, flows back to whoever asks next.
+function runs 15 minutes at most): `spent` no longer counts it from then on, and the next refill of the key returns
+it to the rooms it was taken from. When a window has nothing left to grant, the refill that needs it first takes
+back what the window's other rooms hold unused (`reclaim`, their expired reservations included) and tries again: an
+idle key's room, or a dead client's reservation, flows back to whoever asks next.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -30,88 +31,110 @@ RESERVATION_TTL = timedelta(minutes=20)
 CHUNK_SHARE = 8
 # ...and at most this many requests' worth, so that one busy key does not hold what its siblings could use.
 CHUNK_REQUESTS = 32
-# How often one process looks for unused leases of a window at its cap (a look reads all of the window's leases).
+# How often one process looks for unused rooms of a window at its cap (a look reads all of the window's rooms).
 RECLAIM_INTERVAL = timedelta(seconds=5)
-LEASE_PREFIX = "lease#"
 
 
-def lease_owner(holder: str) -> str:
-    """The lease item's partition: `lease#key#key_a` for the key `key#key_a`."""
-    return LEASE_PREFIX + holder
+def room_tag(charge: Charge) -> str:
+    """A room's short name, the same for every key: 6 hex digits of the SHA-256 of its window (`team#platform
+    day:2026-11-22@Asia/Tokyo`), short because it names attributes of a key's budget item on every request."""
+    return hashlib.sha256(f"{charge.owner} {charge.window}".encode()).hexdigest()[:6]
 
 
-def lease_window(reservation: ChainReservation) -> str:
-    """The lease item's name: every window it leases from (`team#platform day:2026-11-22@Asia/Tokyo|...`). When
-    any of them ends, the chain's next request opens a new lease item."""
-    return "|".join(f"{charge.owner} {charge.window}" for charge in reservation.charges)
+def room_tags(reservation: ChainReservation) -> tuple[str, ...]:
+    return tuple(room_tag(charge) for charge in reservation.charges)
+
+
+@dataclass(frozen=True)
+class Room:
+    """A key's room in one window: tokens and micro-dollars it may still reserve, what the window had left ungranted
+    at its last grant (`free`, None: tokens not capped) and when the window ends (epoch seconds)."""
+
+    tokens: int = 0
+    micro_usd: int = 0
+    free: int | None = None
+    ends_at: int = 0
 
 
 @dataclass(frozen=True)
 class OpenReservation:
-    """A reservation of a lease not settled yet: its demand and when it expires (epoch seconds)."""
+    """A reservation not settled yet: its demand, when it expires (epoch seconds) and the rooms it was taken from."""
 
     tokens: int
     micro_usd: int
     expires_at: int
+    tags: tuple[str, ...] = ()
 
     def encode(self) -> str:
-        return f"{self.tokens} {self.micro_usd} {self.expires_at}"
+        return f"{self.tokens} {self.micro_usd} {self.expires_at} {','.join(self.tags)}"
 
     @classmethod
     def decode(cls, text: str) -> OpenReservation:
-        tokens, micro, expires = text.split()
-        return cls(int(tokens), int(micro), int(expires))
+        tokens, micro, expires, *tags = text.split()
+        return cls(int(tokens), int(micro), int(expires), tuple(tags[0].split(",")) if tags else ())
 
 
 def open_reservation(reservation: ChainReservation) -> OpenReservation:
     return OpenReservation(
-        reservation.tokens, reservation.micro_usd, int((reservation.made_at + RESERVATION_TTL).timestamp())
+        reservation.tokens,
+        reservation.micro_usd,
+        int((reservation.made_at + RESERVATION_TTL).timestamp()),
+        room_tags(reservation),
     )
 
 
 @dataclass(frozen=True)
 class LeaseState:
-    """A lease item as read: each charge's room (tokens, micro-dollars; by position in the charges) and its open
-    reservations by id. `exists` is False for a lease nobody has written yet (every room 0)."""
+    """A key's rooms by tag and its open reservations by id, as read."""
 
-    token_rooms: tuple[int, ...]
-    micro_rooms: tuple[int, ...]
+    rooms: Mapping[str, Room] = field(default_factory=dict)
     reservations: Mapping[str, OpenReservation] = field(default_factory=dict)
-    exists: bool = True
-
-    @classmethod
-    def empty(cls, charges: int) -> LeaseState:
-        return cls((0,) * charges, (0,) * charges, {}, exists=False)
 
     def expired(self, now: datetime) -> dict[str, OpenReservation]:
         moment = now.timestamp()
         return {rid: open for rid, open in self.reservations.items() if open.expires_at <= moment}
 
-    def unused(self, index: int, now: datetime) -> Spent:
-        """What charge `index` granted this lease that is neither spent nor held by a live reservation."""
-        expired = self.expired(now).values()
-        return Spent(
-            self.token_rooms[index] + sum(r.tokens for r in expired),
-            self.micro_rooms[index] + sum(r.micro_usd for r in expired),
-        )
+    def returned(self, now: datetime) -> dict[str, Spent]:
+        """What the expired reservations give back, per room that still exists."""
+        back: dict[str, Spent] = {}
+        for open in self.expired(now).values():
+            for tag in open.tags:
+                if tag in self.rooms:
+                    was = back.get(tag, Spent())
+                    back[tag] = Spent(was.tokens + open.tokens, was.micro_usd + open.micro_usd)
+        return back
+
+    def unused(self, tag: str, now: datetime) -> Spent:
+        """What the window of room `tag` granted this key that is neither spent nor held by a live reservation."""
+        room = self.rooms.get(tag, Room())
+        back = self.returned(now).get(tag, Spent())
+        return Spent(room.tokens + back.tokens, room.micro_usd + back.micro_usd)
+
+    def ended(self, now: datetime) -> tuple[str, ...]:
+        """Rooms of windows that have ended by `now`: no request can take from them again."""
+        moment = now.timestamp()
+        return tuple(sorted(tag for tag, room in self.rooms.items() if room.ends_at <= moment))
 
 
 @dataclass(frozen=True)
 class Refill:
     """What one refill does in one atomic step: each window's counter grants `token_grants`/`micro_grants` (by
-    position in the charges), expired reservations go back, and the request's own reservation is taken."""
+    position in the charges), expired reservations go back to their rooms (`returned`, by tag), and the request's
+    own reservation is taken."""
 
     token_grants: tuple[int, ...]
     micro_grants: tuple[int, ...]
     expired: tuple[str, ...]
-    returned: Spent
+    returned: Mapping[str, Spent]
 
-    def room_deltas(self, reservation: ChainReservation) -> tuple[tuple[int, int], ...]:
-        """Each room's change (tokens, micro-dollars): the grant, the expired reservations, minus this request."""
-        return tuple(
-            (t + self.returned.tokens - reservation.tokens, m + self.returned.micro_usd - reservation.micro_usd)
-            for t, m in zip(self.token_grants, self.micro_grants, strict=True)
-        )
+    def room_deltas(self, reservation: ChainReservation) -> dict[str, tuple[int, int]]:
+        """Each room's change (tokens, micro-dollars) by tag: the grant, the expired reservations, minus this
+        request; rooms outside the chain get their expired reservations back."""
+        deltas = {tag: (back.tokens, back.micro_usd) for tag, back in self.returned.items()}
+        for tag, t, m in zip(room_tags(reservation), self.token_grants, self.micro_grants, strict=True):
+            was = deltas.get(tag, (0, 0))
+            deltas[tag] = (was[0] + t - reservation.tokens, was[1] + m - reservation.micro_usd)
+        return deltas
 
 
 @dataclass(frozen=True)
@@ -122,15 +145,17 @@ class RefillRefused:
 
 
 def fits_lease(reservation: ChainReservation, state: LeaseState) -> bool:
-    """Whether the lease takes the reservation as it is: every capped room holds the demand (at least 1, so a
-    window at its cap takes nothing more, not even a request that costs 0 micro-dollars)."""
-    if not state.exists:
-        return False
+    """Whether the rooms take the reservation as they are: every room of the chain exists and holds the demand in
+    each capped dimension (at least 1, so a window at its cap takes nothing more, not even a request that costs 0
+    micro-dollars)."""
     tokens, micro = max(reservation.tokens, 1), max(reservation.micro_usd, 1)
-    for charge, token_room, micro_room in zip(reservation.charges, state.token_rooms, state.micro_rooms, strict=True):
-        if charge.cap_tokens is not None and token_room < tokens:
+    for charge, tag in zip(reservation.charges, room_tags(reservation), strict=True):
+        room = state.rooms.get(tag)
+        if room is None:
             return False
-        if charge.cap_micro_usd is not None and micro_room < micro:
+        if charge.cap_tokens is not None and room.tokens < tokens:
+            return False
+        if charge.cap_micro_usd is not None and room.micro_usd < micro:
             return False
     return True
 
@@ -164,15 +189,17 @@ def _grants(
 def plan_refill(
     reservation: ChainReservation, state: LeaseState, committed: tuple[Spent, ...], now: datetime
 ) -> Refill | RefillRefused:
-    """The refill that lets `reservation` into the lease `state`, given what each charge's counter has granted
+    """The refill that lets `reservation` into the rooms `state`, given what each charge's counter has granted
     (`committed`, by position); expired reservations are returned first."""
-    expired = state.expired(now)
-    returned = Spent(sum(r.tokens for r in expired.values()), sum(r.micro_usd for r in expired.values()))
+    returned = state.returned(now)
     charges: tuple[Charge, ...] = reservation.charges
+    tags = room_tags(reservation)
+    rooms = [state.rooms.get(tag, Room()) for tag in tags]
+    backs = [returned.get(tag, Spent()) for tag in tags]
     token_grants, refused = _grants(
         [c.cap_tokens for c in charges],
         [s.tokens for s in committed],
-        [room + returned.tokens for room in state.token_rooms],
+        [room.tokens + back.tokens for room, back in zip(rooms, backs, strict=True)],
         reservation.tokens,
     )
     if refused is not None:
@@ -180,36 +207,52 @@ def plan_refill(
     micro_grants, refused = _grants(
         [c.cap_micro_usd for c in charges],
         [s.micro_usd for s in committed],
-        [room + returned.micro_usd for room in state.micro_rooms],
+        [room.micro_usd + back.micro_usd for room, back in zip(rooms, backs, strict=True)],
         reservation.micro_usd,
     )
     if refused is not None:
         return RefillRefused(refused)
-    return Refill(tuple(token_grants), tuple(micro_grants), tuple(sorted(expired)), returned)
+    return Refill(tuple(token_grants), tuple(micro_grants), tuple(sorted(state.expired(now))), returned)
 
 
-def reclaim(state: LeaseState, index: int, now: datetime) -> tuple[LeaseState, Spent] | None:
-    """Another key's lease giving back what it holds unused of charge `index` (its expired reservations returned
-    first): the lease as it becomes, and what goes back to the window's counter; None when it holds nothing."""
-    expired = state.expired(now)
-    back = Spent(sum(r.tokens for r in expired.values()), sum(r.micro_usd for r in expired.values()))
-    taken = Spent(max(0, state.token_rooms[index] + back.tokens), max(0, state.micro_rooms[index] + back.micro_usd))
-    if not (taken.tokens or taken.micro_usd):
-        return None
-    live = {rid: open for rid, open in state.reservations.items() if rid not in expired}
-    token_rooms = tuple(
-        room + back.tokens - (taken.tokens if i == index else 0) for i, room in enumerate(state.token_rooms)
-    )
-    micro_rooms = tuple(
-        room + back.micro_usd - (taken.micro_usd if i == index else 0) for i, room in enumerate(state.micro_rooms)
-    )
-    return LeaseState(token_rooms, micro_rooms, live), taken
+def reclaim(state: LeaseState, tag: str, now: datetime) -> tuple[dict[str, tuple[int, int]], Spent, tuple[str, ...]]:
+    """Another key giving back what its room `tag` holds unused (its expired reservations returned first): each
+    room's change by tag, what goes back to the window's counter, and the expired reservations to remove. Nothing
+    to do when all three are empty."""
+    returned = state.returned(now)
+    expired = tuple(sorted(state.expired(now)))
+    deltas = {t: (back.tokens, back.micro_usd) for t, back in returned.items()}
+    unused = state.unused(tag, now)
+    taken = Spent(max(0, unused.tokens), max(0, unused.micro_usd))
+    if taken.tokens or taken.micro_usd:
+        was = deltas.get(tag, (0, 0))
+        deltas[tag] = (was[0] - taken.tokens, was[1] - taken.micro_usd)
+    return {t: d for t, d in deltas.items() if d != (0, 0)}, taken, expired
 
 
 def spent_through_leases(committed: Spent, unused: list[Spent]) -> Spent:
     """A window's actual spend (live reservations included, as in strict mode): what its counter granted minus what
-    its leases hold unused. A dimension the window does not cap grants nothing, and its leases' rooms count down
-    from 0, so the same subtraction gives its spend."""
+    its rooms hold unused. A dimension the window does not cap grants nothing, and its rooms count down from 0, so
+    the same subtraction gives its spend."""
     return Spent(
         committed.tokens - sum(u.tokens for u in unused), committed.micro_usd - sum(u.micro_usd for u in unused)
+    )
+
+
+def settled_deltas(reservation: ChainReservation, tokens: int, micro_usd: int, still_open: bool) -> tuple[int, int]:
+    """What a settlement gives back to each room of its chain: the reservation minus what was used, or (its
+    reservation expired and returned already) minus what was used alone."""
+    if still_open:
+        return reservation.tokens - tokens, reservation.micro_usd - micro_usd
+    return -tokens, -micro_usd
+
+
+def remaining(reservation: ChainReservation, rooms: Mapping[str, Room]) -> tuple[int | None, ...]:
+    """The tokens each charge may still reserve as far as the key knows: its room plus what the window had left
+    ungranted at the last grant (None: tokens not capped there)."""
+    return tuple(
+        None if charge.cap_tokens is None else room.tokens + (room.free or 0)
+        for charge, room in (
+            (c, rooms.get(tag, Room())) for c, tag in zip(reservation.charges, room_tags(reservation), strict=True)
+        )
     )

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from llm_gateway.domain.budget import Caps, Reservation, Settlement, Window, WindowTotals
 from llm_gateway.domain.budget_tree import BudgetNode, ChainRefused, ChainReservation, ChainReserved, Scope, Spent
@@ -195,7 +195,7 @@ class ResponseStore(Protocol):
         """Delete it; False (nothing done) whenever `get` would give None."""
 
 
-# --- The budget tree (issue #22): nodes and their window counters. ---
+# The budget tree: nodes and their window counters.
 
 
 class BudgetTree(Protocol):
@@ -234,7 +234,32 @@ class BudgetTree(Protocol):
         ...
 
 
-# --- Usage events (issue #22 attribution): one record per finished request, and each finished day's breakdown. ---
+@dataclass(frozen=True)
+class LeasedReserved:
+    """Both in: the key's own windows (`key`, None when only the chain was asked) and its chain."""
+
+    key: Reserved | None
+    chain: ChainReserved
+
+
+@runtime_checkable
+class LeasedLedger(Protocol):
+    """Lease mode's budget tree holding the key's own windows too: a request of a key with a chain reserves both in
+    one atomic step and settles both in another (on DynamoDB one conditional UpdateItem each, of the key's budget
+    item; store/budget_lease.py). `reserve_leased` refuses with the key's own windows' `Refused` or the chain's
+    `ChainRefused` and then changes nothing; `settle_leased` is `UsageLedger.settle` and `BudgetTree.settle_chain`
+    of the same request at once (`tokens`, `micro_usd`: what it really used), called once per reservation."""
+
+    def reserve_leased(
+        self, reservation: Reservation, caps: Caps, chain: ChainReservation
+    ) -> LeasedReserved | Refused | ChainRefused: ...
+
+    def settle_leased(
+        self, settlement: Settlement, stale: tuple[str, ...], chain: ChainReservation, tokens: int, micro_usd: int
+    ) -> None: ...
+
+
+# Usage events: one record per finished request, and each finished day's breakdown.
 
 
 @dataclass(frozen=True)

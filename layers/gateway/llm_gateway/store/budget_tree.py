@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from llm_gateway.domain.budget_lease import LeaseState, OpenReservation, spent_through_leases
+from llm_gateway.domain.budget_lease import LeaseState, OpenReservation, Room, spent_through_leases
 from llm_gateway.domain.budget_tree import (
     BudgetNode,
     ChainRefused,
@@ -35,8 +35,11 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 NODES_PREFIX = "nodes#"
-# A lease item's open reservations are its attributes `r_<id>`; a window's leases are found by its holder records,
-# `period` = `<window>|lease|<lease item>` in the window's own partition.
+# Lease mode keeps a key's rooms in its budget item (store/budget_lease.py): `L<tag>t`, `L<tag>m`, `L<tag>f`,
+# `L<tag>e` per room, its open reservations as `r_<id>`; a window's rooms are found by its holder records,
+# `period` = `<window>|lease|<key id> <month>` in the window's own partition.
+ROOM_PREFIX = "L"
+ROOM_FIELDS = "tmfe"
 RESERVATION_PREFIX = "r_"
 HOLDER_MARK = "|lease|"
 BATCH_READ = 100  # BatchGetItem's most keys per call
@@ -82,6 +85,32 @@ class DynamoBudgetTree:
                 conditions.append(_cap_condition("micro_usd", ":capmicro", charge.cap_micro_usd, micro, values))
             update["ConditionExpression"] = " AND ".join(conditions)
             update["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        return {"Update": update}
+
+    def _grant(self, charge: Charge, tokens: int, micro: int) -> dict[str, Any]:
+        """The window's counter grants `tokens` and `micro` to a key's room (lease mode), on the condition that it
+        stays within its caps (a window not written yet counts as 0)."""
+        values: dict[str, Any] = {
+            ":tokens": _n(tokens),
+            ":micro": _n(micro),
+            ":expires": _n(int((charge.resets_at + self._retention).timestamp())),
+        }
+        conditions = []
+        for attribute, cap, grant in (
+            ("tokens", charge.cap_tokens, tokens),
+            ("micro_usd", charge.cap_micro_usd, micro),
+        ):
+            if cap is not None and grant:
+                values[f":cap{attribute}"] = _n(cap - grant)
+                conditions.append(f"(attribute_not_exists({attribute}) OR {attribute} <= :cap{attribute})")
+        update: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": {"key_id": {"S": charge.owner}, "period": {"S": charge.window}},
+            "UpdateExpression": "ADD tokens :tokens, micro_usd :micro SET expires_at = :expires",
+            "ExpressionAttributeValues": values,
+        }
+        if conditions:
+            update["ConditionExpression"] = " AND ".join(conditions)
         return {"Update": update}
 
     def reserve_chain(self, reservation: ChainReservation) -> ChainReserved | ChainRefused:
@@ -135,28 +164,27 @@ class DynamoBudgetTree:
         """The counter minus what the window's leases hold unused (none in strict mode), so a window reads the same
         in either mode."""
         moment = now or utcnow()
-        unused = [state.unused(index, moment) for _, index, state in self.leases_of(owner, window)]
+        unused = [state.unused(tag, moment) for _, tag, state in self.leases_of(owner, window)]
         return spent_through_leases(self.committed(owner, window), unused)
 
-    def leases_of(self, owner: str, window: str) -> Iterator[tuple[dict[str, Any], int, LeaseState]]:
-        """The leases of a window (lease mode): each lease item's key, the window's position in its charges, and its
-        state as read."""
+    def leases_of(self, owner: str, window: str) -> Iterator[tuple[dict[str, Any], str, LeaseState]]:
+        """The rooms of a window (lease mode): each budget item holding one, the room's tag and the item's rooms and
+        reservations as read."""
         pages = self._client.get_paginator("query").paginate(
             TableName=self._table,
             KeyConditionExpression="key_id = :owner AND begins_with(period, :mark)",
             ExpressionAttributeValues={":owner": {"S": owner}, ":mark": {"S": window + HOLDER_MARK}},
             ConsistentRead=True,
         )
-        holders = [holder for page in pages for holder in page.get("Items", [])]
+        holders = [holder for page in pages for holder in page.get("Items", []) if "tag" in holder]
         for start in range(0, len(holders), BATCH_READ):
             batch = holders[start : start + BATCH_READ]
             items = self._read_many([{"key_id": h["lease_key"], "period": h["lease_window"]} for h in batch])
             for holder in batch:
                 item = items.get((holder["lease_key"]["S"], holder["lease_window"]["S"]))
                 if item:
-                    charges = len(str(holder["lease_window"]["S"]).split("|"))
                     key = {"key_id": holder["lease_key"], "period": holder["lease_window"]}
-                    yield key, int(holder["charge"]["N"]), lease_state(item, charges)
+                    yield key, str(holder["tag"]["S"]), lease_state(item)
 
     def _read_many(self, keys: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
         """Items by (key_id, period), strongly consistent, in one BatchGetItem (and its unprocessed keys again)."""
@@ -200,21 +228,20 @@ class DynamoBudgetTree:
         return sorted(nodes, key=lambda node: node.node_id)
 
 
-def lease_state(item: dict[str, Any], count: int) -> LeaseState:
-    """A lease item's first `count` rooms and its open reservations (store/budget_lease.py writes them)."""
-
-    def number(name: str) -> int:
-        return int(item.get(name, {}).get("N", 0))
-
-    return LeaseState(
-        tuple(number(f"t{i}") for i in range(count)),
-        tuple(number(f"m{i}") for i in range(count)),
-        {
-            name[len(RESERVATION_PREFIX) :]: OpenReservation.decode(value["S"])
-            for name, value in item.items()
-            if name.startswith(RESERVATION_PREFIX)
-        },
-    )
+def lease_state(item: dict[str, Any]) -> LeaseState:
+    """A budget item's rooms and open reservations (store/budget_lease.py writes them)."""
+    fields: dict[str, dict[str, int]] = {}
+    reservations = {}
+    for name, value in item.items():
+        if name.startswith(RESERVATION_PREFIX):
+            reservations[name[len(RESERVATION_PREFIX) :]] = OpenReservation.decode(value["S"])
+        elif name.startswith(ROOM_PREFIX) and len(name) == 8 and name[-1] in ROOM_FIELDS:
+            fields.setdefault(name[1:-1], {})[name[-1]] = int(value["N"])
+    rooms = {
+        tag: Room(found.get("t", 0), found.get("m", 0), found.get("f"), found.get("e", 0))
+        for tag, found in fields.items()
+    }
+    return LeaseState(rooms, reservations)
 
 
 def _spent(item: dict[str, Any]) -> Spent:

@@ -6,7 +6,9 @@ failed requests, prompt and completion tokens, cost). A chat request touches it 
 conditional update reserves, one update settles. Past windows are pruned at settlement, and once a day the rollup
 function moves each finished day's usage into a rollup item (sort key `2026-11-22`) in one transaction, so the
 budget item stays far under 1 KB: one write unit per update
-(https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/read-write-operations.html). Only rollup items
+(https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/read-write-operations.html). In lease mode a key
+with a budget chain keeps its leases of the chain's windows in the same item (store/budget_lease.py adds them to
+`reserve_update` and `settle_update`), so its request too is these two updates, a refill aside. Only rollup items
 carry `day`, the sort key of the tenant index, so the index never sees a chat request's writes. Every item
 expires by TTL `retention_days` after its month ends.
 """
@@ -24,6 +26,7 @@ from botocore.exceptions import ClientError
 from llm_gateway.domain.budget import QUOTA_PREFIX, Caps, Reservation, Settlement, WindowTotals
 from llm_gateway.domain.stores import SETTLEMENT_WINDOW, USAGE_FIELDS, DailyUsage, Refused, Reserved
 from llm_gateway.store.dynamo import from_item
+from llm_gateway.store.expressions import Update
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -53,115 +56,121 @@ class UsageStore:
         self._table = table_name
         self._retention = timedelta(days=retention_days)
 
-    def reserve(self, reservation: Reservation, caps: Caps) -> Reserved | Refused:
+    def reserve_update(self, reservation: Reservation, caps: Caps) -> Update:
+        """The reservation as parts of an update of the key's budget item: its windows take the reservation, each
+        capped one on the condition that it stays within its cap (a window not written yet counts as 0)."""
         windows = reservation.windows
-        names = {"#day": DAY_PREFIX + windows.day, "#minute": MINUTE_PREFIX + windows.minute}
-        values: dict[str, Any] = {
-            ":tokens": _n(reservation.tokens),
-            ":usd": _n(reservation.usd),
-            ":tenant": {"S": reservation.tenant},
-            ":plan": {"S": reservation.plan},
-            ":expires": _n(self._expiry(reservation.made_at)),
-        }
-        conditions = []
+        update = Update(
+            names={"#day": DAY_PREFIX + windows.day, "#minute": MINUTE_PREFIX + windows.minute, "#plan": "plan"},
+            values={
+                ":tokens": _n(reservation.tokens),
+                ":usd": _n(reservation.usd),
+                ":tenant": {"S": reservation.tenant},
+                ":plan": {"S": reservation.plan},
+                ":expires": _n(self.expiry(reservation.made_at)),
+            },
+            sets=["tenant = :tenant", "#plan = :plan", "expires_at = if_not_exists(expires_at, :expires)"],
+            adds=["#day :tokens", "#minute :tokens", "budget_usd :usd"],
+        )
         for placeholder, cap in (("#minute", caps.minute), ("#day", caps.day)):
             if cap is not None:
-                values[f":cap{placeholder[1:]}"] = _n(cap)
-                conditions.append(f"(attribute_not_exists({placeholder}) OR {placeholder} <= :cap{placeholder[1:]})")
+                update.values[f":cap{placeholder[1:]}"] = _n(cap)
+                update.conditions.append(
+                    f"(attribute_not_exists({placeholder}) OR {placeholder} <= :cap{placeholder[1:]})"
+                )
         if caps.usd is not None:
-            values[":capusd"] = _n(caps.usd)
-            conditions.append("(attribute_not_exists(budget_usd) OR budget_usd <= :capusd)")
-        additions = "ADD #day :tokens, #minute :tokens, budget_usd :usd"
+            update.values[":capusd"] = _n(caps.usd)
+            update.conditions.append("(attribute_not_exists(budget_usd) OR budget_usd <= :capusd)")
         if reservation.quota_counter is not None:
             # The key's requests in its plan's quota period, for x-ratelimit-remaining-requests.
-            names["#quota"] = reservation.quota_counter
-            values[":one"] = _n(1)
-            additions += ", #quota :one"
-        request: dict[str, Any] = {
-            "TableName": self._table,
-            "Key": self._key(reservation),
-            "UpdateExpression": (
-                "SET tenant = :tenant, #plan = :plan, expires_at = if_not_exists(expires_at, :expires) " + additions
-            ),
-            "ExpressionAttributeNames": {**names, "#plan": "plan"},
-            "ExpressionAttributeValues": values,
-            "ReturnValues": "ALL_NEW",
-        }
-        if conditions:
-            request["ConditionExpression"] = " AND ".join(conditions)
+            update.names["#quota"] = reservation.quota_counter
+            update.values[":one"] = _n(1)
+            update.adds.append("#quota :one")
+        return update
+
+    @staticmethod
+    def refused(old: dict[str, Any], update: Update) -> Refused:
+        """The refusal as the item held the windows (`old`, plain values) when the update `reserve_update` made
+        was refused."""
+        names = update.names
+        return Refused(
+            {
+                "minute": int(old.get(names["#minute"], 0)),
+                "day": int(old.get(names["#day"], 0)),
+                "month": Decimal(old.get("budget_usd", 0)),
+            },
+            _totals(old, names),
+        )
+
+    def reserved(self, item: dict[str, Any], reservation: Reservation, update: Update, taken: bool) -> Reserved:
+        """The reservation in, from the item (plain values) with it (`taken`) or as it was before it."""
+        totals = _totals(item, update.names)
+        if not taken:
+            totals = WindowTotals(
+                None if totals.minute_tokens is None else totals.minute_tokens + reservation.tokens,
+                None if totals.day_tokens is None else totals.day_tokens + reservation.tokens,
+                None if totals.period_requests is None else totals.period_requests + 1,
+            )
+        return Reserved(self._stale(item, reservation), totals)
+
+    def reserve(self, reservation: Reservation, caps: Caps) -> Reserved | Refused:
+        update = self.reserve_update(reservation, caps)
+        request = update.request(self._table, self.item_key(reservation))
+        request["ReturnValues"] = "ALL_NEW"
+        if update.conditions:
             request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
         try:
             response = self._client.update_item(**request)
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
-            old = from_item(dict(error.response.get("Item", {})))  # type: ignore[call-overload]
-            return Refused(
-                {
-                    "minute": int(old.get(names["#minute"], 0)),
-                    "day": int(old.get(names["#day"], 0)),
-                    "month": Decimal(old.get("budget_usd", 0)),
-                },
-                _totals(old, names),
-            )
-        attributes = response.get("Attributes", {})
-        return Reserved(self._stale(attributes, reservation), _totals(from_item(attributes), names))
+            return self.refused(from_item(dict(error.response.get("Item", {}))), update)  # type: ignore[call-overload]
+        return self.reserved(from_item(response.get("Attributes", {})), reservation, update, taken=True)
 
-    def settle(self, settlement: Settlement, stale: tuple[str, ...] = ()) -> None:
-        """Replace the reservation by the real usage and count the request; prune past windows' counters."""
+    @staticmethod
+    def settle_update(settlement: Settlement, stale: tuple[str, ...] = ()) -> Update:
+        """The settlement as parts of an update of the key's budget item: the reservation replaced by the real
+        usage, the request counted, past windows' counters removed."""
         reservation = settlement.reservation
         windows = reservation.windows
         usage = settlement.usage
-        names = {
-            "#day": DAY_PREFIX + windows.day,
-            "#minute": MINUTE_PREFIX + windows.minute,
-            "#count": ("failed_" if settlement.failed else "requests_") + windows.day,
-        }
-        values: dict[str, Any] = {
-            ":tokens": _n(settlement.token_delta),
-            ":usd": _n(settlement.usd_delta),
-            ":one": _n(1),
-        }
-        additions = ["#day :tokens", "#minute :tokens", "budget_usd :usd", "#count :one"]
+        update = Update(
+            names={
+                "#day": DAY_PREFIX + windows.day,
+                "#minute": MINUTE_PREFIX + windows.minute,
+                "#count": ("failed_" if settlement.failed else "requests_") + windows.day,
+            },
+            values={":tokens": _n(settlement.token_delta), ":usd": _n(settlement.usd_delta), ":one": _n(1)},
+            adds=["#day :tokens", "#minute :tokens", "budget_usd :usd", "#count :one"],
+        )
         if usage is not None:
-            names.update(
-                {
-                    "#prompt": f"prompt_tokens_{windows.day}",
-                    "#completion": f"completion_tokens_{windows.day}",
-                    "#cost": f"cost_usd_{windows.day}",
-                }
-            )
-            values.update(
-                {
-                    ":prompt": _n(usage.prompt_tokens),
-                    ":completion": _n(usage.completion_tokens),
-                    ":cost": _n(settlement.cost),
-                }
-            )
-            additions += ["#prompt :prompt", "#completion :completion", "#cost :cost"]
+            figures: dict[str, int | Decimal] = {
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "cost_usd": settlement.cost,
+            }
             # Cache figures and the estimated count only when there are any: most calls have none, and items
             # stay small.
-            for field, count in (
+            for name, extra in (
                 ("cached_tokens", usage.cached_tokens),
                 ("cache_write_tokens", usage.cache_write_tokens),
                 ("estimated", int(usage.estimated)),
             ):
-                if count:
-                    names[f"#{field}"] = f"{field}_{windows.day}"
-                    values[f":{field}"] = _n(count)
-                    additions.append(f"#{field} :{field}")
-        expression = "ADD " + ", ".join(additions)
-        if stale:
-            removals = {f"#stale{i}": name for i, name in enumerate(stale)}
-            names.update(removals)
-            expression += " REMOVE " + ", ".join(removals)
-        self._client.update_item(
-            TableName=self._table,
-            Key=self._key(reservation),
-            UpdateExpression=expression,
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-        )
+                if extra:
+                    figures[name] = extra
+            for name, figure in figures.items():
+                update.names[f"#{name}"] = f"{name}_{windows.day}"
+                update.values[f":{name}"] = _n(figure)
+                update.adds.append(f"#{name} :{name}")
+        for i, name in enumerate(stale):
+            update.names[f"#stale{i}"] = name
+            update.removes.append(f"#stale{i}")
+        return update
+
+    def settle(self, settlement: Settlement, stale: tuple[str, ...] = ()) -> None:
+        """Replace the reservation by the real usage and count the request; prune past windows' counters."""
+        update = self.settle_update(settlement, stale)
+        self._client.update_item(**update.request(self._table, self.item_key(settlement.reservation)))
 
     def roll_up_finished_days(self, now: datetime) -> int:
         """Move the usage of every day that ended at least SETTLEMENT_WINDOW before `now` out of the keys'
@@ -217,7 +226,7 @@ class UsageStore:
                                 ":tenant": {"S": row.tenant},
                                 ":plan": {"S": row.plan},
                                 ":day": {"S": row.day.isoformat()},
-                                ":expires": _n(self._expiry(day_start)),
+                                ":expires": _n(self.expiry(day_start)),
                             },
                         }
                     },
@@ -299,10 +308,11 @@ class UsageStore:
                         yield values
 
     @staticmethod
-    def _key(reservation: Reservation) -> dict[str, Any]:
+    def item_key(reservation: Reservation) -> dict[str, Any]:
+        """The key's budget item for the month of the reservation."""
         return {"key_id": {"S": reservation.key_id}, "period": {"S": reservation.windows.month}}
 
-    def _expiry(self, at: datetime) -> int:
+    def expiry(self, at: datetime) -> int:
         """The retention period counted from the end of the item's month, so TTL never takes a month's
         counters while the month still runs."""
         first = at.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)

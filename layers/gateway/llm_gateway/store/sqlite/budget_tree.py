@@ -2,7 +2,7 @@
 
 A chain reservation reads every counter it charges and writes them all in one IMMEDIATE transaction: the check and
 the update are one atomic step across threads and processes, as DynamoDB's TransactWriteItems is. Lease mode
-(sqlite/budget_lease.py) keeps its leases beside the counters; `spent` reads a window the same way in either mode.
+(sqlite/budget_lease.py) keeps its rooms beside the counters; `spent` reads a window the same way in either mode.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import json
 import sqlite3
 from datetime import datetime
 
-from llm_gateway.domain.budget_lease import LeaseState, OpenReservation, spent_through_leases
+from llm_gateway.domain.budget_lease import LeaseState, OpenReservation, Room, spent_through_leases
 from llm_gateway.domain.budget_tree import (
     BudgetNode,
     ChainRefused,
@@ -33,22 +33,24 @@ def _spent(connection: sqlite3.Connection, owner: str, window: str) -> Spent:
     return Spent(row[0], row[1]) if row else Spent()
 
 
-def _load(row: tuple[str] | None, count: int) -> tuple[LeaseState, list[int | None]]:
+def _load(row: tuple[str] | None) -> LeaseState:
+    """A key's rooms and open reservations from its lease row's JSON (sqlite/budget_lease.py writes it)."""
     if row is None:
-        return LeaseState.empty(count), [None] * count
+        return LeaseState()
     data = json.loads(row[0])
-    reservations = {rid: OpenReservation.decode(text) for rid, text in data["reservations"].items()}
-    return LeaseState(tuple(data["tokens"]), tuple(data["micro"]), reservations), data["free"]
+    rooms = {tag: Room(*values) for tag, values in data.get("rooms", {}).items()}
+    reservations = {rid: OpenReservation.decode(text) for rid, text in data.get("reservations", {}).items()}
+    return LeaseState(rooms, reservations)
 
 
 def _spent_through_leases(connection: sqlite3.Connection, owner: str, window: str, now: datetime) -> Spent:
-    """The counter minus what the window's leases hold unused (none in strict mode)."""
+    """The counter minus what the window's rooms hold unused (none in strict mode)."""
     rows = connection.execute(
-        "SELECT h.charge, l.state FROM budget_lease_holders h JOIN budget_leases l "
-        "ON l.holder = h.holder AND l.windows = h.windows WHERE h.owner = ? AND h.window = ?",
+        "SELECT h.tag, l.state FROM budget_room_holders h JOIN budget_leases l "
+        "ON l.holder = h.holder AND l.windows = h.month WHERE h.owner = ? AND h.window = ?",
         (owner, window),
     ).fetchall()
-    unused = [_load((state,), index + 1)[0].unused(index, now) for index, state in rows]
+    unused = [_load((state,)).unused(tag, now) for tag, state in rows]
     return spent_through_leases(_spent(connection, owner, window), unused)
 
 

@@ -87,13 +87,13 @@ CREATE TABLE IF NOT EXISTS budget_leases (
     state TEXT NOT NULL,
     PRIMARY KEY (holder, windows)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS budget_lease_holders (
+CREATE TABLE IF NOT EXISTS budget_room_holders (
     owner TEXT NOT NULL,
     window TEXT NOT NULL,
     holder TEXT NOT NULL,
-    windows TEXT NOT NULL,
-    charge INTEGER NOT NULL,
-    PRIMARY KEY (owner, window, holder, windows)
+    month TEXT NOT NULL,
+    tag TEXT NOT NULL,
+    PRIMARY KEY (owner, window, holder, month)
 ) WITHOUT ROWID;
 """
 
