@@ -69,12 +69,12 @@ def test_one_million_json_requests_at_one_second_worked_by_hand(prices: Prices) 
     usage_writes = "DynamoDB: usage writes (2 budget and 1 usage event write units a request)"
     assert lines[usage_writes] == pytest.approx(3 * 0.625)
     assert lines["DynamoDB: key lookups (0 authorizer cache misses a request)"] == 0
-    # 1,880 + 690 bytes of function logs (no Lambda start and report lines at FunctionSystemLogLevel=WARN) and 650
+    # 2,240 + 690 bytes of function logs (no Lambda start and report lines at FunctionSystemLogLevel=WARN) and 650
     # of access log a request, at $0.50 per GB.
-    assert lines["CloudWatch: log ingestion: functions"] == pytest.approx(2.57 * 0.5)
+    assert lines["CloudWatch: log ingestion: functions"] == pytest.approx(2.93 * 0.5)
     assert lines["CloudWatch: log ingestion: API Gateway access log"] == pytest.approx(0.65 * 0.5)
     assert lines["CloudWatch: log storage over the retention (uncompressed: an upper bound)"] == pytest.approx(
-        (2.57 * 30 / 30 + 0.65 * 90 / 30) * 0.03
+        (2.93 * 30 / 30 + 0.65 * 90 / 30) * 0.03
     )
     # 18 names x (service, service+Model, service+Model+Plan), 2 ColdStart, 6 authorizer outcomes.
     assert lines["CloudWatch: 62 EMF custom metrics"] == pytest.approx(62 * 0.30)
@@ -174,7 +174,7 @@ def test_the_break_even_is_where_the_sides_cross(prices: Prices) -> None:
 def test_log_bytes_are_inputs_that_move_only_the_logs(prices: Prices) -> None:
     base = Workload(requests=10_000_000, latency_seconds=5.0, mode="managed-instances")
     with_platform = replace(base, platform_logs=True)
-    smaller = replace(base, api_log_bytes=880)
+    smaller = replace(base, api_log_bytes=cost.API_LOG_BYTES - 1000)
     logs = "CloudWatch: log ingestion: functions"
     # Lambda's start and report lines, about 350 bytes an invocation of either function, at $0.50 per GB.
     added = by_item(gateway_cost(with_platform, prices))[logs] - by_item(gateway_cost(base, prices))[logs]
