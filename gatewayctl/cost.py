@@ -77,9 +77,12 @@ LITELLM_DB_GB = 20
 # instances are c7g.large (2 vCPU, 4 GiB: two environments), at least three (one per zone, as Lambda launches
 # them). Lambda scales them on CPU and on each environment's concurrency; both are kept at
 # ManagedInstancesTargetCpuUtilization (50 %) on average, the headroom for peaks.
-# CPU of a stream's chunks: 64.2 ms for 400 (bench/memory.py, docs/benchmarks.md), which on managed instances is
-# capacity bought, not waiting billed.
-STREAM_CPU_MS_PER_TOKEN = 64.2 / 400
+# CPU of a stream's chunks, which on managed instances is capacity bought, not waiting billed: a 40-chunk stream with
+# its chunks 50 ms apart, as a model sends them, costs 18.7 ms with 512 in flight on python3.13
+# (bench/memory_concurrency.py, docs/benchmarks.md), 6.8 ms of it the request's own work: 0.30 ms a chunk, about
+# twice bench/memory.py's 400 chunks sent at once (0.16 ms), since each chunk arriving alone wakes the process.
+MANAGED_STREAM_CPU_MS, MANAGED_STREAM_CHUNKS = 18.7, 40
+STREAM_CPU_MS_PER_TOKEN = (MANAGED_STREAM_CPU_MS - API_CPU_MS) / MANAGED_STREAM_CHUNKS
 MANAGED_CONCURRENCY_PER_ENVIRONMENT = 512
 MANAGED_TARGET_UTILIZATION = 0.5
 MANAGED_VCPU_PER_ENVIRONMENT = 1
