@@ -6,9 +6,11 @@ package; budgets and usage in moto's DynamoDB through boto3). For each concurren
 streamed chat requests sent at once (a 2 KB prompt, the OpenAI-compatible model of a fake server streaming 40
 chunks 50 ms apart, so every request is in flight for about 2 s); the process's resident set is sampled every
 20 ms meanwhile. Printed: the resident set once ready, its peak (VmHWM), and the peak's growth per request in
-flight over the ready process, (peak - ready) / N, in MiB.
+flight over the ready process, (peak - ready) / N, in MiB; and the process's CPU (user + system) while it served
+them, per request, in ms. Each process is told its concurrency as Lambda Managed Instances' template tells it
+(GATEWAY_CONCURRENCY_PER_ENVIRONMENT, which sizes its worker threads), so every request is in flight at once.
 
-    .venv/bin/python bench/memory_concurrency.py [--concurrency 1,16,96] [--python /tmp/py313-layer/bin/python]
+    .venv/bin/python bench/memory_concurrency.py [--concurrency 1,16,96,256,512] [--python /tmp/py313-layer/bin/python]
 """
 
 from __future__ import annotations
@@ -23,7 +25,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import memory
-from memory import PROJECT_ROOT, SMALL_PROMPT, Function, function_environment, proc_status, run_header
+from memory import (
+    PROJECT_ROOT,
+    SMALL_PROMPT,
+    Function,
+    cpu_seconds,
+    function_environment,
+    proc_status,
+    run_header,
+)
 
 from emulator.aws import MotoProcess
 from tests.fakes.openai_server import FakeOpenAIServer, delta_chunk, usage_chunk
@@ -32,9 +42,10 @@ CHUNKS = 40
 CHUNK_SECONDS = 0.05
 
 
-def in_flight(environment: dict[str, str], concurrency: int, upstream: FakeOpenAIServer) -> tuple[float, float]:
-    """(ready MiB, peak MiB) of a fresh function process serving `concurrency` slow streamed requests at once."""
-    function = Function.start(environment)
+def in_flight(environment: dict[str, str], concurrency: int, upstream: FakeOpenAIServer) -> tuple[float, float, float]:
+    """(ready MiB, peak MiB, CPU ms per request) of a fresh function process serving `concurrency` slow streamed
+    requests at once."""
+    function = Function.start({**environment, "GATEWAY_CONCURRENCY_PER_ENVIRONMENT": str(concurrency)})
     try:
         pid = function.process.pid
         # One request first: what every environment builds once (clients, the registry) is not per request.
@@ -48,6 +59,7 @@ def in_flight(environment: dict[str, str], concurrency: int, upstream: FakeOpenA
                 frame_delay=CHUNK_SECONDS,
             )
         send = memory.chat(SMALL_PROMPT, "upstream", stream=True)
+        cpu_before = cpu_seconds(pid)
         statuses: list[int] = []
         threads = [threading.Thread(target=lambda: statuses.append(send(function))) for _ in range(concurrency)]
         for thread in threads:
@@ -58,15 +70,18 @@ def in_flight(environment: dict[str, str], concurrency: int, upstream: FakeOpenA
             time.sleep(0.02)
         for thread in threads:
             thread.join()
+        cpu_ms = (cpu_seconds(pid) - cpu_before) * 1000 / concurrency
         assert statuses == [200] * concurrency, statuses
-        return ready, max(peak, proc_status(pid)["VmHWM"] / 1024)
+        return ready, max(peak, proc_status(pid)["VmHWM"] / 1024), cpu_ms
     finally:
         function.stop()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--concurrency", default="1,16,96", help="comma-separated numbers of requests in flight")
+    parser.add_argument(
+        "--concurrency", default="1,16,96,256,512", help="comma-separated numbers of requests in flight"
+    )
     parser.add_argument("--python", type=Path, help="interpreter for the function (default: .venv's)")
     args = parser.parse_args()
     moto = MotoProcess()
@@ -76,10 +91,13 @@ def main() -> None:
         environment = function_environment(moto, upstream, python, time_budget_seconds=30)
         commit, version = run_header(python)
         print(f"at {commit}, {version} ({platform.machine()}), streamed chat requests in flight at once")
-        print(f"{'in flight':>10}{'ready MiB':>11}{'peak MiB':>10}{'MiB per request':>17}")
+        print(f"{'in flight':>10}{'ready MiB':>11}{'peak MiB':>10}{'MiB per request':>17}{'CPU ms per request':>20}")
         for concurrency in (int(value) for value in args.concurrency.split(",")):
-            ready, peak = in_flight(environment, concurrency, upstream)
-            print(f"{concurrency:>10}{ready:>11.1f}{peak:>10.1f}{(peak - ready) / concurrency:>17.2f}", flush=True)
+            ready, peak, cpu_ms = in_flight(environment, concurrency, upstream)
+            print(
+                f"{concurrency:>10}{ready:>11.1f}{peak:>10.1f}{(peak - ready) / concurrency:>17.2f}{cpu_ms:>20.1f}",
+                flush=True,
+            )
     finally:
         upstream.close()
         moto.stop()

@@ -80,6 +80,17 @@ def add_cost_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
     cost.add_argument("--completion-tokens", type=int, default=500, help="completion tokens a request (500)")
     cost.add_argument("--stream-share", type=float, default=0.5, help="share of requests streamed, 0-1 (0.5)")
     cost.add_argument("--memory", type=int, default=256, help="API function memory in MB (ApiMemorySize, 256)")
+    cost.add_argument(
+        "--api-log-bytes",
+        type=int,
+        default=None,
+        help="bytes the API function logs a request, its request line and EMF document (2240, bench/log_bytes.py)",
+    )
+    cost.add_argument(
+        "--platform-logs",
+        action="store_true",
+        help="count Lambda's start and report lines (FunctionSystemLogLevel=INFO; the template's WARN drops them)",
+    )
     cost.add_argument("--fargate-arm", action="store_true", help="price LiteLLM's tasks on ARM instead of x86")
     cost.add_argument("--table", action="store_true", help="the docs/cost.md table (1M/10M/100M at 5 s and 20 s)")
     cost.set_defaults(handler=_cost)
@@ -166,9 +177,12 @@ def _count(value: str) -> int:
 
 
 def _cost(args: argparse.Namespace) -> int:
-    from gatewayctl.cost import Prices, Workload
+    from gatewayctl.cost import API_LOG_BYTES, Prices, Workload
     from gatewayctl.cost_report import markdown_table, report
 
+    if args.api_log_bytes is not None and args.api_log_bytes < 0:
+        print("gatewayctl cost: --api-log-bytes must be 0 or more", file=sys.stderr)
+        return 2
     workload = Workload(
         requests=args.requests,
         latency_seconds=args.latency,
@@ -177,6 +191,8 @@ def _cost(args: argparse.Namespace) -> int:
         stream_share=args.stream_share,
         memory_mb=args.memory,
         fargate_arm=args.fargate_arm,
+        platform_logs=args.platform_logs,
+        api_log_bytes=API_LOG_BYTES if args.api_log_bytes is None else args.api_log_bytes,
     )
     prices = Prices.load()
     print(markdown_table(workload, prices) if args.table else report(workload, prices), end="\n")

@@ -27,18 +27,24 @@ API_DYNAMODB_CALLS = 2
 DYNAMODB_CALL_SECONDS = 0.010
 # Write units of those two updates together, as DynamoDB reports them: 2 on every day of the month (a fixed-size
 # budget item under 1 KB, no index copy), measured by bench/usage_write_units.py (docs/benchmarks.md, "Write units
-# per chat request on the usage table"; tests/unit/gatewayctl/test_cost.py keeps the two equal).
-WRITE_UNITS_PER_REQUEST = 2.0
+# per chat request on the usage table"; tests/unit/gatewayctl/test_cost.py keeps the two equal). Lease mode with a
+# key > team > tenant chain keeps its budget writes at that figure; a per-request usage event (under 1 KB) adds one.
+BUDGET_WRITE_UNITS_PER_REQUEST = 2.0
+USAGE_EVENT_WRITE_UNITS_PER_REQUEST = 1.0
+WRITE_UNITS_PER_REQUEST = BUDGET_WRITE_UNITS_PER_REQUEST + USAGE_EVENT_WRITE_UNITS_PER_REQUEST
 # The authorizer reads the key record (one strongly consistent GetItem, under 4 KB: one read unit) when its
 # in-memory cache (AuthCacheSeconds) misses; 1.0 is the upper bound, every request a miss.
 READ_UNITS_PER_MISS = 1.0
 # CPU of a warm authorization with the key record cached, at a full vCPU (0.34 ms, 500 calls in-process).
 AUTHORIZER_CPU_MS = 0.34
 AUTHORIZER_MEMORY_MB = 512
-# Log bytes per request, measured on the handlers' output: the API function's request line (720) and EMF
-# document (1,160); the authorizer's "API key allowed" line (450) and EMF document (243); API Gateway's access
-# log line (about 650, as gatewayctl serve prints it); Lambda's START/END/REPORT lines (about 350 per invocation).
-API_LOG_BYTES = 1880
+# Log bytes per request, measured on the handlers' output by bench/log_bytes.py: the API function's request line
+# (810) and EMF document (1,428, its 18 metrics); the authorizer's "API key allowed" line (450) and EMF document
+# (243); API Gateway's access log line (about 650, as gatewayctl serve prints it). Lambda's own start and report
+# lines (about 350 per invocation) only with FunctionSystemLogLevel INFO or DEBUG: the template's WARN drops them
+# (Workload platform_logs). The API function's figure is an input (`gatewayctl cost --api-log-bytes`): what one request
+# writes depends on the request line and EMF document of the release deployed.
+API_LOG_BYTES = 2240
 AUTHORIZER_LOG_BYTES = 690
 ACCESS_LOG_BYTES = 650
 PLATFORM_LOG_BYTES_PER_INVOCATION = 350
@@ -49,9 +55,11 @@ STREAM_BYTES, STREAM_BYTES_PER_TOKEN = 420, 204
 HEADER_BYTES = 350
 # A prompt is about 4 characters per token (the gateway's own estimate), plus the JSON around it.
 REQUEST_BYTES_PER_PROMPT_TOKEN, REQUEST_OVERHEAD_BYTES = 4, 300
-# EMF metrics: 14 names (Requests ... CostUSD, observability.end_request), each published by service, by Model and
-# by Model and Plan; plus ColdStart per function and the authorizer's Authorizations per outcome (6).
-METRIC_NAMES = 14
+# EMF metrics: 18 names (Requests ... CostUSD and TimeToFirstByte, observability.request_metrics; each request
+# publishes every one, zeros included), each by service, by Model and by Model and Plan; plus ColdStart per
+# function and the authorizer's Authorizations per outcome (6). tests/unit/gatewayctl/test_cost.py counts them in
+# the document the API function writes.
+METRIC_NAMES = 18
 AUTHORIZER_OUTCOMES = 6
 # The stack's alarms and dashboards (template.yaml).
 ALARMS, DASHBOARDS = 6, 1
@@ -64,13 +72,18 @@ ALB_ZONES = 2
 LITELLM_DB_GB = 20
 
 # Lambda Managed Instances (template.yaml, ApiComputeMode=managed-instances). The API function's environments are
-# 1 vCPU and 2 GiB each (the smallest Lambda allows), serving up to ManagedInstancesConcurrencyPerEnvironment (96)
-# requests at once; instances are c7g.large (2 vCPU, 4 GiB: two environments), at least three (one per zone, as
-# Lambda launches them), scaled to keep CPU at ManagedInstancesTargetCpuUtilization (50 %) on average.
-# CPU of a stream's chunks: 64.2 ms for 400 (bench/memory.py, docs/benchmarks.md), which on managed instances is
-# capacity bought, not waiting billed.
-STREAM_CPU_MS_PER_TOKEN = 64.2 / 400
-MANAGED_CONCURRENCY_PER_ENVIRONMENT = 96
+# 1 vCPU and 2 GiB each (the smallest Lambda allows), serving up to ManagedInstancesConcurrencyPerEnvironment (512;
+# Lambda allows 1,600) requests at once, where 512 streams in flight take 51 MiB (bench/memory_concurrency.py);
+# instances are c7g.large (2 vCPU, 4 GiB: two environments), at least three (one per zone, as Lambda launches
+# them). Lambda scales them on CPU and on each environment's concurrency; both are kept at
+# ManagedInstancesTargetCpuUtilization (50 %) on average, the headroom for peaks.
+# CPU of a stream's chunks, which on managed instances is capacity bought, not waiting billed: a 40-chunk stream with
+# its chunks 50 ms apart, as a model sends them, costs 18.7 ms with 512 in flight on python3.13
+# (bench/memory_concurrency.py, docs/benchmarks.md), 6.8 ms of it the request's own work: 0.30 ms a chunk, about
+# twice bench/memory.py's 400 chunks sent at once (0.16 ms), since each chunk arriving alone wakes the process.
+MANAGED_STREAM_CPU_MS, MANAGED_STREAM_CHUNKS = 18.7, 40
+STREAM_CPU_MS_PER_TOKEN = (MANAGED_STREAM_CPU_MS - API_CPU_MS) / MANAGED_STREAM_CHUNKS
+MANAGED_CONCURRENCY_PER_ENVIRONMENT = 512
 MANAGED_TARGET_UTILIZATION = 0.5
 MANAGED_VCPU_PER_ENVIRONMENT = 1
 MANAGED_INSTANCE_VCPUS = 2
@@ -100,6 +113,10 @@ class Workload:
     mode: str = "on-demand"
     # Managed instances reach their models through a NAT gateway instead of a Bedrock VPC endpoint.
     nat: bool = False
+    # Lambda's start and report lines in the functions' logs (FunctionSystemLogLevel INFO; the template's WARN: off).
+    platform_logs: bool = False
+    # Bytes the API function logs per request (its request line and EMF document).
+    api_log_bytes: int = API_LOG_BYTES
 
     def response_bytes(self, streamed: bool) -> int:
         if streamed:
@@ -208,7 +225,8 @@ def _lambda_lines(workload: Workload, prices: Prices) -> list[Line]:
 
 def _logs_and_metrics(workload: Workload, prices: Prices) -> list[Line]:
     n = workload.requests
-    function_gb = n * (API_LOG_BYTES + AUTHORIZER_LOG_BYTES + 2 * PLATFORM_LOG_BYTES_PER_INVOCATION) / GB
+    platform = 2 * PLATFORM_LOG_BYTES_PER_INVOCATION if workload.platform_logs else 0
+    function_gb = n * (workload.api_log_bytes + AUTHORIZER_LOG_BYTES + platform) / GB
     access_gb = n * ACCESS_LOG_BYTES / GB
     stored_gb = function_gb * FUNCTION_LOG_RETENTION_DAYS / 30 + access_gb * ACCESS_LOG_RETENTION_DAYS / 30
     metrics = METRIC_NAMES * (1 + workload.models + workload.models * workload.plans) + 2 + AUTHORIZER_OUTCOMES
@@ -309,7 +327,8 @@ def gateway_cost(workload: Workload, prices: Prices) -> list[Line]:
         ),
         Line(
             "DynamoDB",
-            f"usage writes ({API_DYNAMODB_CALLS} updates, {WRITE_UNITS_PER_REQUEST:g} write units a request)",
+            f"usage writes ({BUDGET_WRITE_UNITS_PER_REQUEST:g} budget and {USAGE_EVENT_WRITE_UNITS_PER_REQUEST:g} "
+            f"usage event write units a request)",
             n * WRITE_UNITS_PER_REQUEST / 1e6 * prices["dynamodb_write_request_units"],
         ),
         Line(
@@ -336,7 +355,7 @@ def litellm_cost(workload: Workload, prices: Prices) -> list[Line]:
     """A LiteLLM proxy on two Fargate tasks behind an ALB, with its Postgres, for the same traffic."""
     arch = "arm" if workload.fargate_arm else "x86"
     task_hour = LITELLM_VCPU * prices[f"fargate_{arch}_vcpu_hour"] + LITELLM_GB * prices[f"fargate_{arch}_gb_hour"]
-    logs_gb = workload.requests * API_LOG_BYTES / GB
+    logs_gb = workload.requests * workload.api_log_bytes / GB
     return [
         Line(
             "Fargate",

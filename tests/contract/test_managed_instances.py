@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 
 from emulator.template import Resolver, translate_template
+from llm_gateway.api.asgi import worker_threads
+from llm_gateway.config import Settings
 
 MANAGED = {
     "ApiComputeMode": "managed-instances",
     "ManagedInstancesSubnetIds": "subnet-0aaa1111,subnet-0bbb2222,subnet-0ccc3333",
     "ManagedInstancesSecurityGroupIds": "sg-0ddd4444",
 }
-# Each waiting request holds one of the API app's worker threads (llm_gateway.api.asgi.WORKER_THREADS).
-WORKER_THREADS = 128
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +44,7 @@ def test_on_demand_is_the_default_and_creates_no_capacity(on_demand: dict[str, A
     assert resources_of(on_demand, "AWS::Lambda::CapacityProvider") == {}
     function = Resolver(on_demand).resolve(on_demand["Resources"]["ApiFunction"]["Properties"])
     assert "CapacityProviderConfig" not in function
+    assert function["Environment"]["Variables"].get("GATEWAY_CONCURRENCY_PER_ENVIRONMENT") is None, "one at a time"
     assert function.get("FunctionName") is None, "the default deployment keeps its generated name"
     assert resources_of(on_demand, "AWS::Lambda::Alias") == {}
 
@@ -68,7 +69,14 @@ def test_managed_instances_run_the_api_function_on_a_capacity_provider(managed: 
     assert arn["LambdaManagedInstancesCapacityProviderConfig"]["CapacityProviderArn"]["Fn::Sub"].endswith(
         ":capacity-provider:${ApiCapacityProvider}"
     ), "the provider's ARN, from its name"
-    assert int(config["PerExecutionEnvironmentMaxConcurrency"]) < WORKER_THREADS
+    # Each waiting request holds one of the app's worker threads: the function is told its concurrency, and the
+    # threads it makes of it outnumber the requests Lambda sends it.
+    concurrency = int(config["PerExecutionEnvironmentMaxConcurrency"])
+    assert concurrency == 512
+    variable = "GATEWAY_CONCURRENCY_PER_ENVIRONMENT"
+    told = Settings.from_environ({variable: function["Environment"]["Variables"][variable]}).concurrency_per_environment
+    assert told == concurrency
+    assert worker_threads(told) > concurrency
     assert config["ExecutionEnvironmentMemoryGiBPerVCpu"] == 2
     assert function["MemorySize"] == 2048
     assert function["FunctionScalingConfig"] == {"MinExecutionEnvironments": 3, "MaxExecutionEnvironments": 48}
@@ -102,3 +110,23 @@ def test_the_managed_cloudformation_passes_cfn_lint(managed: dict[str, Any]) -> 
         if m.rule.id.startswith("E") and "/".join(str(part) for part in m.path).startswith(ours)
     ]
     assert found == []
+
+
+@pytest.mark.parametrize(
+    ("log_level", "application_level"), [("INFO", "INFO"), ("DEBUG", "DEBUG"), ("WARNING", "INFO"), ("ERROR", "INFO")]
+)
+def test_both_request_path_functions_log_json_without_lambdas_own_lines(
+    on_demand: dict[str, Any], log_level: str, application_level: str
+) -> None:
+    """Lambda's JSON format, its own start and report lines off (FunctionSystemLogLevel=WARN); the application level
+    never above INFO, or Lambda would drop the EMF documents, which carry no level."""
+    for name in ("ApiFunction", "KeyAuthorizerFunction"):
+        for system_level in ("WARN", "INFO"):
+            overrides = {"LogLevel": log_level, "FunctionSystemLogLevel": system_level}
+            function = Resolver(on_demand, overrides).resolve(on_demand["Resources"][name]["Properties"])
+            assert function["LoggingConfig"] == {
+                "LogFormat": "JSON",
+                "ApplicationLogLevel": application_level,
+                "SystemLogLevel": system_level,
+            }, name
+    assert on_demand["Parameters"]["FunctionSystemLogLevel"]["Default"] == "WARN"

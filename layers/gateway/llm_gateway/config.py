@@ -149,6 +149,14 @@ class Settings(BaseModel):
     responses_expiry_days: int = Field(
         30, ge=1, description="Days a stored response can be read and continued (OpenAI keeps them 30 days)."
     )
+    concurrency_per_environment: int | None = Field(
+        None,
+        ge=1,
+        le=1600,
+        description="Requests one process serves at once: on Lambda Managed Instances the function's "
+        "PerExecutionEnvironmentMaxConcurrency (1 to 1,600; the template sets both from "
+        "ManagedInstancesConcurrencyPerEnvironment); unset: on demand (one) or the local gateway.",
+    )
     usage_plans: Json[dict[str, str]] = Field(
         default_factory=dict,
         description="API Gateway usage plan ids by plan name, as JSON (the admin function's; the template builds it).",

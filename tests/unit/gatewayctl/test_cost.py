@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import replace
 from importlib import resources
@@ -65,16 +66,19 @@ def test_one_million_json_requests_at_one_second_worked_by_hand(prices: Prices) 
     assert lines[duration] == pytest.approx(1e6 * seconds * 1769 / 1024 * 0.0000133334)
     # 0.34 ms of CPU at 512/1769 of a vCPU is 1.17 ms, billed as 2 ms; no cache misses.
     assert lines["Lambda: authorizer duration (512 MB, 2 ms each)"] == pytest.approx(1e6 * 0.002 * 0.5 * 0.0000133334)
-    assert lines["DynamoDB: usage writes (2 updates, 2 write units a request)"] == pytest.approx(2 * 0.625)
+    # The budget's reserve and settle (2 write units, measured) and the request's usage event (1).
+    usage_writes = "DynamoDB: usage writes (2 budget and 1 usage event write units a request)"
+    assert lines[usage_writes] == pytest.approx(3 * 0.625)
     assert lines["DynamoDB: key lookups (0 authorizer cache misses a request)"] == 0
-    # 1,880 + 690 + 2 x 350 bytes of function logs and 650 of access log a request, at $0.50 per GB.
-    assert lines["CloudWatch: log ingestion: functions"] == pytest.approx(3.27 * 0.5)
+    # 2,240 + 690 bytes of function logs (no Lambda start and report lines at FunctionSystemLogLevel=WARN) and 650
+    # of access log a request, at $0.50 per GB.
+    assert lines["CloudWatch: log ingestion: functions"] == pytest.approx(2.93 * 0.5)
     assert lines["CloudWatch: log ingestion: API Gateway access log"] == pytest.approx(0.65 * 0.5)
     assert lines["CloudWatch: log storage over the retention (uncompressed: an upper bound)"] == pytest.approx(
-        (3.27 * 30 / 30 + 0.65 * 90 / 30) * 0.03
+        (2.93 * 30 / 30 + 0.65 * 90 / 30) * 0.03
     )
-    # 14 names x (service, service+Model, service+Model+Plan), 2 ColdStart, 6 authorizer outcomes.
-    assert lines["CloudWatch: 50 EMF custom metrics"] == pytest.approx(50 * 0.30)
+    # 18 names x (service, service+Model, service+Model+Plan), 2 ColdStart, 6 authorizer outcomes.
+    assert lines["CloudWatch: 62 EMF custom metrics"] == pytest.approx(62 * 0.30)
     assert lines["CloudWatch: 6 alarms, 1 dashboard"] == pytest.approx(6 * 0.10 + 3.00)
     # A JSON answer of 100 tokens: 258 + 5 x 100 bytes plus 350 of headers.
     assert lines["Data transfer: responses to the internet"] == pytest.approx(1.108 * 0.09)
@@ -115,7 +119,8 @@ def test_the_write_units_priced_are_the_measured_ones() -> None:
     rows = [line.split("|") for line in section.splitlines() if line.startswith("| ") and line[2].isdigit()]
     measured = max(int(row[4].split("/")[0]) for row in rows)
     assert measured == 2
-    assert measured == cost.WRITE_UNITS_PER_REQUEST
+    assert measured == cost.BUDGET_WRITE_UNITS_PER_REQUEST
+    assert measured + cost.USAGE_EVENT_WRITE_UNITS_PER_REQUEST == cost.WRITE_UNITS_PER_REQUEST
 
 
 def test_docs_cost_md_shows_the_scripts_table(prices: Prices) -> None:
@@ -134,17 +139,23 @@ def test_the_command_prints_both_sides(capsys: pytest.CaptureFixture[str]) -> No
 
 
 def test_managed_instances_worked_by_hand(prices: Prices) -> None:
-    """100 million 20 s requests: 762 in flight on average, 96 a 1-vCPU environment, kept at half their capacity:
-    15.9 vCPUs, 8 c7g.large; EC2's price plus Lambda's 15 % fee, no duration charge."""
+    """100 million 20 s requests: 762 in flight on average, 512 a 1-vCPU environment (1.5 environments), but their
+    CPU is more: 38 requests a second of 6.8 ms plus 250 streamed tokens at 0.30 ms, 3.1 vCPUs, kept at half:
+    6.2 vCPUs, four c7g.large; EC2's price plus Lambda's 15 % fee, no duration charge."""
     workload = Workload(requests=100_000_000, latency_seconds=20.0, mode="managed-instances")
     in_flight, vcpus, instances = cost.managed_instances(workload)
     assert in_flight == pytest.approx(100e6 / (730 * 3600) * (20 + 0.02 + 0.0068))
-    assert vcpus == pytest.approx(in_flight / 96 / 0.5)
-    assert instances == 8
+    per_second = 100e6 / (730 * 3600)
+    # A 40-chunk stream costs 18.7 ms in bench/memory_concurrency.py, 6.8 of them the request's own work.
+    assert vcpus == pytest.approx(per_second * (6.8 + 250 * (18.7 - 6.8) / 40) / 1000 / 0.5)
+    assert vcpus > in_flight / 512 / 0.5
+    assert instances == 4
     lines = by_item(gateway_cost(workload, prices))
     assert not [item for item in lines if "duration" in item and "API function" in item]
     compute = sum(usd for item, usd in lines.items() if "managed instances" in item)
-    assert compute == pytest.approx(8 * 0.0725 * 730 * 1.15)
+    assert compute == pytest.approx(4 * 0.0725 * 730 * 1.15)
+    # At 96 a environment, the former default, the same traffic needed 8 instances.
+    assert math.ceil(in_flight / 96 / 0.5 / 2) == 8
 
 
 def test_managed_instances_never_go_below_three_instances(prices: Prices) -> None:
@@ -160,3 +171,49 @@ def test_the_break_even_is_where_the_sides_cross(prices: Prices) -> None:
     managed = lambda w: total(gateway_cost(replace(w, mode="managed-instances"), prices))  # noqa: E731
     assert managed(below) >= total(gateway_cost(below, prices))
     assert managed(above) < total(gateway_cost(above, prices))
+
+
+def test_log_bytes_are_inputs_that_move_only_the_logs(prices: Prices) -> None:
+    base = Workload(requests=10_000_000, latency_seconds=5.0, mode="managed-instances")
+    with_platform = replace(base, platform_logs=True)
+    smaller = replace(base, api_log_bytes=cost.API_LOG_BYTES - 1000)
+    logs = "CloudWatch: log ingestion: functions"
+    # Lambda's start and report lines, about 350 bytes an invocation of either function, at $0.50 per GB.
+    added = by_item(gateway_cost(with_platform, prices))[logs] - by_item(gateway_cost(base, prices))[logs]
+    assert added == pytest.approx(10e6 * 700 / 1e9 * 0.5)
+    # 1,000 bytes fewer a request: $0.50 a GB ingested and $0.03 a GB-month kept 30 days, and LiteLLM's logs, taken
+    # as large as the function's, as much less.
+    saved = total(gateway_cost(base, prices)) - total(gateway_cost(smaller, prices))
+    assert saved == pytest.approx(10e6 * 1000 / 1e9 * (0.5 + 0.03))
+    litellm_saved = total(litellm_cost(base, prices)) - total(litellm_cost(smaller, prices))
+    assert litellm_saved == pytest.approx(10e6 * 1000 / 1e9 * 0.5)
+
+
+def test_the_command_takes_the_log_inputs(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["cost", "--requests", "1M", "--latency", "5", "--api-log-bytes", "0", "--platform-logs"]) == 0
+    assert "1,000,000 chat requests a month" in capsys.readouterr().out
+    assert main(["cost", "--api-log-bytes", "-1"]) == 2
+    assert "--api-log-bytes must be 0 or more" in capsys.readouterr().err
+
+
+def test_the_model_counts_the_metrics_the_api_function_publishes() -> None:
+    """Each name of the API function's EMF document, in each of its dimension sets, is a custom metric."""
+    from llm_gateway.observability import RequestRecord, request_metrics
+
+    document = json.loads(request_metrics(RequestRecord(model="m", plan="p"), 200, 12.5, first_byte_ms=3.0))
+    (directive,) = document["_aws"]["CloudWatchMetrics"]
+    assert len(directive["Metrics"]) == cost.METRIC_NAMES
+    assert len(directive["Dimensions"]) == 3, "service, by Model, by Model and Plan: 1 + models + models x plans"
+
+
+def test_the_model_takes_the_templates_defaults() -> None:
+    """The managed environments' concurrency and whether Lambda's own lines are logged are the template's."""
+    from emulator.template import load_template
+
+    parameters = load_template()["Parameters"]
+    assert int(parameters["ManagedInstancesConcurrencyPerEnvironment"]["Default"]) == (
+        cost.MANAGED_CONCURRENCY_PER_ENVIRONMENT
+    )
+    assert int(parameters["ManagedInstancesTargetCpuUtilization"]["Default"]) / 100 == cost.MANAGED_TARGET_UTILIZATION
+    assert parameters["FunctionSystemLogLevel"]["Default"] == "WARN"
+    assert Workload(requests=1, latency_seconds=1.0).platform_logs is False

@@ -46,9 +46,22 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 # An SSE comment: clients ignore it, proxies and API Gateway's idle timer see bytes flowing.
 KEEPALIVE_FRAME = b": keep-alive\n\n"
-# Worker threads for the gateway's blocking work (boto3, urllib3). Lambda serves one request per
-# environment; the local gateway and Lambda Managed Instances serve many concurrently from one process.
+# Worker threads for the gateway's blocking work (boto3, urllib3) when the process is not told how many requests it
+# serves at once: Lambda on demand serves one per environment, the local gateway many from one process.
 WORKER_THREADS = 128
+# Threads beyond one per request in flight: a finished request's settling still holds one while the next request
+# already waits on its own.
+SPARE_WORKER_THREADS = 8
+
+
+def worker_threads(concurrency_per_environment: int | None) -> int:
+    """Worker threads for a process serving `concurrency_per_environment` requests at once (Lambda Managed
+    Instances' PerExecutionEnvironmentMaxConcurrency): a waiting request holds one for its whole answer, since a
+    provider's stream is read on a worker thread; None: WORKER_THREADS."""
+    if concurrency_per_environment is None:
+        return WORKER_THREADS
+    return concurrency_per_environment + SPARE_WORKER_THREADS
+
 
 _workers: ThreadPoolExecutor | None = None
 
@@ -74,7 +87,9 @@ def _submit(function: Callable[..., T], *args: Any) -> Future[T]:
         # Imported at the first request: concurrent.futures loads its thread pool lazily, and a cold start need not.
         from concurrent.futures import ThreadPoolExecutor
 
-        _workers = ThreadPoolExecutor(max_workers=WORKER_THREADS, thread_name_prefix="gateway-worker")
+        _workers = ThreadPoolExecutor(
+            max_workers=worker_threads(get_settings().concurrency_per_environment), thread_name_prefix="gateway-worker"
+        )
     return _workers.submit(contextvars.copy_context().run, function, *args)
 
 
