@@ -76,6 +76,19 @@ export function totalsBy(rows, column) {
   return [...totals.values()].sort((a, b) => b.cost - a.cost || b.tokens - a.tokens);
 }
 
+/** Usage grouped by `group_by` (which names an event column: model, session, end_user, tag), or, where the deployment
+ * keeps no usage events (404 `no_usage_events_table`), by `fallback` alone: `{rows, groups}`. */
+export async function usageByEvents(api, query, fallback) {
+  try {
+    const { data } = await api.get("/usage", query);
+    return { rows: data, groups: query.group_by.split(",") };
+  } catch (failure) {
+    if (failure.code !== "no_usage_events_table") throw failure;
+    const { data } = await api.get("/usage", { ...query, group_by: fallback });
+    return { rows: data, groups: fallback.split(","), noEvents: true };
+  }
+}
+
 /** A budget's windows as rows: period, and cap, spent and remaining for tokens and dollars. */
 export function BudgetTable({ budget, caption }) {
   if (!budget.windows.length) return html`<${Empty}>No caps and no spend in any window.</${Empty}>`;

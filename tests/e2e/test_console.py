@@ -179,22 +179,32 @@ def test_an_operator_runs_a_key_through_its_life_in_the_console(gateway: LocalGa
     shot(page, "keys")
 
     # The key works with the openai SDK, and its spend shows on its page and in the overview.
-    answer = chat(gateway, secret)
+    # Sent as Claude Code sends its session, so the overview names it.
+    answer = sdk(gateway, secret).chat.completions.create(
+        model="echo-metered",
+        max_tokens=8,
+        messages=[{"role": "user", "content": "Hello from the console test"}],
+        extra_headers={"X-Claude-Code-Session-Id": "console-session-1"},
+    )
     assert answer.choices[0].message.content == "Hello from the console test"
-    # The request settles just after its answer is out: wait for it in the admin API before looking.
+    # The request settles, and its usage event is written, just after its answer is out: wait for both.
     today = datetime.now(UTC).date()
     days = f"since={today - timedelta(days=1)}&until={today + timedelta(days=1)}"
     wait_for(lambda: admin_get(gateway, f"/usage?{days}&group_by=key")["data"], timeout=10)
+    wait_for(lambda: admin_get(gateway, f"/usage?{days}&group_by=session")["data"], timeout=10)
     key_id = row.get_by_role("link").first.inner_text()
     row.get_by_role("link").first.click()
     expect(page.get_by_test_id("key-status")).to_have_text("active")
     usage = page.get_by_test_id("key-usage")
     expect(usage).to_contain_text(datetime.now(UTC).date().isoformat()[:8])
     assert re.search(r"\$(?!0\.00)\d+\.\d\d", usage.inner_text()), usage.inner_text()
+    expect(usage.get_by_role("row").filter(has_text="echo-metered")).to_have_count(1)
     shot(page, "key")
     go(page, "Overview")
     expect(page.get_by_test_id("month-spend")).not_to_have_text("$0.00")
     expect(page.locator(".chart svg rect.bar")).not_to_have_count(0)
+    expect(page.get_by_role("table", name="Models by spend this month")).to_contain_text("echo-metered")
+    expect(page.get_by_role("table", name="Claude Code sessions by spend this month")).to_contain_text("console-session-1")
     shot(page, "overview")
 
     # A team cap per day: the team's requests from now on count against it until one is refused, naming the team.
@@ -217,8 +227,10 @@ def test_an_operator_runs_a_key_through_its_life_in_the_console(gateway: LocalGa
     page.get_by_label("team", exact=True).uncheck()
     page.get_by_label("tenant", exact=True).uncheck()
     page.get_by_label("key", exact=True).check()
+    page.get_by_label("model", exact=True).check()
     page.get_by_role("button", name="Show").click()
     expect(page.get_by_test_id("usage-table")).to_contain_text(key_id)
+    expect(page.get_by_role("row").filter(has_text=key_id)).to_contain_text("echo-metered")
     with page.expect_download() as download:
         page.get_by_role("button", name="Download CSV").click()
     csv_text = Path(download.value.path()).read_text()

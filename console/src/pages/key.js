@@ -1,8 +1,8 @@
-// One key: its record, the remaining budget of its chain per window, its usage by day this month; its plan, expiry,
+// One key: its record, the remaining budget of its chain per window, its usage by day and model this month; its plan, expiry,
 // models and limits changed, rotated (with a grace period for the old secret), revoked.
 import { html } from "htm/preact";
 import { useState } from "preact/hooks";
-import { BudgetTable, count, day, ErrorNote, inputTokens, Loaded, monthStart, outputTokens, useLoad, usd } from "../ui.js";
+import { BudgetTable, count, day, ErrorNote, inputTokens, Loaded, monthStart, outputTokens, useLoad, usageByEvents, usd } from "../ui.js";
 import { NewSecret, parseLimits, parseModels, PLANS } from "./keys.js";
 
 // What the rotate form offers: how long the old secret keeps working beside the new one (the API allows up to 7 days).
@@ -47,7 +47,7 @@ export function Key({ api, config, session, keyId }) {
   const record = useLoad(() => api.get(path), [api, keyId]);
   const budget = useLoad(() => api.get(`${path}/budget`), [api, keyId]);
   const usage = useLoad(
-    () => api.get("/usage", { since: monthStart(), until: day(), key: keyId, group_by: "day" }).then(({ data }) => ({ rows: data, groups: ["day"] })),
+    () => usageByEvents(api, { since: monthStart(), until: day(), key: keyId, group_by: "day,model" }, "day"),
     [api, keyId],
   );
   const act = async (action) => {

@@ -1,8 +1,8 @@
 // Overview: spend and tokens this month and today by tenant and team against their caps, the daily trend, requests,
-// and the keys that spend most.
+// and the keys, models and Claude Code sessions that spend most.
 import { html } from "htm/preact";
 import { TrendChart } from "../chart.js";
-import { count, day, Empty, Loaded, Meter, micros, monthStart, totalsBy, useLoad, usd, usdMicros } from "../ui.js";
+import { count, day, Empty, Loaded, Meter, micros, monthStart, totalsBy, useLoad, usageByEvents, usd, usdMicros } from "../ui.js";
 
 function dailyPoints(rows, since, until) {
   const byDay = new Map(totalsBy(rows, "day").map((total) => [total.name, total]));
@@ -17,17 +17,22 @@ function dailyPoints(rows, since, until) {
 async function loadOverview(api) {
   const today = day();
   const since = monthStart();
-  const [month, todays, daily, byKey, tenants, teams] = await Promise.all([
+  const [month, todays, daily, byKey, byModel, bySession, tenants, teams] = await Promise.all([
     api.get("/usage", { since, until: today, group_by: "tenant,team" }),
     api.get("/usage", { since: today, until: today, group_by: "tenant,team" }),
     api.get("/usage", { since, until: today, group_by: "day" }),
     api.get("/usage", { since, until: today, group_by: "key" }),
+    // Models and sessions come from the usage events; a deployment without them shows none.
+    usageByEvents(api, { since, until: today, group_by: "model" }, "day"),
+    usageByEvents(api, { since, until: today, group_by: "session" }, "day"),
     api.get("/tenants"),
     api.get("/teams"),
   ]);
   const nodes = [...tenants.data, ...teams.data];
   const budgets = await Promise.all(nodes.map((node) => api.get(`/budgets/${node.scope}/${encodeURIComponent(node.id)}`)));
-  return { month: month.data, today: todays.data, daily: daily.data, byKey: byKey.data, nodes, budgets, since, until: today };
+  const events = (result) => (result.noEvents ? null : result.rows);
+  return { month: month.data, today: todays.data, daily: daily.data, byKey: byKey.data, byModel: events(byModel),
+    bySession: events(bySession), nodes, budgets, since, until: today };
 }
 
 function windowOf(budget, period) {
@@ -72,6 +77,7 @@ function SpendByNode({ data }) {
 }
 
 function Top({ rows, caption, link }) {
+  if (rows === null) return html`<${Empty}>This deployment keeps no usage events (its usage events table is not set).</${Empty}>`;
   if (!rows.length) return html`<${Empty}>Nothing spent this month.</${Empty}>`;
   return html`<div class="scroll"><table>
     <caption>${caption}</caption>
@@ -96,6 +102,8 @@ export function Overview({ api }) {
         </section>
         <section><h2>Daily spend</h2><${TrendChart} points=${dailyPoints(data.daily, data.since, data.until)} title=${`Spend per day from ${data.since} to ${data.until} (UTC)`} /></section>
         <section><h2>Tenants and teams</h2><${SpendByNode} data=${data} /></section>
-        <section><h2>Top keys</h2><${Top} rows=${totalsBy(data.byKey, "key")} caption="Keys by spend this month" link=${(id) => `#/keys/${encodeURIComponent(id)}`} /></section>`;
+        <section><h2>Top keys</h2><${Top} rows=${totalsBy(data.byKey, "key")} caption="Keys by spend this month" link=${(id) => `#/keys/${encodeURIComponent(id)}`} /></section>
+        <section><h2>Top models</h2><${Top} rows=${data.byModel && totalsBy(data.byModel, "model")} caption="Models by spend this month" /></section>
+        <section><h2>Top Claude Code sessions</h2><${Top} rows=${data.bySession && totalsBy(data.bySession.filter((row) => row.session !== "-"), "session")} caption="Claude Code sessions by spend this month" /></section>`;
     }}</${Loaded}>`;
 }

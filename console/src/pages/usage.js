@@ -3,8 +3,9 @@ import { html } from "htm/preact";
 import { useState } from "preact/hooks";
 import { count, day, daysAgo, Empty, ErrorNote, inputTokens, Loaded, outputTokens, useLoad, usd } from "../ui.js";
 
-// What the admin API groups by (usage is recorded per key and day, so not by model).
-const COLUMNS = ["day", "tenant", "team", "key", "plan"];
+// What the admin API groups by: the budgets' columns, and those of the usage events (Claude Code's session, the end
+// user a client names, one column per allowed tag with `tag`).
+const COLUMNS = ["day", "tenant", "team", "key", "plan", "model", "session", "end_user", "tag"];
 
 export function Usage({ api }) {
   const [query, setQuery] = useState({ since: daysAgo(29), until: day(), group_by: "tenant,team" });
@@ -30,6 +31,8 @@ export function Usage({ api }) {
     }
   };
   const groups = query.group_by ? query.group_by.split(",") : [];
+  // `tag` answers one `tag:NAME` column per allowed tag name: the rows say which.
+  const columnsOf = (data) => groups.flatMap((group) => (group === "tag" && data.length ? Object.keys(data[0]).filter((name) => name.startsWith("tag:")) : [group]));
   return html`<h1>Usage</h1>
     <form class="filters" onSubmit=${submit} aria-label="Usage report">
       <label>From <input type="date" name="since" value=${query.since} required /></label>
@@ -44,9 +47,9 @@ export function Usage({ api }) {
       data.length === 0
         ? html`<${Empty}>No usage from ${query.since} to ${query.until}.</${Empty}>`
         : html`<div class="scroll"><table data-testid="usage-table"><caption>${data.length} rows, ${query.since} to ${query.until}</caption>
-          <thead><tr>${groups.map((column) => html`<th scope="col">${column}</th>`)}<th scope="col">Requests</th>
+          <thead><tr>${columnsOf(data).map((column) => html`<th scope="col">${column}</th>`)}<th scope="col">Requests</th>
             <th scope="col">Input tokens</th><th scope="col">Output tokens</th><th scope="col">Spend</th></tr></thead>
-          <tbody>${data.map((row) => html`<tr>${groups.map((column) => html`<td>${row[column] ?? "—"}</td>`)}
+          <tbody>${data.map((row) => html`<tr>${columnsOf(data).map((column) => html`<td>${row[column] ?? "—"}</td>`)}
             <td>${count(row.requests)}</td><td>${count(inputTokens(row))}</td><td>${count(outputTokens(row))}</td><td>${usd(row.cost_usd)}</td></tr>`)}</tbody>
         </table></div>`}</${Loaded}>`;
 }
