@@ -84,7 +84,7 @@ def add_cost_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
         "--api-log-bytes",
         type=int,
         default=None,
-        help="bytes the API function logs a request, its request line and EMF document (2240, bench/log_bytes.py)",
+        help="bytes the API function logs a request, its request line and EMF document (2160, bench/log_bytes.py)",
     )
     cost.add_argument(
         "--platform-logs",

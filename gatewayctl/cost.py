@@ -39,12 +39,12 @@ READ_UNITS_PER_MISS = 1.0
 AUTHORIZER_CPU_MS = 0.34
 AUTHORIZER_MEMORY_MB = 512
 # Log bytes per request, measured on the handlers' output by bench/log_bytes.py: the API function's request line
-# (810) and EMF document (1,428, its 18 metrics); the authorizer's "API key allowed" line (450) and EMF document
+# (810) and EMF document (1,348, its 18 metrics); the authorizer's "API key allowed" line (450) and EMF document
 # (243); API Gateway's access log line (about 650, as gatewayctl serve prints it). Lambda's own start and report
 # lines (about 350 per invocation) only with FunctionSystemLogLevel INFO or DEBUG: the template's WARN drops them
 # (Workload platform_logs). The API function's figure is an input (`gatewayctl cost --api-log-bytes`): what one request
 # writes depends on the request line and EMF document of the release deployed.
-API_LOG_BYTES = 2240
+API_LOG_BYTES = 2160
 AUTHORIZER_LOG_BYTES = 690
 ACCESS_LOG_BYTES = 650
 PLATFORM_LOG_BYTES_PER_INVOCATION = 350

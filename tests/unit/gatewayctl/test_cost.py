@@ -70,12 +70,12 @@ def test_one_million_json_requests_at_one_second_worked_by_hand(prices: Prices) 
     usage_writes = "DynamoDB: usage writes (2 budget and 1 usage event write units a request)"
     assert lines[usage_writes] == pytest.approx(3 * 0.625)
     assert lines["DynamoDB: key lookups (0 authorizer cache misses a request)"] == 0
-    # 2,240 + 690 bytes of function logs (no Lambda start and report lines at FunctionSystemLogLevel=WARN) and 650
+    # 2,160 + 690 bytes of function logs (no Lambda start and report lines at FunctionSystemLogLevel=WARN) and 650
     # of access log a request, at $0.50 per GB.
-    assert lines["CloudWatch: log ingestion: functions"] == pytest.approx(2.93 * 0.5)
+    assert lines["CloudWatch: log ingestion: functions"] == pytest.approx(2.85 * 0.5)
     assert lines["CloudWatch: log ingestion: API Gateway access log"] == pytest.approx(0.65 * 0.5)
     assert lines["CloudWatch: log storage over the retention (uncompressed: an upper bound)"] == pytest.approx(
-        (2.93 * 30 / 30 + 0.65 * 90 / 30) * 0.03
+        (2.85 * 30 / 30 + 0.65 * 90 / 30) * 0.03
     )
     # 18 names x (service, service+Model, service+Model+Plan), 2 ColdStart, 6 authorizer outcomes.
     assert lines["CloudWatch: 62 EMF custom metrics"] == pytest.approx(62 * 0.30)
