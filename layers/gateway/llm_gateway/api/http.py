@@ -73,7 +73,8 @@ def _json_header(headers: Mapping[str, str], name: str) -> dict[str, Any]:
 
 
 # The request and Lambda contexts are read twice a request (the request's record, then its caller); parsed once.
-# Enough entries for every request a process serves at once (api/asgi.py's WORKER_THREADS).
+# Every request's contexts differ, so old entries are dead weight: 256 keeps a few hundred KB at most, and where more
+# requests than that are in flight at once (a managed environment's 512) a miss only parses the header again.
 @lru_cache(maxsize=256)
 def _json_object(raw: str) -> dict[str, Any]:
     """The JSON object in a header's value ({} for anything else); shared between readers, never to be changed."""
