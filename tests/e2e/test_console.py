@@ -204,7 +204,9 @@ def test_an_operator_runs_a_key_through_its_life_in_the_console(gateway: LocalGa
     expect(page.get_by_test_id("month-spend")).not_to_have_text("$0.00")
     expect(page.locator(".chart svg rect.bar")).not_to_have_count(0)
     expect(page.get_by_role("table", name="Models by spend this month")).to_contain_text("echo-metered")
-    expect(page.get_by_role("table", name="Claude Code sessions by spend this month")).to_contain_text("console-session-1")
+    expect(page.get_by_role("table", name="Claude Code sessions by spend this month")).to_contain_text(
+        "console-session-1"
+    )
     shot(page, "overview")
 
     # A team cap per day: the team's requests from now on count against it until one is refused, naming the team.
