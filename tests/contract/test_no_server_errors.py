@@ -15,6 +15,7 @@ import copy
 import functools
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -185,7 +186,9 @@ def assert_no_server_error(response: dict[str, Any], body: bytes) -> None:
             }
         assert error["message"] and error["type"] != "api_error", error
     elif content_type.startswith("text/event-stream"):
-        for line in response["body"].splitlines():
+        # An event stream's lines end at CR, LF or CRLF only; str.splitlines would also cut at U+0085 or U+2028,
+        # which a JSON string may hold as they are.
+        for line in re.split(r"\r\n|\r|\n", response["body"]):
             data = line.removeprefix("data:").strip()
             if line.startswith("data:") and data != "[DONE]":
                 error = json.loads(data).get("error")
