@@ -9,8 +9,9 @@ from starlette.routing import Route
 
 from llm_gateway.api.anthropic import messages as anthropic
 from llm_gateway.api.anthropic import routes as anthropic_routes
-from llm_gateway.api.asgi import gateway_app, respond
+from llm_gateway.api.asgi import respond
 from llm_gateway.api.http import api_request
+from llm_gateway.api.observer import gateway_app
 from llm_gateway.api.openai import chat as openai
 from llm_gateway.api.openai import routes as openai_routes
 from llm_gateway.errors import GatewayError

@@ -1,35 +1,28 @@
-"""The API function's ASGI plumbing: Starlette routing, one error model, per-request observability, and
-streamed answers written to the client chunk by chunk as the model produces them."""
+"""The API function's ASGI plumbing: the routes' use cases run and answered (on worker threads where requests come
+many at once), and streamed answers written to the client chunk by chunk as the model produces them. The request
+observer (api/observer.py) wraps every request."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import contextvars
-import time
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Router
 
-from llm_gateway.api.headers import with_answer_headers
-from llm_gateway.api.http import EVENT_STREAM, Reply, api_request, invocation_of, parse_body, request_context, utf8
+from llm_gateway.api.http import EVENT_STREAM, Reply, api_request, parse_body, utf8
 from llm_gateway.config import environment_variable, get_settings
 from llm_gateway.domain.caller import ApiRequest
-from llm_gateway.errors import GatewayError, NotFoundError
-from llm_gateway.gateway import Gateway, get_gateway, record_usage_event
+from llm_gateway.errors import GatewayError
+from llm_gateway.gateway import Gateway, get_gateway
 from llm_gateway.observability import (
-    begin_request,
     current_request,
-    end_request,
     get_tracer,
     logger,
-    owes,
-    settle_leftovers,
 )
 
 if TYPE_CHECKING:
@@ -317,94 +310,3 @@ async def _close_frames(frames: Iterator[str], pulling: asyncio.Future[str | Non
     if close is not None:
         await run_blocking(close)
     return ended
-
-
-def _error_response(render: ErrorRenderer, request: Request, error: Exception) -> Response:
-    """Every failure reaches the caller through `render`, in its API's shape: a route that does not exist (Starlette's
-    404 and 405) as not found, anything but a GatewayError as the generic 500."""
-    if isinstance(error, HTTPException):
-        return render(request, NotFoundError(f"No route for {request.method} {request.url.path}."))
-    if not isinstance(error, GatewayError):
-        return render(request, GatewayError("The gateway failed to process this request; retry later."))
-    if error.status >= 500:
-        logger.error("Request failed", extra={"error_code": error.code, "status": error.status})
-    return render(request, error)
-
-
-class RequestObserver:
-    """Gives each request its record and log context (API Gateway's request id as correlation id), and emits
-    its metrics and access log line once the response is complete, a stream's last frame included."""
-
-    def __init__(self, router: ASGIApp, render: ErrorRenderer) -> None:
-        self.app = router
-        self.render = render
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        # Inside an app, Starlette's routing raises its 404 and 405 (for `render`) rather than answering in plain text.
-        scope.setdefault("app", self)
-        headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
-        context = request_context(headers)
-        if not context:
-            # Not an API request but the adapter's readiness check (GET /, answered 404), or a call that did
-            # not come through API Gateway (refused): neither is a request of the API's metrics.
-            began = False
-
-            async def sent(message: Message) -> None:
-                nonlocal began
-                began = True
-                await send(message)
-
-            await self._routed(scope, receive, sent, lambda: began)
-            return
-        scope[HEADERS_SCOPE_KEY] = headers
-        route = str(context.get("resourcePath") or scope["path"])
-        request_id = str(context.get("requestId") or "")
-        record = begin_request(str(scope["method"]), route, request_id, invocation_of(headers))
-        started = time.perf_counter()
-        status = 500
-        first_byte_ms: float | None = None
-
-        authorizer = context.get("authorizer")
-
-        async def observed(message: Message) -> None:
-            nonlocal status, first_byte_ms
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-                first_byte_ms = round((time.perf_counter() - started) * 1000, 3)
-                caller = scope.get(CALLER_SCOPE_KEY)
-                message = {**message, "headers": with_answer_headers(message, authorizer, caller, record, request_id)}
-            await send(message)
-
-        try:
-            await self._routed(scope, receive, observed, lambda: first_byte_ms is not None)
-        except Exception:
-            # Answered with the generic 500 if the answer had not begun; this keeps the traceback in the JSON log.
-            logger.exception("Unhandled error")
-        finally:
-            if owes(record):
-                await completed(run_blocking(settle_leftovers, record))
-            end_request(record, status, round((time.perf_counter() - started) * 1000, 3), first_byte_ms)
-            # Once the answer is out and its usage settled: the request's one usage event.
-            await completed(run_blocking(record_usage_event, record, status, request_id))
-
-    async def _routed(self, scope: Scope, receive: Receive, send: Send, began: Callable[[], bool]) -> None:
-        """The route's answer; a failure before the answer began answered in the caller's API shape, and raised again
-        when unexpected (a failure once it began has nothing left to answer)."""
-        try:
-            await self.app(scope, receive, send)
-        except Exception as error:
-            if began():
-                raise
-            await _error_response(self.render, Request(scope, receive), error)(scope, receive, send)
-            if not isinstance(error, GatewayError | HTTPException):
-                raise
-
-
-def gateway_app(routes: Sequence[BaseRoute], render_error: ErrorRenderer) -> ASGIApp:
-    """The ASGI app serving `routes`: every failure answered by `render_error`, every request observed. Starlette's
-    router without its application, whose two middleware layers (errors, exceptions) each wrapped every request and
-    every message sent: the observer answers failures itself."""
-    return RequestObserver(Router(routes=list(routes)), render_error)
