@@ -121,9 +121,9 @@ def usage_events_store() -> UsageEvents | None:
 def record_usage_event(record: RequestRecord, sent_status: int, request_id: str) -> None:
     """Write the finished request's usage event, once its answer is out (the caller does not wait for it). A
     failure is logged with the event, not raised: the answer is already sent."""
-    event = usage_event(record, sent_status, request_id, datetime.now(UTC))
-    store = usage_events_store() if event is not None else None
-    if event is None or store is None:
+    store = usage_events_store()
+    event = usage_event(record, sent_status, request_id, datetime.now(UTC)) if store is not None else None
+    if store is None or event is None:
         return
     try:
         store.record(event)
